@@ -1,0 +1,5 @@
+import sys
+
+from ecgsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,168 @@
+"""run_search(spec): prepare the data once, then run the trials on Ray Tune and record every one.
+
+Layout of an output directory::
+
+    OUT/results.parquet   one row per finished trial (the source of truth, written as trials end)
+    OUT/space.yaml        a copy of the space file that produced the run
+    OUT/tune/             Ray Tune's experiment state (what --resume restores)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+from ecgsearch.cache import default_cache_root, open_dataset, prepare_dataset
+from ecgsearch.errors import UserError
+from ecgsearch.plugins import get_registries
+from ecgsearch.results import RESULTS_FILE, ResultsTable
+from ecgsearch.search import RandomSearcher
+from ecgsearch.search.candidates import InputShape, feasible_candidate
+from ecgsearch.trial import OBJECTIVE, TrialContext
+from ecgsearch.tune_glue import ResultsCallback, make_trainable
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "tune"
+SPACE_COPY = "space.yaml"
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    out_dir: Path
+    results: pd.DataFrame
+    metric: str
+    mode: str
+
+    def best(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` best finished trials by the search metric."""
+        key = f"val.{self.metric}"
+        if key not in self.results:
+            return self.results.head(0)
+        ranked = self.results.dropna(subset=[key])
+        return ranked.sort_values(key, ascending=self.mode == "min").head(n)
+
+
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse to mix two runs in one directory; refuse a resume with nothing to resume."""
+    state = out_dir / EXPERIMENT
+    if resume and not (state.exists() or (out_dir / RESULTS_FILE).exists()):
+        raise UserError(f"{out_dir}: there is no run to resume here (no {EXPERIMENT}/ folder or {RESULTS_FILE}); "
+                        "drop --resume to start a new run.")
+    if not resume and (state.exists() or (out_dir / RESULTS_FILE).exists()):
+        raise UserError(f"{out_dir}: this folder already holds a run; pass --resume to continue it "
+                        "or choose another --out.")
+
+
+def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None) -> Path:
+    """Build (or reuse) the dataset cache entry for the space file's ``data`` section."""
+    info = get_registries().datasets.get(spec.data.dataset)
+    try:
+        source = info.create(**dict(spec.data.params))
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{spec.path}: data: dataset '{spec.data.dataset}' rejected its parameters: {error}") from None
+    root = Path(spec.data.cache_dir).expanduser() if spec.data.cache_dir else default_cache_root()
+    return prepare_dataset(spec.data.dataset, source, root, progress)
+
+
+def init_ray(spec: Any) -> None:
+    """Join RAY_ADDRESS's cluster if set, else start a small local one sized for this machine."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+        return
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, int(spec.resources.cpu + 0.999)),
+        object_store_memory=int(os.environ.get("ECGSEARCH_OBJECT_STORE_BYTES", 512 * 1024**2)),
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+
+
+def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool) -> Any:
+    """A Ray Tune ``Tuner`` for the space file (or the one restored from ``out_dir``)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    data = open_dataset(cache_entry)
+    task = get_registries().tasks.get(spec.task.name).create(data.targets.shape[1], **dict(spec.task.params))
+    shape = InputShape(leads=data.signals.shape[1], samples=data.signals.shape[2], outputs=task.num_outputs)
+    context = TrialContext(cache_entry=str(cache_entry), out_dir=str(out_dir), epochs=spec.budget.epochs,
+                           metric=spec.metric, mode=spec.mode, task=spec.task.name,
+                           task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
+                           threads=max(1, int(spec.resources.cpu)))
+    trainable = make_trainable(context, spec.resources)
+    state = out_dir / EXPERIMENT
+    if resume and tune.Tuner.can_restore(str(state)):
+        return tune.Tuner.restore(str(state), trainable=trainable, resume_unfinished=True,
+                                  resume_errored=False, restart_errored=False)
+    if resume and state.exists():
+        # Killed before Tune saved any experiment state: start the trials again in a fresh experiment;
+        # those already in results.parquet are recognised by their trial id and not trained again.
+        log.warning("no restorable Tune state in %s; restarting the search, keeping recorded trials", state)
+        state.rename(out_dir / f"{EXPERIMENT}.incomplete-{int(time.time())}")
+
+    searcher: Any = RandomSearcher(functools.partial(feasible_candidate, spec, shape), spec.budget.trials,
+                                   metric=OBJECTIVE, mode=spec.mode)
+    if spec.budget.max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)
+    if spec.budget.scheduler == "asha":
+        scheduler: Any = ASHAScheduler(time_attr="training_iteration", max_t=spec.budget.epochs,
+                                       grace_period=spec.budget.grace_period,
+                                       reduction_factor=spec.budget.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(metric=OBJECTIVE, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
+                                    num_samples=spec.budget.trials,
+                                    trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
+        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out_dir.resolve()), verbose=0,
+                                  callbacks=[ResultsCallback(str(out_dir), spec.metric)]),
+    )
+
+
+def run_search(spec: Any, out_dir: Path | str, resume: bool = False, display: Any = None) -> SearchOutcome:
+    """Run (or resume) the search a space file describes; results land in ``out_dir``."""
+    out_dir = Path(out_dir).resolve()
+    check_out_dir(out_dir, resume)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume and Path(spec.path).is_file():
+        shutil.copyfile(spec.path, out_dir / SPACE_COPY)
+    cache_entry = prepare_data(spec, display.data_progress if display else None)
+    init_ray(spec)
+    regs = get_registries()
+    regs.manager.hook.ecgsearch_search_started(spec=spec, out_dir=out_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the driver only builds candidates to cost them; the cores are the trials'
+    try:
+        build_tuner(spec, out_dir, cache_entry, resume).fit()
+    finally:
+        torch.set_num_threads(threads)
+    results = ResultsTable(out_dir).frame()
+    regs.manager.hook.ecgsearch_search_finished(spec=spec, out_dir=out_dir, results=results)
+    return SearchOutcome(out_dir=out_dir, results=results, metric=spec.metric, mode=spec.mode)
+
+
+def with_trials(spec: Any, trials: int | None) -> Any:
+    """The spec with ``budget.trials`` overridden (the CLI's ``--trials``)."""
+    if trials is None:
+        return spec
+    if trials < 1:
+        raise UserError(f"--trials: {trials} is not an integer >= 1; pass a positive number of trials.")
+    return replace(spec, budget=replace(spec.budget, trials=trials))

@@ -1,0 +1,17 @@
+"""Errors meant for users: one clear sentence, shown without a traceback (unless ``--debug``)."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix; ``str(error)`` is the whole message. Exit code 2."""
+
+    exit_code = 2
+
+
+class PluginError(UserError):
+    """A plugin is broken or clashes with another (duplicate names, misspelled hooks)."""
+
+
+class SpaceError(UserError):
+    """A space file is invalid; the message starts with ``FILE:LINE: dotted.key:``."""

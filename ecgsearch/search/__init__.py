@@ -1,0 +1,5 @@
+"""Search algorithms (Ray Tune searchers) over a parsed space."""
+
+from ecgsearch.search.random import RandomSearcher
+
+__all__ = ["RandomSearcher"]

@@ -1,0 +1,216 @@
+"""Reusable field checks: one parameterised validator per kind of value, shared by every section.
+
+A section is described as a table ``key -> field`` and checked by ``parse_fields``, so budget,
+resources, constraints and latency need no hand-written, near-identical validation code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from ecgsearch.infos import PluginInfo
+from ecgsearch.registry import Registry
+from ecgsearch.space.messages import Context, show
+from ecgsearch.space.yamlio import child_key, item_key
+
+log = logging.getLogger(__name__)
+
+MISSING_PROBLEM = "the required key is missing"
+
+
+def as_number(value: Any) -> int | float | None:
+    """``value`` as an int or float, or None; numeric strings (``'5e7'``) count, booleans do not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def is_plain(value: Any) -> bool:
+    """A scalar or a (nested) list of scalars: what may be passed to a factory as a fixed value."""
+    if isinstance(value, list):
+        return all(is_plain(item) for item in value)
+    return is_scalar(value)
+
+
+class Field(Protocol):
+    def check(self, ctx: Context, key: str, value: Any) -> Any:
+        """The converted value, or raise the ``SpaceError`` for ``key``."""
+
+
+@dataclass(frozen=True)
+class Number:
+    """An int or float with optional bounds; ``low_open`` makes the lower bound exclusive."""
+
+    integer: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        return kind
+
+    def convert(self, value: Any) -> int | float | None:
+        """The number, or None when ``value`` is not one or is out of bounds."""
+        if self.integer:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else None
+        else:
+            number = as_number(value)
+            number = float(number) if number is not None else None
+        if number is None:
+            return None
+        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
+            return None
+        if self.high is not None and number > self.high:
+            return None
+        return number
+
+    def check(self, ctx: Context, key: str, value: Any) -> int | float:
+        number = self.convert(value)
+        if number is None:
+            raise ctx.error(key, f"{show(value)} is not {self.describe()}")
+        return number
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A string out of a fixed tuple (schedulers, search algorithms)."""
+
+    allowed: tuple[str, ...]
+    noun: str
+
+    def check(self, ctx: Context, key: str, value: Any) -> str:
+        if value not in self.allowed:
+            raise ctx.error(key, f"{show(value)} is not {self.noun}", self.allowed, word=value)
+        return value
+
+
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string (names, directories)."""
+
+    def check(self, ctx: Context, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ctx.error(key, f"{show(value)} is not a non-empty string")
+        return value
+
+
+@dataclass(frozen=True)
+class Names:
+    """A non-empty list of names registered in ``registry`` (a single name is a one-item list)."""
+
+    registry: Registry[Any]
+
+    def check(self, ctx: Context, key: str, value: Any) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise ctx.error(key, f"{show(value)} is not a non-empty list of {self.registry.kind} names")
+        for index, name in enumerate(items):
+            registered(ctx, key, name, self.registry, at=item_key(key, index))
+        return tuple(items)
+
+
+def registered(ctx: Context, key: str, value: Any, registry: Registry[Any], at: str | None = None) -> PluginInfo:
+    """The info called ``value`` in ``registry``; otherwise the error lists the registered names."""
+    if not isinstance(value, str) or value not in registry:
+        raise ctx.error(key, f"{show(value)} is not a registered {registry.kind}", registry.names(),
+                        word=value, at=at)
+    return registry.get(value)
+
+
+def mapping(ctx: Context, key: str, value: Any, what: str = "a mapping") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(key, f"{show(value)} is not {what}")
+    return value
+
+
+def check_keys(ctx: Context, prefix: str, section: Mapping[str, Any], allowed: Iterable[str], noun: str) -> None:
+    """Every key of ``section`` must be in ``allowed``; ``noun`` completes "'x' is not ..."."""
+    allowed = list(allowed)
+    for name in section:
+        if name not in allowed:
+            raise ctx.error(child_key(prefix, name), f"{show(name)} is not {noun}", allowed, word=name)
+
+
+def parse_fields(
+    ctx: Context,
+    prefix: str,
+    section: Mapping[str, Any],
+    fields: Mapping[str, Field],
+    required: Iterable[str] = (),
+    noun: str = "a known key",
+) -> dict[str, Any]:
+    """Check a section against a field table; a null optional value means "use the default"."""
+    check_keys(ctx, prefix, section, fields, noun)
+    for name in required:
+        if name not in section:
+            raise ctx.error(child_key(prefix, name), MISSING_PROBLEM)
+    required = set(required)
+    return {
+        name: fields[name].check(ctx, child_key(prefix, name), value)
+        for name, value in section.items()
+        if value is not None or name in required
+    }
+
+
+def factory_parameters(info: PluginInfo, skip: int) -> list[str] | None:
+    """The keyword names the info's factory accepts after its first ``skip`` positional parameters.
+
+    None means "do not check": the factory takes ``**kwargs``, cannot be imported here (its plugin
+    reports that itself), or has no introspectable signature.
+    """
+    try:
+        factory: Callable[..., Any] = info.load()
+        parameters = list(inspect.signature(factory).parameters.values())
+    except Exception as error:  # an unusable plugin is reported by the plugin host, not here
+        log.debug("not checking the parameters of %s '%s': %s", info.kind, info.name, error)
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    skipped = {p.name for p in positional[:skip]}
+    return [
+        p.name for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skipped
+    ]
+
+
+def check_parameter_names(
+    ctx: Context, prefix: str, names: Iterable[str], info: PluginInfo, skip: int
+) -> None:
+    """Each of ``names`` must be a keyword of the info's factory (see ``factory_parameters``)."""
+    accepted = factory_parameters(info, skip)
+    if accepted is None:
+        return
+    for name in names:
+        if name not in accepted:
+            raise ctx.error(child_key(prefix, name), f"{show(name)} is not a parameter of {info.kind} "
+                            f"'{info.name}'", accepted, word=name)
+
+
+def plain_params(ctx: Context, prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters passed as they are (dataset, task): scalars or lists of scalars only."""
+    for name, value in params.items():
+        if not is_plain(value):
+            raise ctx.error(child_key(prefix, name), f"{show(value)} is not a scalar or a list of scalars")
+    return dict(params)

@@ -1,0 +1,102 @@
+"""Entry points: read a space file (or string, or mapping), validate every section, build ``SearchSpec``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from ecgsearch.plugins import Registries
+from ecgsearch.space.fields import Number, Text, check_keys
+from ecgsearch.space.messages import Context, show
+from ecgsearch.space.params import parse_space_section
+from ecgsearch.space.sections import (
+    parse_budget,
+    parse_constraints,
+    parse_data,
+    parse_latency,
+    parse_metric,
+    parse_resources,
+    parse_search,
+    parse_task,
+)
+from ecgsearch.space.spec import ConstraintSpec, ResourceSpec, SearchAlgSpec, SearchSpec
+from ecgsearch.space.yamlio import load_yaml, read_text
+
+log = logging.getLogger(__name__)
+
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "name", "seed", "data", "task", "metric", "budget", "resources", "search", "constraints", "latency", "space",
+)
+REQUIRED_KEYS: tuple[str, ...] = ("data", "task", "budget", "space")
+
+
+def load_space(path: str | Path, registries: Registries | None = None) -> SearchSpec:
+    """Read and validate the space file at ``path``; every problem is a one-line ``SpaceError``."""
+    source = str(path)
+    document, lines = load_yaml(read_text(path), source)
+    return _build(document, Context(source, lines), Path(path).stem, registries)
+
+
+def parse_space(
+    text_or_mapping: str | Mapping[str, Any],
+    source: str = "<string>",
+    registries: Registries | None = None,
+) -> SearchSpec:
+    """Like ``load_space`` for YAML text (or an already-loaded mapping, which has no line numbers)."""
+    if isinstance(text_or_mapping, Mapping):
+        document, lines = _to_plain(text_or_mapping), {}
+    else:
+        document, lines = load_yaml(str(text_or_mapping), source)
+    stem = "space" if source.startswith("<") else Path(source).stem
+    return _build(document, Context(source, lines), stem, registries)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _build(document: Any, ctx: Context, stem: str, registries: Registries | None) -> SearchSpec:
+    if not isinstance(document, dict):
+        raise ctx.error("", f"the top level must be a mapping of sections, not {show(document)}",
+                        TOP_LEVEL_KEYS)
+    check_keys(ctx, "", document, TOP_LEVEL_KEYS, "a top-level section")
+    for key in REQUIRED_KEYS:
+        if document.get(key) is None:
+            problem = "the section is empty" if key in document else "the required section is missing"
+            raise ctx.error(key, problem)
+    if registries is None:
+        from ecgsearch.plugins import get_registries
+
+        registries = get_registries()
+
+    def optional(key: str, parse: Any, default: Any) -> Any:
+        return default if document.get(key) is None else parse(ctx, document[key])
+
+    name = optional("name", lambda c, v: Text().check(c, "name", v), stem)
+    seed = optional("seed", lambda c, v: Number(integer=True, low=0).check(c, "seed", v), 0)
+    data = parse_data(ctx, document["data"], registries)
+    task = parse_task(ctx, document["task"], registries)
+    metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
+    spec = SearchSpec(
+        path=ctx.source,
+        name=name,
+        seed=seed,
+        data=data,
+        task=task,
+        metric=metric,
+        mode=mode,
+        budget=parse_budget(ctx, document["budget"]),
+        resources=optional("resources", parse_resources, ResourceSpec()),
+        search=optional("search", parse_search, SearchAlgSpec()),
+        constraints=optional("constraints", parse_constraints, ConstraintSpec()),
+        latency=optional("latency", lambda c, v: parse_latency(c, v, registries), None),
+        space=parse_space_section(ctx, document["space"], registries),
+        lines=dict(ctx.lines),
+    )
+    log.debug("parsed space file %s: %d parameters", ctx.source, len(spec.space.parameters))
+    return spec

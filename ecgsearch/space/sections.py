@@ -1,0 +1,139 @@
+"""The sections around ``space:``: data, task, metric, budget, resources, search, constraints, latency.
+
+Each section is a field table checked by ``fields.parse_fields``; only cross-field rules (grace period
+within the epochs, a metric that fits the task) are written by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecgsearch.infos import TaskInfo
+from ecgsearch.plugins import Registries
+from ecgsearch.space.fields import (
+    MISSING_PROBLEM,
+    Names,
+    Number,
+    OneOf,
+    Text,
+    check_parameter_names,
+    mapping,
+    parse_fields,
+    plain_params,
+    registered,
+)
+from ecgsearch.space.messages import Context, show
+from ecgsearch.space.spec import (
+    BudgetSpec,
+    ConstraintSpec,
+    DataSpec,
+    LatencySpec,
+    ResourceSpec,
+    SearchAlgSpec,
+    TaskSpec,
+)
+
+SCHEDULERS: tuple[str, ...] = ("fifo", "asha")
+SEARCH_ALGORITHMS: tuple[str, ...] = ("random",)  # other search algorithms extend this tuple
+
+# Skipped leading positional parameters of factories: they are supplied by the engine, not the file.
+TASK_FACTORY_SKIP = 1  # factory(num_outputs, **params)
+
+_POSITIVE_INT = Number(integer=True, low=1)
+_POSITIVE = Number(low=0, low_open=True)
+
+BUDGET_FIELDS = {
+    "trials": _POSITIVE_INT,
+    "epochs": _POSITIVE_INT,
+    "scheduler": OneOf(SCHEDULERS, "a scheduler"),
+    "grace_period": _POSITIVE_INT,
+    "reduction_factor": Number(integer=True, low=2),
+    "max_concurrent": _POSITIVE_INT,
+    "trial_time_limit_s": _POSITIVE,
+}
+RESOURCE_FIELDS = {"cpu": _POSITIVE, "gpu": Number(low=0)}
+CONSTRAINT_FIELDS = {"max_flops": _POSITIVE, "max_params": _POSITIVE, "max_latency_ms": _POSITIVE}
+
+
+def parse_data(ctx: Context, value: Any, registries: Registries) -> DataSpec:
+    """``dataset`` plus the dataset factory's keyword arguments (names checked against its signature)."""
+    section = mapping(ctx, "data", value)
+    if "dataset" not in section:
+        raise ctx.error("data.dataset", MISSING_PROBLEM)
+    info = registered(ctx, "data.dataset", section["dataset"], registries.datasets)
+    cache_dir = section.get("cache_dir")
+    if cache_dir is not None:
+        cache_dir = Text().check(ctx, "data.cache_dir", cache_dir)
+    params = {k: v for k, v in section.items() if k not in ("dataset", "cache_dir")}
+    check_parameter_names(ctx, "data", params, info, skip=0)
+    return DataSpec(dataset=info.name, params=plain_params(ctx, "data", params), cache_dir=cache_dir)
+
+
+def parse_task(ctx: Context, value: Any, registries: Registries) -> TaskSpec:
+    """``task: name`` or ``task: {name: ..., other factory params}``."""
+    key = "task" if isinstance(value, str) else "task.name"
+    if isinstance(value, str):
+        value = {"name": value}
+    section = mapping(ctx, "task", value, "a task name or a mapping with a name")
+    if "name" not in section:
+        raise ctx.error("task.name", MISSING_PROBLEM)
+    info = registered(ctx, key, section["name"], registries.tasks)
+    params = {k: v for k, v in section.items() if k != "name"}
+    check_parameter_names(ctx, "task", params, info, skip=TASK_FACTORY_SKIP)
+    return TaskSpec(name=info.name, params=plain_params(ctx, "task", params))
+
+
+def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registries) -> tuple[str, str]:
+    """The metric (default: the task's) and its mode; the metric must apply to the task."""
+    task_info: TaskInfo = registries.tasks.get(task.name)
+    if value is None:
+        value = task_info.default_metric
+        if not value:
+            raise ctx.error("metric", f"{MISSING_PROBLEM}; task '{task.name}' names no default metric",
+                            registries.metrics.names())
+    info = registered(ctx, "metric", value, registries.metrics)
+    kind = task.name  # a task's name is its kind
+    if kind not in info.tasks:
+        fitting = [m.name for m in registries.metrics if kind in m.tasks]
+        raise ctx.error("metric", f"{show(value)} does not apply to task '{kind}'", fitting, word=value)
+    return info.name, info.mode
+
+
+def parse_budget(ctx: Context, value: Any) -> BudgetSpec:
+    fields = parse_fields(ctx, "budget", mapping(ctx, "budget", value), BUDGET_FIELDS,
+                          required=("trials", "epochs"), noun="a budget setting")
+    grace = fields.get("grace_period", 1)
+    if grace > fields["epochs"]:
+        raise ctx.error("budget.grace_period", f"{show(grace)} is not an integer between 1 and "
+                        f"budget.epochs = {fields['epochs']}")
+    return BudgetSpec(**fields)
+
+
+def parse_resources(ctx: Context, value: Any) -> ResourceSpec:
+    fields = parse_fields(ctx, "resources", mapping(ctx, "resources", value), RESOURCE_FIELDS,
+                          noun="a resource")
+    return ResourceSpec(**fields)
+
+
+def parse_search(ctx: Context, value: Any) -> SearchAlgSpec:
+    """``algorithm`` from ``SEARCH_ALGORITHMS``; every other key is an option of that algorithm."""
+    section = mapping(ctx, "search", value)
+    params = {k: v for k, v in section.items() if k != "algorithm"}
+    algorithm = section.get("algorithm")
+    if algorithm is None:
+        return SearchAlgSpec(params=params)
+    algorithm = OneOf(SEARCH_ALGORITHMS, "a search algorithm").check(ctx, "search.algorithm", algorithm)
+    return SearchAlgSpec(algorithm=algorithm, params=params)
+
+
+def parse_constraints(ctx: Context, value: Any) -> ConstraintSpec:
+    fields = parse_fields(ctx, "constraints", mapping(ctx, "constraints", value), CONSTRAINT_FIELDS,
+                          noun="a constraint")
+    return ConstraintSpec(**fields)
+
+
+def parse_latency(ctx: Context, value: Any, registries: Registries) -> LatencySpec:
+    fields = {"backends": Names(registries.backends), "batch_size": _POSITIVE_INT, "threads": _POSITIVE_INT}
+    checked = parse_fields(ctx, "latency", mapping(ctx, "latency", value), fields,
+                           required=("backends",), noun="a latency setting")
+    return LatencySpec(**checked)

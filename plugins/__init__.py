@@ -1,0 +1,1 @@
+"""Built-in plugins of ecgsearch (import name ``ecgsearch_plugins``)."""

@@ -1,0 +1,197 @@
+"""The physiology of the synthetic dataset: its classes and how each one shapes an ECGSYN trace.
+
+Wave timings are chosen in seconds relative to the R peak (so that PR, QRS and QT mean what a
+cardiologist means) and converted to ECGSYN's phase angles, undoing the heart-rate scaling that
+ECGSYN applies internally (``ti * sqrt(sqrt(hr/60))``, ``bi * sqrt(hr/60)``). One ECGSYN trace per
+record is then projected onto 12 leads with record-specific gains.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# SNOMED-CT codes of scored PhysioNet/CinC 2021 classes (tests check them against dx_mapping_scored.csv).
+NSR, SB, STACH, SA = "426783006", "426177001", "427084000", "427393009"
+IAVB, NSIVCB, LQT, TINV, LQRSV = "270492004", "698252002", "111975006", "59931005", "251146004"
+
+RHYTHMS: tuple[str, ...] = (NSR, SB, STACH, SA)
+ABNORMALITIES: tuple[str, ...] = (IAVB, NSIVCB, LQT, TINV, LQRSV)
+CLASSES: tuple[str, ...] = RHYTHMS + ABNORMALITIES
+ABBREVIATIONS: dict[str, str] = {
+    NSR: "NSR", SB: "SB", STACH: "STach", SA: "SA",
+    IAVB: "IAVB", NSIVCB: "NSIVCB", LQT: "LQT", TINV: "TInv", LQRSV: "LQRSV",
+}
+RHYTHM_FRACTIONS: dict[str, float] = {NSR: 0.4, SB: 0.2, STACH: 0.2, SA: 0.2}
+ABNORMALITY_FRACTION = 0.2
+
+STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
+                                   "V1", "V2", "V3", "V4", "V5", "V6")
+LIMB_LEADS = STANDARD_LEADS[:6]
+
+# Heart rate (bpm) and RR coefficient of variation per rhythm; sinus arrhythmia differs from NSR only
+# by its large respiratory RR variation.
+HEART_RATE = {NSR: (60.0, 100.0), SB: (40.0, 58.0), STACH: (102.0, 150.0), SA: (60.0, 100.0)}
+RR_VARIATION = {NSR: (0.005, 0.02), SB: (0.005, 0.02), STACH: (0.005, 0.02), SA: (0.09, 0.14)}
+
+# Precordial leads: gain on the trace and on its (scaled) derivative, which turns the dominant R of
+# V5-V6 into the rS of V1-V2 (R-wave progression).
+PRECORDIAL_GAIN = (-0.45, -0.2, 0.4, 1.1, 1.2, 1.0)
+PRECORDIAL_SLOPE = (0.35, 0.8, 0.8, 0.4, 0.1, 0.0)
+DERIVATIVE_SCALE_S = 0.012
+
+# Peak-to-peak of the largest limb lead (mV): low QRS voltage is < 0.5 mV in every limb lead.
+LIMB_PTP_MV = (0.8, 2.0)
+LOW_LIMB_PTP_MV = (0.25, 0.42)
+
+SETTINGS = {
+    "heart_rate_bpm": {k: list(v) for k, v in HEART_RATE.items()},
+    "rr_variation": {k: list(v) for k, v in RR_VARIATION.items()},
+    "pr_ms": {"normal": [120, 170], IAVB: [230, 300]},
+    "qrs_sigma_ms": {"normal": [10, 13], NSIVCB: [18, 24]},
+    "qtc_ms": {"normal": [370, 430], LQT: [490, 560]},
+    "t_amplitude": {"normal": [0.2, 0.35], TINV: [-0.3, -0.15]},
+    "limb_ptp_mv": {"normal": list(LIMB_PTP_MV), LQRSV: list(LOW_LIMB_PTP_MV)},
+    "qrs_axis_deg": [-15, 80],
+}
+
+
+@dataclass(frozen=True)
+class Ecgsyn:
+    """The arguments of one ``neurokit2.ecg_simulate(method="ecgsyn")`` call."""
+
+    heart_rate: float
+    heart_rate_std: float
+    ti: tuple[float, ...]
+    ai: tuple[float, ...]
+    bi: tuple[float, ...]
+
+
+def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
+    """Draw a record's heart rate and P, Q, R, S, T waves (time, relative amplitude, width)."""
+    rhythm = next(code for code in RHYTHMS if code in labels)
+    hr = rng.uniform(*HEART_RATE[rhythm])
+    hr_std = hr * rng.uniform(*RR_VARIATION[rhythm])
+    rr = 60.0 / hr
+
+    sigma_r = rng.uniform(0.018, 0.024) if NSIVCB in labels else rng.uniform(0.010, 0.013)
+    qs_offset = (rng.uniform(0.040, 0.055) if NSIVCB in labels else rng.uniform(0.022, 0.030))
+    sigma_q = sigma_s = 0.9 * sigma_r
+    pr = rng.uniform(0.23, 0.30) if IAVB in labels else rng.uniform(0.12, 0.17)
+    pr = min(pr, max(0.55 * rr, 0.21))  # keep P inside the cycle at high rates, still > 200 ms if IAVB
+    sigma_p = rng.uniform(0.018, 0.025)
+    qtc = rng.uniform(0.49, 0.56) if LQT in labels else rng.uniform(0.37, 0.43)
+    sigma_t = rng.uniform(0.040, 0.055) * math.sqrt(rr) * (1.3 if LQT in labels else 1.0)
+    qrs_onset = qs_offset + 2 * sigma_q
+    t_peak = max(qtc * math.sqrt(rr) - qrs_onset - 2 * sigma_t, qs_offset + 2 * sigma_s + sigma_t)
+
+    times = (-pr, -qs_offset, 0.0, qs_offset, t_peak)
+    sigmas = (sigma_p, sigma_q, sigma_r, sigma_s, sigma_t)
+    amplitudes = (
+        rng.uniform(0.10, 0.18),
+        -rng.uniform(0.05, 0.15),
+        1.0,
+        -rng.uniform(0.15, 0.40),
+        -rng.uniform(0.15, 0.30) if TINV in labels else rng.uniform(0.20, 0.35),
+    )
+    # ECGSYN scales angles by (hr/60)^[1/4, 1/2, 0, 1/2, 1/4] and widths by (hr/60)^1/2; undo it.
+    hrfact = math.sqrt(hr / 60.0)
+    angle_factor = (math.sqrt(hrfact), hrfact, 1.0, hrfact, math.sqrt(hrfact))
+    omega = 2 * math.pi / rr
+    # ECGSYN changes the RR interval where the phase crosses 0; with the R wave there, every RR change
+    # leaves a baseline step (and trips the ODE solver). Put phase 0 in the quiet T-P segment instead.
+    theta = [360.0 * t / rr for t in times]
+    t_end = theta[4] + 2 * 360.0 * sigma_t / rr
+    p_start = theta[0] - 2 * 360.0 * sigma_p / rr + 360.0
+    quiet = (t_end + p_start) / 2
+    ti = tuple((th - quiet) / f for th, f in zip(theta, angle_factor))
+    b_internal = tuple(omega * s for s in sigmas)
+    bi = tuple(b / hrfact for b in b_internal)
+    # A Gaussian forcing of height a and width b on the phase gives a wave of height ~ a*b^2/omega.
+    ai = tuple(a * omega / b**2 for a, b in zip(amplitudes, b_internal))
+    return Ecgsyn(hr, hr_std, ti, ai, bi)
+
+
+def lead_matrix(rng: np.random.Generator, labels: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-lead gains on the trace and on its derivative, shape ``(12,)`` each, in mV.
+
+    Limb leads follow Einthoven and Goldberger from a random electrical axis (so III = II - I and
+    aVR is negative); precordial leads follow a jittered R-wave progression.
+    """
+    axis = math.radians(rng.uniform(-15.0, 80.0))
+    g_i, g_ii = math.cos(axis), math.cos(axis - math.radians(60.0))
+    limb = np.array([g_i, g_ii, g_ii - g_i, -(g_i + g_ii) / 2, g_i - g_ii / 2, g_ii - g_i / 2])
+    target = rng.uniform(*(LOW_LIMB_PTP_MV if LQRSV in labels else LIMB_PTP_MV))
+    scale = target / np.abs(limb).max()
+    chest = rng.uniform(1.0, 1.5)
+    gain = np.concatenate([limb, chest * (np.array(PRECORDIAL_GAIN) + rng.normal(0, 0.1, 6))]) * scale
+    slope = np.concatenate([np.zeros(6), chest * (np.array(PRECORDIAL_SLOPE) + rng.normal(0, 0.1, 6))])
+    return gain, slope * scale
+
+
+def lead_noise(rng: np.random.Generator, samples: int, sampling_rate: float) -> np.ndarray:
+    """Per-lead white noise and baseline wander (mV), shape ``(12, samples)``."""
+    t = np.arange(samples) / sampling_rate
+    white = rng.normal(0.0, 1.0, (12, samples)) * rng.uniform(0.005, 0.02, (12, 1))
+    freq = rng.uniform(0.05, 0.5, (12, 2, 1))
+    amp = rng.uniform(0.0, 0.08, (12, 2, 1))
+    phase = rng.uniform(0.0, 2 * math.pi, (12, 2, 1))
+    wander = (amp * np.sin(2 * math.pi * freq * t + phase)).sum(axis=1)
+    return white + wander
+
+
+def assign_labels(records: int, seed: int) -> np.ndarray:
+    """Multilabel targets ``(records, len(CLASSES))`` with exact class fractions, shuffled by seed.
+
+    Exact counts (rather than coin flips) make every class present even in small datasets.
+    """
+    rng = np.random.default_rng([seed, 2])
+    targets = np.zeros((records, len(CLASSES)), dtype=np.float32)
+    counts = {code: round(frac * records) for code, frac in RHYTHM_FRACTIONS.items() if code != NSR}
+    rhythm = np.concatenate([np.full(counts[code], CLASSES.index(code)) for code in counts])
+    rhythm = np.concatenate([rhythm, np.full(records - len(rhythm), CLASSES.index(NSR))])
+    targets[np.arange(records), rng.permutation(rhythm)] = 1.0
+    positives = max(1, round(ABNORMALITY_FRACTION * records))
+    for code in ABNORMALITIES:
+        targets[rng.permutation(records)[:positives], CLASSES.index(code)] = 1.0
+    return targets
+
+
+def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
+                      sampling_rate: float, internal_rate: int = 500) -> np.ndarray:
+    """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64.
+
+    Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
+    """
+    import neurokit2 as nk  # imported here: listing the plugin must not pay for neurokit2
+    from scipy.ndimage import median_filter
+
+    rng = np.random.default_rng([seed, 0, index])
+    params = ecgsyn_parameters(rng, labels)
+    fs = max(internal_rate, math.ceil(sampling_rate))
+    offset = rng.uniform(0.05, 0.4)  # random phase of the first beat
+    z = np.asarray(nk.ecg_simulate(
+        duration=seconds + 0.5, sampling_rate=fs, heart_rate=params.heart_rate,
+        heart_rate_std=params.heart_rate_std, method="ecgsyn", noise=0.0,
+        random_state=np.random.default_rng([seed, 1, index]), ti=params.ti, ai=params.ai, bi=params.bi,
+    ), dtype=np.float64)
+    t_in = np.arange(len(z)) / fs
+    # ECGSYN starts its z state off the limit cycle; the deviation decays exactly as exp(-t): fit it
+    # on a one-beat moving median (the isoelectric level) and subtract it.
+    step = max(1, fs // 100)
+    level = median_filter(z[::step], size=max(3, round(60.0 / params.heart_rate * fs / step)), mode="nearest")
+    design = np.stack([np.ones_like(level), np.exp(-t_in[::step])], axis=1)
+    z = z - np.linalg.lstsq(design, level, rcond=None)[0][1] * np.exp(-t_in)
+
+    samples = round(seconds * sampling_rate)
+    t_out = offset + np.arange(samples) / sampling_rate
+    trace = np.interp(t_out, t_in, z)
+    slope = np.interp(t_out, t_in, np.gradient(z, 1.0 / fs) * DERIVATIVE_SCALE_S)
+    flat = np.abs(np.diff(trace, prepend=trace[0]))
+    trace -= np.median(trace[flat <= np.quantile(flat, 0.3)])  # isoelectric line at 0 mV
+    ptp = max(float(np.ptp(trace)), 1e-9)
+    gain, slope_gain = lead_matrix(rng, labels)
+    leads = gain[:, None] * (trace / ptp) + slope_gain[:, None] * (slope / ptp)
+    return leads + lead_noise(rng, samples, sampling_rate)

@@ -1,0 +1,39 @@
+"""Test-session setup: the fault-injection plugin, a private dataset cache, one local Ray cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Before anything builds the registries: every process of the session (Ray workers included,
+# which inherit this environment) loads the test plugin and uses a private dataset cache.
+os.environ["ECGSEARCH_PLUGINS"] = "ecg_test_plugins"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURES), os.environ.get("PYTHONPATH", "")]))
+sys.path.insert(0, str(FIXTURES))
+os.environ.setdefault("ECGSEARCH_CACHE", str(ROOT / ".cache" / "test-datasets"))
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for the whole session: 2 CPUs, a fixed small object store."""
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (a clone without ../shared); CI has it")
+    return SHARED_DATA

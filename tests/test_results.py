@@ -1,0 +1,68 @@
+"""The results table: contract columns and order, atomic rewrites, no duplicate trial."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from ecgsearch.results import ResultsTable, column_order, read_results
+from ecgsearch.tune_glue import error_summary, result_row
+
+
+def _row(trial_id: str, **extra) -> dict:
+    return {"trial_id": trial_id, "status": "ok", "error": None, "architecture": "resnet", "optimizer": "sgd",
+            "hp.batch_size": 32, "val.macro_auroc": 0.8, "test.macro_auroc": 0.7, "epochs": 2,
+            "train_seconds": 1.5, "cost.params": 10, "cost.macs": 100, "cost.flops": 200, **extra}
+
+
+def test_column_order_follows_the_contract():
+    cols = ["cost.flops", "val.b", "hp.x", "latency.torch-cpu.p50_ms", "trial_id", "test.b", "status", "epochs",
+            "error", "optimizer", "architecture", "train_seconds", "cost.params", "cost.macs"]
+    assert column_order(cols) == ["trial_id", "status", "error", "architecture", "optimizer", "hp.x", "val.b",
+                                  "test.b", "epochs", "train_seconds", "cost.params", "cost.macs", "cost.flops",
+                                  "latency.torch-cpu.p50_ms"]
+
+
+def test_every_append_is_on_disk_and_duplicates_are_ignored(tmp_path):
+    table = ResultsTable(tmp_path)
+    table.append(_row("t0000"))
+    assert len(read_results(tmp_path)) == 1
+    table.append(_row("t0001", **{"hp.architecture.resnet.depth": 8}))
+    table.append(_row("t0001"))
+    frame = read_results(tmp_path / "results.parquet")
+    assert list(frame["trial_id"]) == ["t0000", "t0001"]
+    assert math.isnan(frame["hp.architecture.resnet.depth"][0]) and frame["hp.architecture.resnet.depth"][1] == 8
+    assert ResultsTable(tmp_path).finished_ids() == {"t0000", "t0001"}  # reopened from disk
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_mixed_type_choices_are_stored(tmp_path):
+    table = ResultsTable(tmp_path)
+    table.append(_row("t0", **{"hp.act": "gelu"}))
+    table.append(_row("t1", **{"hp.act": 3}))
+    assert list(read_results(tmp_path)["hp.act"]) == ["gelu", "3"]
+
+
+def test_unknown_status_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="status must be one of"):
+        ResultsTable(tmp_path).append(_row("t0", status="weird"))
+
+
+def test_row_from_a_stopped_trial():
+    config = {"_trial_id": "t0003", "_costs": {"cost.params": 5, "cost.macs": 7, "cost.flops": 14},
+              "architecture": "resnet", "optimizer": "adamw", "architecture.resnet.depth": 8, "batch_size": 32}
+    result = {"status": "running", "val.macro_auroc": 0.7, "test.macro_auroc": 0.6, "epochs": 1,
+              "train_seconds": 2.0, "current.val.macro_auroc": 0.7, "objective": 0.7}
+    row = result_row(config, result)
+    assert row == {"trial_id": "t0003", "status": "stopped", "error": None, "architecture": "resnet",
+                   "optimizer": "adamw", "hp.architecture.resnet.depth": 8, "hp.batch_size": 32,
+                   "val.macro_auroc": 0.7, "test.macro_auroc": 0.6, "epochs": 1, "train_seconds": 2.0,
+                   "cost.params": 5, "cost.macs": 7, "cost.flops": 14}
+
+
+def test_error_summary_takes_the_exception_line():
+    text = "Traceback (most recent call last):\n  File 'x', line 1\nray.exceptions.RayTaskError(RuntimeError): " \
+           "ray::f()\n  File 'y'\nRuntimeError: injected fault: this architecture always raises\n"
+    assert error_summary(text) == "RuntimeError: injected fault: this architecture always raises"
