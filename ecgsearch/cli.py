@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
         get_registries().manager.register(display, name="ecgsearch-display")
         outcome = run_search(spec, out, resume=args.resume, display=display)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(best_table(outcome.best(5), outcome.results, spec.metric))
     console.print(f"results: {outcome.out_dir / 'results.parquet'}")
     return 0

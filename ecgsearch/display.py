@@ -60,7 +60,7 @@ def best_table(best: pd.DataFrame, results: pd.DataFrame, metric: str) -> Table:
     counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().items()) if len(results) else "none"
     table = Table(title=f"best trials by val.{metric}", caption=f"{len(results)} trials: {counts}")
     columns = ["trial_id", "architecture", "optimizer", f"val.{metric}", f"test.{metric}", "cost.flops",
-               "cost.params", "epochs", "train_seconds"]
+               "cost.params", "epochs"]
     columns = [c for c in columns if c in best.columns]
     for col in columns:
         table.add_column(col, justify="left" if col in ("trial_id", "architecture", "optimizer") else "right")
@@ -70,6 +70,8 @@ def best_table(best: pd.DataFrame, results: pd.DataFrame, metric: str) -> Table:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e5:
+        return f"{value:.3g}"
     if isinstance(value, float):
         if math.isnan(value):
             return "-"

@@ -78,6 +78,9 @@ def init_ray(spec: Any) -> None:
     """Join RAY_ADDRESS's cluster if set, else start a small local one sized for this machine."""
     import ray
 
+    # Tune's own console output would interleave with ecgsearch's progress display; verbose=0 silences
+    # it only with the classic reporter.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")

@@ -54,6 +54,13 @@ def error_summary(text: str, limit: int = 500) -> str:
     return summary[:limit]
 
 
+def _trial_error(trial: Any) -> str:
+    """The failed trial's exception line, from the error file Tune writes next to the driver."""
+    local = getattr(trial, "error_file", None)
+    text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
+    return error_summary(str(text)) if text else "the trial's worker died without an error message"
+
+
 def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str | None = None,
                error: str | None = None) -> dict[str, Any]:
     """One results-table row from a trial's sampled config and last report."""
@@ -103,9 +110,7 @@ class ResultsCallback(tune.Callback):
         self._record(result_row(trial.config, result))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = trial.get_error()
-        self._record(result_row(trial.config, trial.last_result or {}, status="failed",
-                                error=error_summary(str(error)) if error else "the trial's worker died"))
+        self._record(result_row(trial.config, trial.last_result or {}, status="failed", error=_trial_error(trial)))
 
     def _record(self, row: dict[str, Any]) -> None:
         if row["trial_id"] in self.table.finished_ids():

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.ray
 DATA = "data: {dataset: synthetic, records: 120, sampling_rate: 50, seconds: 4, leads: [I, II, V1, V5]}"
 
 
-def write_space(tmp_path, body: str, name: str = "small"):
+def write_space(tmp_path, body: str, name: str = "small", seed: int = 3):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(f"name: {name}\nseed: 3\n{DATA}\ntask: multilabel\nresources: {{cpu: 1, gpu: 0}}\n{body}")
+    path.write_text(f"name: {name}\nseed: {seed}\n{DATA}\ntask: multilabel\nresources: {{cpu: 1, gpu: 0}}\n{body}")
     return load_space(path)
 
 
@@ -59,7 +59,7 @@ budget: {trials: 6, epochs: 2}
 space:
   architecture: {fault_raise: {}, fault_diverge: {}, logged_tiny: {}}
   optimizer: {adamw: {lr: 1.0e-3}}
-""", name="faults")
+""", name="faults", seed=4)  # seed 4 draws each of the three architectures
     frame = read_results(run_search(spec, tmp_path / "out").out_dir)
     assert len(frame) == 6
     by_arch = {arch: set(group["status"]) for arch, group in frame.groupby("architecture")}

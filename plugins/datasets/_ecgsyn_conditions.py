@@ -8,6 +8,7 @@ record is then projected onto 12 leads with record-specific gains.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ ABNORMALITY_FRACTION = 0.2
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
                                    "V1", "V2", "V3", "V4", "V5", "V6")
 LIMB_LEADS = STANDARD_LEADS[:6]
+INTERNAL_RATES = (512, 1024, 2048)  # powers of two: see internal_rate()
 
 # Heart rate (bpm) and RR coefficient of variation per rhythm; sinus arrhythmia differs from NSR only
 # by its large respiratory RR variation.
@@ -159,8 +161,29 @@ def assign_labels(records: int, seed: int) -> np.ndarray:
     return targets
 
 
+@functools.lru_cache(maxsize=None)
+def internal_rate(min_rate: float) -> int:
+    """An ECGSYN integration rate (Hz) >= ``min_rate`` on which neurokit2's ECGSYN cannot hang.
+
+    neurokit2 0.2 upsamples its 1 Hz RR series with ``scipy.ndimage.zoom``; at some rates (100 and
+    500 Hz among them) the last sample comes back 0 for some lengths, and the loop that builds the RR
+    step function never ends when a beat lands on it. That depends only on the lengths, so checking
+    every RR length a record can need (2..1024 s) makes the choice safe and deterministic.
+    """
+    from neurokit2 import signal_resample
+
+    for rate in INTERNAL_RATES:
+        if rate >= min_rate and all(
+            signal_resample(np.ones(2**k), sampling_rate=1, desired_sampling_rate=rate).min() > 0.5
+            for k in range(1, 11)
+        ):
+            return rate
+    raise RuntimeError(f"no ECGSYN integration rate >= {min_rate:g} Hz is safe with this neurokit2 "
+                       f"(tried {INTERNAL_RATES}); install another neurokit2 or scipy version.")
+
+
 def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
-                      sampling_rate: float, internal_rate: int = 500) -> np.ndarray:
+                      sampling_rate: float) -> np.ndarray:
     """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64.
 
     Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
@@ -170,10 +193,10 @@ def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
 
     rng = np.random.default_rng([seed, 0, index])
     params = ecgsyn_parameters(rng, labels)
-    fs = max(internal_rate, math.ceil(sampling_rate))
-    offset = rng.uniform(0.05, 0.4)  # random phase of the first beat
+    fs = internal_rate(float(sampling_rate))
+    offset = rng.uniform(0.05, 0.3)  # random phase of the first beat
     z = np.asarray(nk.ecg_simulate(
-        duration=seconds + 0.5, sampling_rate=fs, heart_rate=params.heart_rate,
+        duration=seconds + 0.35, sampling_rate=fs, heart_rate=params.heart_rate,
         heart_rate_std=params.heart_rate_std, method="ecgsyn", noise=0.0,
         random_state=np.random.default_rng([seed, 1, index]), ti=params.ti, ai=params.ai, bi=params.bi,
     ), dtype=np.float64)

@@ -152,7 +152,7 @@ class SyntheticEcg:
         signals = np.empty((self.records, len(self.leads), samples), dtype=np.float32)
         lead_index = tuple(cond.STANDARD_LEADS.index(lead) for lead in self.leads)
         workers = self.resolved_workers()
-        size = max(1, min(25, math.ceil(self.records / (4 * workers))))
+        size = max(1, min(10, math.ceil(self.records / (4 * workers))))
         chunks = [(start, min(start + size, self.records)) for start in range(0, self.records, size)]
         args = (self.seed, self.seconds, self.sampling_rate, lead_index)
         report = progress or (lambda done, total, what: None)
