@@ -115,4 +115,4 @@ def test_without_the_plugin_the_space_file_is_rejected(tmp_path):
     env.pop("ECGSEARCH_PLUGINS", None)
     checked = _cli("validate", str(space), env=env)
     assert checked.returncode == 2
-    assert checked.stderr.startswith(f"{space}:6: space.architecture.meanlinear: 'meanlinear' is not a registered")
+    assert checked.stderr.startswith(f"{space}:7: space.architecture.meanlinear: 'meanlinear' is not a registered")

@@ -8,11 +8,10 @@ record is then projected onto 12 leads with record-specific gains.
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
-
 import numpy as np
+
+from ecgsearch_plugins.datasets._ecgsyn import Ecgsyn, ecgsyn_trace, internal_rate
 
 # SNOMED-CT codes of scored PhysioNet/CinC 2021 classes (tests check them against dx_mapping_scored.csv).
 NSR, SB, STACH, SA = "426783006", "426177001", "427084000", "427393009"
@@ -31,7 +30,6 @@ ABNORMALITY_FRACTION = 0.2
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
                                    "V1", "V2", "V3", "V4", "V5", "V6")
 LIMB_LEADS = STANDARD_LEADS[:6]
-INTERNAL_RATES = (512, 1024, 2048)  # powers of two: see internal_rate()
 
 # Heart rate (bpm) and RR coefficient of variation per rhythm; sinus arrhythmia differs from NSR only
 # by its large respiratory RR variation.
@@ -58,17 +56,6 @@ SETTINGS = {
     "limb_ptp_mv": {"normal": list(LIMB_PTP_MV), LQRSV: list(LOW_LIMB_PTP_MV)},
     "qrs_axis_deg": [-15, 80],
 }
-
-
-@dataclass(frozen=True)
-class Ecgsyn:
-    """The arguments of one ``neurokit2.ecg_simulate(method="ecgsyn")`` call."""
-
-    heart_rate: float
-    heart_rate_std: float
-    ti: tuple[float, ...]
-    ai: tuple[float, ...]
-    bi: tuple[float, ...]
 
 
 def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
@@ -113,7 +100,7 @@ def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
     bi = tuple(b / hrfact for b in b_internal)
     # A Gaussian forcing of height a and width b on the phase gives a wave of height ~ a*b^2/omega.
     ai = tuple(a * omega / b**2 for a, b in zip(amplitudes, b_internal))
-    return Ecgsyn(hr, hr_std, ti, ai, bi)
+    return Ecgsyn(hr, hr_std, ti, ai, bi, min(sigmas))
 
 
 def lead_matrix(rng: np.random.Generator, labels: set[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -161,57 +148,22 @@ def assign_labels(records: int, seed: int) -> np.ndarray:
     return targets
 
 
-@functools.lru_cache(maxsize=None)
-def internal_rate(min_rate: float) -> int:
-    """An ECGSYN integration rate (Hz) >= ``min_rate`` on which neurokit2's ECGSYN cannot hang.
-
-    neurokit2 0.2 upsamples its 1 Hz RR series with ``scipy.ndimage.zoom``; at some rates (100 and
-    500 Hz among them) the last sample comes back 0 for some lengths, and the loop that builds the RR
-    step function never ends when a beat lands on it. That depends only on the lengths, so checking
-    every RR length a record can need (2..1024 s) makes the choice safe and deterministic.
-    """
-    from neurokit2 import signal_resample
-
-    for rate in INTERNAL_RATES:
-        if rate >= min_rate and all(
-            signal_resample(np.ones(2**k), sampling_rate=1, desired_sampling_rate=rate).min() > 0.5
-            for k in range(1, 11)
-        ):
-            return rate
-    raise RuntimeError(f"no ECGSYN integration rate >= {min_rate:g} Hz is safe with this neurokit2 "
-                       f"(tried {INTERNAL_RATES}); install another neurokit2 or scipy version.")
-
-
 def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
                       sampling_rate: float) -> np.ndarray:
     """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64.
 
     Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
     """
-    import neurokit2 as nk  # imported here: listing the plugin must not pay for neurokit2
-    from scipy.ndimage import median_filter
-
     rng = np.random.default_rng([seed, 0, index])
     params = ecgsyn_parameters(rng, labels)
-    fs = internal_rate(float(sampling_rate))
+    rate = internal_rate(float(sampling_rate))
     offset = rng.uniform(0.05, 0.3)  # random phase of the first beat
-    z = np.asarray(nk.ecg_simulate(
-        duration=seconds + 0.35, sampling_rate=fs, heart_rate=params.heart_rate,
-        heart_rate_std=params.heart_rate_std, method="ecgsyn", noise=0.0,
-        random_state=np.random.default_rng([seed, 1, index]), ti=params.ti, ai=params.ai, bi=params.bi,
-    ), dtype=np.float64)
-    t_in = np.arange(len(z)) / fs
-    # ECGSYN starts its z state off the limit cycle; the deviation decays exactly as exp(-t): fit it
-    # on a one-beat moving median (the isoelectric level) and subtract it.
-    step = max(1, fs // 100)
-    level = median_filter(z[::step], size=max(3, round(60.0 / params.heart_rate * fs / step)), mode="nearest")
-    design = np.stack([np.ones_like(level), np.exp(-t_in[::step])], axis=1)
-    z = z - np.linalg.lstsq(design, level, rcond=None)[0][1] * np.exp(-t_in)
-
+    z = ecgsyn_trace(params, seconds + 0.35, rate, np.random.default_rng([seed, 1, index]))
+    t_in = np.arange(len(z)) / rate
     samples = round(seconds * sampling_rate)
     t_out = offset + np.arange(samples) / sampling_rate
     trace = np.interp(t_out, t_in, z)
-    slope = np.interp(t_out, t_in, np.gradient(z, 1.0 / fs) * DERIVATIVE_SCALE_S)
+    slope = np.interp(t_out, t_in, np.gradient(z, 1.0 / rate) * DERIVATIVE_SCALE_S)
     flat = np.abs(np.diff(trace, prepend=trace[0]))
     trace -= np.median(trace[flat <= np.quantile(flat, 0.3)])  # isoelectric line at 0 mV
     ptp = max(float(np.ptp(trace)), 1e-9)
