@@ -37,11 +37,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ecgsearch.display import RunDisplay, best_table
-    from ecgsearch.engine import run_search
+    from ecgsearch.engine import check_out_dir, run_search
     from ecgsearch.plugins import get_registries
 
     spec = _load_spec(args.file, args.trials)
     out = Path(args.out) if args.out else Path("runs") / spec.name
+    check_out_dir(out, args.resume)  # before any output or work
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
         get_registries().manager.register(display, name="ecgsearch-display")
         outcome = run_search(spec, out, resume=args.resume, display=display)

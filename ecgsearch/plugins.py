@@ -171,6 +171,10 @@ def build_registries(pm: EcgsearchPluginManager) -> Registries:
                         f"it must return {info_type.__name__} records."
                     )
                 registry.add(_with_plugin(item, impl.plugin_name))
+    if regs.broken:
+        names = ", ".join(f"'{b.name}'" for b in regs.broken)
+        for registry in regs.by_kind().values():
+            registry.broken_note = f" (plugins {names} failed to load: see `ecgsearch plugins`)"
     return regs
 
 

@@ -17,6 +17,8 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        # Appended to "not registered" problems: the name may belong to a plugin that failed to load.
+        self.broken_note = ""
 
     def add(self, item: T) -> None:
         existing = self._items.get(item.name)
@@ -38,7 +40,8 @@ class Registry(Generic[T]):
         known = sorted(self._items)
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"'{name}' is not a registered {self.kind} (allowed: {', '.join(known) or 'none'}){hint}"
+        return (f"'{name}' is not a registered {self.kind}{self.broken_note} "
+                f"(allowed: {', '.join(known) or 'none'}){hint}")
 
     def names(self, filter: str | None = None) -> list[str]:
         """Sorted names, optionally those containing ``filter`` (timm's ``list_models`` style)."""

@@ -136,3 +136,16 @@ def test_plugins_table_prints(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "resnet" in out and "adamw" in out and "synthetic" in out
+
+
+def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(monkeypatch, tmp_path):
+    from ecgsearch.space import parse_space
+
+    monkeypatch.setenv("ECGSEARCH_PLUGINS", "plugin_that_is_not_installed")
+    regs = build_registries(get_plugin_manager())
+    with pytest.raises(UserError) as info:
+        parse_space("data: {dataset: ptbxl}\ntask: multilabel\nbudget: {trials: 1, epochs: 1}\n"
+                    "space: {architecture: resnet, optimizer: adamw}\n", source="x.yaml", registries=regs)
+    assert str(info.value) == (
+        "x.yaml:1: data.dataset: 'ptbxl' is not a registered dataset (plugins 'plugin_that_is_not_installed' "
+        "failed to load: see `ecgsearch plugins`) (allowed: synthetic)")

@@ -133,7 +133,7 @@ class Names:
 def registered(ctx: Context, key: str, value: Any, registry: Registry[Any], at: str | None = None) -> PluginInfo:
     """The info called ``value`` in ``registry``; otherwise the error lists the registered names."""
     if not isinstance(value, str) or value not in registry:
-        raise ctx.error(key, f"{show(value)} is not a registered {registry.kind}", registry.names(),
+        raise ctx.error(key, f"{show(value)} is not a registered {registry.kind}{registry.broken_note}", registry.names(),
                         word=value, at=at)
     return registry.get(value)
 
