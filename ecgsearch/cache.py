@@ -58,7 +58,8 @@ def _canonical(fingerprint: Mapping[str, Any]) -> Any:
     try:
         return json.loads(json.dumps(dict(fingerprint), sort_keys=True, default=_json_default))
     except (TypeError, ValueError) as error:
-        raise ValueError(f"a dataset fingerprint must be JSON-able ({error}): {dict(fingerprint)!r}") from None
+        raise ValueError(f"a dataset fingerprint must be JSON-able ({error}): "
+                         f"{dict(fingerprint)!r}") from None
 
 
 def cache_key(dataset: str, fingerprint: Mapping[str, Any]) -> str:

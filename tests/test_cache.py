@@ -86,7 +86,8 @@ def test_hit_does_not_build_and_logs_the_key(tmp_path, caplog):
     first = prepare_dataset("fake", source, tmp_path)
     assert "miss" in caplog.text and first.name in caplog.text
     caplog.clear()
-    second = prepare_dataset("fake", source, tmp_path, progress=lambda *a: pytest.fail("no progress on a hit"))
+    second = prepare_dataset("fake", source, tmp_path,
+                             progress=lambda *a: pytest.fail("no progress on a hit"))
     assert first == second and source.builds == 1
     assert "hit" in caplog.text and first.name in caplog.text
 

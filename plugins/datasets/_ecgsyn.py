@@ -115,6 +115,7 @@ def ecgsyn_trace(params: Ecgsyn, duration: float, rate: int, rng: np.random.Gene
     # on a one-beat moving median (the isoelectric level) and subtract it.
     t = np.arange(length) / rate
     step = max(1, rate // 128)
-    level = median_filter(z[::step], size=max(3, round(60.0 / params.heart_rate * rate / step)), mode="nearest")
+    beat = max(3, round(60.0 / params.heart_rate * rate / step))
+    level = median_filter(z[::step], size=beat, mode="nearest")
     design = np.stack([np.ones_like(level), np.exp(-t[::step])], axis=1)
     return z - np.linalg.lstsq(design, level, rcond=None)[0][1] * np.exp(-t)

@@ -9,6 +9,7 @@ record is then projected onto 12 leads with record-specific gains.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from ecgsearch_plugins.datasets._ecgsyn import Ecgsyn, ecgsyn_trace, internal_rate
@@ -49,8 +50,8 @@ LOW_LIMB_PTP_MV = (0.25, 0.42)
 SETTINGS = {
     "heart_rate_bpm": {k: list(v) for k, v in HEART_RATE.items()},
     "rr_variation": {k: list(v) for k, v in RR_VARIATION.items()},
-    "pr_ms": {"normal": [120, 170], IAVB: [230, 300]},
-    "qrs_sigma_ms": {"normal": [10, 13], NSIVCB: [18, 24]},
+    "pr_interval_ms": {"normal": [120, 190], IAVB: [220, 300]},
+    "qrs_ms": {"normal": [80, 107], NSIVCB: [145, 196]},
     "qtc_ms": {"normal": [370, 430], LQT: [490, 560]},
     "t_amplitude": {"normal": [0.2, 0.35], TINV: [-0.3, -0.15]},
     "limb_ptp_mv": {"normal": list(LIMB_PTP_MV), LQRSV: list(LOW_LIMB_PTP_MV)},
@@ -59,24 +60,33 @@ SETTINGS = {
 
 
 def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
-    """Draw a record's heart rate and P, Q, R, S, T waves (time, relative amplitude, width)."""
+    """Draw a record's heart rate and P, Q, R, S, T waves (time, relative amplitude, width).
+
+    Every choice takes one draw whatever the labels, so a record and its twin with one more label
+    share all other draws and differ only in what that label changes. Intervals follow their
+    clinical definitions: QRS = Q onset to S end, PR = P onset to QRS onset, QT = QRS onset to T end
+    (onset/end = 2 Gaussian widths from the peak), QTc = QT / sqrt(RR).
+    """
     rhythm = next(code for code in RHYTHMS if code in labels)
     hr = rng.uniform(*HEART_RATE[rhythm])
     hr_std = hr * rng.uniform(*RR_VARIATION[rhythm])
     rr = 60.0 / hr
 
-    sigma_r = rng.uniform(0.018, 0.024) if NSIVCB in labels else rng.uniform(0.010, 0.013)
-    qs_offset = (rng.uniform(0.040, 0.055) if NSIVCB in labels else rng.uniform(0.022, 0.030))
+    wide = NSIVCB in labels  # QRS 145-196 ms instead of 80-107 ms
+    sigma_r = rng.uniform(0.018, 0.024) if wide else rng.uniform(0.010, 0.013)
+    qs_offset = rng.uniform(0.040, 0.055) if wide else rng.uniform(0.022, 0.030)
     sigma_q = sigma_s = 0.9 * sigma_r
-    pr = rng.uniform(0.23, 0.30) if IAVB in labels else rng.uniform(0.12, 0.17)
-    pr = min(pr, max(0.55 * rr, 0.21))  # keep P inside the cycle at high rates, still > 200 ms if IAVB
+    qrs_onset = qs_offset + 2 * sigma_q  # before the R peak
     sigma_p = rng.uniform(0.018, 0.025)
+    pr_interval = rng.uniform(0.22, 0.30) if IAVB in labels else rng.uniform(0.12, 0.19)
+    # P peak before R; at fast rates a long PR pushes P into the previous T wave, as in real ECGs,
+    # but never past 75 % of the cycle (which keeps PR >= 238 ms up to 150 bpm).
+    p_peak = min(pr_interval + qrs_onset - 2 * sigma_p, 0.75 * rr)
     qtc = rng.uniform(0.49, 0.56) if LQT in labels else rng.uniform(0.37, 0.43)
     sigma_t = rng.uniform(0.040, 0.055) * math.sqrt(rr) * (1.3 if LQT in labels else 1.0)
-    qrs_onset = qs_offset + 2 * sigma_q
     t_peak = max(qtc * math.sqrt(rr) - qrs_onset - 2 * sigma_t, qs_offset + 2 * sigma_s + sigma_t)
 
-    times = (-pr, -qs_offset, 0.0, qs_offset, t_peak)
+    times = (-p_peak, -qs_offset, 0.0, qs_offset, t_peak)
     sigmas = (sigma_p, sigma_q, sigma_r, sigma_s, sigma_t)
     amplitudes = (
         rng.uniform(0.10, 0.18),
@@ -90,7 +100,7 @@ def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
     angle_factor = (math.sqrt(hrfact), hrfact, 1.0, hrfact, math.sqrt(hrfact))
     omega = 2 * math.pi / rr
     # ECGSYN changes the RR interval where the phase crosses 0; with the R wave there, every RR change
-    # leaves a baseline step (and trips the ODE solver). Put phase 0 in the quiet T-P segment instead.
+    # leaves a baseline step (as large as the relative RR change). Put phase 0 in the quiet T-P segment.
     theta = [360.0 * t / rr for t in times]
     t_end = theta[4] + 2 * 360.0 * sigma_t / rr
     p_start = theta[0] - 2 * 360.0 * sigma_p / rr + 360.0

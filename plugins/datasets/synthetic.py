@@ -10,6 +10,7 @@ same metrics and reports apply as on the real Challenge data. The physiology liv
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import importlib.metadata
 import logging
 import math
@@ -35,7 +36,7 @@ SECONDS_RANGE = (2.0, 300.0)
 PROGRESS_WHAT = "generating synthetic ECGs"
 
 
-def _generate_chunk(seed: int, start: int, labels: np.ndarray, seconds: float, sampling_rate: float,
+def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float, sampling_rate: float,
                     lead_index: tuple[int, ...]) -> np.ndarray:
     """Records ``start .. start + len(labels)``: ``(records, leads, samples)`` float32 (a worker task)."""
     out = []
@@ -154,21 +155,22 @@ class SyntheticEcg:
         workers = self.resolved_workers()
         size = max(1, min(10, math.ceil(self.records / (4 * workers))))
         chunks = [(start, min(start + size, self.records)) for start in range(0, self.records, size)]
-        args = (self.seed, self.seconds, self.sampling_rate, lead_index)
+        task = functools.partial(_generate_chunk, seed=self.seed, seconds=self.seconds,
+                                 sampling_rate=self.sampling_rate, lead_index=lead_index)
         report = progress or (lambda done, total, what: None)
         report(0, self.records, PROGRESS_WHAT)
+        log.info("generating %d synthetic ECGs with %d worker process(es)", self.records, workers)
         done = 0
         if workers <= 1:
             for start, stop in chunks:
-                signals[start:stop] = _generate_chunk(args[0], start, targets[start:stop], *args[1:])
+                signals[start:stop] = task(start, targets[start:stop])
                 done += stop - start
                 report(done, self.records, PROGRESS_WHAT)
             return signals
         # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
-            futures = {pool.submit(_generate_chunk, args[0], start, targets[start:stop], *args[1:]):
-                       (start, stop) for start, stop in chunks}
+            futures = {pool.submit(task, start, targets[start:stop]): (start, stop) for start, stop in chunks}
             try:
                 for future in concurrent.futures.as_completed(futures):
                     start, stop = futures[future]
@@ -204,7 +206,8 @@ class SyntheticEcg:
             "class_counts": {code: int(n) for code, n in zip(cond.CLASSES, targets.sum(axis=0))},
             "split_counts": {name: int((split == name).sum()) for name in ("train", "val", "test")},
             "generator": {
-                "model": "ECGSYN (McSharry et al. 2003) via neurokit2.ecg_simulate",
+                "model": "ECGSYN (McSharry et al. 2003) via neurokit2.ecg_simulate, one trace per record "
+                         "projected on 12 leads; solve_ivp max_step = 3 x the narrowest wave width",
                 "neurokit2": nk_version, "version": GENERATOR_VERSION,
                 "rhythm_fractions": dict(cond.RHYTHM_FRACTIONS),
                 "abnormality_fraction": cond.ABNORMALITY_FRACTION, **cond.SETTINGS,
@@ -216,7 +219,8 @@ class SyntheticEcg:
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
         name="synthetic",
-        description="12-lead ECGSYN ECGs with exact labels: 4 sinus rhythms + 5 abnormalities (PhysioNet 2021 codes)",
+        description="ECGSYN 12-lead ECGs with exact labels: 4 sinus rhythms, 5 abnormalities "
+                    "(PhysioNet 2021 codes); no download",
         factory=SyntheticEcg,
         tasks=("multilabel",),
         requires=("neurokit2",),
