@@ -43,9 +43,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _load_spec(args.file, args.trials)
     out = Path(args.out) if args.out else Path("runs") / spec.name
     check_out_dir(out, args.resume)  # before any output or work
+    manager = get_registries().manager
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
-        get_registries().manager.register(display, name="ecgsearch-display")
-        outcome = run_search(spec, out, resume=args.resume, display=display)
+        manager.register(display)  # the progress display is a lifecycle-hook plugin like any logger
+        try:
+            outcome = run_search(spec, out, resume=args.resume, display=display)
+        finally:
+            manager.unregister(display)
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(best_table(outcome.best(5), outcome.results, spec.metric))
     console.print(f"results: {outcome.out_dir / 'results.parquet'}")

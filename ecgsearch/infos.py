@@ -109,7 +109,7 @@ class TaskInfo(PluginInfo):
 
 @dataclass(frozen=True)
 class MetricInfo(PluginInfo):
-    """A metric: ``factory() -> callable(y_true, y_score, context) -> float``.
+    """A metric: ``factory() -> callable(y_true, y_score, label_names) -> float``.
 
     mode: ``"max"`` when larger is better, ``"min"`` otherwise; the search direction comes from here.
     tasks: the task kinds it applies to.

@@ -56,13 +56,15 @@ class ResultsTable:
     def finished_ids(self) -> set[str]:
         return {str(r["trial_id"]) for r in self._rows}
 
-    def append(self, row: Mapping[str, Any]) -> None:
+    def append(self, row: Mapping[str, Any]) -> bool:
+        """Record and persist a row; False (and nothing written) if the trial is already recorded."""
         if row.get("status") not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {row.get('status')!r}")
         if str(row["trial_id"]) in self.finished_ids():
-            return  # a resumed run reporting a trial that is already recorded
+            return False  # a resumed run reporting a trial that is already recorded
         self._rows.append(dict(row))
         self._write()
+        return True
 
     def frame(self) -> pd.DataFrame:
         frame = pd.DataFrame(self._rows)

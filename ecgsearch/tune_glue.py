@@ -113,8 +113,7 @@ class ResultsCallback(tune.Callback):
         self._record(result_row(trial.config, trial.last_result or {}, status="failed", error=_trial_error(trial)))
 
     def _record(self, row: dict[str, Any]) -> None:
-        if row["trial_id"] in self.table.finished_ids():
+        if not self.table.append(row):
             return
-        self.table.append(row)
         log.info("trial %s ended: %s", row["trial_id"], row["status"])
         get_registries().manager.hook.ecgsearch_trial_finished(trial_id=row["trial_id"], row=row)

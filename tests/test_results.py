@@ -29,8 +29,8 @@ def test_every_append_is_on_disk_and_duplicates_are_ignored(tmp_path):
     table = ResultsTable(tmp_path)
     table.append(_row("t0000"))
     assert len(read_results(tmp_path)) == 1
-    table.append(_row("t0001", **{"hp.architecture.resnet.depth": 8}))
-    table.append(_row("t0001"))
+    assert table.append(_row("t0001", **{"hp.architecture.resnet.depth": 8})) is True
+    assert table.append(_row("t0001")) is False
     frame = read_results(tmp_path / "results.parquet")
     assert list(frame["trial_id"]) == ["t0000", "t0001"]
     assert math.isnan(frame["hp.architecture.resnet.depth"][0]) and frame["hp.architecture.resnet.depth"][1] == 8
