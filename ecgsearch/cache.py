@@ -156,8 +156,10 @@ def prepare_dataset(dataset: str, source: EcgSource, cache_root: Path,
         # Under the lock, leftovers of this key are from crashed builds: remove them.
         for stale in cache_root.glob(f".{key}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        if entry.exists():
+        if entry.is_dir() and not entry.is_symlink():  # incomplete: never published by us
             shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=cache_root))
         try:
             workdir = tmp / "work"

@@ -103,12 +103,15 @@ def ecgsyn_trace(params: Ecgsyn, duration: float, rate: int, rng: np.random.Gene
     from scipy.ndimage import median_filter
 
     length = int(math.ceil(duration * rate))
+    # neurokit2 makes round(duration * hr / 60) beats; with RR variability they can end before the
+    # record does. Ask for spare beats (the clipped integration below keeps their cost small) and trim.
+    padded = duration + max(2.0, 0.25 * duration)
     with _solver_options(max_step=3.0 * params.narrowest_s, t_end=(length + 1) / rate):
         z = np.asarray(nk.ecg_simulate(
-            duration=duration, sampling_rate=rate, heart_rate=params.heart_rate,
+            duration=padded, sampling_rate=rate, heart_rate=params.heart_rate,
             heart_rate_std=params.heart_rate_std, method="ecgsyn", noise=0.0, random_state=rng,
             ti=params.ti, ai=params.ai, bi=params.bi,
-        ), dtype=np.float64)
+        ), dtype=np.float64)[:length]
     if len(z) != length:
         raise RuntimeError(f"neurokit2 ECGSYN returned {len(z)} samples instead of {length}")
     # ECGSYN starts its z state off the limit cycle; the deviation decays exactly as exp(-t): fit it

@@ -2,8 +2,9 @@
 
 Wave timings are chosen in seconds relative to the R peak (so that PR, QRS and QT mean what a
 cardiologist means) and converted to ECGSYN's phase angles, undoing the heart-rate scaling that
-ECGSYN applies internally (``ti * sqrt(sqrt(hr/60))``, ``bi * sqrt(hr/60)``). One ECGSYN trace per
-record is then projected onto 12 leads with record-specific gains.
+ECGSYN applies internally (``ti * sqrt(sqrt(hr/60))``, ``bi * sqrt(hr/60)``). One ECGSYN call per
+record (the costly part, ~60 ms for 10 s) gives a trace that is projected onto the 12 leads with
+record-specific gains, then per-lead noise and baseline wander are added.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ ABNORMALITY_FRACTION = 0.2
 
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
                                    "V1", "V2", "V3", "V4", "V5", "V6")
-LIMB_LEADS = STANDARD_LEADS[:6]
 
 # Heart rate (bpm) and RR coefficient of variation per rhythm; sinus arrhythmia differs from NSR only
 # by its large respiratory RR variation.

@@ -29,7 +29,7 @@ from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when the generated arrays change, so old cache entries are not reused
+GENERATOR_VERSION = 2  # bump when the generated arrays change, so old cache entries are not reused
 MIN_RECORDS = 20
 SAMPLING_RATE_RANGE = (50.0, 1000.0)
 SECONDS_RANGE = (2.0, 300.0)
