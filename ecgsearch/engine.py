@@ -63,6 +63,14 @@ def check_out_dir(out_dir: Path, resume: bool) -> None:
                         "or choose another --out.")
 
 
+def check_supported(spec: Any) -> None:
+    """Refuse what the file asks for but this version cannot do, rather than ignore it silently."""
+    if spec.latency is not None or spec.constraints.max_latency_ms is not None:
+        key = "latency" if spec.latency is not None else "constraints.max_latency_ms"
+        raise UserError(f"{spec.path}: {key}: latency measurement is not available in this version of "
+                        "ecgsearch; remove the latency section and max_latency_ms to run the search.")
+
+
 def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None) -> Path:
     """Build (or reuse) the dataset cache entry for the space file's ``data`` section."""
     info = get_registries().datasets.get(spec.data.dataset)
@@ -136,7 +144,10 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool) -> An
                                     num_samples=spec.budget.trials,
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out_dir.resolve()), verbose=0,
-                                  callbacks=[ResultsCallback(str(out_dir), spec.metric)]),
+                                  callbacks=[ResultsCallback(str(out_dir), spec.metric)],
+                                  # checked after each epoch's report; the trial is recorded as stopped
+                                  stop=({"time_total_s": spec.budget.trial_time_limit_s}
+                                        if spec.budget.trial_time_limit_s else None)),
     )
 
 
@@ -144,6 +155,7 @@ def run_search(spec: Any, out_dir: Path | str, resume: bool = False, display: An
     """Run (or resume) the search a space file describes; results land in ``out_dir``."""
     out_dir = Path(out_dir).resolve()
     check_out_dir(out_dir, resume)
+    check_supported(spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume and Path(spec.path).is_file():
         shutil.copyfile(spec.path, out_dir / SPACE_COPY)

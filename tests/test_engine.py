@@ -109,3 +109,26 @@ def test_trials_override_is_checked():
 
     with pytest.raises(UserError, match=r"^--trials: 0 is not an integer >= 1; pass a positive number of trials\.$"):
         with_trials(Spec(), 0)
+
+
+def test_latency_is_refused_rather_than_ignored(tmp_path):
+    spec = write_space(tmp_path, """
+budget: {trials: 1, epochs: 1}
+constraints: {max_latency_ms: 5}
+space: {architecture: logged_tiny, optimizer: adamw}
+""", name="latency")
+    with pytest.raises(UserError) as info:
+        run_search(spec, tmp_path / "out")
+    assert str(info.value) == (
+        f"{tmp_path / 'latency.yaml'}: constraints.max_latency_ms: latency measurement is not available in this "
+        "version of ecgsearch; remove the latency section and max_latency_ms to run the search.")
+    assert not (tmp_path / "out").exists()
+
+
+def test_trial_time_limit_stops_long_trials(ray_session, tmp_path):
+    spec = write_space(tmp_path, """
+budget: {trials: 1, epochs: 50, trial_time_limit_s: 0.5}
+space: {architecture: logged_tiny, optimizer: adamw}
+""", name="limited")
+    frame = read_results(run_search(spec, tmp_path / "out").out_dir)
+    assert list(frame["status"]) == ["stopped"] and frame["epochs"][0] < 50
