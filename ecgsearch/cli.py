@@ -1,4 +1,4 @@
-"""The ``ecgsearch`` command line: run, validate, plugins.
+"""The ``ecgsearch`` command line: run, validate, plugins, evaluate.
 
 User errors print one sentence and exit 2; tracebacks only with ``--debug``.
 """
@@ -84,6 +84,19 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ecgsearch.challenge_io import SCORES, evaluate
+
+    result = evaluate(args.labels, args.outputs)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for key, title in SCORES.items():
+        print(f"{title:<17}{result[key]:.3f}")
+    print(f"{'records':<17}{result['records']} ({result['missing_outputs']} without outputs, scored all-negative)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecgsearch", description="AutoML search for ECG neural networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -105,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list the plugins by kind and whether each is usable here")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(func=cmd_plugins)
+
+    evaluate = sub.add_parser("evaluate", help="score PhysioNet/CinC 2021 output files against .hea labels "
+                                               "like the official evaluate_model.py")
+    evaluate.add_argument("--labels", required=True, metavar="DIR", help="folder of the records' .hea files")
+    evaluate.add_argument("--outputs", required=True, metavar="DIR", help="folder of one .csv output per record")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -1,8 +1,14 @@
-"""Built-in multi-label metrics: macro AUROC and macro AUPRC.
+"""Built-in metrics: ranking (macro AUROC/AUPRC), binary-output (Challenge score, F1, accuracy),
+calibration (ECE) and regression (MAE, Gaussian NLL).
 
-Both average per-class scores over the classes that have positives *and* negatives in ``y_true``;
-a class without one of them has no defined ROC/PR curve (rare labels often miss from a small
-validation split), so it is skipped instead of failing the trial. With no such class the result is NaN.
+Macro AUROC and AUPRC average per-class scores over the classes that have positives *and* negatives in
+``y_true``; a class without one of them has no defined ROC/PR curve (rare labels often miss from a
+small validation split), so it is skipped instead of failing the trial. With no such class the result
+is NaN.
+
+Binary-output metrics cut the probabilities at per-class thresholds (``y_score >= threshold``): 0.5
+unless thresholds fitted on the validation split (``ecgsearch_plugins._thresholds.fit_thresholds``)
+are passed to their factory, e.g. ``metrics.get("challenge_score").create(thresholds=t)``.
 """
 
 from __future__ import annotations
@@ -14,20 +20,34 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ecgsearch import MetricInfo, hookimpl
+from ecgsearch_plugins import _challenge2021 as challenge
+from ecgsearch_plugins._thresholds import binarize
 
 MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], float]
+ECE_BINS = 10
+
+
+def checked(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None,
+            score_columns: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_score)`` as float arrays after checking that their shapes and names agree.
+
+    score_columns: how many score columns each target has (2 for a mean and a variance).
+    """
+    y_true = np.asarray(y_true, dtype=float)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.ndim != 2 or y_score.shape != (y_true.shape[0], y_true.shape[1] * score_columns):
+        shape = "same (records, classes)" if score_columns == 1 else f"(records, {score_columns} x targets)"
+        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} must be the {shape} shape.")
+    if label_names is not None and len(label_names) != y_true.shape[1]:
+        raise ValueError(f"got {len(label_names)} label names for {y_true.shape[1]} classes.")
+    return y_true, y_score
 
 
 def macro_average(score: Callable[[np.ndarray, np.ndarray], float], y_true: np.ndarray,
                   y_score: np.ndarray, label_names: Sequence[str] | None = None) -> float:
     """Mean of ``score(y_true[:, k], y_score[:, k])`` over the classes with both label values."""
-    y_true = np.asarray(y_true) > 0.5
-    y_score = np.asarray(y_score, dtype=float)
-    if y_true.ndim != 2 or y_true.shape != y_score.shape:
-        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} must be the same "
-                         "(records, classes) shape.")
-    if label_names is not None and len(label_names) != y_true.shape[1]:
-        raise ValueError(f"got {len(label_names)} label names for {y_true.shape[1]} classes.")
+    y_true, y_score = checked(y_true, y_score, label_names)
+    y_true = y_true > 0.5
     positives = y_true.sum(axis=0)
     valid = np.flatnonzero((positives > 0) & (positives < len(y_true)))
     if valid.size == 0:
@@ -37,6 +57,94 @@ def macro_average(score: Callable[[np.ndarray, np.ndarray], float], y_true: np.n
 
 macro_auroc: MetricFn = functools.partial(macro_average, roc_auc_score)
 macro_auprc: MetricFn = functools.partial(macro_average, average_precision_score)
+
+
+def challenge_score(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str],
+                    thresholds: np.ndarray | None = None) -> float:
+    """The PhysioNet/CinC Challenge 2021 score (``_challenge2021.challenge_metric``).
+
+    Columns are mapped to the 26 scored classes by their SNOMED-CT names (equivalent codes merged,
+    unscored codes ignored). NaN when no column is a scored class (e.g. PTB-XL superclasses), so that
+    computing every metric of a task never fails a trial.
+    """
+    y_true, y_score = checked(y_true, y_score, label_names)
+    if not any(challenge.class_index(name) is not None for name in label_names):
+        return float("nan")
+    labels = challenge.to_scored(y_true > 0.5, label_names)
+    outputs = challenge.to_scored(binarize(y_score, thresholds), label_names)
+    return challenge.challenge_metric(labels, outputs)
+
+
+def f_measures(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Per-class F1 ``2TP / (2TP + FP + FN)`` of boolean arrays; NaN for a class neither labelled nor output."""
+    tp = np.sum(labels & outputs, axis=0)
+    denominator = 2 * tp + np.sum(labels ^ outputs, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, np.nan)
+
+
+def macro_f1(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None = None,
+             thresholds: np.ndarray | None = None) -> float:
+    """Mean per-class F1 over the classes with a label or an output (the Challenge's F-measure)."""
+    y_true, y_score = checked(y_true, y_score, label_names)
+    per_class = f_measures(y_true > 0.5, binarize(y_score, thresholds))
+    return float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
+
+
+def accuracy(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None = None,
+             thresholds: np.ndarray | None = None) -> float:
+    """The Challenge's accuracy: the fraction of records whose whole label set is exactly right."""
+    y_true, y_score = checked(y_true, y_score, label_names)
+    return float(np.mean(np.all((y_true > 0.5) == binarize(y_score, thresholds), axis=1)))
+
+
+def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
+                               label_names: Sequence[str] | None = None) -> float:
+    """ECE with 10 equal-width probability bins, pooled over all (record, class) pairs.
+
+    ``sum_b n_b / N * |mean(y_true in b) - mean(y_score in b)|``; the last bin includes 1.0. Pooling
+    (rather than averaging per-class ECEs) keeps rare classes from adding bins of one or two records.
+    """
+    y_true, y_score = checked(y_true, y_score, label_names)
+    p, y = y_score.ravel(), (y_true > 0.5).ravel()
+    bins = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
+    counts = np.bincount(bins, minlength=ECE_BINS)
+    gaps = np.abs(np.bincount(bins, y, ECE_BINS) - np.bincount(bins, p, ECE_BINS))
+    return float(gaps.sum() / max(counts.sum(), 1))
+
+
+def mean_absolute_error(y_true: np.ndarray, y_score: np.ndarray,
+                        label_names: Sequence[str] | None = None) -> float:
+    """Mean ``|target - prediction|`` over all targets; NaN targets (not measurable) are skipped."""
+    y_true, y_score = checked(y_true, y_score, label_names)
+    known = np.isfinite(y_true)
+    return float(np.mean(np.abs(y_true - y_score)[known])) if known.any() else float("nan")
+
+
+def gaussian_nll(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None = None,
+                 min_variance: float = 1e-6) -> float:
+    """Mean negative log-likelihood of the targets under per-target Gaussians (full, with log 2pi).
+
+    ``y_score`` is ``(records, 2 * targets)``: the predicted means, then the predicted variances
+    (floored at ``min_variance`` so one overconfident output cannot make the mean infinite). NaN targets
+    are skipped.
+    """
+    y_true, y_score = checked(y_true, y_score, label_names, score_columns=2)
+    mean, variance = np.split(y_score, 2, axis=1)
+    variance = np.maximum(variance, min_variance)
+    nll = 0.5 * (np.log(2 * np.pi * variance) + (y_true - mean) ** 2 / variance)
+    known = np.isfinite(y_true)
+    return float(np.mean(nll[known])) if known.any() else float("nan")
+
+
+def with_thresholds(metric: Callable[..., float], thresholds: np.ndarray | None = None) -> MetricFn:
+    """Factory of a binary-output metric: thresholds fitted on validation data, or 0.5 when None."""
+    return functools.partial(metric, thresholds=None if thresholds is None else np.asarray(thresholds))
+
+
+def constant(metric: MetricFn) -> Callable[[], MetricFn]:
+    """Factory of a metric without parameters."""
+    return lambda: metric
 
 
 def make_macro_auroc() -> MetricFn:
@@ -56,4 +164,21 @@ def ecgsearch_register_metrics() -> list[MetricInfo]:
                    description="area under the precision-recall curve (average precision), "
                                "averaged over classes",
                    factory=make_macro_auprc, mode="max", tasks=("multilabel",)),
+        MetricInfo(name="challenge_score",
+                   description="PhysioNet/CinC Challenge 2021 score (weighted partial credit; "
+                               "sinus rhythm only = 0, true labels = 1)",
+                   factory=functools.partial(with_thresholds, challenge_score), mode="max",
+                   tasks=("multilabel",)),
+        MetricInfo(name="macro_f1", description="F1 at the class thresholds, averaged over classes",
+                   factory=functools.partial(with_thresholds, macro_f1), mode="max", tasks=("multilabel",)),
+        MetricInfo(name="accuracy", description="fraction of records whose whole label set is exactly right",
+                   factory=functools.partial(with_thresholds, accuracy), mode="max", tasks=("multilabel",)),
+        MetricInfo(name="ece", description="expected calibration error (10 equal-width bins, pooled "
+                                           "over classes)",
+                   factory=constant(expected_calibration_error), mode="min", tasks=("multilabel",)),
+        MetricInfo(name="mae", description="mean absolute error of the predicted values",
+                   factory=constant(mean_absolute_error), mode="min", tasks=("regression",)),
+        MetricInfo(name="gaussian_nll", description="Gaussian negative log-likelihood of predicted "
+                                                    "means and variances",
+                   factory=constant(gaussian_nll), mode="min", tasks=("probabilistic",)),
     ]

@@ -1,0 +1,210 @@
+"""Signal preprocessing shared by every dataset plugin: leads, NaN, resampling, filtering, length, scale.
+
+Datasets arrive at different rates (257 to 1000 Hz), lengths, lead orders and with missing samples;
+a search needs one fixed ``(leads, samples)`` float32 grid. Keeping these steps in one pure
+numpy/scipy module means every plugin prepares records the same way and one ``Preprocessing`` value
+(part of each dataset fingerprint) says exactly what was done, so a change gives a new cache key.
+
+Order in ``Preprocessing.apply``: select leads -> fill NaN -> resample -> band-pass -> crop ->
+z-score -> zero-pad. Cropping before the z-score keeps the statistics on the kept window; padding
+after it pads with the lead mean (0), not with a value that shifts the statistics.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import signal as sps
+
+PREPROCESS_VERSION = 1  # bump when apply() output changes for the same parameters
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+# The reduced-lead sets of the PhysioNet/CinC Challenge 2021.
+LEAD_SETS: dict[int, tuple[str, ...]] = {
+    12: STANDARD_LEADS,
+    8: ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"),
+    6: ("I", "II", "III", "aVR", "aVL", "aVF"),
+    4: ("I", "II", "III", "V2"),
+    3: ("I", "II", "V2"),
+    2: ("I", "II"),
+}
+MAX_UPSAMPLING = 4.0  # beyond this, interpolation invents more signal than it preserves
+FILTER_ORDER = 4
+CROP_MODES = ("center", "start")
+
+
+def resolve_leads(leads: int | Sequence[str] | None) -> tuple[str, ...]:
+    """``None`` -> 12 leads; an int -> that Challenge lead set; a list -> those names (standard case)."""
+    if leads is None:
+        return STANDARD_LEADS
+    if isinstance(leads, numbers.Integral) and not isinstance(leads, bool):
+        if int(leads) not in LEAD_SETS:
+            raise ValueError(f"leads={leads} is not a lead set; use one of {sorted(LEAD_SETS)} "
+                             "or a list of lead names.")
+        return LEAD_SETS[int(leads)]
+    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
+        raise ValueError(f"leads must be a lead count ({sorted(LEAD_SETS)}) or a non-empty list of lead "
+                         f"names (got {leads!r}).")
+    by_lower = {name.lower(): name for name in STANDARD_LEADS}
+    chosen = [by_lower.get(str(lead).lower(), str(lead)) for lead in leads]
+    twice = sorted({name for name in chosen if chosen.count(name) > 1})
+    if twice:
+        raise ValueError(f"leads lists {', '.join(twice)} more than once; list each lead once.")
+    return tuple(chosen)
+
+
+def select_leads(signal: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+    """Rows of ``signal`` (leads, samples) in the order of ``wanted``, matching names case-insensitively."""
+    index = {str(name).strip().lower(): i for i, name in enumerate(names)}
+    missing = [lead for lead in wanted if lead.lower() not in index]
+    if missing:
+        raise ValueError(f"lead(s) {', '.join(missing)} requested but the record has only "
+                         f"{', '.join(map(str, names))}.")
+    return signal[[index[lead.lower()] for lead in wanted]]
+
+
+def fill_nan(signal: np.ndarray) -> np.ndarray:
+    """Missing samples (NaN/inf) linearly interpolated per lead; edges take the nearest value.
+
+    A lead with no finite sample at all becomes zeros; ``np.nan_to_num`` then guarantees that no
+    non-finite value survives (filters and z-scores would spread one NaN over the whole lead).
+    """
+    out = np.array(signal, dtype=np.float64, copy=True)
+    bad = ~np.isfinite(out)
+    if not bad.any():
+        return out
+    positions = np.arange(out.shape[-1])
+    for row, mask in zip(out, bad):
+        if mask.all():
+            row[:] = 0.0
+        elif mask.any():
+            row[mask] = np.interp(positions[mask], positions[~mask], row[~mask])
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Polyphase resampling along the last axis (anti-aliased), with up/down from a rational fit."""
+    if from_hz <= 0 or to_hz <= 0:
+        raise ValueError(f"sampling rates must be positive (got from {from_hz:g} Hz to {to_hz:g} Hz).")
+    if to_hz / from_hz > MAX_UPSAMPLING:
+        raise ValueError(f"cannot resample from {from_hz:g} Hz to {to_hz:g} Hz: that upsamples "
+                         f"{to_hz / from_hz:.3g}x and at most {MAX_UPSAMPLING:g}x is allowed; choose a "
+                         f"sampling rate of at most {MAX_UPSAMPLING * from_hz:g} Hz.")
+    if math.isclose(from_hz, to_hz):
+        return np.asarray(signal, dtype=np.float64)
+    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
+    return sps.resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float | None = None,
+             order: int = FILTER_ORDER) -> np.ndarray:
+    """Zero-phase Butterworth (``sosfiltfilt``): removes baseline wander (low) and noise (high).
+
+    Zero phase keeps wave timing (PR, QT) intact. ``low=None`` gives a low-pass, ``high=None`` a
+    high-pass, both ``None`` returns the signal unchanged.
+    """
+    check_band(hz, low, high)
+    if low is None and high is None:
+        return np.asarray(signal, dtype=np.float64)
+    if low is not None and high is not None:
+        sos = sps.butter(order, [low, high], btype="bandpass", fs=hz, output="sos")
+    elif low is not None:
+        sos = sps.butter(order, low, btype="highpass", fs=hz, output="sos")
+    else:
+        sos = sps.butter(order, high, btype="lowpass", fs=hz, output="sos")
+    samples = np.shape(signal)[-1]
+    padlen = min(3 * (2 * len(sos) + 1), max(samples - 1, 0))  # short records: pad what exists
+    return sps.sosfiltfilt(sos, signal, axis=-1, padlen=padlen)
+
+
+def check_band(hz: float, low: float | None, high: float | None) -> None:
+    """Raise ValueError unless ``0 < low < high < hz / 2`` (edges that are set)."""
+    nyquist = hz / 2
+    if low is not None and not 0 < low < nyquist:
+        raise ValueError(f"bandpass low edge {low:g} Hz must be above 0 and below the Nyquist "
+                         f"frequency {nyquist:g} Hz of {hz:g} Hz.")
+    if high is not None and not 0 < high < nyquist:
+        raise ValueError(f"bandpass high edge {high:g} Hz must be below the Nyquist frequency "
+                         f"{nyquist:g} Hz of the {hz:g} Hz sampling rate; lower it or raise the rate.")
+    if low is not None and high is not None and low >= high:
+        raise ValueError(f"bandpass low edge {low:g} Hz must be below the high edge {high:g} Hz.")
+
+
+def fix_length(signal: np.ndarray, samples: int, mode: str = "center") -> np.ndarray:
+    """Crop (centre or start window) or zero-pad at the end to exactly ``samples`` along the last axis."""
+    if mode not in CROP_MODES:
+        raise ValueError(f"fix_length mode must be one of {', '.join(CROP_MODES)} (got {mode!r}).")
+    have = signal.shape[-1]
+    if have >= samples:
+        start = (have - samples) // 2 if mode == "center" else 0
+        return signal[..., start:start + samples]
+    pad = [(0, 0)] * (signal.ndim - 1) + [(0, samples - have)]
+    return np.pad(signal, pad)
+
+
+def normalize(signal: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """Per-lead z-score; a flat lead (std < eps) is only centred, never divided by ~0."""
+    mean = signal.mean(axis=-1, keepdims=True)
+    std = signal.std(axis=-1, keepdims=True)
+    return (signal - mean) / np.where(std < eps, 1.0, std)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """One record -> float32 ``(len(leads), round(seconds * sampling_rate))`` at ``sampling_rate`` Hz."""
+
+    sampling_rate: float = 100.0
+    seconds: float = 10.0
+    leads: tuple[str, ...] = STANDARD_LEADS
+    bandpass_low: float | None = 0.5
+    bandpass_high: float | None = None
+    normalize: bool = True
+    crop: str = "center"
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.sampling_rate) or self.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be a positive number of Hz (got {self.sampling_rate!r}).")
+        if not _is_number(self.seconds) or self.seconds <= 0:
+            raise ValueError(f"seconds must be a positive number (got {self.seconds!r}).")
+        for name in ("bandpass_low", "bandpass_high"):
+            value = getattr(self, name)
+            if value is not None and not _is_number(value):
+                raise ValueError(f"{name} must be a number of Hz or None (got {value!r}).")
+        if self.crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {', '.join(CROP_MODES)} (got {self.crop!r}).")
+        object.__setattr__(self, "sampling_rate", float(self.sampling_rate))
+        object.__setattr__(self, "seconds", float(self.seconds))
+        for name in ("bandpass_low", "bandpass_high"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "leads", resolve_leads(self.leads))
+        check_band(float(self.sampling_rate), self.bandpass_low, self.bandpass_high)
+
+    @property
+    def samples(self) -> int:
+        return round(self.seconds * self.sampling_rate)
+
+    def apply(self, signal: np.ndarray, from_hz: float, lead_names: Sequence[str]) -> np.ndarray:
+        """Select leads, fill NaN, resample, band-pass, crop, z-score, pad: see the module docstring."""
+        x = fill_nan(select_leads(np.asarray(signal), lead_names, self.leads))
+        x = resample(x, float(from_hz), float(self.sampling_rate))
+        x = bandpass(x, float(self.sampling_rate), self.bandpass_low, self.bandpass_high)
+        x = fix_length(x, min(self.samples, x.shape[-1]), self.crop)
+        if self.normalize:
+            x = normalize(x)
+        return fix_length(x, self.samples).astype(np.float32)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Every parameter that changes ``apply``'s output (JSON-able), plus the code version."""
+        values = asdict(self)
+        values["leads"] = list(self.leads)
+        values["version"] = PREPROCESS_VERSION
+        return values

@@ -1,0 +1,249 @@
+"""The ``code15`` dataset: CODE-15% (345,779 12-lead ECGs from 233,770 Brazilian patients) read locally.
+
+CODE-15% is the public 15% sample of the CODE study (Ribeiro et al. 2020): six abnormalities annotated
+per exam (1dAVb, RBBB, LBBB, SB, ST, AF), 400 Hz tracings of 4096 samples (10.24 s; shorter exams are
+zero-padded on both sides). The files are ``exams.csv`` plus ``exams_part*.hdf5`` parts, each holding
+``tracings`` (N x 4096 x 12) and ``exam_id`` (N; trailing ids of 0 are padding rows). The parts are tens
+of GB, so rows are read lazily with h5py, a block at a time, only for the exams ``exams.csv`` lists.
+
+The split is by patient (no patient in two splits), because several exams of one patient in both train
+and test would overstate the test score.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ecgsearch import DatasetInfo, hookimpl
+from ecgsearch.data import EcgArrays, Progress
+
+log = logging.getLogger(__name__)
+
+READER_VERSION = 1  # bump when the arrays built from the same files change
+CLASSES = ("1dAVb", "RBBB", "LBBB", "SB", "ST", "AF")
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+FILE_RATE = 400.0
+FILE_SAMPLES = 4096
+SAMPLING_RATE_RANGE = (50.0, 1000.0)
+BLOCK_ROWS = 256  # rows read from a part at once: bounded memory whatever the part size
+PROGRESS_WHAT = "reading CODE-15% exams"
+
+
+def _resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Polyphase resampling along the last axis (a stand-in until the shared preprocessing module)."""
+    if from_hz == to_hz:
+        return signal
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
+    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_leads(leads: Sequence[str] | None) -> list[str]:
+    allowed = ", ".join(STANDARD_LEADS)
+    if leads is None:
+        return list(STANDARD_LEADS)
+    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
+        raise ValueError(f"code15: leads must be a non-empty list of lead names from {allowed} (got {leads!r}).")
+    by_lower = {name.lower(): name for name in STANDARD_LEADS}
+    chosen: list[str] = []
+    for lead in leads:
+        name = by_lower.get(str(lead).lower())
+        if name is None:
+            raise ValueError(f"code15: unknown lead {lead!r}; allowed leads: {allowed}.")
+        if name in chosen:
+            raise ValueError(f"code15: lead {name!r} is listed twice in leads; list each lead once.")
+        chosen.append(name)
+    return chosen
+
+
+def _flags(column: Any) -> np.ndarray:
+    """A label column as 0/1 (the csv spells them True/False; 0/1 is accepted too)."""
+    text = column.astype(str).str.strip().str.lower()
+    return text.isin(("true", "1", "1.0")).to_numpy(dtype=np.float32)
+
+
+class Code15:
+    """An ``EcgSource`` over a local CODE-15% folder.
+
+    root: the folder with ``exams.csv`` and the ``exams_part*.hdf5`` files; sampling_rate and seconds:
+    the output grid (the central ``seconds`` of the 10.24 s tracing, resampled from 400 Hz); leads:
+    standard lead names in the wanted channel order; val/test_fraction: shares of exams in those splits,
+    drawn by patient; seed: the patient shuffle.
+    """
+
+    def __init__(self, root: str, sampling_rate: float = 400, seconds: float = 10.24,
+                 leads: Sequence[str] | None = None, val_fraction: float = 0.1, test_fraction: float = 0.1,
+                 seed: int = 0) -> None:
+        lo, hi = SAMPLING_RATE_RANGE
+        if not _is_number(sampling_rate) or not lo <= sampling_rate <= hi:
+            raise ValueError(f"code15: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
+                             f"(got {sampling_rate!r}).")
+        longest = FILE_SAMPLES / FILE_RATE
+        if not _is_number(seconds) or not 0 < seconds <= longest:
+            raise ValueError(f"code15: seconds must be a number above 0 and at most {longest:g}, the length of "
+                             f"every CODE-15% tracing (got {seconds!r}).")
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not _is_number(value) or not 0 < value < 0.5:
+                raise ValueError(f"code15: {name} must be a number above 0 and below 0.5 (got {value!r}).")
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"code15: seed must be a non-negative integer (got {seed!r}).")
+        self.leads = _check_leads(leads)
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise ValueError(f"code15: the folder {self.root} does not exist; set data.root to the CODE-15% "
+                             "folder that holds exams.csv (download it from zenodo.org/records/4916206).")
+        if not (self.root / "exams.csv").is_file():
+            raise ValueError(f"code15: exams.csv is missing from {self.root}; point data.root at the CODE-15% "
+                             "folder that holds exams.csv and the exams_part*.hdf5 files.")
+        self.sampling_rate = float(sampling_rate)
+        self.seconds = float(seconds)
+        self.val_fraction = float(val_fraction)
+        self.test_fraction = float(test_fraction)
+        self.seed = int(seed)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Every parameter that changes the arrays."""
+        return {
+            "root": str(self.root.resolve()), "sampling_rate": self.sampling_rate, "seconds": self.seconds,
+            "leads": list(self.leads), "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
+            "seed": self.seed, "reader": READER_VERSION,
+        }
+
+    def read_table(self) -> Any:
+        """``exams.csv``, checked: the columns this reader needs, one row per exam."""
+        import pandas as pd
+
+        exams = pd.read_csv(self.root / "exams.csv")
+        needed = ["exam_id", "patient_id", "trace_file", *CLASSES]
+        absent = [column for column in needed if column not in exams.columns]
+        if absent:
+            raise ValueError(f"code15: exams.csv in {self.root} lacks the column(s) {', '.join(absent)}; "
+                             "it does not look like the CODE-15% exams.csv, download it again.")
+        if exams["exam_id"].duplicated().any():
+            duplicate = exams["exam_id"][exams["exam_id"].duplicated()].iloc[0]
+            raise ValueError(f"code15: exam_id {duplicate} appears twice in exams.csv; each exam must be listed once.")
+        return exams
+
+    def build(self, workdir: Path, progress: Progress | None = None) -> EcgArrays:
+        """Check every part the table names exists, then copy each exam's rows out of its part."""
+        started = time.perf_counter()
+        exams = self.read_table()
+        parts = sorted(set(exams["trace_file"].astype(str)))
+        missing = [name for name in parts if not (self.root / name).is_file()]
+        if missing:
+            count = int(exams["trace_file"].astype(str).isin(missing).sum())
+            raise ValueError(f"code15: {missing[0]} (named by {count} exam(s) in exams.csv) is missing from "
+                             f"{self.root}; download every exams_part*.hdf5 file, or remove the rows of the "
+                             "missing parts from exams.csv.")
+        samples = round(self.seconds * self.sampling_rate)
+        signals = np.empty((len(exams), len(self.leads), samples), dtype=np.float32)
+        report = progress or (lambda done, total, what: None)
+        report(0, len(exams), PROGRESS_WHAT)
+        done = 0
+        for part in parts:
+            rows = np.flatnonzero(exams["trace_file"].astype(str).to_numpy() == part)
+            self._read_part(self.root / part, exams["exam_id"].to_numpy()[rows], rows, signals)
+            done += len(rows)
+            report(done, len(exams), PROGRESS_WHAT)
+        targets = np.stack([_flags(exams[name]) for name in CLASSES], axis=1)
+        split = self.assign_splits(exams["patient_id"].to_numpy())
+        log.info("read %d CODE-15%% exams from %d part(s) (%d leads, %g Hz, %g s) in %.1f s", len(exams),
+                 len(parts), len(self.leads), self.sampling_rate, self.seconds, time.perf_counter() - started)
+        return EcgArrays(
+            signals=signals, targets=targets, target_names=list(CLASSES), split=split,
+            sampling_rate=self.sampling_rate, leads=list(self.leads),
+            record_ids=exams["exam_id"].astype(str).to_numpy(),
+            extra={
+                "class_counts": {name: int(n) for name, n in zip(CLASSES, targets.sum(axis=0))},
+                "split_counts": {name: int((split == name).sum()) for name in ("train", "val", "test")},
+                "parts": parts,
+            },
+        )
+
+    def _read_part(self, path: Path, exam_ids: np.ndarray, rows: np.ndarray, signals: np.ndarray) -> None:
+        """Fill ``signals[rows]`` from one part, reading only the blocks of rows that hold wanted exams."""
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            stored = np.asarray(handle["exam_id"][()]).astype(np.int64)
+            where = {int(exam): i for i, exam in enumerate(stored) if exam != 0}  # 0: padding rows
+            absent = [int(exam) for exam in exam_ids if int(exam) not in where]
+            if absent:
+                raise ValueError(f"code15: exam_id {absent[0]} is listed in exams.csv with trace_file {path.name} "
+                                 f"but is not in that file ({len(absent)} such exam(s)); the file is incomplete, "
+                                 "download it again.")
+            file_rows = np.array([where[int(exam)] for exam in exam_ids], dtype=np.int64)
+            order = np.argsort(file_rows)
+            tracings = handle["tracings"]
+            lead_index = [STANDARD_LEADS.index(lead) for lead in self.leads]
+            for start in range(0, len(order), BLOCK_ROWS):
+                chunk = order[start:start + BLOCK_ROWS]
+                first, last = int(file_rows[chunk[0]]), int(file_rows[chunk[-1]])
+                if last - first < 2 * BLOCK_ROWS:  # a contiguous slice is much faster than fancy indexing
+                    block = tracings[first:last + 1][file_rows[chunk] - first]
+                else:  # h5py wants increasing indices: file_rows[chunk] is sorted by construction
+                    block = tracings[file_rows[chunk]]
+                signals[rows[chunk]] = self._to_grid(block[:, :, lead_index])
+
+    def _to_grid(self, block: np.ndarray) -> np.ndarray:
+        """(n, 4096, leads) at 400 Hz -> (n, leads, samples): the central ``seconds``, resampled."""
+        keep = round(self.seconds * FILE_RATE)
+        start = (block.shape[1] - keep) // 2
+        signal = np.nan_to_num(block[:, start:start + keep, :].transpose(0, 2, 1).astype(np.float64))
+        signal = _resample(signal, FILE_RATE, self.sampling_rate)
+        samples = round(self.seconds * self.sampling_rate)
+        out = np.zeros((*signal.shape[:2], samples), dtype=np.float32)
+        out[..., : min(samples, signal.shape[-1])] = signal[..., :samples]
+        return out
+
+    def assign_splits(self, patient_ids: np.ndarray) -> np.ndarray:
+        """Whole patients, shuffled by seed, fill test then val up to their share of exams; the rest train.
+
+        An exam without a patient id counts as its own patient.
+        """
+        keys = np.array([f"p{p}" if p == p else f"e{i}" for i, p in enumerate(patient_ids)])  # NaN != NaN
+        patients, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        if len(patients) < 3:
+            raise ValueError(f"code15: exams.csv has {len(patients)} patient(s); a patient-level split needs at "
+                             "least 3 (one per split).")
+        order = np.random.default_rng([self.seed, 15]).permutation(len(patients))
+        total = len(keys)
+        group = np.zeros(len(patients), dtype=np.int8)  # 0 train, 1 val, 2 test
+        filled = {1: 0, 2: 0}
+        want = {1: max(1, round(self.val_fraction * total)), 2: max(1, round(self.test_fraction * total))}
+        for patient in order:
+            for target in (2, 1):
+                if filled[target] < want[target] and (filled[target] == 0 or filled[target] + counts[patient]
+                                                      <= want[target]):
+                    group[patient] = target
+                    filled[target] += counts[patient]
+                    break
+        if not (group == 0).any():
+            group[order[-1]] = 0
+        return np.array(["train", "val", "test"])[group[inverse]]
+
+
+@hookimpl
+def ecgsearch_register_datasets() -> list[DatasetInfo]:
+    return [DatasetInfo(
+        name="code15",
+        description="CODE-15% 12-lead ECGs (local copy, 400 Hz): 1dAVb, RBBB, LBBB, SB, ST, AF; "
+                    "patient-level split",
+        factory=Code15,
+        tasks=("multilabel",),
+        requires=("h5py", "pandas", "scipy"),
+        install_hint="pip install h5py pandas scipy",
+    )]

@@ -1,0 +1,317 @@
+"""The ``physionet2021`` dataset: the PhysioNet/CinC Challenge 2021 training set (88k 12-lead ECGs).
+
+Reads an unpacked training tree of any nesting (every ``*.hea`` with its ``.mat``), in all three header
+layouts found in the wild (see ``_wfdb_header``). Labels are the Challenge's 26 scored classes (the four
+pairs of equivalent SNOMED-CT codes merged, named ``a|b`` as in ``weights.csv``) or every code seen.
+Unreadable records are skipped and listed in ``extra["skipped"]`` rather than failing a search after
+an hour of decoding. Splits are stratified k-fold over (labels, source) or a held-out source, the
+latter to measure generalisation across hospitals.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import functools
+import logging
+import math
+import multiprocessing
+import numbers
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ecgsearch import DatasetInfo, hookimpl
+from ecgsearch.data import EcgArrays, Progress
+from ecgsearch.preprocess import Preprocessing
+from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
+
+log = logging.getLogger(__name__)
+
+READER_VERSION = 1  # bump when build() output changes for the same parameters
+PROGRESS_WHAT = "decoding PhysioNet 2021 records"
+VAL_FRACTION = 0.15
+# The 26 scored classes in the order of the Challenge's weights.csv; "a|b" are equivalent codes.
+SCORED_CLASSES: tuple[str, ...] = (
+    "164889003", "164890007", "6374002", "426627000", "733534002|164909002", "713427006|59118001",
+    "270492004", "713426002", "39732003", "445118002", "164947007", "251146004", "111975006",
+    "698252002", "426783006", "284470004|63593006", "10370003", "365413008", "427172004|17338001",
+    "164917005", "47665007", "427393009", "426177001", "427084000", "164934002", "59931005",
+)
+SCORED_ABBREVIATIONS: dict[str, str] = dict(zip(SCORED_CLASSES, (
+    "AF", "AFL", "BBB", "Brady", "CLBBB|LBBB", "CRBBB|RBBB", "IAVB", "IRBBB", "LAD", "LAnFB", "LPR",
+    "LQRSV", "LQT", "NSIVCB", "NSR", "PAC|SVPB", "PR", "PRWP", "PVC|VPB", "QAb", "RAD", "SA", "SB",
+    "STach", "TAb", "TInv")))
+CODE_TO_SCORED: dict[str, str] = {code: name for name in SCORED_CLASSES for code in name.split("|")}
+# Record-name prefix -> source. "JS" covers both Chapman-Shaoxing and Ningbo: the Challenge renamed
+# both to JS##### and the names alone cannot tell them apart. Longest prefixes are tried first.
+SOURCES: dict[str, str] = {
+    "HR": "PTB-XL", "JS": "Chapman-Shaoxing/Ningbo", "A": "CPSC", "Q": "CPSC-Extra", "I": "INCART",
+    "S": "PTB", "E": "Georgia",
+}
+
+
+def source_of(record: str) -> str:
+    for prefix in sorted(SOURCES, key=len, reverse=True):
+        if record.upper().startswith(prefix):
+            return SOURCES[prefix]
+    return "unknown"
+
+
+def parse_dx(text: str) -> list[str]:
+    """Codes of a ``Dx`` comment in order, without blanks or duplicates (real lists have both)."""
+    codes: list[str] = []
+    for item in text.replace(";", ",").split(","):
+        code = item.strip()
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _age(text: str | None) -> float:
+    try:
+        value = float(text) if text is not None else math.nan
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) and value >= 0 else math.nan
+
+
+def _sex(text: str | None) -> str:
+    value = (text or "").strip().lower()
+    return {"male": "Male", "m": "Male", "female": "Female", "f": "Female"}.get(value, "Unknown")
+
+
+def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing) -> list[dict[str, Any]]:
+    """Read and preprocess records (a worker task); unreadable ones come back with a ``reason``."""
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        name = Path(path).stem
+        try:
+            header = read_header(Path(path))
+            physical = to_physical(read_raw(header, Path(path)), header)
+        except RecordError as error:
+            out.append({"record": name, "path": path, "reason": str(error)})
+            continue
+        try:
+            signal = preprocessing.apply(physical, header.fs, header.lead_names)
+        except ValueError as error:  # user-fixable (leads, rates): fail the build, naming the record
+            raise ValueError(f"physionet2021: record {path}: {error}") from None
+        comments = header.comments
+        out.append({
+            "record": name, "path": path, "signal": signal, "source": source_of(name),
+            "dx": parse_dx(comments.get("Dx", "")), "age": _age(comments.get("Age")),
+            "sex": _sex(comments.get("Sex")), "fs": header.fs,
+        })
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class PhysioNet2021:
+    """An ``EcgSource`` over a local copy of the Challenge 2021 training data (see the module docstring).
+
+    root: the training folder; sampling_rate, seconds, leads (None: 12, a Challenge lead count, or
+    names), bandpass_low/high (Hz or None), normalize: the preprocessing; classes: ``scored`` or
+    ``all``; split ``kfold`` (``fold`` is test, the next fold val) or ``source`` (``holdout_source``
+    is test, a seeded 15% of the rest val); workers: decoding processes (0: ``min(4, cpu_count)``).
+    """
+
+    def __init__(self, root: str, sampling_rate: float = 100, seconds: float = 10,
+                 leads: int | Sequence[str] | None = None, classes: str = "scored", folds: int = 5,
+                 fold: int = 0, split: str = "kfold", holdout_source: str | None = None,
+                 bandpass_low: float | None = 0.5, bandpass_high: float | None = None,
+                 normalize: bool = True, workers: int = 0, seed: int = 0) -> None:
+        try:
+            self.preprocessing = Preprocessing(sampling_rate=sampling_rate, seconds=seconds, leads=leads,
+                                               bandpass_low=bandpass_low, bandpass_high=bandpass_high,
+                                               normalize=bool(normalize))
+        except ValueError as error:
+            raise ValueError(f"physionet2021: {error}") from None
+        if classes not in ("scored", "all"):
+            raise ValueError(f"physionet2021: classes must be 'scored' or 'all' (got {classes!r}).")
+        if split not in ("kfold", "source"):
+            raise ValueError(f"physionet2021: split must be 'kfold' or 'source' (got {split!r}).")
+        if not _is_int(folds) or folds < 3:
+            raise ValueError(f"physionet2021: folds must be an integer of at least 3 so that train, val "
+                             f"and test each get a fold (got {folds!r}).")
+        if not _is_int(fold) or not 0 <= fold < folds:
+            raise ValueError(f"physionet2021: fold must be an integer from 0 to {folds - 1} (got {fold!r}).")
+        names = sorted(set(SOURCES.values()))
+        if split == "source":
+            match = {n.lower(): n for n in names}.get(str(holdout_source).lower())
+            if match is None:
+                raise ValueError(f"physionet2021: split='source' needs holdout_source, one of "
+                                 f"{', '.join(names)} (got {holdout_source!r}).")
+            holdout_source = match
+        elif holdout_source is not None:
+            raise ValueError("physionet2021: holdout_source is only used with split='source'; "
+                             "remove it or set split='source'.")
+        for key, value in (("workers", workers), ("seed", seed)):
+            if not _is_int(value) or value < 0:
+                raise ValueError(f"physionet2021: {key} must be a non-negative integer (got {value!r}).")
+        self.root = Path(root).expanduser()
+        self.classes, self.folds, self.fold, self.split = classes, int(folds), int(fold), split
+        self.holdout_source, self.workers, self.seed = holdout_source, int(workers), int(seed)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Every parameter that changes the arrays (not ``workers``). Files added under root later are
+        not detected: point at a new folder or clear the cache entry."""
+        return {
+            "root": str(self.root.resolve()), "classes": self.classes, "folds": self.folds,
+            "fold": self.fold, "split": self.split, "holdout_source": self.holdout_source,
+            "seed": self.seed, "preprocessing": self.preprocessing.fingerprint(), "reader": READER_VERSION,
+        }
+
+    def headers(self) -> list[Path]:
+        """Every ``.hea`` under root, sorted; a missing or empty root is a one-sentence ValueError."""
+        if not self.root.is_dir():
+            raise ValueError(f"physionet2021: the data folder {self.root} does not exist; set root to the "
+                             "unpacked Challenge 2021 training folder.")
+        paths = sorted(self.root.rglob("*.hea"))
+        if not paths:
+            raise ValueError(f"physionet2021: no .hea header files under {self.root}; set root to the "
+                             "unpacked Challenge 2021 training folder.")
+        return paths
+
+    def build(self, workdir: Path | None, progress: Progress | None = None) -> EcgArrays:
+        """Decode every record (in worker processes when ``workers`` > 1), label and split them."""
+        started = time.perf_counter()
+        paths = self.headers()
+        records, skipped = self._decode([str(p) for p in paths], progress)
+        if not records:
+            first = "; ".join(f"{s['record']}: {s['reason']}" for s in skipped[:3])
+            raise ValueError(f"physionet2021: no readable records under {self.root}: all {len(skipped)} "
+                             f"were skipped ({first}).")
+        names = self._class_names(records)
+        column = {name: i for i, name in enumerate(names)}
+        targets = np.zeros((len(records), len(names)), dtype=np.float32)
+        for row, rec in enumerate(records):
+            for code in rec["dx"]:
+                name = CODE_TO_SCORED.get(code) if self.classes == "scored" else code
+                if name is not None:
+                    targets[row, column[name]] = 1.0
+        sources = np.array([str(rec["source"]) for rec in records])
+        split = self.assign_splits(targets, sources)
+        signals = np.stack([rec.pop("signal") for rec in records])
+        if workdir is not None:
+            self._write_table(Path(workdir) / "records.csv", records, split)
+        log.info("read %d PhysioNet 2021 records (%d skipped) in %.1f s", len(records), len(skipped),
+                 time.perf_counter() - started)
+        extra = {
+            "class_counts": {n: int(c) for n, c in zip(names, targets.sum(axis=0))},
+            "source_counts": {str(s): int((sources == s).sum()) for s in sorted(set(sources))},
+            "split_counts": {s: int((split == s).sum()) for s in ("train", "val", "test")},
+            "skipped": [{"record": s["record"], "reason": s["reason"]} for s in skipped],
+            "sex_counts": {s: sum(r["sex"] == s for r in records) for s in ("Female", "Male", "Unknown")},
+            "age_missing": sum(math.isnan(r["age"]) for r in records),
+        }
+        if self.classes == "scored":
+            extra["class_names"] = dict(SCORED_ABBREVIATIONS)
+        return EcgArrays(signals=signals, targets=targets, target_names=names, split=split,
+                         sampling_rate=self.preprocessing.sampling_rate, leads=list(self.preprocessing.leads),
+                         record_ids=np.array([rec["record"] for rec in records]), extra=extra)
+
+    def _class_names(self, records: list[dict[str, Any]]) -> list[str]:
+        if self.classes == "scored":
+            return list(SCORED_CLASSES)
+        seen = {code for rec in records for code in rec["dx"]}
+        return sorted(seen, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
+
+    def _decode(self, paths: list[str], progress: Progress | None) -> tuple[list[dict], list[dict]]:
+        report = progress or (lambda done, total, what: None)
+        total = len(paths)
+        workers = self.workers or min(4, os.cpu_count() or 1)
+        size = max(1, min(200, math.ceil(total / (4 * workers))))
+        chunks = [paths[i:i + size] for i in range(0, total, size)]
+        task = functools.partial(_decode_chunk, preprocessing=self.preprocessing)
+        results: list[list[dict]] = [[] for _ in chunks]
+        report(0, total, PROGRESS_WHAT)
+        done = 0
+        if workers <= 1 or len(chunks) == 1:
+            for i, chunk in enumerate(chunks):
+                results[i] = task(chunk)
+                done += len(chunk)
+                report(done, total, PROGRESS_WHAT)
+        else:
+            # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+                futures = {pool.submit(task, chunk): i for i, chunk in enumerate(chunks)}
+                try:
+                    for future in concurrent.futures.as_completed(futures):
+                        results[futures[future]] = future.result()
+                        done += len(chunks[futures[future]])
+                        report(done, total, PROGRESS_WHAT)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        records, skipped, seen = [], [], set()
+        for rec in (rec for chunk in results for rec in chunk):
+            if "reason" not in rec and rec["record"] in seen:
+                rec = {"record": rec["record"], "path": rec["path"], "reason": "duplicate record name"}
+            if "reason" in rec:
+                log.warning("physionet2021: skipping %s: %s", rec["path"], rec["reason"])
+                skipped.append(rec)
+            else:
+                seen.add(rec["record"])
+                records.append(rec)
+        return records, skipped
+
+    def assign_splits(self, targets: np.ndarray, sources: np.ndarray) -> np.ndarray:
+        """``train``/``val``/``test`` per record, seeded (see the class docstring)."""
+        n = len(targets)
+        rng = np.random.default_rng([self.seed, 2021])
+        split = np.full(n, "train", dtype="<U5")
+        if self.split == "source":
+            test = sources == self.holdout_source
+            if not test.any():
+                raise ValueError(f"physionet2021: holdout_source {self.holdout_source!r} has no records "
+                                 f"under {self.root}; sources found: {', '.join(sorted(set(sources)))}.")
+            split[test] = "test"
+            rest = rng.permutation(np.flatnonzero(~test))
+            split[rest[:round(VAL_FRACTION * len(rest))]] = "val"
+            return split
+        # Stratify on (source, rarest positive class): records of rare classes spread over all folds.
+        frequency = targets.sum(axis=0)
+        keys = []
+        for row, source in zip(targets, sources):
+            positive = np.flatnonzero(row)
+            rarest = int(positive[np.argmin(frequency[positive])]) if len(positive) else -1
+            keys.append((str(source), rarest))
+        folds = np.empty(n, dtype=int)
+        offset = int(rng.integers(self.folds))
+        for key in sorted(set(keys)):
+            members = rng.permutation([i for i, k in enumerate(keys) if k == key])
+            folds[members] = (offset + np.arange(len(members))) % self.folds
+            offset = (offset + len(members)) % self.folds  # keeps fold sizes within one of each other
+        split[folds == self.fold] = "test"
+        split[folds == (self.fold + 1) % self.folds] = "val"
+        return split
+
+    @staticmethod
+    def _write_table(path: Path, records: list[dict[str, Any]], split: np.ndarray) -> None:
+        """Per-record metadata (age, sex, source, Dx) beside the cache entry, for reports and audits."""
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["record", "source", "age", "sex", "fs", "dx", "split", "path"])
+            for rec, part in zip(records, split):
+                writer.writerow([rec["record"], rec["source"], rec["age"], rec["sex"], rec["fs"],
+                                 ",".join(rec["dx"]), part, rec["path"]])
+
+
+@hookimpl
+def ecgsearch_register_datasets() -> list[DatasetInfo]:
+    return [DatasetInfo(
+        name="physionet2021",
+        description="PhysioNet/CinC Challenge 2021 12-lead ECGs (local copy): 26 scored classes, "
+                    "k-fold or held-out-source splits",
+        factory=PhysioNet2021,
+        tasks=("multilabel",),
+        requires=("scipy",),
+        install_hint="pip install scipy",
+    )]
