@@ -149,7 +149,6 @@ def test_resampling_and_workers(tree, tmp_path):
     calls: list = []
     one = PhysioNet2021(str(tree[0]), sampling_rate=100, leads=3, workers=1).build(None)
     two = PhysioNet2021(str(tree[0]), sampling_rate=100, leads=3, workers=2)
-    two.build_chunk = None
     data = two.build(tmp_path, lambda *a: calls.append(a))
     assert data.signals.shape == (7, 3, 1000) and data.leads == ["I", "II", "V2"]
     assert np.array_equal(one.signals, data.signals) and np.array_equal(one.split, data.split)
