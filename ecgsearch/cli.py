@@ -40,6 +40,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ecgsearch.engine import check_out_dir, run_search
     from ecgsearch.plugins import get_registries
 
+    if args.resume and args.trials is not None:
+        raise UserError("--trials cannot change the budget of a resumed run (it continues with the trials it "
+                        "started with); drop --trials, or start a new run in another --out.")
     spec = _load_spec(args.file, args.trials)
     out = Path(args.out) if args.out else Path("runs") / spec.name
     check_out_dir(out, args.resume)  # before any output or work

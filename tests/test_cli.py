@@ -73,3 +73,10 @@ def test_debug_shows_the_traceback(tmp_path):
 
     with pytest.raises(SpaceError):
         main(["--debug", "validate", str(tmp_path / "nope.yaml")])
+
+
+def test_trials_cannot_change_a_resumed_run(tmp_path, capsys):
+    assert main(["run", str(_write(tmp_path, GOOD)), "--resume", "--trials", "5"]) == 2
+    assert capsys.readouterr().err == ("error: --trials cannot change the budget of a resumed run (it continues "
+                                       "with the trials it started with); drop --trials, or start a new run in "
+                                       "another --out.\n")
