@@ -113,11 +113,14 @@ class MetricInfo(PluginInfo):
 
     mode: ``"max"`` when larger is better, ``"min"`` otherwise; the search direction comes from here.
     tasks: the task kinds it applies to.
+    thresholded: the metric reads binary outputs: its factory takes ``thresholds`` (one per class),
+        which the trial fits on the validation split only (``ecgsearch.thresholds``) and reuses on test.
     """
 
     kind: ClassVar[str] = "metric"
     mode: str = "max"
     tasks: tuple[str, ...] = ("multilabel",)
+    thresholded: bool = False
 
 
 @dataclass(frozen=True)

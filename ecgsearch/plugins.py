@@ -50,6 +50,9 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "tasks": "ecgsearch_plugins.tasks",
     "metrics": "ecgsearch_plugins.metrics",
     "synthetic": "ecgsearch_plugins.datasets.synthetic",
+    "physionet2021": "ecgsearch_plugins.datasets.physionet2021",
+    "ptbxl": "ecgsearch_plugins.datasets.ptbxl",
+    "code15": "ecgsearch_plugins.datasets.code15",
     "surrogates": "ecgsearch_plugins.surrogates",
 }
 

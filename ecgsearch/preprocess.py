@@ -57,6 +57,26 @@ def resolve_leads(leads: int | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+def standard_leads(leads: Sequence[str] | None, owner: str) -> list[str]:
+    """Lead names of a dataset that always has the 12 standard leads; errors start with ``owner``."""
+    allowed = ", ".join(STANDARD_LEADS)
+    if leads is None:
+        return list(STANDARD_LEADS)
+    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
+        raise ValueError(f"{owner}: leads must be a non-empty list of lead names from {allowed} "
+                         f"(got {leads!r}).")
+    by_lower = {name.lower(): name for name in STANDARD_LEADS}
+    chosen: list[str] = []
+    for lead in leads:
+        name = by_lower.get(str(lead).lower())
+        if name is None:
+            raise ValueError(f"{owner}: unknown lead {lead!r}; allowed leads: {allowed}.")
+        if name in chosen:
+            raise ValueError(f"{owner}: lead {name!r} is listed twice in leads; list each lead once.")
+        chosen.append(name)
+    return chosen
+
+
 def select_leads(signal: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
     """Rows of ``signal`` (leads, samples) in the order of ``wanted``, matching names case-insensitively."""
     index = {str(name).strip().lower(): i for i, name in enumerate(names)}
@@ -153,7 +173,8 @@ def normalize(signal: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return (signal - mean) / np.where(std < eps, 1.0, std)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite real number that is not a bool (YAML gives ``true`` where a user meant a flag)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -170,13 +191,13 @@ class Preprocessing:
     crop: str = "center"
 
     def __post_init__(self) -> None:
-        if not _is_number(self.sampling_rate) or self.sampling_rate <= 0:
+        if not is_number(self.sampling_rate) or self.sampling_rate <= 0:
             raise ValueError(f"sampling_rate must be a positive number of Hz (got {self.sampling_rate!r}).")
-        if not _is_number(self.seconds) or self.seconds <= 0:
+        if not is_number(self.seconds) or self.seconds <= 0:
             raise ValueError(f"seconds must be a positive number (got {self.seconds!r}).")
         for name in ("bandpass_low", "bandpass_high"):
             value = getattr(self, name)
-            if value is not None and not _is_number(value):
+            if value is not None and not is_number(value):
                 raise ValueError(f"{name} must be a number of Hz or None (got {value!r}).")
         if self.crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {', '.join(CROP_MODES)} (got {self.crop!r}).")

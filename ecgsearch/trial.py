@@ -22,6 +22,7 @@ from ecgsearch.cache import open_dataset
 from ecgsearch.costs import model_costs
 from ecgsearch.data import EcgArrays
 from ecgsearch.plugins import get_registries
+from ecgsearch.thresholds import fit_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -127,27 +128,38 @@ def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, i
 
 
 @torch.no_grad()
-def evaluate(setup: TrialSetup, split: str, metric_fns: Mapping[str, Callable[..., float]]) -> dict[str, float]:
-    """Every metric on one split, prefixed ``val.`` or ``test.``."""
+def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_score)`` of one split, scored in batches by the task."""
     idx = setup.data.indices(split)
-    if len(idx) == 0:
-        return {}
     setup.model.eval()
-    scores = []
-    for start in range(0, len(idx), EVAL_BATCH):
-        x = torch.from_numpy(np.ascontiguousarray(setup.data.signals[idx[start:start + EVAL_BATCH]]))
-        scores.append(setup.task.scores(setup.model(x)))
-    y_score = np.concatenate(scores)
-    y_true = np.asarray(setup.data.targets[idx])
-    return {f"{split}.{name}": float(fn(y_true, y_score, setup.data.target_names))
-            for name, fn in metric_fns.items()}
+    scores = [setup.task.scores(setup.model(torch.from_numpy(np.ascontiguousarray(
+        setup.data.signals[idx[start:start + EVAL_BATCH]])))) for start in range(0, len(idx), EVAL_BATCH)]
+    return np.asarray(setup.data.targets[idx]), np.concatenate(scores) if scores else np.zeros((0, 0))
 
 
-def metric_functions(context: TrialContext, task_kind: str) -> dict[str, Callable[..., float]]:
-    metrics = get_registries().metrics
-    names = context.metrics or tuple(m.name for m in metrics if task_kind in m.tasks)
-    names = tuple(dict.fromkeys((context.metric, *names)))
-    return {name: metrics.get(name).create() for name in names}
+class Scorer:
+    """Every metric of the task; binary-output metrics use thresholds fitted on validation only."""
+
+    def __init__(self, context: TrialContext, task_kind: str, target_names: list[str]) -> None:
+        metrics = get_registries().metrics
+        names = context.metrics or tuple(m.name for m in metrics if task_kind in m.tasks)
+        self.infos = [metrics.get(n) for n in dict.fromkeys((context.metric, *names))]
+        self.target_names = target_names
+        self.thresholds: np.ndarray | None = None
+
+    def fit(self, y_true_val: np.ndarray, y_score_val: np.ndarray) -> None:
+        if any(info.thresholded for info in self.infos) and len(y_true_val):
+            self.thresholds = fit_thresholds(y_true_val, y_score_val)
+
+    def score(self, split: str, y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
+        """Every metric, prefixed with the split (``val.macro_auroc``); nothing for an empty split."""
+        if len(y_true) == 0:
+            return {}
+        out = {}
+        for info in self.infos:
+            fn = info.create(thresholds=self.thresholds) if info.thresholded else info.create()
+            out[f"{split}.{info.name}"] = float(fn(y_true, y_score, self.target_names))
+        return out
 
 
 def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) -> dict[str, Any]:
@@ -159,7 +171,7 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
     setup = build_trial(config, context)
     _, leads, samples = setup.data.signals.shape
     costs = config.get("_costs") or model_costs(setup.model, leads, samples).columns()
-    metric_fns = metric_functions(context, setup.task.kind)
+    scorer = Scorer(context, setup.task.kind, setup.data.target_names)
     key = f"val.{context.metric}"
 
     best: dict[str, Any] = {key: context.worst()}
@@ -179,9 +191,11 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
             return last
         elapsed = time.perf_counter() - started
         train_seconds += elapsed
-        current = evaluate(setup, "val", metric_fns)
+        y_val, s_val = predict(setup, "val")
+        scorer.fit(y_val, s_val)
+        current = scorer.score("val", y_val, s_val)
         if context.better(current.get(key, math.nan), best[key]):
-            best = {**current, **evaluate(setup, "test", metric_fns), "best_epoch": epoch}
+            best = {**current, **scorer.score("test", *predict(setup, "test")), "best_epoch": epoch}
         if epoch == context.epochs:
             state["status"] = "ok"
         last = {**state, **_best_columns(best, key), "epoch": epoch, "epochs": epoch, "loss": loss,

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ecgsearch import MetricInfo, hookimpl
 from ecgsearch_plugins import _challenge2021 as challenge
-from ecgsearch_plugins._thresholds import binarize
+from ecgsearch.thresholds import binarize
 
 MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], float]
 ECE_BINS = 10
@@ -167,12 +167,12 @@ def ecgsearch_register_metrics() -> list[MetricInfo]:
         MetricInfo(name="challenge_score",
                    description="PhysioNet/CinC Challenge 2021 score (weighted partial credit; "
                                "sinus rhythm only = 0, true labels = 1)",
-                   factory=functools.partial(with_thresholds, challenge_score), mode="max",
+                   factory=functools.partial(with_thresholds, challenge_score), mode="max", thresholded=True,
                    tasks=("multilabel",)),
         MetricInfo(name="macro_f1", description="F1 at the class thresholds, averaged over classes",
-                   factory=functools.partial(with_thresholds, macro_f1), mode="max", tasks=("multilabel",)),
+                   factory=functools.partial(with_thresholds, macro_f1), mode="max", thresholded=True, tasks=("multilabel",)),
         MetricInfo(name="accuracy", description="fraction of records whose whole label set is exactly right",
-                   factory=functools.partial(with_thresholds, accuracy), mode="max", tasks=("multilabel",)),
+                   factory=functools.partial(with_thresholds, accuracy), mode="max", thresholded=True, tasks=("multilabel",)),
         MetricInfo(name="ece", description="expected calibration error (10 equal-width bins, pooled "
                                            "over classes)",
                    factory=constant(expected_calibration_error), mode="min", tasks=("multilabel",)),

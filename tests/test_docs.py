@@ -37,7 +37,6 @@ def test_the_first_plugin_example_registers_and_builds(monkeypatch):
 
 
 def test_the_space_reference_names_every_distribution():
-    from ecgsearch.space import distributions
 
     reference = (ROOT / "docs" / "space-file.md").read_text()
     for name in ("choice", "uniform", "loguniform", "randint", "quniform", "qloguniform", "qrandint", "grid"):

@@ -16,6 +16,11 @@ from ecgsearch_plugins.datasets import physionet2021 as pn
 from ecgsearch_plugins.datasets._wfdb_header import parse_header, read_header, read_raw, to_physical
 from ecgsearch_plugins.datasets.physionet2021 import PhysioNet2021
 
+
+def raises(message: str):
+    """``pytest.raises`` for a ValueError with exactly this message."""
+    return pytest.raises(ValueError, match=f"^{re.escape(message)}$")
+
 IDENTITY = dict(sampling_rate=500, bandpass_low=None, normalize=False, workers=1)
 # name, layout, rate, Dx text, expected scored classes, source
 RECORDS = [
@@ -42,7 +47,8 @@ def write_record(folder: Path, name: str, raw: np.ndarray, fs: float, layout: st
     else:
         first = f"{name}.mat" if layout == "matname" else name
         lines = [f"{first} {n_sig} {fs:g} {n}"]
-        lines += [f"{name}.mat 16x1+24 1000.0(0)/mV 16 0 {raw[i, 0]} 0 0 {lead}" for i, lead in enumerate(leads)]
+        lines += [f"{name}.mat 16x1+24 1000.0(0)/mV 16 0 {raw[i, 0]} 0 0 {lead}"
+                  for i, lead in enumerate(leads)]
         lines += [f"# Age: {age}", f"# Sex: {sex}", f"# Dx: {dx}", "# Rx: Unknown"]
     path = folder / f"{name}.hea"
     path.write_text("\n".join(lines) + "\n")
@@ -194,33 +200,33 @@ def test_corrupt_records_are_skipped_with_reasons(tmp_path):
         {"record": "A0004", "reason": "the signal file A0004.mat is missing"},
     ]
     (tmp_path / "A0001.mat").unlink()
-    with pytest.raises(ValueError, match=re.escape(
-            f"physionet2021: no readable records under {tmp_path}: all 4 were skipped (A0001: the signal file "
-            "A0001.mat is missing; A0002: the signal file A0002.mat is unreadable (Not enough bytes to read "
-            "matrix 'val'); A0003: the header announces 11 signals but describes 12).")):
+    with raises(
+            f"physionet2021: no readable records under {tmp_path}: all 4 were skipped (A0001: the signal "
+            "file A0001.mat is missing; A0002: the signal file A0002.mat is unreadable (Not enough bytes to read "
+            "matrix 'val'); A0003: the header announces 11 signals but describes 12)."):
         PhysioNet2021(str(tmp_path), **IDENTITY).build(None)
 
 
 def test_missing_and_empty_folders(tmp_path):
-    with pytest.raises(ValueError, match=re.escape(
+    with raises(
             f"physionet2021: the data folder {tmp_path / 'nope'} does not exist; set root to the unpacked "
-            "Challenge 2021 training folder.")):
+            "Challenge 2021 training folder."):
         PhysioNet2021(str(tmp_path / "nope")).build(None)
     (tmp_path / "notes.txt").write_text("no records here")
-    with pytest.raises(ValueError, match=re.escape(
+    with raises(
             f"physionet2021: no .hea header files under {tmp_path}; set root to the unpacked Challenge "
-            "2021 training folder.")):
+            "2021 training folder."):
         PhysioNet2021(str(tmp_path)).build(None)
 
 
 def test_missing_leads_and_rates(tmp_path):
     path = write_record(tmp_path, "S0001", _raw(0, 100)[:2], 100, "wfdb", "", leads=("I", "II"))
-    with pytest.raises(ValueError, match=re.escape(
-            f"physionet2021: record {path}: lead(s) V2 requested but the record has only I, II.")):
+    with raises(
+            f"physionet2021: record {path}: lead(s) V2 requested but the record has only I, II."):
         PhysioNet2021(str(tmp_path), leads=3, workers=1).build(None)
-    with pytest.raises(ValueError, match=re.escape(
+    with raises(
             f"physionet2021: record {path}: cannot resample from 100 Hz to 500 Hz: that upsamples 5x and at "
-            "most 4x is allowed; choose a sampling rate of at most 400 Hz.")):
+            "most 4x is allowed; choose a sampling rate of at most 400 Hz."):
         PhysioNet2021(str(tmp_path), leads=2, sampling_rate=500, workers=1).build(None)
 
 
@@ -234,14 +240,14 @@ def test_missing_leads_and_rates(tmp_path):
                           "Chapman-Shaoxing/Ningbo, Georgia, INCART, PTB, PTB-XL (got None)."),
     ({"holdout_source": "PTB"}, "physionet2021: holdout_source is only used with split='source'; remove it "
                                 "or set split='source'."),
-    ({"bandpass_high": 50}, "physionet2021: bandpass high edge 50 Hz must be below the Nyquist frequency 50 Hz "
-                            "of the 100 Hz sampling rate; lower it or raise the rate."),
+    ({"bandpass_high": 50}, "physionet2021: bandpass high edge 50 Hz must be below the Nyquist frequency "
+                            "50 Hz of the 100 Hz sampling rate; lower it or raise the rate."),
     ({"leads": 7}, "physionet2021: leads=7 is not a lead set; use one of [2, 3, 4, 6, 8, 12] or a list of "
                    "lead names."),
     ({"workers": -1}, "physionet2021: workers must be a non-negative integer (got -1)."),
 ])
 def test_parameter_errors(kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with raises(message):
         PhysioNet2021("/data", **kwargs)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 import tomllib
 import types
 
@@ -144,8 +143,8 @@ def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(monkeypatch, t
     monkeypatch.setenv("ECGSEARCH_PLUGINS", "plugin_that_is_not_installed")
     regs = build_registries(get_plugin_manager())
     with pytest.raises(UserError) as info:
-        parse_space("data: {dataset: ptbxl}\ntask: multilabel\nbudget: {trials: 1, epochs: 1}\n"
+        parse_space("data: {dataset: mimic}\ntask: multilabel\nbudget: {trials: 1, epochs: 1}\n"
                     "space: {architecture: resnet, optimizer: adamw}\n", source="x.yaml", registries=regs)
     assert str(info.value) == (
-        "x.yaml:1: data.dataset: 'ptbxl' is not a registered dataset (plugins 'plugin_that_is_not_installed' "
-        "failed to load: see `ecgsearch plugins`) (allowed: synthetic)")
+        "x.yaml:1: data.dataset: 'mimic' is not a registered dataset (plugins 'plugin_that_is_not_installed' "
+        f"failed to load: see `ecgsearch plugins`) (allowed: {', '.join(regs.datasets.names())})")

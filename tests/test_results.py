@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import pytest
 
 from ecgsearch.results import ResultsTable, column_order, read_results

@@ -23,7 +23,9 @@ import scipy.io
 
 MISSING_RAW = -32768  # WFDB format 16 "no sample" value
 DEFAULT_GAIN = 200.0  # WFDB: a gain of 0 or none means 200 ADC units per physical unit
-_GAIN = re.compile(r"^(?P<gain>[-+]?[\d.]+(?:[eE][-+]?\d+)?)(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
+# "1000", "1000/mV", "1000.0(0)/mV": gain, optional (baseline), optional /units
+_GAIN = re.compile(r"^(?P<gain>[-+]?[\d.]+(?:[eE][-+]?\d+)?)(?:\((?P<baseline>[-+]?\d+)\))?"
+                   r"(?:/(?P<units>\S+))?$")
 
 
 class RecordError(ValueError):
@@ -101,7 +103,8 @@ def parse_header(text: str) -> Header:
         units.append((match["units"] if match and match["units"] else "mV"))
         names.append(" ".join(parts[8:]) if len(parts) > 8 else f"lead{len(names) + 1}")
     if len(files) != 1 or len(fmts) != 1:
-        raise RecordError(f"signals span {len(files)} files in {len(fmts)} formats; expected one file, format 16")
+        raise RecordError(f"signals span {len(files)} files in {len(fmts)} formats; "
+                          "expected one file in format 16")
     fmt = fmts.pop()
     if fmt != "16":
         raise RecordError(f"signal format {fmt} is not supported (PhysioNet 2021 uses format 16)")

@@ -13,10 +13,8 @@ and test would overstate the test score.
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,12 +22,12 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
+from ecgsearch.preprocess import STANDARD_LEADS, is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
 READER_VERSION = 1  # bump when the arrays built from the same files change
 CLASSES = ("1dAVb", "RBBB", "LBBB", "SB", "ST", "AF")
-STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 FILE_RATE = 400.0
 FILE_SAMPLES = 4096
 SAMPLING_RATE_RANGE = (50.0, 1000.0)
@@ -37,36 +35,8 @@ BLOCK_ROWS = 256  # rows read from a part at once: bounded memory whatever the p
 PROGRESS_WHAT = "reading CODE-15% exams"
 
 
-def _resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """Polyphase resampling along the last axis (a stand-in until the shared preprocessing module)."""
-    if from_hz == to_hz:
-        return signal
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
-    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_leads(leads: Sequence[str] | None) -> list[str]:
-    allowed = ", ".join(STANDARD_LEADS)
-    if leads is None:
-        return list(STANDARD_LEADS)
-    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
-        raise ValueError(f"code15: leads must be a non-empty list of lead names from {allowed} (got {leads!r}).")
-    by_lower = {name.lower(): name for name in STANDARD_LEADS}
-    chosen: list[str] = []
-    for lead in leads:
-        name = by_lower.get(str(lead).lower())
-        if name is None:
-            raise ValueError(f"code15: unknown lead {lead!r}; allowed leads: {allowed}.")
-        if name in chosen:
-            raise ValueError(f"code15: lead {name!r} is listed twice in leads; list each lead once.")
-        chosen.append(name)
-    return chosen
 
 
 def _flags(column: Any) -> np.ndarray:
@@ -88,26 +58,26 @@ class Code15:
                  leads: Sequence[str] | None = None, val_fraction: float = 0.1, test_fraction: float = 0.1,
                  seed: int = 0) -> None:
         lo, hi = SAMPLING_RATE_RANGE
-        if not _is_number(sampling_rate) or not lo <= sampling_rate <= hi:
+        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
             raise ValueError(f"code15: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
                              f"(got {sampling_rate!r}).")
         longest = FILE_SAMPLES / FILE_RATE
-        if not _is_number(seconds) or not 0 < seconds <= longest:
-            raise ValueError(f"code15: seconds must be a number above 0 and at most {longest:g}, the length of "
-                             f"every CODE-15% tracing (got {seconds!r}).")
+        if not is_number(seconds) or not 0 < seconds <= longest:
+            raise ValueError(f"code15: seconds must be a number above 0 and at most {longest:g}, the "
+                             f"length of every CODE-15% tracing (got {seconds!r}).")
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not _is_number(value) or not 0 < value < 0.5:
+            if not is_number(value) or not 0 < value < 0.5:
                 raise ValueError(f"code15: {name} must be a number above 0 and below 0.5 (got {value!r}).")
         if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"code15: seed must be a non-negative integer (got {seed!r}).")
-        self.leads = _check_leads(leads)
+        self.leads = standard_leads(leads, "code15")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise ValueError(f"code15: the folder {self.root} does not exist; set data.root to the CODE-15% "
                              "folder that holds exams.csv (download it from zenodo.org/records/4916206).")
         if not (self.root / "exams.csv").is_file():
-            raise ValueError(f"code15: exams.csv is missing from {self.root}; point data.root at the CODE-15% "
-                             "folder that holds exams.csv and the exams_part*.hdf5 files.")
+            raise ValueError(f"code15: exams.csv is missing from {self.root}; point data.root at the "
+                             "CODE-15% folder that holds exams.csv and the exams_part*.hdf5 files.")
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
         self.val_fraction = float(val_fraction)
@@ -134,7 +104,8 @@ class Code15:
                              "it does not look like the CODE-15% exams.csv, download it again.")
         if exams["exam_id"].duplicated().any():
             duplicate = exams["exam_id"][exams["exam_id"].duplicated()].iloc[0]
-            raise ValueError(f"code15: exam_id {duplicate} appears twice in exams.csv; each exam must be listed once.")
+            raise ValueError(f"code15: exam_id {duplicate} appears twice in exams.csv; each exam must be "
+                             "listed once.")
         return exams
 
     def build(self, workdir: Path, progress: Progress | None = None) -> EcgArrays:
@@ -182,9 +153,9 @@ class Code15:
             where = {int(exam): i for i, exam in enumerate(stored) if exam != 0}  # 0: padding rows
             absent = [int(exam) for exam in exam_ids if int(exam) not in where]
             if absent:
-                raise ValueError(f"code15: exam_id {absent[0]} is listed in exams.csv with trace_file {path.name} "
-                                 f"but is not in that file ({len(absent)} such exam(s)); the file is incomplete, "
-                                 "download it again.")
+                raise ValueError(f"code15: exam_id {absent[0]} is listed in exams.csv with trace_file "
+                                 f"{path.name} but is not in that file ({len(absent)} such exam(s)); the "
+                                 "file is incomplete, download it again.")
             file_rows = np.array([where[int(exam)] for exam in exam_ids], dtype=np.int64)
             order = np.argsort(file_rows)
             tracings = handle["tracings"]
@@ -203,7 +174,7 @@ class Code15:
         keep = round(self.seconds * FILE_RATE)
         start = (block.shape[1] - keep) // 2
         signal = np.nan_to_num(block[:, start:start + keep, :].transpose(0, 2, 1).astype(np.float64))
-        signal = _resample(signal, FILE_RATE, self.sampling_rate)
+        signal = resample(signal, FILE_RATE, self.sampling_rate)
         samples = round(self.seconds * self.sampling_rate)
         out = np.zeros((*signal.shape[:2], samples), dtype=np.float32)
         out[..., : min(samples, signal.shape[-1])] = signal[..., :samples]
@@ -217,8 +188,8 @@ class Code15:
         keys = np.array([f"p{p}" if p == p else f"e{i}" for i, p in enumerate(patient_ids)])  # NaN != NaN
         patients, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         if len(patients) < 3:
-            raise ValueError(f"code15: exams.csv has {len(patients)} patient(s); a patient-level split needs at "
-                             "least 3 (one per split).")
+            raise ValueError(f"code15: exams.csv has {len(patients)} patient(s); a patient-level split "
+                             "needs at least 3 (one per split).")
         order = np.random.default_rng([self.seed, 15]).permutation(len(patients))
         total = len(keys)
         group = np.zeros(len(patients), dtype=np.int8)  # 0 train, 1 val, 2 test

@@ -27,6 +27,7 @@ import numpy as np
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
 from ecgsearch.preprocess import Preprocessing
+from ecgsearch_plugins import _challenge2021 as challenge
 from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,10 @@ log = logging.getLogger(__name__)
 READER_VERSION = 1  # bump when build() output changes for the same parameters
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
 VAL_FRACTION = 0.15
-# The 26 scored classes in the order of the Challenge's weights.csv; "a|b" are equivalent codes.
-SCORED_CLASSES: tuple[str, ...] = (
-    "164889003", "164890007", "6374002", "426627000", "733534002|164909002", "713427006|59118001",
-    "270492004", "713426002", "39732003", "445118002", "164947007", "251146004", "111975006",
-    "698252002", "426783006", "284470004|63593006", "10370003", "365413008", "427172004|17338001",
-    "164917005", "47665007", "427393009", "426177001", "427084000", "164934002", "59931005",
-)
-SCORED_ABBREVIATIONS: dict[str, str] = dict(zip(SCORED_CLASSES, (
-    "AF", "AFL", "BBB", "Brady", "CLBBB|LBBB", "CRBBB|RBBB", "IAVB", "IRBBB", "LAD", "LAnFB", "LPR",
-    "LQRSV", "LQT", "NSIVCB", "NSR", "PAC|SVPB", "PR", "PRWP", "PVC|VPB", "QAb", "RAD", "SA", "SB",
-    "STach", "TAb", "TInv")))
+# The 26 scored classes in the official order, named like weights.csv ("a|b": equivalent codes);
+# the Challenge facts live once, in ecgsearch_plugins._challenge2021, shared with the metric.
+SCORED_CLASSES: tuple[str, ...] = tuple(challenge.class_names())
+SCORED_ABBREVIATIONS: dict[str, str] = dict(zip(SCORED_CLASSES, challenge.ABBREVIATIONS))
 CODE_TO_SCORED: dict[str, str] = {code: name for name in SCORED_CLASSES for code in name.split("|")}
 # Record-name prefix -> source. "JS" covers both Chapman-Shaoxing and Ningbo: the Challenge renamed
 # both to JS##### and the names alone cannot tell them apart. Longest prefixes are tried first.
@@ -240,7 +234,8 @@ class PhysioNet2021:
         else:
             # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
             context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+            pool_size = min(workers, len(chunks))
+            with concurrent.futures.ProcessPoolExecutor(pool_size, mp_context=context) as pool:
                 futures = {pool.submit(task, chunk): i for i, chunk in enumerate(chunks)}
                 try:
                     for future in concurrent.futures.as_completed(futures):

@@ -18,11 +18,9 @@ from __future__ import annotations
 import ast
 import concurrent.futures
 import logging
-import math
 import numbers
 import os
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,49 +28,23 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
+from ecgsearch.preprocess import is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
 READER_VERSION = 1  # bump when the arrays built from the same files change
 LABEL_SETS = ("superdiagnostic", "diagnostic_subclass", "form", "rhythm", "all")
 RECORD_SETS = {"records100": ("filename_lr", 100.0), "records500": ("filename_hr", 500.0)}
-STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 SAMPLING_RATE_RANGE = (50.0, 1000.0)
 MAX_SECONDS = 10.0  # every PTB-XL record is 10 s long
 FOLDS = {"train": range(1, 9), "val": (9,), "test": (10,)}
 PROGRESS_WHAT = "reading PTB-XL records"
 
 
-def _resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """Polyphase resampling along the last axis (a stand-in until the shared preprocessing module)."""
-    if from_hz == to_hz:
-        return signal
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
-    return resample_poly(signal, ratio.numerator, ratio.denominator, axis=-1)
 
 
-def _check_leads(leads: Sequence[str] | None) -> list[str]:
-    allowed = ", ".join(STANDARD_LEADS)
-    if leads is None:
-        return list(STANDARD_LEADS)
-    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
-        raise ValueError(f"ptbxl: leads must be a non-empty list of lead names from {allowed} (got {leads!r}).")
-    by_lower = {name.lower(): name for name in STANDARD_LEADS}
-    chosen: list[str] = []
-    for lead in leads:
-        name = by_lower.get(str(lead).lower())
-        if name is None:
-            raise ValueError(f"ptbxl: unknown lead {lead!r}; allowed leads: {allowed}.")
-        if name in chosen:
-            raise ValueError(f"ptbxl: lead {name!r} is listed twice in leads; list each lead once.")
-        chosen.append(name)
-    return chosen
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def label_columns(statements: Any, labels: str) -> tuple[list[str], dict[str, str]]:
@@ -119,21 +91,23 @@ class PtbXl:
         if records not in RECORD_SETS:
             raise ValueError(f"ptbxl: records must be one of {', '.join(RECORD_SETS)} (got {records!r}).")
         lo, hi = SAMPLING_RATE_RANGE
-        if not _is_number(sampling_rate) or not lo <= sampling_rate <= hi:
+        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
             raise ValueError(f"ptbxl: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
                              f"(got {sampling_rate!r}).")
-        if not _is_number(seconds) or not 0 < seconds <= MAX_SECONDS:
+        if not is_number(seconds) or not 0 < seconds <= MAX_SECONDS:
             raise ValueError(f"ptbxl: seconds must be a number above 0 and at most {MAX_SECONDS:g}, the "
                              f"length of every PTB-XL record (got {seconds!r}).")
         if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 0:
-            raise ValueError(f"ptbxl: workers must be a non-negative integer, 0 for automatic (got {workers!r}).")
+            raise ValueError(f"ptbxl: workers must be a non-negative integer, 0 for automatic "
+                             f"(got {workers!r}).")
         if not isinstance(drop_unlabelled, bool):
             raise ValueError(f"ptbxl: drop_unlabelled must be true or false (got {drop_unlabelled!r}).")
-        self.leads = _check_leads(leads)
+        self.leads = standard_leads(leads, "ptbxl")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise ValueError(f"ptbxl: the folder {self.root} does not exist; set data.root to the PTB-XL folder "
-                             "that holds ptbxl_database.csv (download it from physionet.org/content/ptb-xl).")
+            raise ValueError(f"ptbxl: the folder {self.root} does not exist; set data.root to the PTB-XL "
+                             "folder that holds ptbxl_database.csv (download it from "
+                             "physionet.org/content/ptb-xl).")
         for name in ("ptbxl_database.csv", "scp_statements.csv"):
             if not (self.root / name).is_file():
                 raise ValueError(f"ptbxl: {name} is missing from {self.root}; point data.root at the PTB-XL "
@@ -205,7 +179,8 @@ class PtbXl:
             split[np.isin(folds, list(members))] = name
         bad = folds[split == ""]
         if len(bad):
-            raise ValueError(f"ptbxl: strat_fold must be between 1 and 10 in ptbxl_database.csv (found {bad[0]!r}).")
+            raise ValueError(f"ptbxl: strat_fold must be between 1 and 10 in ptbxl_database.csv "
+                             f"(found {bad[0]!r}).")
         return split
 
     def _read_all(self, paths: list[Path], progress: Progress | None) -> np.ndarray:
@@ -229,9 +204,10 @@ class PtbXl:
         by_lower = {str(name).lower(): j for j, name in enumerate(record.sig_name)}
         absent = [lead for lead in self.leads if lead.lower() not in by_lower]
         if absent:
-            raise ValueError(f"ptbxl: record {path} has no lead {absent[0]} (it has {', '.join(record.sig_name)}).")
+            raise ValueError(f"ptbxl: record {path} has no lead {absent[0]} "
+                             f"(it has {', '.join(record.sig_name)}).")
         signal = record.p_signal[:, [by_lower[lead.lower()] for lead in self.leads]].T
-        signal = _resample(np.nan_to_num(signal.astype(np.float64)), float(record.fs), self.sampling_rate)
+        signal = resample(np.nan_to_num(signal.astype(np.float64)), float(record.fs), self.sampling_rate)
         samples = round(self.seconds * self.sampling_rate)
         out = np.zeros((len(self.leads), samples), dtype=np.float32)
         out[:, : min(samples, signal.shape[1])] = signal[:, :samples]
