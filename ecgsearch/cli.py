@@ -100,6 +100,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ecgsearch.predict import run_predict
+
+    done = run_predict(args.run_dir, args.data, args.out, trial_id=args.trial)
+    print(f"{done.records} records scored by trial {done.trial_id}; outputs in {done.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecgsearch", description="AutoML search for ECG neural networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -128,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--outputs", required=True, metavar="DIR", help="folder of one .csv output per record")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
+    predict = sub.add_parser("predict", help="score a folder of records with a run's best trial "
+                                             "(Challenge output format)")
+    predict.add_argument("run_dir", help="the --out folder of a run")
+    predict.add_argument("--data", required=True, help="folder of records, read as the run's dataset reads them")
+    predict.add_argument("--out", required=True, help="folder for one CSV per record")
+    predict.add_argument("--trial", help="a trial id (default: the best by the run's metric)")
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 

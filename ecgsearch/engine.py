@@ -71,15 +71,23 @@ def check_supported(spec: Any) -> None:
                         "ecgsearch; remove the latency section and max_latency_ms to run the search.")
 
 
-def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None) -> Path:
-    """Build (or reuse) the dataset cache entry for the space file's ``data`` section."""
-    info = get_registries().datasets.get(spec.data.dataset)
-    try:
-        source = info.create(**dict(spec.data.params))
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{spec.path}: data: dataset '{spec.data.dataset}' rejected its parameters: {error}") from None
+def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None,
+                 **overrides: Any) -> Path:
+    """Build (or reuse) the cache entry of the space file's ``data`` section (``overrides`` replace keys).
+
+    A dataset's ValueError, at construction or while reading (a missing folder, no readable record...),
+    is the user's to fix: it becomes a one-sentence UserError naming the dataset.
+    """
+    name = spec.data.dataset
+    info = get_registries().datasets.get(name)
     root = Path(spec.data.cache_dir).expanduser() if spec.data.cache_dir else default_cache_root()
-    return prepare_dataset(spec.data.dataset, source, root, progress)
+    try:
+        source = info.create(**{**dict(spec.data.params), **overrides})
+        return prepare_dataset(name, source, root, progress)
+    except TypeError as error:
+        raise UserError(f"{spec.path}: data: dataset '{name}' rejected its parameters: {error}") from None
+    except ValueError as error:
+        raise UserError(f"{spec.path}: data: dataset '{name}': {str(error).removeprefix(name + ': ')}") from None
 
 
 def init_ray(spec: Any) -> None:

@@ -162,6 +162,30 @@ class Scorer:
         return out
 
 
+BEST_CHECKPOINT = "best.pt"
+
+
+def checkpoint_path(out_dir: str | Path, trial_id: str) -> Path:
+    """Where a trial's best weights are kept: ``OUT/trials/<trial_id>/best.pt``."""
+    return Path(out_dir) / "trials" / trial_id / BEST_CHECKPOINT
+
+
+def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.Module,
+              thresholds: np.ndarray | None, epoch: int) -> None:
+    """Keep the best epoch's weights and validation thresholds (``ecgsearch predict`` serves them).
+
+    Only tensors, numbers and lists are stored, so the file loads with ``torch.load(weights_only=True)``.
+    """
+    if "_trial_id" not in config or not context.out_dir:
+        return
+    path = checkpoint_path(context.out_dir, config["_trial_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": model.state_dict(), "epoch": epoch, "config": hyperparameters(config),
+                "thresholds": None if thresholds is None else [float(t) for t in thresholds]}, tmp)
+    tmp.replace(path)
+
+
 def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) -> dict[str, Any]:
     """Train one configuration for ``context.epochs`` epochs, reporting after each; returns the last report."""
     seed = int(config.get("_seed", context.seed))
@@ -196,6 +220,7 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
         current = scorer.score("val", y_val, s_val)
         if context.better(current.get(key, math.nan), best[key]):
             best = {**current, **scorer.score("test", *predict(setup, "test")), "best_epoch": epoch}
+            save_best(context, config, setup.model, scorer.thresholds, epoch)
         if epoch == context.epochs:
             state["status"] = "ok"
         last = {**state, **_best_columns(best, key), "epoch": epoch, "epochs": epoch, "loss": loss,

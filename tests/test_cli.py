@@ -80,3 +80,12 @@ def test_trials_cannot_change_a_resumed_run(tmp_path, capsys):
     assert capsys.readouterr().err == ("error: --trials cannot change the budget of a resumed run (it continues "
                                        "with the trials it started with); drop --trials, or start a new run in "
                                        "another --out.\n")
+
+
+def test_run_with_a_missing_data_folder_is_one_sentence(tmp_path, capsys):
+    path = _write(tmp_path, GOOD.replace("data: {dataset: synthetic, records: 40}",
+                                         f"data: {{dataset: physionet2021, root: {tmp_path / 'missing'}}}"))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: {path}: data: dataset 'physionet2021': the data folder {tmp_path / 'missing'} "
+                           "does not exist; set root to the unpacked Challenge 2021 training folder.")

@@ -10,6 +10,7 @@ record-specific gains, then per-lead noise and baseline wander are added.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,13 +60,32 @@ SETTINGS = {
 }
 
 
+INTERVAL_NAMES: tuple[str, ...] = ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms")
+
+
+class Intervals(NamedTuple):
+    """A record's regression targets as constructed: mean heart rate (bpm) and PR, QRS, QT (ms)."""
+
+    hr_bpm: float
+    pr_ms: float
+    qrs_ms: float
+    qt_ms: float
+
+
 def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
+    """The ECGSYN arguments of a record (see :func:`draw_waves`, which also gives its intervals)."""
+    return draw_waves(rng, labels)[0]
+
+
+def draw_waves(rng: np.random.Generator, labels: set[str]) -> tuple[Ecgsyn, Intervals]:
     """Draw a record's heart rate and P, Q, R, S, T waves (time, relative amplitude, width).
 
     Every choice takes one draw whatever the labels, so a record and its twin with one more label
     share all other draws and differ only in what that label changes. Intervals follow their
     clinical definitions: QRS = Q onset to S end, PR = P onset to QRS onset, QT = QRS onset to T end
-    (onset/end = 2 Gaussian widths from the peak), QTc = QT / sqrt(RR).
+    (onset/end = 2 Gaussian widths from the peak), QTc = QT / sqrt(RR). The intervals returned are
+    those of the waves as placed (after the clamps below), at the requested rate; ``hr_bpm`` is that
+    rate, which :func:`synthesize` replaces by the rate the record actually has.
     """
     rhythm = next(code for code in RHYTHMS if code in labels)
     hr = rng.uniform(*HEART_RATE[rhythm])
@@ -110,7 +130,9 @@ def ecgsyn_parameters(rng: np.random.Generator, labels: set[str]) -> Ecgsyn:
     bi = tuple(b / hrfact for b in b_internal)
     # A Gaussian forcing of height a and width b on the phase gives a wave of height ~ a*b^2/omega.
     ai = tuple(a * omega / b**2 for a, b in zip(amplitudes, b_internal))
-    return Ecgsyn(hr, hr_std, ti, ai, bi, min(sigmas))
+    intervals = Intervals(hr_bpm=hr, pr_ms=1000.0 * (p_peak + 2 * sigma_p - qrs_onset),
+                          qrs_ms=1000.0 * 2 * qrs_onset, qt_ms=1000.0 * (qrs_onset + t_peak + 2 * sigma_t))
+    return Ecgsyn(hr, hr_std, ti, ai, bi, min(sigmas)), intervals
 
 
 def lead_matrix(rng: np.random.Generator, labels: set[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -160,12 +182,35 @@ def assign_labels(records: int, seed: int) -> np.ndarray:
 
 def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
                       sampling_rate: float) -> np.ndarray:
-    """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64.
+    """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64."""
+    return synthesize(seed, index, labels, seconds, sampling_rate)[0]
 
-    Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
+
+def mean_heart_rate(z: np.ndarray, rate: float, start: float, stop: float, requested: float) -> float:
+    """Mean rate (bpm) of the R waves of a clean ECGSYN trace between ``start`` and ``stop`` seconds.
+
+    ECGSYN's RR process wanders around the requested rate (by several bpm over 10 s with sinus
+    arrhythmia), so the target is the rate of the beats the record holds: R waves are the tallest,
+    noise-free peaks of the trace. Under two beats in the window, the requested rate is all there is.
+    """
+    from scipy.signal import find_peaks
+
+    rr = 60.0 / requested
+    peaks, _ = find_peaks(z, distance=max(1, int(0.6 * rr * rate)), prominence=0.5 * np.ptp(z))
+    times = peaks / rate
+    times = times[(times >= start) & (times < stop)]
+    if len(times) < 2:
+        return float(requested)
+    return float(60.0 * (len(times) - 1) / (times[-1] - times[0]))
+
+
+def synthesize(seed: int, index: int, labels: set[str], seconds: float,
+               sampling_rate: float) -> tuple[np.ndarray, Intervals]:
+    """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64, and its
+    intervals. Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
     """
     rng = np.random.default_rng([seed, 0, index])
-    params = ecgsyn_parameters(rng, labels)
+    params, intervals = draw_waves(rng, labels)
     rate = internal_rate(float(sampling_rate))
     offset = rng.uniform(0.05, 0.3)  # random phase of the first beat
     z = ecgsyn_trace(params, seconds + 0.35, rate, np.random.default_rng([seed, 1, index]))
@@ -179,4 +224,5 @@ def synthesize_record(seed: int, index: int, labels: set[str], seconds: float,
     ptp = max(float(np.ptp(trace)), 1e-9)
     gain, slope_gain = lead_matrix(rng, labels)
     leads = gain[:, None] * (trace / ptp) + slope_gain[:, None] * (slope / ptp)
-    return leads + lead_noise(rng, samples, sampling_rate)
+    hr = mean_heart_rate(z, rate, offset, offset + samples / sampling_rate, params.heart_rate)
+    return leads + lead_noise(rng, samples, sampling_rate), intervals._replace(hr_bpm=hr)

@@ -3,8 +3,13 @@
 It needs no download, so quickstarts, tests and CI can run a real search anywhere, and its labels are
 exact: a model that fails here is broken, not fooled by label noise. Classes are scored PhysioNet 2021
 codes (one sinus rhythm per record plus independent conduction/repolarisation abnormalities), so the
-same metrics and reports apply as on the real Challenge data. The physiology lives in
-``_ecgsyn_conditions``; this module validates parameters, generates records in parallel and splits them.
+same metrics and reports apply as on the real Challenge data. Each record is written to
+``workdir/records/`` as a Challenge ``.hea``/``.mat`` pair and the arrays are what the physionet2021
+reader decodes from those files (so they are quantised like real data, and ``PhysioNet2021(root=...)``
+can read the folder too). ``targets="intervals"`` swaps the labels for regression targets known by
+construction: HR (bpm), PR, QRS and QT (ms). The physiology lives in ``_ecgsyn_conditions``, the file
+format in ``_synthetic_wfdb``; this module validates parameters, generates records in parallel and
+splits them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import multiprocessing
 import numbers
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,25 +32,42 @@ import numpy as np
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
+from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # bump when the generated arrays change, so old cache entries are not reused
+GENERATOR_VERSION = 3  # bump when the generated arrays change, so old cache entries are not reused
 MIN_RECORDS = 20
 SAMPLING_RATE_RANGE = (50.0, 1000.0)
 SECONDS_RANGE = (2.0, 300.0)
 PROGRESS_WHAT = "generating synthetic ECGs"
+TARGETS = ("labels", "intervals")
+RECORDS_DIR = "records"
+
+
+def record_name(index: int) -> str:
+    return f"SYN{index + 1:05d}"
 
 
 def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float, sampling_rate: float,
-                    lead_index: tuple[int, ...]) -> np.ndarray:
-    """Records ``start .. start + len(labels)``: ``(records, leads, samples)`` float32 (a worker task)."""
-    out = []
+                    leads: tuple[str, ...], folder: str) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
+    """Generate, write and read back records ``start .. start + len(labels)`` (a worker task).
+
+    Returns the signals as read, ``(records, leads, samples)`` float32, the Dx codes as read, and the
+    intervals as constructed, ``(records, 4)``. Writing and reading here keeps the file work parallel.
+    """
+    signals, dx, intervals = [], [], []
     for offset, row in enumerate(labels):
-        codes = {code for code, flag in zip(cond.CLASSES, row) if flag}
-        record = cond.synthesize_record(seed, start + offset, codes, seconds, sampling_rate)
-        out.append(record[list(lead_index)].astype(np.float32))
-    return np.stack(out)
+        index = start + offset
+        codes = [code for code, flag in zip(cond.CLASSES, row) if flag]
+        record, known = cond.synthesize(seed, index, set(codes), seconds, sampling_rate)
+        hea = wfdb.write_record(Path(folder), record_name(index), record, sampling_rate, cond.STANDARD_LEADS,
+                                codes, *wfdb.demographics(seed, index))
+        signal, codes_read = wfdb.read_back(hea, leads)
+        signals.append(signal)
+        dx.append(codes_read)
+        intervals.append(known)
+    return np.stack(signals), dx, np.array(intervals, dtype=np.float32)
 
 
 def _is_int(value: Any) -> bool:
@@ -79,12 +102,14 @@ class SyntheticEcg:
 
     records: how many; sampling_rate (Hz) and seconds: the output grid; leads: standard lead names in
     the wanted channel order; seed: everything random derives from it; val/test_fraction: split sizes;
-    workers: processes generating records (0: ``min(2, cpu_count)``; 1: in this process).
+    targets: ``labels`` (9 SNOMED codes, multilabel) or ``intervals`` (``hr_bpm, pr_ms, qrs_ms,
+    qt_ms``, regression); workers: processes generating records (0: ``min(2, cpu_count)``; 1: in this
+    process). The split depends on the labels in both modes, so both see the same records in each part.
     """
 
     def __init__(self, records: int = 1200, sampling_rate: float = 100, seconds: float = 10,
                  leads: Sequence[str] | None = None, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15, workers: int = 0) -> None:
+                 test_fraction: float = 0.15, workers: int = 0, targets: str = "labels") -> None:
         if not _is_int(records) or records < MIN_RECORDS:
             raise ValueError(f"synthetic: records must be an integer of at least {MIN_RECORDS} "
                              f"(got {records!r}).")
@@ -105,6 +130,10 @@ class SyntheticEcg:
         if not _is_int(workers) or workers < 0:
             raise ValueError(f"synthetic: workers must be a non-negative integer, 0 for automatic "
                              f"(got {workers!r}).")
+        if not isinstance(targets, str) or targets not in TARGETS:
+            raise ValueError(f"synthetic: targets must be 'labels' for the SNOMED classes or 'intervals' "
+                             f"for HR, PR, QRS and QT (got {targets!r}).")
+        self.targets = targets
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
@@ -127,60 +156,82 @@ class SyntheticEcg:
         return {
             "records": self.records, "sampling_rate": self.sampling_rate, "seconds": self.seconds,
             "leads": list(self.leads), "seed": self.seed, "val_fraction": self.val_fraction,
-            "test_fraction": self.test_fraction, "generator": GENERATOR_VERSION,
+            "test_fraction": self.test_fraction, "targets": self.targets, "generator": GENERATOR_VERSION,
         }
 
     def resolved_workers(self) -> int:
         return self.workers or min(2, os.cpu_count() or 1)
 
-    def build(self, workdir: Path, progress: Progress | None = None) -> EcgArrays:
-        """Generate every record (in worker processes when ``workers`` > 1) and split them."""
+    def build(self, workdir: Path | None, progress: Progress | None = None) -> EcgArrays:
+        """Generate every record (in worker processes when ``workers`` > 1) into ``workdir/records`` as
+        Challenge files, read them back, and split them. Without a workdir the files are temporary."""
+        if workdir is None:
+            with tempfile.TemporaryDirectory(prefix="ecgsearch-synthetic-") as scratch:
+                return self.build(Path(scratch), progress)
         started = time.perf_counter()
-        targets = cond.assign_labels(self.records, self.seed)
-        signals = self._generate(targets, progress)
-        split = self.assign_splits(targets)
+        folder = Path(workdir) / RECORDS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in [*folder.glob("SYN*.hea"), *folder.glob("SYN*.mat")]:
+            stale.unlink()  # a smaller rebuild in the same workdir must not leave extra records behind
+        drawn = cond.assign_labels(self.records, self.seed)
+        signals, dx, intervals = self._generate(drawn, folder, progress)
+        labels = np.array([[code in codes for code in cond.CLASSES] for codes in dx], dtype=np.float32)
+        if not np.array_equal(labels, drawn):  # the reader lost or invented a code: never train on that
+            raise RuntimeError(f"synthetic: the Dx codes read back from {folder} differ from those written.")
+        split = self.assign_splits(labels)
         log.info("generated %d synthetic ECGs (%d leads, %g Hz, %g s) in %.1f s", self.records,
                  len(self.leads), self.sampling_rate, self.seconds, time.perf_counter() - started)
+        if self.targets == "intervals":
+            targets, names = intervals, list(cond.INTERVAL_NAMES)
+        else:
+            targets, names = labels, list(cond.CLASSES)
         return EcgArrays(
-            signals=signals, targets=targets, target_names=list(cond.CLASSES), split=split,
+            signals=signals, targets=targets, target_names=names, split=split,
             sampling_rate=self.sampling_rate, leads=list(self.leads),
-            record_ids=np.array([f"SYN{i + 1:05d}" for i in range(self.records)]),
-            extra=self._extra(targets, split),
+            record_ids=np.array([record_name(i) for i in range(self.records)]),
+            extra={**self._extra(labels, split), "records_dir": str(folder),
+                   "interval_ranges": {name: [round(float(intervals[:, k].min()), 1),
+                                              round(float(intervals[:, k].max()), 1)]
+                                       for k, name in enumerate(cond.INTERVAL_NAMES)}},
         )
 
-    def _generate(self, targets: np.ndarray, progress: Progress | None) -> np.ndarray:
+    def _generate(self, labels: np.ndarray, folder: Path,
+                  progress: Progress | None) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
         samples = round(self.seconds * self.sampling_rate)
         signals = np.empty((self.records, len(self.leads), samples), dtype=np.float32)
-        lead_index = tuple(cond.STANDARD_LEADS.index(lead) for lead in self.leads)
+        intervals = np.empty((self.records, len(cond.INTERVAL_NAMES)), dtype=np.float32)
+        dx: list[list[str]] = [[] for _ in range(self.records)]
         workers = self.resolved_workers()
         size = max(1, min(10, math.ceil(self.records / (4 * workers))))
         chunks = [(start, min(start + size, self.records)) for start in range(0, self.records, size)]
         task = functools.partial(_generate_chunk, seed=self.seed, seconds=self.seconds,
-                                 sampling_rate=self.sampling_rate, lead_index=lead_index)
+                                 sampling_rate=self.sampling_rate, leads=tuple(self.leads), folder=str(folder))
         report = progress or (lambda done, total, what: None)
         report(0, self.records, PROGRESS_WHAT)
         log.info("generating %d synthetic ECGs with %d worker process(es)", self.records, workers)
         done = 0
+
+        def store(start: int, stop: int, result: tuple[np.ndarray, list[list[str]], np.ndarray]) -> None:
+            nonlocal done
+            signals[start:stop], dx[start:stop], intervals[start:stop] = result
+            done += stop - start
+            report(done, self.records, PROGRESS_WHAT)
+
         if workers <= 1:
             for start, stop in chunks:
-                signals[start:stop] = task(start, targets[start:stop])
-                done += stop - start
-                report(done, self.records, PROGRESS_WHAT)
-            return signals
+                store(start, stop, task(start, labels[start:stop]))
+            return signals, dx, intervals
         # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
-            futures = {pool.submit(task, start, targets[start:stop]): (start, stop) for start, stop in chunks}
+            futures = {pool.submit(task, start, labels[start:stop]): (start, stop) for start, stop in chunks}
             try:
                 for future in concurrent.futures.as_completed(futures):
-                    start, stop = futures[future]
-                    signals[start:stop] = future.result()
-                    done += stop - start
-                    report(done, self.records, PROGRESS_WHAT)
+                    store(*futures[future], future.result())
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-        return signals
+        return signals, dx, intervals
 
     def assign_splits(self, targets: np.ndarray) -> np.ndarray:
         """Random train/val/test by seed; one positive record of every class is kept in train."""
@@ -219,10 +270,10 @@ class SyntheticEcg:
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
         name="synthetic",
-        description="ECGSYN 12-lead ECGs with exact labels: 4 sinus rhythms, 5 abnormalities "
-                    "(PhysioNet 2021 codes); no download",
+        description="ECGSYN 12-lead ECGs with exact labels (4 sinus rhythms, 5 abnormalities; PhysioNet "
+                    "2021 codes) or HR/PR/QRS/QT targets; no download",
         factory=SyntheticEcg,
-        tasks=("multilabel",),
-        requires=("neurokit2",),
-        install_hint="pip install neurokit2",
+        tasks=("multilabel", "regression"),
+        requires=("neurokit2", "scipy"),
+        install_hint="pip install neurokit2 scipy",
     )]

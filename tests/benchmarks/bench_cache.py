@@ -1,0 +1,168 @@
+"""The dataset cache vs reading the WFDB files every time, on Challenge-format records.
+
+Run:  python tests/benchmarks/bench_cache.py [--records 400] [--repeats 3] [--workers 2]
+
+Writes N Challenge 2021 records (12 leads, 500 Hz, 10 s, int16 ``val`` in MATLAB v4 ``.mat``, headers
+in the original layout with ``#Dx:``; generated signals) into a temporary folder, then measures side by
+side, alternating the two sides so machine noise hits both alike:
+
+(a) building the ``physionet2021`` cache entry (100 Hz, fresh cache each repeat) vs a plain loop of
+    ``wfdb.rdrecord`` + ``ecgsearch.preprocess.resample`` to 100 Hz over the same records;
+(b) one epoch's read of every record from the memory-mapped cache (random order, batches of 64, as
+    torch tensors) vs one epoch of that wfdb loop producing the same batches.
+
+Why (a) is not expected to win by much: the build does the same decoding (plus band-pass and z-score);
+its only advantages are worker processes. The cache pays off in (b), once per epoch of every trial.
+torch and wfdb are imported inside the functions that use them: the build's worker processes are
+spawned and re-import this script, and must not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecgsearch.cache import open_dataset, prepare_dataset
+from ecgsearch.preprocess import STANDARD_LEADS, resample
+from ecgsearch.plugins import get_registries
+
+FS, SECONDS, TARGET_HZ, BATCH = 500, 10, 100, 64
+# A few of the 26 scored SNOMED-CT codes (sinus rhythm, AF, RBBB, LAD, ...), as Dx lists draw them.
+DX_CODES = ("426783006", "164889003", "59118001", "39732003", "164934002", "427084000", "270492004")
+
+
+def _signal(rng: np.random.Generator) -> np.ndarray:
+    """A cheap ECG-like int16 trace per lead (spikes at a heart rate, wander, noise), in 1000/mV units."""
+    t = np.arange(FS * SECONDS) / FS
+    beat = 60.0 / rng.uniform(50, 110)
+    phase = (t % beat) / beat
+    qrs = np.exp(-((phase - 0.3) / 0.012) ** 2) - 0.25 * np.exp(-((phase - 0.6) / 0.05) ** 2)
+    leads = []
+    for _ in STANDARD_LEADS:
+        wander = 0.2 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t + rng.uniform(0, 6.3))
+        leads.append(rng.uniform(-1.5, 1.5) * qrs + wander + 0.02 * rng.standard_normal(t.size))
+    return np.clip(np.round(np.array(leads) * 1000), -32767, 32767).astype("<i2")
+
+
+def write_record(folder: Path, name: str, raw: np.ndarray, dx: list[str], age: int, sex: str) -> None:
+    """``name.mat`` (MATLAB v4: 20-byte header, ``val``, int16, column-major) and ``name.hea``."""
+    leads, samples = raw.shape
+    head = struct.pack("<5i", 30, leads, samples, 0, 4) + b"val\x00"  # type 30: little-endian int16
+    (folder / f"{name}.mat").write_bytes(head + raw.T.tobytes())
+    lines = [f"{name} {leads} {FS} {samples} 05-Feb-2020 11:39:16"]
+    for lead, row in zip(STANDARD_LEADS, raw):
+        checksum = int(row.astype(np.int64).sum()) & 0xFFFF
+        checksum -= 65536 if checksum >= 32768 else 0
+        lines.append(f"{name}.mat 16+24 1000/mV 16 0 {int(row[0])} {checksum} 0 {lead}")
+    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {','.join(dx)}", "#Rx: Unknown", "#Hx: Unknown",
+              "#Sx: Unknown"]
+    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
+
+
+def write_records(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """N records named A9xxxxx (a CPSC-style prefix); returns their paths without extension."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"A9{i:04d}" for i in range(n)]
+    for name in names:
+        dx = sorted(set(rng.choice(DX_CODES, size=int(rng.integers(1, 3)))))
+        write_record(folder, name, _signal(rng), list(dx), int(rng.integers(20, 90)),
+                     str(rng.choice(["Male", "Female"])))
+    return [folder / name for name in names]
+
+
+def wfdb_record(path: Path) -> np.ndarray:
+    """One record as the plain loop reads it: wfdb decoding, then the same polyphase resampling."""
+    import wfdb
+
+    record = wfdb.rdrecord(str(path))
+    return resample(record.p_signal.T, record.fs, TARGET_HZ).astype(np.float32)
+
+
+def wfdb_loop(paths: list[Path]) -> float:
+    """Seconds to read and resample every record in order."""
+    started = time.perf_counter()
+    for path in paths:
+        wfdb_record(path)
+    return time.perf_counter() - started
+
+
+def build_cache(root: Path, cache_root: Path, workers: int) -> tuple[float, Path]:
+    """Seconds to build the physionet2021 entry into an empty cache, and the entry."""
+    info = get_registries().datasets.get("physionet2021")
+    started = time.perf_counter()
+    entry = prepare_dataset("physionet2021", info.create(root=str(root), sampling_rate=TARGET_HZ,
+                                                         workers=workers), cache_root)
+    return time.perf_counter() - started, entry
+
+
+def cache_epoch(entry: Path, seed: int) -> float:
+    """Seconds for one epoch of batches from the memory-mapped signals, in random order, as tensors."""
+    import torch
+
+    started = time.perf_counter()
+    signals = open_dataset(entry).signals
+    order = np.random.default_rng(seed).permutation(len(signals))
+    for i in range(0, len(order), BATCH):
+        batch = torch.from_numpy(np.ascontiguousarray(signals[np.sort(order[i:i + BATCH])]))
+        assert batch.dtype == torch.float32
+    return time.perf_counter() - started
+
+
+def wfdb_epoch(paths: list[Path], seed: int) -> float:
+    """Seconds for the same epoch decoded from the WFDB files: same order, batch size and tensors."""
+    import torch
+
+    started = time.perf_counter()
+    order = np.random.default_rng(seed).permutation(len(paths))
+    for i in range(0, len(order), BATCH):
+        batch = torch.from_numpy(np.stack([wfdb_record(paths[j]) for j in order[i:i + BATCH]]))
+        assert batch.dtype == torch.float32
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="decoding processes of the cache build")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "records"
+        started = time.perf_counter()
+        paths = write_records(data, args.records)
+        print(f"wrote {len(paths)} records (12 leads, {FS} Hz, {SECONDS} s) in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        builds, loops = [], []
+        for r in range(args.repeats):
+            seconds, entry = build_cache(data, Path(tmp) / f"cache{r}", args.workers)
+            builds.append(seconds)
+            loops.append(wfdb_loop(paths))
+            print(f"(a) repeat {r}: cache build {builds[-1]:.2f} s, wfdb loop {loops[-1]:.2f} s, "
+                  f"ratio {loops[-1] / builds[-1]:.2f}", flush=True)
+        reads, decodes = [], []
+        for r in range(args.repeats):
+            reads.append(cache_epoch(entry, seed=r))
+            decodes.append(wfdb_epoch(paths, seed=r))
+            print(f"(b) repeat {r}: cache epoch {reads[-1] * 1000:.1f} ms, wfdb epoch {decodes[-1]:.2f} s, "
+                  f"ratio {decodes[-1] / reads[-1]:.1f}", flush=True)
+        shape = open_dataset(entry).signals.shape
+    build_ratio = statistics.median(l / b for l, b in zip(loops, builds))
+    read_ratio = statistics.median(d / c for d, c in zip(decodes, reads))
+    print(f"cached signals: {shape} float32 ({np.prod(shape) * 4 / 1e6:.1f} MB)")
+    print(f"(a) build: median cache build {statistics.median(builds):.2f} s, median wfdb loop "
+          f"{statistics.median(loops):.2f} s, median ratio {build_ratio:.2f} (target >= 5)")
+    print(f"(b) epoch: median cache epoch {statistics.median(reads) * 1000:.1f} ms, median wfdb epoch "
+          f"{statistics.median(decodes):.2f} s, median ratio {read_ratio:.0f} (target >= 50)")
+    return 0 if read_ratio >= 50 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""``ecgsearch predict``: a run's best trial scores a folder of Challenge records; ``evaluate`` reads them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ecgsearch.cli import main
+from ecgsearch.engine import run_search
+from ecgsearch.results import read_results
+from ecgsearch.space import load_space
+from ecgsearch.trial import checkpoint_path
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def challenge_run(tmp_path_factory, shared_data):
+    """A real two-trial search on the 10 real Challenge records (Georgia, 500 Hz, 10 s)."""
+    records = shared_data / "physionet2021" / "sample_records"
+    tmp = tmp_path_factory.mktemp("challenge")
+    space = tmp / "challenge.yaml"
+    space.write_text(f"""
+name: challenge
+data: {{dataset: physionet2021, root: {records}, sampling_rate: 50, seconds: 8, leads: 4, folds: 5, workers: 1}}
+task: multilabel
+metric: macro_auroc
+budget: {{trials: 2, epochs: 2}}
+space:
+  architecture: {{resnet_tiny: {{channels: {{choice: [8, 16]}}}}}}
+  optimizer: {{adamw: {{lr: 1.0e-3}}}}
+  batch_size: 4
+""")
+    run_search(load_space(space), tmp / "run")
+    return records, tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def shared_data():
+    from conftest import SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA} (a clone without ../shared); CI has it")
+    return SHARED_DATA
+
+
+def test_best_weights_are_saved_as_plain_data(ray_session, challenge_run):
+    _, run = challenge_run
+    frame = read_results(run)
+    for trial_id in frame["trial_id"]:
+        checkpoint = torch.load(checkpoint_path(run, trial_id), weights_only=True)
+        assert set(checkpoint) == {"state_dict", "epoch", "config", "thresholds"}
+        assert checkpoint["config"]["architecture"] == "resnet_tiny" and len(checkpoint["thresholds"]) == 26
+
+
+def test_predict_then_evaluate(ray_session, challenge_run, tmp_path, capsys):
+    records, run = challenge_run
+    assert main(["predict", str(run), "--data", str(records), "--out", str(tmp_path / "outputs")]) == 0
+    assert "10 records scored by trial t000" in capsys.readouterr().out
+    outputs = sorted(p.name for p in (tmp_path / "outputs").glob("*.csv"))
+    assert outputs == sorted(p.stem + ".csv" for p in records.glob("*.hea"))
+    lines = (tmp_path / "outputs" / outputs[0]).read_text().splitlines()
+    assert lines[0] == f"#{outputs[0][:-4]}" and len(lines[1].split(",")) == 26 and "|" not in lines[1]
+    assert main(["evaluate", "--labels", str(records), "--outputs", str(tmp_path / "outputs"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    for key in ("auroc", "auprc", "accuracy", "f_measure", "challenge_metric"):
+        assert key in scores and -1 <= scores[key] <= 1, (key, scores)
+
+
+def test_predict_bad_inputs(ray_session, challenge_run, tmp_path, capsys):
+    records, run = challenge_run
+    assert main(["predict", str(tmp_path), "--data", str(records), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path}: not a run folder (it needs results.parquet and "
+                                       "space.yaml); pass the --out folder of an `ecgsearch run`.\n")
+    assert main(["predict", str(run), "--data", str(records), "--out", str(tmp_path / "o"), "--trial", "t9"]) == 2
+    assert capsys.readouterr().err == (f"error: {run}: there is no trial 't9' in results.parquet; "
+                                       "choose one of t0000, t0001.\n")
+    assert main(["predict", str(run), "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {run / 'space.yaml'}: data: dataset 'physionet2021': the data folder "
+        f"{tmp_path / 'none'} does not exist; set root to the unpacked Challenge 2021 training folder.\n")
