@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ecgsearch.data_inspect import add_parser as add_inspect_parser
 from ecgsearch.errors import SpaceError, UserError
 
 log = logging.getLogger("ecgsearch")
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--outputs", required=True, metavar="DIR", help="folder of one .csv output per record")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
+    add_inspect_parser(sub)  # data inspect NAME ...
+
     predict = sub.add_parser("predict", help="score a folder of records with a run's best trial "
                                              "(Challenge output format)")
     predict.add_argument("run_dir", help="the --out folder of a run")

@@ -53,6 +53,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "physionet2021": "ecgsearch_plugins.datasets.physionet2021",
     "ptbxl": "ecgsearch_plugins.datasets.ptbxl",
     "code15": "ecgsearch_plugins.datasets.code15",
+    "deepfake": "ecgsearch_plugins.datasets.deepfake",
     "surrogates": "ecgsearch_plugins.surrogates",
 }
 

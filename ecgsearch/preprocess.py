@@ -12,6 +12,7 @@ after it pads with the lead mean (0), not with a value that shifts the statistic
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import asdict, dataclass
@@ -130,15 +131,20 @@ def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float
     check_band(hz, low, high)
     if low is None and high is None:
         return np.asarray(signal, dtype=np.float64)
-    if low is not None and high is not None:
-        sos = sps.butter(order, [low, high], btype="bandpass", fs=hz, output="sos")
-    elif low is not None:
-        sos = sps.butter(order, low, btype="highpass", fs=hz, output="sos")
-    else:
-        sos = sps.butter(order, high, btype="lowpass", fs=hz, output="sos")
+    sos = _butter(float(hz), None if low is None else float(low), None if high is None else float(high), order)
     samples = np.shape(signal)[-1]
     padlen = min(3 * (2 * len(sos) + 1), max(samples - 1, 0))  # short records: pad what exists
     return sps.sosfiltfilt(sos, signal, axis=-1, padlen=padlen)
+
+
+@functools.lru_cache(maxsize=64)
+def _butter(hz: float, low: float | None, high: float | None, order: int) -> np.ndarray:
+    """The filter's second-order sections, designed once per (rate, band): datasets filter every record."""
+    if low is not None and high is not None:
+        return sps.butter(order, [low, high], btype="bandpass", fs=hz, output="sos")
+    if low is not None:
+        return sps.butter(order, low, btype="highpass", fs=hz, output="sos")
+    return sps.butter(order, high, btype="lowpass", fs=hz, output="sos")
 
 
 def check_band(hz: float, low: float | None, high: float | None) -> None:

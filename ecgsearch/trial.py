@@ -18,10 +18,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from ecgsearch.augment import Augmentation
 from ecgsearch.cache import open_dataset
 from ecgsearch.costs import model_costs
 from ecgsearch.data import EcgArrays
 from ecgsearch.plugins import get_registries
+from ecgsearch.space.model import AUGMENT_PREFIX
 from ecgsearch.thresholds import fit_thresholds
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class TrialSetup:
     train_y: torch.Tensor
     architecture: str
     optimizer_name: str
+    augment: Augmentation = Augmentation()
 
 
 def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
@@ -102,8 +105,10 @@ def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
         train_idx = np.sort(rng.choice(train_idx, max(1, round(fraction * len(train_idx))), replace=False))
     train_x = torch.from_numpy(np.ascontiguousarray(data.signals[train_idx]))
     train_y = torch.from_numpy(np.ascontiguousarray(data.targets[train_idx]))
+    augment = Augmentation.from_params({k[len(AUGMENT_PREFIX):]: v for k, v in resolved.params.items()
+                                        if k.startswith(AUGMENT_PREFIX)})
     return TrialSetup(data, model, optimizer, task, int(resolved.params.get("batch_size", 64)),
-                      train_x, train_y, arch_name, opt_name)
+                      train_x, train_y, arch_name, opt_name, augment)
 
 
 def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, int]:
@@ -116,7 +121,8 @@ def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, i
         idx = order[start:start + setup.batch_size]
         if len(idx) < 2 and seen:  # a batch of one breaks batch norm; drop the remainder
             break
-        loss = setup.task.loss(setup.model(setup.train_x[idx]), setup.train_y[idx])
+        x = setup.augment(setup.train_x[idx], generator, setup.data.sampling_rate)  # x itself when off
+        loss = setup.task.loss(setup.model(x), setup.train_y[idx])
         if not torch.isfinite(loss):
             raise Diverged(f"training loss became {loss.item()} at sample {seen}")
         setup.optimizer.zero_grad(set_to_none=True)

@@ -34,6 +34,8 @@ space:
     sgd: {lr: 0.05, momentum: 0.9}
   batch_size: {choice: [16, 32]}
   data_fraction: {choice: [0.5, 1.0]}
+  augment_noise: {uniform: [0.0, 0.05]}
+  augment_time_mask: 0.1
 """)
     outcome = run_search(spec, tmp_path / "out")
     frame = read_results(tmp_path / "out")
@@ -50,6 +52,8 @@ space:
     if "hp.architecture.convnext.width" in frame and len(resnet_rows):
         assert resnet_rows["hp.architecture.convnext.width"].isna().all()
     assert outcome.best(2)["val.macro_auroc"].is_monotonic_decreasing
+    assert frame["hp.augment_noise"].between(0, 0.05).all() and (frame["hp.augment_time_mask"] == 0.1).all()
+    assert (frame["hp.augment_p"] == 0.5).all() and (frame["hp.augment_lead_mask"] == 0).all()  # defaults
     assert (tmp_path / "out" / "space.yaml").read_text() == (tmp_path / "small.yaml").read_text()
 
 

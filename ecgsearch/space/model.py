@@ -7,12 +7,14 @@ keyword arguments that factories take.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
+from ecgsearch.augment import Augmentation
 from ecgsearch.space.distributions import Distribution, Grid
 from ecgsearch.space.fields import Number
 
@@ -25,10 +27,15 @@ class TrialParam(NamedTuple):
     description: str
 
 
+AUGMENT_PREFIX = "augment_"
+
 TRIAL_PARAMS: dict[str, TrialParam] = {
     "batch_size": TrialParam(64, Number(integer=True, low=1), "training batch size"),
     "data_fraction": TrialParam(1.0, Number(low=0, high=1, low_open=True),
                                 "fraction of the training split a trial uses (data scaling studies)"),
+    # train-time augmentations (ecgsearch.augment): a strength in [0, 1] each, 0 = off
+    **{AUGMENT_PREFIX + f.name: TrialParam(f.default, Number(low=0, high=1), f"augmentation: {f.name}")
+       for f in dataclasses.fields(Augmentation)},
 }
 
 

@@ -205,7 +205,8 @@ class SyntheticEcg:
         size = max(1, min(10, math.ceil(self.records / (4 * workers))))
         chunks = [(start, min(start + size, self.records)) for start in range(0, self.records, size)]
         task = functools.partial(_generate_chunk, seed=self.seed, seconds=self.seconds,
-                                 sampling_rate=self.sampling_rate, leads=tuple(self.leads), folder=str(folder))
+                                 sampling_rate=self.sampling_rate, leads=tuple(self.leads),
+                                 folder=str(folder))
         report = progress or (lambda done, total, what: None)
         report(0, self.records, PROGRESS_WHAT)
         log.info("generating %d synthetic ECGs with %d worker process(es)", self.records, workers)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ecgsearch.cache import open_dataset, prepare_dataset
-from ecgsearch.preprocess import STANDARD_LEADS, resample
 from ecgsearch.plugins import get_registries
+from ecgsearch.preprocess import STANDARD_LEADS, resample
 
 FS, SECONDS, TARGET_HZ, BATCH = 500, 10, 100, 64
 # A few of the 26 scored SNOMED-CT codes (sinus rhythm, AF, RBBB, LAD, ...), as Dx lists draw them.
