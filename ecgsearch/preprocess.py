@@ -58,15 +58,21 @@ def resolve_leads(leads: int | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def standard_leads(leads: Sequence[str] | None, owner: str) -> list[str]:
-    """Lead names of a dataset that always has the 12 standard leads; errors start with ``owner``."""
-    allowed = ", ".join(STANDARD_LEADS)
+def is_int(value: Any) -> bool:
+    """An integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def standard_leads(leads: Sequence[str] | None, owner: str,
+                   available: Sequence[str] = STANDARD_LEADS) -> list[str]:
+    """Lead names (any case) of a dataset that always has ``available``; errors start with ``owner``."""
+    allowed = ", ".join(available)
     if leads is None:
-        return list(STANDARD_LEADS)
+        return list(available)
     if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
         raise ValueError(f"{owner}: leads must be a non-empty list of lead names from {allowed} "
                          f"(got {leads!r}).")
-    by_lower = {name.lower(): name for name in STANDARD_LEADS}
+    by_lower = {name.lower(): name for name in available}
     chosen: list[str] = []
     for lead in leads:
         name = by_lower.get(str(lead).lower())

@@ -123,8 +123,7 @@ def test_flat_signal_is_skipped_with_a_reason():
     ({"workers": -1}, "deepfake: workers must be a non-negative integer, 0 for automatic (got -1)."),
     ({"leads": "II"}, "deepfake: leads must be a non-empty list of lead names from I, II, V1, V2, V3, V4, "
                       "V5, V6 (got 'II')."),
-    ({"leads": ["aVR"]}, "deepfake: unknown lead 'aVR'; the generator makes only I, II, V1, V2, V3, V4, "
-                         "V5, V6 (derive III, aVR, aVL, aVF from I and II if needed)."),
+    ({"leads": ["aVR"]}, "deepfake: unknown lead 'aVR'; allowed leads: I, II, V1, V2, V3, V4, V5, V6."),
     ({"leads": ["II", "ii"]}, "deepfake: lead 'II' is listed twice in leads; list each lead once."),
 ])
 def test_bad_arguments_are_explained(kwargs, message):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import math
-import numbers
 import os
 import time
 import warnings
@@ -28,7 +26,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import fix_length, resample
+from ecgsearch.preprocess import fix_length, is_int, is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +49,10 @@ SECONDS_RANGE = (2.0, 10.0)  # the generator makes 10 s; shorter takes the centr
 PROGRESS_WHAT = "generating DeepFake ECGs"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_leads(leads: Sequence[str] | None) -> list[str]:
-    allowed = ", ".join(GAN_LEADS)
-    if leads is None:
-        return list(GAN_LEADS)
-    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
-        raise ValueError(f"deepfake: leads must be a non-empty list of lead names from {allowed} "
-                         f"(got {leads!r}).")
-    by_lower = {name.lower(): name for name in GAN_LEADS}
-    chosen: list[str] = []
-    for lead in leads:
-        name = by_lower.get(str(lead).lower())
-        if name is None:
-            raise ValueError(f"deepfake: unknown lead {lead!r}; the generator makes only {allowed} "
-                             f"(derive III, aVR, aVL, aVF from I and II if needed).")
-        if name in chosen:
-            raise ValueError(f"deepfake: lead {name!r} is listed twice in leads; list each lead once.")
-        chosen.append(name)
-    return chosen
 
 
 def _version(package: str) -> str:
@@ -178,39 +154,39 @@ class DeepFakeEcg:
                  leads: Sequence[str] | None = None, targets: str = "intervals", seed: int = 0,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, batch_size: int = 16,
                  workers: int = 0) -> None:
-        if not _is_int(records) or records < MIN_RECORDS:
+        if not is_int(records) or records < MIN_RECORDS:
             raise ValueError(f"deepfake: records must be an integer of at least {MIN_RECORDS} "
                              f"(got {records!r}).")
         lo, hi = SAMPLING_RATE_RANGE
-        if not _is_number(sampling_rate) or not lo <= sampling_rate <= hi:
+        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
             raise ValueError(f"deepfake: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
                              f"(got {sampling_rate!r}).")
         lo, hi = SECONDS_RANGE
-        if not _is_number(seconds) or not lo <= seconds <= hi:
+        if not is_number(seconds) or not lo <= seconds <= hi:
             raise ValueError(f"deepfake: seconds must be a number between {lo:g} and {hi:g}, the "
                              f"generator makes 10 s records (got {seconds!r}).")
         if targets not in TARGET_KINDS:
             raise ValueError(f"deepfake: targets must be one of {', '.join(TARGET_KINDS)} "
                              f"(got {targets!r}).")
-        if not _is_int(seed) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise ValueError(f"deepfake: seed must be a non-negative integer (got {seed!r}).")
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not _is_number(value) or not 0 < value < 1:
+            if not is_number(value) or not 0 < value < 1:
                 raise ValueError(f"deepfake: {name} must be a number between 0 and 1, both excluded, "
                                  f"so that every split has records (got {value!r}).")
         if val_fraction + test_fraction >= 0.9:
             raise ValueError(f"deepfake: val_fraction + test_fraction must stay below 0.9 so that "
                              f"training keeps records (got {val_fraction} + {test_fraction}).")
-        if not _is_int(batch_size) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        if not is_int(batch_size) or not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"deepfake: batch_size must be an integer between 1 and {MAX_BATCH_SIZE} "
                              f"(got {batch_size!r}).")
-        if not _is_int(workers) or workers < 0:
+        if not is_int(workers) or workers < 0:
             raise ValueError(f"deepfake: workers must be a non-negative integer, 0 for automatic "
                              f"(got {workers!r}).")
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
-        self.leads = _check_leads(leads)
+        self.leads = standard_leads(leads, "deepfake", GAN_LEADS)
         self.targets = targets
         self.seed = int(seed)
         self.val_fraction = float(val_fraction)

@@ -16,7 +16,6 @@ import functools
 import logging
 import math
 import multiprocessing
-import numbers
 import os
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import Preprocessing
+from ecgsearch.preprocess import Preprocessing, is_int
 from ecgsearch_plugins import _challenge2021 as challenge
 from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
 
@@ -102,8 +101,6 @@ def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing) -> list[di
     return out
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class PhysioNet2021:
@@ -130,10 +127,10 @@ class PhysioNet2021:
             raise ValueError(f"physionet2021: classes must be 'scored' or 'all' (got {classes!r}).")
         if split not in ("kfold", "source"):
             raise ValueError(f"physionet2021: split must be 'kfold' or 'source' (got {split!r}).")
-        if not _is_int(folds) or folds < 3:
+        if not is_int(folds) or folds < 3:
             raise ValueError(f"physionet2021: folds must be an integer of at least 3 so that train, val "
                              f"and test each get a fold (got {folds!r}).")
-        if not _is_int(fold) or not 0 <= fold < folds:
+        if not is_int(fold) or not 0 <= fold < folds:
             raise ValueError(f"physionet2021: fold must be an integer from 0 to {folds - 1} (got {fold!r}).")
         names = sorted(set(SOURCES.values()))
         if split == "source":
@@ -146,7 +143,7 @@ class PhysioNet2021:
             raise ValueError("physionet2021: holdout_source is only used with split='source'; "
                              "remove it or set split='source'.")
         for key, value in (("workers", workers), ("seed", seed)):
-            if not _is_int(value) or value < 0:
+            if not is_int(value) or value < 0:
                 raise ValueError(f"physionet2021: {key} must be a non-negative integer (got {value!r}).")
         self.root = Path(root).expanduser()
         self.classes, self.folds, self.fold, self.split = classes, int(folds), int(fold), split

@@ -20,7 +20,6 @@ import importlib.metadata
 import logging
 import math
 import multiprocessing
-import numbers
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
+from ecgsearch.preprocess import is_int, is_number, standard_leads
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
 
@@ -70,31 +70,10 @@ def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float
     return np.stack(signals), dx, np.array(intervals, dtype=np.float32)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_leads(leads: Sequence[str] | None) -> list[str]:
-    allowed = ", ".join(cond.STANDARD_LEADS)
-    if leads is None:
-        return list(cond.STANDARD_LEADS)
-    if isinstance(leads, (str, bytes)) or not isinstance(leads, Sequence) or not leads:
-        raise ValueError(f"synthetic: leads must be a non-empty list of lead names from {allowed} "
-                         f"(got {leads!r}).")
-    by_lower = {name.lower(): name for name in cond.STANDARD_LEADS}
-    chosen: list[str] = []
-    for lead in leads:
-        name = by_lower.get(str(lead).lower())
-        if name is None:
-            raise ValueError(f"synthetic: unknown lead {lead!r}; allowed leads: {allowed}.")
-        if name in chosen:
-            raise ValueError(f"synthetic: lead {name!r} is listed twice in leads; list each lead once.")
-        chosen.append(name)
-    return chosen
 
 
 class SyntheticEcg:
@@ -110,24 +89,24 @@ class SyntheticEcg:
     def __init__(self, records: int = 1200, sampling_rate: float = 100, seconds: float = 10,
                  leads: Sequence[str] | None = None, seed: int = 0, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, workers: int = 0, targets: str = "labels") -> None:
-        if not _is_int(records) or records < MIN_RECORDS:
+        if not is_int(records) or records < MIN_RECORDS:
             raise ValueError(f"synthetic: records must be an integer of at least {MIN_RECORDS} "
                              f"(got {records!r}).")
         lo, hi = SAMPLING_RATE_RANGE
-        if not _is_number(sampling_rate) or not lo <= sampling_rate <= hi:
+        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
             raise ValueError(f"synthetic: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
                              f"(got {sampling_rate!r}).")
         lo, hi = SECONDS_RANGE
-        if not _is_number(seconds) or not lo <= seconds <= hi:
+        if not is_number(seconds) or not lo <= seconds <= hi:
             raise ValueError(f"synthetic: seconds must be a number between {lo:g} and {hi:g} "
                              f"(got {seconds!r}).")
-        if not _is_int(seed) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise ValueError(f"synthetic: seed must be a non-negative integer (got {seed!r}).")
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not _is_number(value) or not 0 < value < 1:
+            if not is_number(value) or not 0 < value < 1:
                 raise ValueError(f"synthetic: {name} must be a number between 0 and 1, both excluded, "
                                  f"so that every split has records (got {value!r}).")
-        if not _is_int(workers) or workers < 0:
+        if not is_int(workers) or workers < 0:
             raise ValueError(f"synthetic: workers must be a non-negative integer, 0 for automatic "
                              f"(got {workers!r}).")
         if not isinstance(targets, str) or targets not in TARGETS:
@@ -137,7 +116,7 @@ class SyntheticEcg:
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
-        self.leads = _check_leads(leads)
+        self.leads = standard_leads(leads, "synthetic", cond.STANDARD_LEADS)
         self.seed = int(seed)
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
