@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgsearch.augment import center_crop
 from ecgsearch.cache import open_dataset
 from ecgsearch.challenge_io import write_outputs
 from ecgsearch.engine import SPACE_COPY, prepare_data
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import RESULTS_FILE, read_results
-from ecgsearch.trial import EVAL_BATCH, checkpoint_path
+from ecgsearch.trial import EVAL_BATCH, checkpoint_path, input_samples
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def run_predict(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, 
     resolved = spec.space.resolve(spec.space.active(checkpoint["config"]))
     arch, arch_params = resolved.choices["architecture"]
     task = regs.tasks.get(spec.task.name).create(data.targets.shape[1], **dict(spec.task.params))
-    _, leads, samples = data.signals.shape
+    leads, samples = data.signals.shape[1], input_samples(data.signals.shape[2], resolved.params)
     model = regs.architectures.get(arch).create(leads, samples, task.num_outputs, **arch_params)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
@@ -89,7 +90,8 @@ def run_predict(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         for start in range(0, len(data.signals), EVAL_BATCH):
-            batch = torch.from_numpy(np.ascontiguousarray(data.signals[start:start + EVAL_BATCH]))
+            batch = center_crop(torch.from_numpy(np.ascontiguousarray(data.signals[start:start + EVAL_BATCH])),
+                                samples)
             scores = task.scores(model(batch))
             for record, probs in zip(data.record_ids[start:start + EVAL_BATCH], scores):
                 write_outputs(out_dir / f"{record}.csv", str(record), classes, probs >= thresholds, probs)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from ecgsearch.augment import Augmentation
+from ecgsearch.augment import Augmentation, center_crop, random_crop
 from ecgsearch.cache import open_dataset
 from ecgsearch.costs import model_costs
 from ecgsearch.data import EcgArrays
@@ -70,6 +70,11 @@ def hyperparameters(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
+def input_samples(stored: int, params: Mapping[str, Any]) -> int:
+    """The model's input length: the stored record length times the trial's ``crop_fraction``."""
+    return max(1, round(stored * float(params.get("crop_fraction", 1.0))))
+
+
 @dataclass
 class TrialSetup:
     """The built pieces of a trial, shared by the trial loop and the overhead benchmark."""
@@ -84,6 +89,7 @@ class TrialSetup:
     architecture: str
     optimizer_name: str
     augment: Augmentation = Augmentation()
+    samples: int = 0  # the model's input length: the stored length, or a crop of it
 
 
 def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
@@ -94,7 +100,7 @@ def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
     opt_name, opt_params = resolved.choices["optimizer"]
     data = open_dataset(Path(context.cache_entry))
     task = regs.tasks.get(context.task).create(data.targets.shape[1], **dict(context.task_params))
-    _, leads, samples = data.signals.shape
+    leads, samples = data.signals.shape[1], input_samples(data.signals.shape[2], resolved.params)
     model = regs.architectures.get(arch_name).create(leads, samples, task.num_outputs, **arch_params)
     optimizer = regs.optimizers.get(opt_name).create(model.parameters(), **opt_params)
 
@@ -108,7 +114,7 @@ def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
     augment = Augmentation.from_params({k[len(AUGMENT_PREFIX):]: v for k, v in resolved.params.items()
                                         if k.startswith(AUGMENT_PREFIX)})
     return TrialSetup(data, model, optimizer, task, int(resolved.params.get("batch_size", 64)),
-                      train_x, train_y, arch_name, opt_name, augment)
+                      train_x, train_y, arch_name, opt_name, augment, samples)
 
 
 def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, int]:
@@ -121,7 +127,8 @@ def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, i
         idx = order[start:start + setup.batch_size]
         if len(idx) < 2 and seen:  # a batch of one breaks batch norm; drop the remainder
             break
-        x = setup.augment(setup.train_x[idx], generator, setup.data.sampling_rate)  # x itself when off
+        x = random_crop(setup.train_x[idx], setup.samples, generator)  # x itself when not cropping
+        x = setup.augment(x, generator, setup.data.sampling_rate)  # x itself when off
         loss = setup.task.loss(setup.model(x), setup.train_y[idx])
         if not torch.isfinite(loss):
             raise Diverged(f"training loss became {loss.item()} at sample {seen}")
@@ -138,8 +145,9 @@ def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_score)`` of one split, scored in batches by the task."""
     idx = setup.data.indices(split)
     setup.model.eval()
-    scores = [setup.task.scores(setup.model(torch.from_numpy(np.ascontiguousarray(
-        setup.data.signals[idx[start:start + EVAL_BATCH]])))) for start in range(0, len(idx), EVAL_BATCH)]
+    scores = [setup.task.scores(setup.model(center_crop(torch.from_numpy(np.ascontiguousarray(
+        setup.data.signals[idx[start:start + EVAL_BATCH]])), setup.samples)))
+        for start in range(0, len(idx), EVAL_BATCH)]
     return np.asarray(setup.data.targets[idx]), np.concatenate(scores) if scores else np.zeros((0, 0))
 
 
@@ -199,8 +207,7 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     setup = build_trial(config, context)
-    _, leads, samples = setup.data.signals.shape
-    costs = config.get("_costs") or model_costs(setup.model, leads, samples).columns()
+    costs = config.get("_costs") or model_costs(setup.model, setup.data.signals.shape[1], setup.samples).columns()
     scorer = Scorer(context, setup.task.kind, setup.data.target_names)
     key = f"val.{context.metric}"
 

@@ -36,6 +36,7 @@ space:
   data_fraction: {choice: [0.5, 1.0]}
   augment_noise: {uniform: [0.0, 0.05]}
   augment_time_mask: 0.1
+  crop_fraction: 0.8
 """)
     outcome = run_search(spec, tmp_path / "out")
     frame = read_results(tmp_path / "out")
@@ -136,3 +137,17 @@ space: {architecture: logged_tiny, optimizer: adamw}
 """, name="limited")
     frame = read_results(run_search(spec, tmp_path / "out").out_dir)
     assert list(frame["status"]) == ["stopped"] and frame["epochs"][0] < 50
+
+
+def test_costs_are_counted_at_the_cropped_length(tmp_path):
+    from ecgsearch.search.candidates import InputShape, candidate_costs
+
+    spec = write_space(tmp_path, """
+budget: {trials: 1, epochs: 1}
+space: {architecture: {resnet: {depth: 8, channels: 16, kernel: 7}}, optimizer: adamw, crop_fraction: 0.5}
+""", name="crop")
+    config = spec.space.sample(spec.seed, 0)
+    shape = InputShape(leads=4, samples=800, outputs=9)
+    half = candidate_costs(config, spec.space, shape)
+    full = candidate_costs({**config, "crop_fraction": 1.0}, spec.space, shape)
+    assert half.params == full.params and 0.45 < half.macs / full.macs < 0.55

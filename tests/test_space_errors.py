@@ -73,7 +73,7 @@ CASES = {
     "unknown trial parameter": (
         "  batch_size:", "  batchsize:",
         "x.yaml:13: space.batchsize: 'batchsize' is not a conditional choice or a trial parameter "
-        "(allowed: architecture, optimizer, batch_size, data_fraction, augment_amplitude_scale, augment_noise, augment_baseline_wander, augment_time_mask, augment_lead_mask, augment_time_warp, augment_p); did you mean 'batch_size'?"),
+        "(allowed: architecture, optimizer, batch_size, data_fraction, crop_fraction, augment_amplitude_scale, augment_noise, augment_baseline_wander, augment_time_mask, augment_lead_mask, augment_time_warp, augment_p); did you mean 'batch_size'?"),
     "loguniform with lo <= 0": (
         "[1.0e-4, 1.0e-2]", "[0, 1.0e-2]",
         "x.yaml:12: space.optimizer.adamw.lr: loguniform needs 0 < lo, got [0, 0.01]"),

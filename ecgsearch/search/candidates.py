@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from ecgsearch.costs import Costs, model_costs
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.trial import input_samples
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,11 @@ class InputShape:
 
 def candidate_costs(config: Mapping[str, Any], space: Any, shape: InputShape) -> Costs:
     """Build the candidate's model and count its parameters, MACs and FLOPs."""
-    arch_name, arch_params = space.resolve(space.active(config)).choices["architecture"]
-    model = get_registries().architectures.get(arch_name).create(shape.leads, shape.samples, shape.outputs,
-                                                                 **arch_params)
-    return model_costs(model, shape.leads, shape.samples)
+    resolved = space.resolve(space.active(config))
+    arch_name, arch_params = resolved.choices["architecture"]
+    samples = input_samples(shape.samples, resolved.params)
+    model = get_registries().architectures.get(arch_name).create(shape.leads, samples, shape.outputs, **arch_params)
+    return model_costs(model, shape.leads, samples)
 
 
 def violations(costs: Costs, constraints: Any) -> list[str]:

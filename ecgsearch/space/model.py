@@ -33,6 +33,9 @@ TRIAL_PARAMS: dict[str, TrialParam] = {
     "batch_size": TrialParam(64, Number(integer=True, low=1), "training batch size"),
     "data_fraction": TrialParam(1.0, Number(low=0, high=1, low_open=True),
                                 "fraction of the training split a trial uses (data scaling studies)"),
+    "crop_fraction": TrialParam(1.0, Number(low=0, high=1, low_open=True),
+                                "train on random windows of this fraction of each record, evaluate on the "
+                                "centre window"),
     # train-time augmentations (ecgsearch.augment): a strength in [0, 1] each, 0 = off
     **{AUGMENT_PREFIX + f.name: TrialParam(f.default, Number(low=0, high=1), f"augmentation: {f.name}")
        for f in dataclasses.fields(Augmentation)},
