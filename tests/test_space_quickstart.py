@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import ecgsearch.plugins
+from ecgsearch.space import TRIAL_PARAMS
 from ecgsearch.space import (
     BudgetSpec,
     ConstraintSpec,
@@ -77,7 +78,7 @@ def test_sample_has_the_documented_shape(registries):
                   if c["architecture"] == "resnet" and c["optimizer"] == "adamw")
     assert list(config) == ["architecture", "architecture.resnet.depth", "architecture.resnet.channels",
                             "architecture.resnet.kernel", "optimizer", "optimizer.adamw.lr",
-                            "optimizer.adamw.weight_decay", "batch_size", "data_fraction"]
+                            "optimizer.adamw.weight_decay", *TRIAL_PARAMS]  # the file's, then the defaults
     assert 1.0e-3 <= config["optimizer.adamw.lr"] <= 1.0e-2
 
 

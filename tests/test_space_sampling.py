@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from ray.tune.search.sample import Domain
 
-from ecgsearch.space import Fixed, Space, parse_space
+from ecgsearch.space import TRIAL_PARAMS, Fixed, Space, parse_space
+
+TRIAL_DEFAULTS = {name: param.default for name, param in TRIAL_PARAMS.items()}
 
 FAKES = runpy.run_path(str(Path(__file__).parent / "space_files" / "fakes.py"))
 
@@ -92,7 +94,7 @@ def test_resolve_nests_groups(space):
     assert option == "resnet"
     assert kwargs == {"depth": config["architecture.resnet.depth"],
                       "stem": {"width": config["architecture.resnet.stem.width"], "kernel": 7}}
-    assert resolved.params == {"batch_size": config["batch_size"], "data_fraction": 1.0}
+    assert resolved.params == {**TRIAL_DEFAULTS, "batch_size": config["batch_size"]}
     # the nested kwargs really are what the factory takes
     assert FAKES["resnet"](12, 1000, 5, **kwargs)[0] == "resnet"
 
@@ -145,7 +147,7 @@ def test_plain_option_names_mean_factory_defaults(registries):
     space = parse_space(text, registries=registries).space
     assert space.choices == {"architecture": ("resnet",), "optimizer": ("adamw", "sgd")}
     config = space.sample(0, 0)
-    assert set(config) == {"architecture", "optimizer", "batch_size", "data_fraction"}
+    assert set(config) == {"architecture", "optimizer", *TRIAL_PARAMS}
     assert config["batch_size"] == 64 and config["data_fraction"] == 0.5
     assert space.resolve(config).choices["architecture"] == ("resnet", {})
 
