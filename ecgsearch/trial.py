@@ -88,8 +88,8 @@ class TrialSetup:
     train_y: torch.Tensor
     architecture: str
     optimizer_name: str
+    samples: int  # the model's input length: the stored length, or a crop of it
     augment: Augmentation = Augmentation()
-    samples: int = 0  # the model's input length: the stored length, or a crop of it
 
 
 def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
@@ -114,7 +114,7 @@ def build_trial(config: Mapping[str, Any], context: TrialContext) -> TrialSetup:
     augment = Augmentation.from_params({k[len(AUGMENT_PREFIX):]: v for k, v in resolved.params.items()
                                         if k.startswith(AUGMENT_PREFIX)})
     return TrialSetup(data, model, optimizer, task, int(resolved.params.get("batch_size", 64)),
-                      train_x, train_y, arch_name, opt_name, augment, samples)
+                      train_x, train_y, arch_name, opt_name, samples, augment)
 
 
 def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, int]:
