@@ -17,28 +17,12 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from ecgsearch.cache import default_cache_root, open_dataset, prepare_dataset
+from ecgsearch.cache import open_dataset
 from ecgsearch.data import SPLITS, Progress
 from ecgsearch.errors import UserError
+from ecgsearch.prepare import prepare_entry
 
 COMMAND = "data inspect"
-
-
-def _source(name: str, params: Mapping[str, Any]) -> Any:
-    """The dataset's ``EcgSource``; unknown names and rejected parameters become one-sentence errors."""
-    from ecgsearch.plugins import get_registries
-
-    datasets = get_registries().datasets
-    if name not in datasets:
-        raise UserError(datasets.unknown_message(name))
-    info = datasets.get(name)
-    usable, reason = info.available()
-    if not usable:
-        raise UserError(f"{COMMAND}: dataset '{name}' cannot be used here: it {reason}.")
-    try:
-        return info.create(**dict(params))
-    except (ValueError, TypeError) as error:
-        raise UserError(f"{COMMAND}: dataset '{name}' rejected its parameters: {error}") from None
 
 
 def _is_binary(targets: np.ndarray) -> bool:
@@ -71,12 +55,7 @@ def inspect_dataset(name: str, params: dict, cache_root: Path | None = None,
     or ``regression``), targets (per class: positives and fraction; per regression target: count, mean,
     std), splits, sources (when the dataset reports them), skipped (record and reason).
     """
-    source = _source(name, params)
-    root = Path(cache_root) if cache_root is not None else default_cache_root()
-    try:
-        entry = prepare_dataset(name, source, root, progress)
-    except ValueError as error:  # readers raise ValueError for user-fixable problems (missing root...)
-        raise UserError(f"{COMMAND}: dataset '{name}' rejected its parameters: {error}") from None
+    entry = prepare_entry(name, params, Path(cache_root) if cache_root is not None else None, COMMAND, progress)
     arrays = open_dataset(entry)
     targets = np.asarray(arrays.targets)
     extra = arrays.extra

@@ -21,9 +21,10 @@ from typing import Any, Callable
 import pandas as pd
 import torch
 
-from ecgsearch.cache import default_cache_root, open_dataset, prepare_dataset
+from ecgsearch.cache import open_dataset
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.prepare import prepare_entry
 from ecgsearch.results import RESULTS_FILE, ResultsTable
 from ecgsearch.search import RandomSearcher
 from ecgsearch.search.candidates import InputShape, feasible_candidate
@@ -73,21 +74,10 @@ def check_supported(spec: Any) -> None:
 
 def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None,
                  **overrides: Any) -> Path:
-    """Build (or reuse) the cache entry of the space file's ``data`` section (``overrides`` replace keys).
-
-    A dataset's ValueError, at construction or while reading (a missing folder, no readable record...),
-    is the user's to fix: it becomes a one-sentence UserError naming the dataset.
-    """
-    name = spec.data.dataset
-    info = get_registries().datasets.get(name)
-    root = Path(spec.data.cache_dir).expanduser() if spec.data.cache_dir else default_cache_root()
-    try:
-        source = info.create(**{**dict(spec.data.params), **overrides})
-        return prepare_dataset(name, source, root, progress)
-    except TypeError as error:
-        raise UserError(f"{spec.path}: data: dataset '{name}' rejected its parameters: {error}") from None
-    except ValueError as error:
-        raise UserError(f"{spec.path}: data: dataset '{name}': {str(error).removeprefix(name + ': ')}") from None
+    """Build (or reuse) the cache entry of the space file's ``data`` section (``overrides`` replace keys)."""
+    cache_root = Path(spec.data.cache_dir).expanduser() if spec.data.cache_dir else None
+    return prepare_entry(spec.data.dataset, {**dict(spec.data.params), **overrides}, cache_root,
+                         f"{spec.path}: data", progress)
 
 
 def init_ray(spec: Any) -> None:

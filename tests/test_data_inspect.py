@@ -122,15 +122,14 @@ def test_an_unknown_dataset_names_the_allowed_ones(tmp_path):
 
 def test_bad_parameters_are_one_sentence(tmp_path):
     assert _message(lambda: inspect_dataset("synthetic", {"records": 2}, cache_root=tmp_path)) == (
-        "data inspect: dataset 'synthetic' rejected its parameters: synthetic: records must be an integer "
-        "of at least 20 (got 2).")
+        "data inspect: dataset 'synthetic': records must be an integer of at least 20 (got 2).")
     assert _message(lambda: inspect_dataset("synthetic", {"bogus": 1}, cache_root=tmp_path)) == (
         "data inspect: dataset 'synthetic' rejected its parameters: SyntheticEcg.__init__() got an "
         "unexpected keyword argument 'bogus'")
     missing = tmp_path / "nowhere"
     assert _message(lambda: inspect_dataset("physionet2021", {"root": str(missing)}, cache_root=tmp_path)) == (
-        f"data inspect: dataset 'physionet2021' rejected its parameters: physionet2021: the data folder "
-        f"{missing} does not exist; set root to the unpacked Challenge 2021 training folder.")
+        f"data inspect: dataset 'physionet2021': the data folder {missing} does not exist; set root to the "
+        "unpacked Challenge 2021 training folder.")
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "nowhere"]
 
 
