@@ -45,8 +45,7 @@ def read_header(path: str | Path) -> tuple[str, list[str]]:
     for line in lines:
         key, sep, value = line.lstrip("#").strip().partition(":")
         if line.startswith("#") and sep and key.strip() == "Dx":
-            codes = [code.strip() for code in value.split(",")]
-            return record, list(dict.fromkeys(code for code in codes if code))
+            return record, challenge.parse_dx(value)
     raise UserError(f"header {path} has no '#Dx:' line; add the record's SNOMED-CT codes "
                     "as '#Dx: CODE,CODE'.")
 

@@ -63,6 +63,25 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_int(owner: str, name: str, value: Any, low: int = 0, high: int | None = None, note: str = "") -> int:
+    """An integer parameter of a dataset in ``[low, high]``, else one ValueError sentence naming it."""
+    if is_int(value) and value >= low and (high is None or value <= high):
+        return int(value)
+    if high is not None:
+        what = f"an integer between {low} and {high}"
+    else:
+        what = "a non-negative integer" if low == 0 else f"an integer of at least {low}"
+    raise ValueError(f"{owner}: {name} must be {what}{note} (got {value!r}).")
+
+
+def check_number(owner: str, name: str, value: Any, low: float, high: float, what: str = "a number",
+                 note: str = "") -> float:
+    """A number parameter of a dataset in ``[low, high]``, else one ValueError sentence naming it."""
+    if is_number(value) and low <= value <= high:
+        return float(value)
+    raise ValueError(f"{owner}: {name} must be {what} between {low:g} and {high:g}{note} (got {value!r}).")
+
+
 def standard_leads(leads: Sequence[str] | None, owner: str,
                    available: Sequence[str] = STANDARD_LEADS) -> list[str]:
     """Lead names (any case) of a dataset that always has ``available``; errors start with ``owner``."""

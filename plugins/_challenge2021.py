@@ -150,3 +150,13 @@ def _weighted_sum(labels: np.ndarray, outputs: np.ndarray) -> float:
     n = np.maximum((labels | outputs).sum(axis=1), 1)
     A = (labels / n[:, None]).T @ outputs.astype(float)
     return float(np.sum(WEIGHTS * A))
+
+
+def parse_dx(text: str) -> list[str]:
+    """Codes of a ``Dx`` comment in order, without blanks or duplicates (real lists have both)."""
+    codes: list[str] = []
+    for item in text.replace(";", ",").split(","):
+        code = item.strip()
+        if code and code not in codes:
+            codes.append(code)
+    return codes

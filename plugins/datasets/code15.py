@@ -13,7 +13,6 @@ and test would overstate the test score.
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,7 +21,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import STANDARD_LEADS, is_number, resample, standard_leads
+from ecgsearch.preprocess import STANDARD_LEADS, check_int, check_number, is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +56,7 @@ class Code15:
     def __init__(self, root: str, sampling_rate: float = 400, seconds: float = 10.24,
                  leads: Sequence[str] | None = None, val_fraction: float = 0.1, test_fraction: float = 0.1,
                  seed: int = 0) -> None:
-        lo, hi = SAMPLING_RATE_RANGE
-        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
-            raise ValueError(f"code15: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
-                             f"(got {sampling_rate!r}).")
+        check_number("code15", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         longest = FILE_SAMPLES / FILE_RATE
         if not is_number(seconds) or not 0 < seconds <= longest:
             raise ValueError(f"code15: seconds must be a number above 0 and at most {longest:g}, the "
@@ -68,8 +64,7 @@ class Code15:
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not is_number(value) or not 0 < value < 0.5:
                 raise ValueError(f"code15: {name} must be a number above 0 and below 0.5 (got {value!r}).")
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"code15: seed must be a non-negative integer (got {seed!r}).")
+        check_int("code15", "seed", seed)
         self.leads = standard_leads(leads, "code15")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():

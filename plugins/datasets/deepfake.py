@@ -26,7 +26,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import fix_length, is_int, is_number, resample, standard_leads
+from ecgsearch.preprocess import check_int, check_number, fix_length, is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
@@ -154,22 +154,13 @@ class DeepFakeEcg:
                  leads: Sequence[str] | None = None, targets: str = "intervals", seed: int = 0,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, batch_size: int = 16,
                  workers: int = 0) -> None:
-        if not is_int(records) or records < MIN_RECORDS:
-            raise ValueError(f"deepfake: records must be an integer of at least {MIN_RECORDS} "
-                             f"(got {records!r}).")
-        lo, hi = SAMPLING_RATE_RANGE
-        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
-            raise ValueError(f"deepfake: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
-                             f"(got {sampling_rate!r}).")
-        lo, hi = SECONDS_RANGE
-        if not is_number(seconds) or not lo <= seconds <= hi:
-            raise ValueError(f"deepfake: seconds must be a number between {lo:g} and {hi:g}, the "
-                             f"generator makes 10 s records (got {seconds!r}).")
+        check_int("deepfake", "records", records, low=MIN_RECORDS)
+        check_number("deepfake", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
+        check_number("deepfake", "seconds", seconds, *SECONDS_RANGE, note=", the generator makes 10 s records")
         if targets not in TARGET_KINDS:
             raise ValueError(f"deepfake: targets must be one of {', '.join(TARGET_KINDS)} "
                              f"(got {targets!r}).")
-        if not is_int(seed) or seed < 0:
-            raise ValueError(f"deepfake: seed must be a non-negative integer (got {seed!r}).")
+        check_int("deepfake", "seed", seed)
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not is_number(value) or not 0 < value < 1:
                 raise ValueError(f"deepfake: {name} must be a number between 0 and 1, both excluded, "
@@ -177,12 +168,8 @@ class DeepFakeEcg:
         if val_fraction + test_fraction >= 0.9:
             raise ValueError(f"deepfake: val_fraction + test_fraction must stay below 0.9 so that "
                              f"training keeps records (got {val_fraction} + {test_fraction}).")
-        if not is_int(batch_size) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"deepfake: batch_size must be an integer between 1 and {MAX_BATCH_SIZE} "
-                             f"(got {batch_size!r}).")
-        if not is_int(workers) or workers < 0:
-            raise ValueError(f"deepfake: workers must be a non-negative integer, 0 for automatic "
-                             f"(got {workers!r}).")
+        check_int("deepfake", "batch_size", batch_size, low=1, high=MAX_BATCH_SIZE)
+        check_int("deepfake", "workers", workers, note=", 0 for automatic")
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)

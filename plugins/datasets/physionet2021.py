@@ -25,8 +25,9 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import Preprocessing, is_int
+from ecgsearch.preprocess import Preprocessing, check_int, is_int
 from ecgsearch_plugins import _challenge2021 as challenge
+from ecgsearch_plugins._challenge2021 import parse_dx  # one Dx parser: the reader and `evaluate`
 from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,6 @@ def source_of(record: str) -> str:
         if record.upper().startswith(prefix):
             return SOURCES[prefix]
     return "unknown"
-
-
-def parse_dx(text: str) -> list[str]:
-    """Codes of a ``Dx`` comment in order, without blanks or duplicates (real lists have both)."""
-    codes: list[str] = []
-    for item in text.replace(";", ",").split(","):
-        code = item.strip()
-        if code and code not in codes:
-            codes.append(code)
-    return codes
 
 
 def _age(text: str | None) -> float:
@@ -127,9 +118,7 @@ class PhysioNet2021:
             raise ValueError(f"physionet2021: classes must be 'scored' or 'all' (got {classes!r}).")
         if split not in ("kfold", "source"):
             raise ValueError(f"physionet2021: split must be 'kfold' or 'source' (got {split!r}).")
-        if not is_int(folds) or folds < 3:
-            raise ValueError(f"physionet2021: folds must be an integer of at least 3 so that train, val "
-                             f"and test each get a fold (got {folds!r}).")
+        check_int("physionet2021", "folds", folds, low=3, note=" so that train, val and test each get a fold")
         if not is_int(fold) or not 0 <= fold < folds:
             raise ValueError(f"physionet2021: fold must be an integer from 0 to {folds - 1} (got {fold!r}).")
         names = sorted(set(SOURCES.values()))
@@ -143,8 +132,7 @@ class PhysioNet2021:
             raise ValueError("physionet2021: holdout_source is only used with split='source'; "
                              "remove it or set split='source'.")
         for key, value in (("workers", workers), ("seed", seed)):
-            if not is_int(value) or value < 0:
-                raise ValueError(f"physionet2021: {key} must be a non-negative integer (got {value!r}).")
+            check_int("physionet2021", key, value)
         self.root = Path(root).expanduser()
         self.classes, self.folds, self.fold, self.split = classes, int(folds), int(fold), split
         self.holdout_source, self.workers, self.seed = holdout_source, int(workers), int(seed)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import concurrent.futures
 import logging
-import numbers
 import os
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import is_number, resample, standard_leads
+from ecgsearch.preprocess import check_int, check_number, is_number, resample, standard_leads
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +89,11 @@ class PtbXl:
             raise ValueError(f"ptbxl: labels must be one of {', '.join(LABEL_SETS)} (got {labels!r}).")
         if records not in RECORD_SETS:
             raise ValueError(f"ptbxl: records must be one of {', '.join(RECORD_SETS)} (got {records!r}).")
-        lo, hi = SAMPLING_RATE_RANGE
-        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
-            raise ValueError(f"ptbxl: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
-                             f"(got {sampling_rate!r}).")
+        check_number("ptbxl", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         if not is_number(seconds) or not 0 < seconds <= MAX_SECONDS:
             raise ValueError(f"ptbxl: seconds must be a number above 0 and at most {MAX_SECONDS:g}, the "
                              f"length of every PTB-XL record (got {seconds!r}).")
-        if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 0:
-            raise ValueError(f"ptbxl: workers must be a non-negative integer, 0 for automatic "
-                             f"(got {workers!r}).")
+        check_int("ptbxl", "workers", workers, note=", 0 for automatic")
         if not isinstance(drop_unlabelled, bool):
             raise ValueError(f"ptbxl: drop_unlabelled must be true or false (got {drop_unlabelled!r}).")
         self.leads = standard_leads(leads, "ptbxl")

@@ -30,7 +30,7 @@ import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import is_int, is_number, standard_leads
+from ecgsearch.preprocess import check_int, check_number, is_number, standard_leads
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
 
@@ -89,26 +89,15 @@ class SyntheticEcg:
     def __init__(self, records: int = 1200, sampling_rate: float = 100, seconds: float = 10,
                  leads: Sequence[str] | None = None, seed: int = 0, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, workers: int = 0, targets: str = "labels") -> None:
-        if not is_int(records) or records < MIN_RECORDS:
-            raise ValueError(f"synthetic: records must be an integer of at least {MIN_RECORDS} "
-                             f"(got {records!r}).")
-        lo, hi = SAMPLING_RATE_RANGE
-        if not is_number(sampling_rate) or not lo <= sampling_rate <= hi:
-            raise ValueError(f"synthetic: sampling_rate must be a number of Hz between {lo:g} and {hi:g} "
-                             f"(got {sampling_rate!r}).")
-        lo, hi = SECONDS_RANGE
-        if not is_number(seconds) or not lo <= seconds <= hi:
-            raise ValueError(f"synthetic: seconds must be a number between {lo:g} and {hi:g} "
-                             f"(got {seconds!r}).")
-        if not is_int(seed) or seed < 0:
-            raise ValueError(f"synthetic: seed must be a non-negative integer (got {seed!r}).")
+        check_int("synthetic", "records", records, low=MIN_RECORDS)
+        check_number("synthetic", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
+        check_number("synthetic", "seconds", seconds, *SECONDS_RANGE)
+        check_int("synthetic", "seed", seed)
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not is_number(value) or not 0 < value < 1:
                 raise ValueError(f"synthetic: {name} must be a number between 0 and 1, both excluded, "
                                  f"so that every split has records (got {value!r}).")
-        if not is_int(workers) or workers < 0:
-            raise ValueError(f"synthetic: workers must be a non-negative integer, 0 for automatic "
-                             f"(got {workers!r}).")
+        check_int("synthetic", "workers", workers, note=", 0 for automatic")
         if not isinstance(targets, str) or targets not in TARGETS:
             raise ValueError(f"synthetic: targets must be 'labels' for the SNOMED classes or 'intervals' "
                              f"for HR, PR, QRS and QT (got {targets!r}).")
