@@ -7,7 +7,8 @@ only when complete (``meta.json`` is written last): a crash never leaves an entr
 ``open_dataset`` memory-maps the signals read-only, so trials share one copy through the page cache.
 
 Layout of ``cache_root/<key>/``: ``signals.npy`` (float32), ``targets.npy``, ``split.npy``,
-``record_ids.npy``, ``meta.json``, and ``work/`` (the source's scratch directory).
+``record_ids.npy``, optionally ``groups.npy`` (each record's origin), ``meta.json``, and ``work/`` (the
+source's scratch directory).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ CACHE_FORMAT = 1  # bump when the entry layout changes: old entries then get new
 CACHE_ENV = "ECGSEARCH_CACHE"
 META = "meta.json"
 ARRAYS = ("signals", "targets", "split", "record_ids")
+GROUPS = "groups"  # optional: groups.npy exists only for datasets that name each record's origin
 
 
 def default_cache_root() -> Path:
@@ -112,6 +114,8 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
         "split": np.asarray(arrays.split).astype(str),
         "record_ids": np.asarray(arrays.record_ids).astype(str),
     }
+    if arrays.groups is not None:
+        columns[GROUPS] = np.asarray(arrays.groups).astype(str)
     for name, values in columns.items():
         np.save(directory / f"{name}.npy", values, allow_pickle=False)
         _fsync(directory / f"{name}.npy")
@@ -185,6 +189,7 @@ def open_dataset(entry: Path) -> EcgArrays:
         raise FileNotFoundError(f"{entry} is not a complete dataset cache entry; "
                                 "prepare it with ecgsearch.cache.prepare_dataset().")
     meta = json.loads((entry / META).read_text())
+    groups = entry / f"{GROUPS}.npy"
     return EcgArrays(
         signals=np.load(entry / "signals.npy", mmap_mode="r", allow_pickle=False),
         targets=np.load(entry / "targets.npy", allow_pickle=False),
@@ -194,4 +199,5 @@ def open_dataset(entry: Path) -> EcgArrays:
         leads=list(meta["leads"]),
         record_ids=np.load(entry / "record_ids.npy", allow_pickle=False),
         extra=dict(meta.get("extra") or {}),
+        groups=np.load(groups, allow_pickle=False) if groups.exists() else None,
     )

@@ -31,6 +31,9 @@ class EcgArrays:
     sampling_rate: Hz of ``signals``; leads: lead names in channel order.
     record_ids: ``(records,)`` identifiers, for reports and error lists.
     extra: small JSON-able facts (per-class counts, skipped records...).
+    groups: optional ``(records,)`` strings naming each record's origin (the source database of a
+        PhysioNet 2021 record: CPSC, Georgia, ...); trials then also score the test split per group
+        (``test.<metric>@<group>``), as the leave-one-source-out studies report.
     """
 
     signals: np.ndarray
@@ -41,13 +44,14 @@ class EcgArrays:
     leads: list[str]
     record_ids: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.signals)
         if self.signals.ndim != 3:
             raise ValueError(f"signals must be (records, leads, samples), got shape {self.signals.shape}")
-        for name in ("targets", "split", "record_ids"):
-            if len(getattr(self, name)) != n:
+        for name in ("targets", "split", "record_ids", "groups"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} rows but signals has {n}")
         if self.targets.shape[1] != len(self.target_names):
             raise ValueError("targets and target_names disagree on the number of targets")

@@ -132,7 +132,7 @@ def test_build_labels_sources_and_signals(tree):
         row = list(data.record_ids).index(name)
         assert [n for n, v in zip(data.target_names, data.targets[row]) if v] == sorted(
             scored, key=pn.SCORED_CLASSES.index)
-        assert pn.source_of(name) == source
+        assert pn.source_of(name) == source and data.groups[row] == source  # scored per source
         if fs == 500:  # identity preprocessing: mV values exact to the microvolt, NaN interpolated
             signal = data.signals[row].astype(np.float64)
             ok = raws[name] != -32768

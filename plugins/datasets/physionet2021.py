@@ -32,7 +32,7 @@ from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, re
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1  # bump when build() output changes for the same parameters
+READER_VERSION = 2  # bump when build() output changes for the same parameters
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
 VAL_FRACTION = 0.15
 # The 26 scored classes in the official order, named like weights.csv ("a|b": equivalent codes);
@@ -193,7 +193,8 @@ class PhysioNet2021:
             extra["class_names"] = dict(SCORED_ABBREVIATIONS)
         return EcgArrays(signals=signals, targets=targets, target_names=names, split=split,
                          sampling_rate=self.preprocessing.sampling_rate, leads=list(self.preprocessing.leads),
-                         record_ids=np.array([rec["record"] for rec in records]), extra=extra)
+                         record_ids=np.array([rec["record"] for rec in records]), extra=extra,
+                         groups=sources)
 
     def _class_names(self, records: list[dict[str, Any]]) -> list[str]:
         if self.classes == "scored":

@@ -1,0 +1,85 @@
+"""Per-origin scores: a dataset that names each record's origin (PhysioNet 2021's source databases) gets
+every test metric per origin too, as the leave-one-source-out studies report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecgsearch.cache import open_dataset, prepare_dataset
+from ecgsearch.data import EcgArrays
+from ecgsearch.trial import Scorer, TrialContext, TrialSetup, score_test
+from ecgsearch_plugins.tasks import build_multilabel
+
+GROUPS = np.array(["CPSC", "Georgia", "PTB-XL"] * 20)
+
+
+def _arrays(groups: np.ndarray | None = GROUPS) -> EcgArrays:
+    rng = np.random.default_rng(0)
+    n = len(GROUPS)
+    targets = (rng.random((n, 2)) > 0.5).astype(np.float32)
+    # the signal carries the labels with group-dependent noise, so the groups score differently
+    noise = np.where(GROUPS == "CPSC", 0.1, np.where(GROUPS == "Georgia", 1.0, 3.0))[:, None, None]
+    signals = (targets[:, :, None] + noise * rng.normal(size=(n, 2, 8))).astype(np.float32)
+    split = np.array(["train", "val", "test", "test"] * (n // 4))
+    return EcgArrays(signals=signals, targets=targets, target_names=["a", "b"], split=split, sampling_rate=8.0,
+                     leads=["I", "II"], record_ids=np.array([f"R{i}" for i in range(n)]), groups=groups)
+
+
+class MeanPerLead(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=-1)
+
+
+def _setup(data: EcgArrays) -> TrialSetup:
+    model = MeanPerLead()
+    return TrialSetup(data=data, model=model, optimizer=torch.optim.SGD([torch.zeros(1)], lr=0.1),
+                      task=build_multilabel(2), batch_size=8, train_x=torch.zeros(0), train_y=torch.zeros(0),
+                      architecture="x", optimizer_name="sgd", samples=8)
+
+
+def _scorer() -> Scorer:
+    context = TrialContext(cache_entry="", out_dir="", epochs=1, metric="macro_auroc", mode="max",
+                           task="multilabel", task_params={}, seed=0, space=None, metrics=("macro_auroc",))
+    return Scorer(context, "multilabel", ["a", "b"])
+
+
+def test_test_metrics_are_also_reported_per_group():
+    data = _arrays()
+    scores = score_test(_setup(data), _scorer())
+    assert set(scores) == {"test.macro_auroc", "test.macro_auroc@CPSC", "test.macro_auroc@Georgia",
+                           "test.macro_auroc@PTB-XL"}
+    test = data.indices("test")
+    for group in ("CPSC", "Georgia", "PTB-XL"):  # each equals the metric computed on that group alone
+        idx = test[GROUPS[test] == group]
+        y_score = torch.sigmoid(torch.from_numpy(data.signals[idx]).mean(-1)).numpy()
+        expected = _scorer().score("test", data.targets[idx], y_score)["test.macro_auroc"]
+        assert scores[f"test.macro_auroc@{group}"] == pytest.approx(expected)
+    assert scores["test.macro_auroc@CPSC"] > scores["test.macro_auroc@PTB-XL"]  # less noise, better score
+
+
+def test_without_groups_only_the_pooled_metrics():
+    assert set(score_test(_setup(_arrays(groups=None)), _scorer())) == {"test.macro_auroc"}
+
+
+class _Source:
+    def __init__(self, groups: np.ndarray | None) -> None:
+        self.groups = groups
+
+    def fingerprint(self) -> dict:
+        return {"with_groups": self.groups is not None}
+
+    def build(self, workdir, progress=None) -> EcgArrays:
+        return _arrays(self.groups)
+
+
+@pytest.mark.parametrize("groups", [GROUPS, None], ids=["groups", "none"])
+def test_groups_survive_the_cache(tmp_path, groups):
+    data = open_dataset(prepare_dataset("fake", _Source(groups), tmp_path))
+    assert (data.groups is None) if groups is None else data.groups.tolist() == groups.tolist()
+
+
+def test_groups_must_match_the_records():
+    with pytest.raises(ValueError, match="groups has 3 rows but signals has 60"):
+        _arrays(groups=np.array(["a", "b", "c"]))
