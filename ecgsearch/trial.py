@@ -176,6 +176,21 @@ class Scorer:
         return out
 
 
+def score_test(setup: TrialSetup, scorer: Scorer) -> dict[str, float]:
+    """Test metrics (``test.<metric>``) and, for datasets that name each record's origin, the same
+    metrics per origin (``test.<metric>@<group>``, e.g. ``test.challenge_score@Georgia``)."""
+    y_true, y_score = predict(setup, "test")
+    out = scorer.score("test", y_true, y_score)
+    if setup.data.groups is None:
+        return out
+    groups = np.asarray(setup.data.groups)[setup.data.indices("test")]
+    for group in sorted(set(groups.tolist())):
+        mask = groups == group
+        out.update({f"{key}@{group}": value
+                    for key, value in scorer.score("test", y_true[mask], y_score[mask]).items()})
+    return out
+
+
 BEST_CHECKPOINT = "best.pt"
 
 
@@ -232,7 +247,7 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
         scorer.fit(y_val, s_val)
         current = scorer.score("val", y_val, s_val)
         if context.better(current.get(key, math.nan), best[key]):
-            best = {**current, **scorer.score("test", *predict(setup, "test")), "best_epoch": epoch}
+            best = {**current, **score_test(setup, scorer), "best_epoch": epoch}
             save_best(context, config, setup.model, scorer.thresholds, epoch)
         if epoch == context.epochs:
             state["status"] = "ok"
