@@ -7,6 +7,7 @@ from ecgsearch.infos import (
     DatasetInfo,
     MetricInfo,
     OptimizerInfo,
+    ScheduleInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "DatasetInfo",
     "MetricInfo",
     "OptimizerInfo",
+    "ScheduleInfo",
     "SurrogateInfo",
     "TaskInfo",
     "hookimpl",

@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ecgsearch.analysis_cli import add_parser as add_analysis_parsers
+from ecgsearch.bench_cli import add_parser as add_bench_parsers
 from ecgsearch.data_inspect import add_parser as add_inspect_parser
 from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.prune_cli import add_parser as add_prune_parser
 
 log = logging.getLogger("ecgsearch")
 
@@ -138,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
     add_inspect_parser(sub)  # data inspect NAME ...
+    add_analysis_parsers(sub)  # report RUN_DIR, scale RUN_DIR --target-flops X
+    add_bench_parsers(sub)  # bench RUN_DIR --backend ..., export RUN_DIR --format onnx|openvino
+    add_prune_parser(sub)  # prune RUN_DIR [--out FILE]
 
     predict = sub.add_parser("predict", help="score a folder of records with a run's best trial "
                                              "(Challenge output format)")

@@ -9,7 +9,6 @@ Layout of an output directory::
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
@@ -24,11 +23,16 @@ import torch
 from ecgsearch.cache import open_dataset
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.latency.plan import check_latency, latency_plan
+from ecgsearch.latency.screen import latency_screen
+from ecgsearch.latency.bench import measure_after_search
 from ecgsearch.prepare import prepare_entry
 from ecgsearch.results import RESULTS_FILE, ResultsTable
-from ecgsearch.search import RandomSearcher
-from ecgsearch.search.candidates import InputShape, feasible_candidate
+from ecgsearch.search.candidates import InputShape
+from ecgsearch.search.factory import make_searcher
+from ecgsearch.transfer import plan_transfer
 from ecgsearch.trial import OBJECTIVE, TrialContext
+from ecgsearch.tune_faults import fault_callbacks, run_options, trial_runtime
 from ecgsearch.tune_glue import ResultsCallback, make_trainable
 
 log = logging.getLogger(__name__)
@@ -65,11 +69,8 @@ def check_out_dir(out_dir: Path, resume: bool) -> None:
 
 
 def check_supported(spec: Any) -> None:
-    """Refuse what the file asks for but this version cannot do, rather than ignore it silently."""
-    if spec.latency is not None or spec.constraints.max_latency_ms is not None:
-        key = "latency" if spec.latency is not None else "constraints.max_latency_ms"
-        raise UserError(f"{spec.path}: {key}: latency measurement is not available in this version of "
-                        "ecgsearch; remove the latency section and max_latency_ms to run the search.")
+    """Refuse what the file asks for but cannot be done, rather than ignore it silently."""
+    check_latency(spec)  # a latency limit needs a usable backend measured for every trial
 
 
 def prepare_data(spec: Any, progress: Callable[[int, int, str], None] | None = None,
@@ -102,19 +103,26 @@ def init_ray(spec: Any) -> None:
     )
 
 
-def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool) -> Any:
-    """A Ray Tune ``Tuner`` for the space file (or the one restored from ``out_dir``)."""
+def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, transfer: Any = None) -> Any:
+    """A Ray Tune ``Tuner`` for the space file (or the one restored from ``out_dir``).
+
+    transfer: the ``ecgsearch.transfer.TransferPlan`` of a space with a ``transfer`` section.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
     data = open_dataset(cache_entry)
     task = get_registries().tasks.get(spec.task.name).create(data.targets.shape[1], **dict(spec.task.params))
-    shape = InputShape(leads=data.signals.shape[1], samples=data.signals.shape[2], outputs=task.num_outputs)
+    shape = InputShape(leads=data.signals.shape[1], samples=data.signals.shape[2], outputs=task.num_outputs,
+                       sampling_rate=float(data.sampling_rate))
     context = TrialContext(cache_entry=str(cache_entry), out_dir=str(out_dir), epochs=spec.budget.epochs,
                            metric=spec.metric, mode=spec.mode, task=spec.task.name,
                            task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
-                           threads=max(1, int(spec.resources.cpu)))
+                           threads=max(1, int(spec.resources.cpu)), gpu=float(spec.resources.gpu),
+                           transfer=transfer,
+                           runtime=trial_runtime(spec),  # checkpoints, hang watchdog, node-local data
+                           latency=latency_plan(spec))  # measured before training (ecgsearch.latency)
     trainable = make_trainable(context, spec.resources)
     state = out_dir / EXPERIMENT
     if resume and tune.Tuner.can_restore(str(state)):
@@ -126,8 +134,7 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool) -> An
         log.warning("no restorable Tune state in %s; restarting the search, keeping recorded trials", state)
         state.rename(out_dir / f"{EXPERIMENT}.incomplete-{int(time.time())}")
 
-    searcher: Any = RandomSearcher(functools.partial(feasible_candidate, spec, shape), spec.budget.trials,
-                                   metric=OBJECTIVE, mode=spec.mode)
+    searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=latency_screen(spec, out_dir))  # search.algorithm
     if spec.budget.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)
     if spec.budget.scheduler == "asha":
@@ -142,7 +149,8 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool) -> An
                                     num_samples=spec.budget.trials,
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out_dir.resolve()), verbose=0,
-                                  callbacks=[ResultsCallback(str(out_dir), spec.metric)],
+                                  callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir)],
+                                  **run_options(spec),  # retries (max_failures), checkpoints kept
                                   # checked after each epoch's report; the trial is recorded as stopped
                                   stop=({"time_total_s": spec.budget.trial_time_limit_s}
                                         if spec.budget.trial_time_limit_s else None)),
@@ -158,15 +166,17 @@ def run_search(spec: Any, out_dir: Path | str, resume: bool = False, display: An
     if not resume and Path(spec.path).is_file():
         shutil.copyfile(spec.path, out_dir / SPACE_COPY)
     cache_entry = prepare_data(spec, display.data_progress if display else None)
+    transfer = plan_transfer(spec, cache_entry, display.data_progress if display else None)
     init_ray(spec)
     regs = get_registries()
     regs.manager.hook.ecgsearch_search_started(spec=spec, out_dir=out_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the driver only builds candidates to cost them; the cores are the trials'
     try:
-        build_tuner(spec, out_dir, cache_entry, resume).fit()
+        build_tuner(spec, out_dir, cache_entry, resume, transfer=transfer).fit()
     finally:
         torch.set_num_threads(threads)
+    measure_after_search(spec, out_dir, cache_entry)  # latency.measure: pareto or best
     results = ResultsTable(out_dir).frame()
     regs.manager.hook.ecgsearch_search_finished(spec=spec, out_dir=out_dir, results=results)
     return SearchOutcome(out_dir=out_dir, results=results, metric=spec.metric, mode=spec.mode)

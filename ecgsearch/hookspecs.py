@@ -25,6 +25,7 @@ from ecgsearch.infos import (
     DatasetInfo,
     MetricInfo,
     OptimizerInfo,
+    ScheduleInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -52,6 +53,20 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
 @hookspec
 def ecgsearch_register_optimizers() -> list[OptimizerInfo]:
     """Return optimizers: ``OptimizerInfo.factory(parameters, **hparams) -> torch.optim.Optimizer``.
+
+    Not firstresult: every plugin's list is collected.
+    """
+
+
+@hookspec
+def ecgsearch_register_schedules() -> list[ScheduleInfo]:
+    """Return learning-rate schedules: ``ScheduleInfo.factory(optimizer, run, **hparams) -> Schedule``.
+
+    ``run`` (``ecgsearch.schedules.ScheduleRun``) says how many epochs and optimizer steps per epoch the
+    schedule spans and whether the search metric is maximised or minimised; the returned object
+    (``ecgsearch.schedules.Schedule``) is stepped after every optimizer step when ``per_step`` is true,
+    and after every epoch with that epoch's validation metric. A space file picks one with
+    ``space: {schedule: {NAME: {...}}}``; without it the learning rate stays constant.
 
     Not firstresult: every plugin's list is collected.
     """

@@ -115,12 +115,26 @@ class MetricInfo(PluginInfo):
     tasks: the task kinds it applies to.
     thresholded: the metric reads binary outputs: its factory takes ``thresholds`` (one per class),
         which the trial fits on the validation split only (``ecgsearch.thresholds``) and reuses on test.
+    per_target: the trial also scores each target column alone, as ``val.<name>.<target>`` (e.g.
+        ``val.mae.hr_bpm``), so a regression's error is visible per quantity in its own units.
     """
 
     kind: ClassVar[str] = "metric"
     mode: str = "max"
     tasks: tuple[str, ...] = ("multilabel",)
     thresholded: bool = False
+    per_target: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleInfo(PluginInfo):
+    """A learning-rate schedule: ``factory(optimizer, run, **hparams) -> ecgsearch.schedules.Schedule``.
+
+    ``run`` is an ``ecgsearch.schedules.ScheduleRun`` (epochs, steps per epoch, the metric's mode) that
+    the trial supplies; the space file only gives ``hparams``.
+    """
+
+    kind: ClassVar[str] = "schedule"
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,15 @@ class BackendInfo(PluginInfo):
 
     kind: ClassVar[str] = "backend"
     device: str = "cpu"
+
+    def available(self) -> tuple[bool, str]:
+        """The packages of ``requires``, then the backend's own check (a device, a compiler, a precision)."""
+        usable, reason = super().available()
+        if not usable:
+            return usable, reason
+        from ecgsearch.latency.backend import backend_status
+
+        return backend_status(self)
 
 
 @dataclass(frozen=True)
@@ -153,4 +176,5 @@ INFO_TYPES: tuple[type[PluginInfo], ...] = (
     MetricInfo,
     BackendInfo,
     SurrogateInfo,
+    ScheduleInfo,
 )

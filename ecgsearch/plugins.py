@@ -31,6 +31,7 @@ from ecgsearch.infos import (
     MetricInfo,
     OptimizerInfo,
     PluginInfo,
+    ScheduleInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -46,7 +47,11 @@ EXTRA_PLUGINS_ENV = "ECGSEARCH_PLUGINS"
 BUILTIN_PLUGINS: dict[str, str] = {
     "resnet": "ecgsearch_plugins.architectures.resnet",
     "convnext": "ecgsearch_plugins.architectures.convnext",
+    "regnet": "ecgsearch_plugins.architectures.regnet",
+    "transformer": "ecgsearch_plugins.architectures.transformer",
+    "inception": "ecgsearch_plugins.architectures.inception",
     "optimizers": "ecgsearch_plugins.optimizers",
+    "schedules": "ecgsearch_plugins.schedules",
     "tasks": "ecgsearch_plugins.tasks",
     "metrics": "ecgsearch_plugins.metrics",
     "synthetic": "ecgsearch_plugins.datasets.synthetic",
@@ -55,12 +60,16 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "code15": "ecgsearch_plugins.datasets.code15",
     "deepfake": "ecgsearch_plugins.datasets.deepfake",
     "surrogates": "ecgsearch_plugins.surrogates",
+    "torch_backends": "ecgsearch_plugins.backends.torch_backends",
+    "onnxruntime_backends": "ecgsearch_plugins.backends.onnxruntime_backends",
+    "openvino_backends": "ecgsearch_plugins.backends.openvino_backends",
 }
 
 # hook name -> (registry attribute, info type)
 COLLECTION_HOOKS: dict[str, tuple[str, type[PluginInfo]]] = {
     "ecgsearch_register_architectures": ("architectures", ArchitectureInfo),
     "ecgsearch_register_optimizers": ("optimizers", OptimizerInfo),
+    "ecgsearch_register_schedules": ("schedules", ScheduleInfo),
     "ecgsearch_register_datasets": ("datasets", DatasetInfo),
     "ecgsearch_register_tasks": ("tasks", TaskInfo),
     "ecgsearch_register_metrics": ("metrics", MetricInfo),
@@ -142,6 +151,7 @@ class Registries:
 
     architectures: Registry[ArchitectureInfo] = field(default_factory=lambda: Registry("architecture"))
     optimizers: Registry[OptimizerInfo] = field(default_factory=lambda: Registry("optimizer"))
+    schedules: Registry[ScheduleInfo] = field(default_factory=lambda: Registry("schedule"))
     datasets: Registry[DatasetInfo] = field(default_factory=lambda: Registry("dataset"))
     tasks: Registry[TaskInfo] = field(default_factory=lambda: Registry("task"))
     metrics: Registry[MetricInfo] = field(default_factory=lambda: Registry("metric"))

@@ -18,6 +18,7 @@ import torch
 
 from ecgsearch.augment import center_crop
 from ecgsearch.cache import open_dataset
+from ecgsearch.checkpoints import load_weights
 from ecgsearch.challenge_io import write_outputs
 from ecgsearch.engine import SPACE_COPY, prepare_data
 from ecgsearch.errors import UserError
@@ -52,7 +53,7 @@ def load_checkpoint(run_dir: Path, trial_id: str) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: trial {trial_id} has no saved weights (it never finished an epoch with a "
                         "validation score); choose another trial with --trial.")
-    return torch.load(path, map_location="cpu", weights_only=True)  # data only: no code in checkpoints
+    return load_weights(path)  # weights_only: a checkpoint holding code is refused, never run
 
 
 def run_predict(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, trial_id: str | None = None,

@@ -15,7 +15,7 @@ import pandas as pd
 
 RESULTS_FILE = "results.parquet"
 STATUSES = ("ok", "failed", "diverged", "stopped", "pruned")
-LEADING = ["trial_id", "status", "error", "architecture", "optimizer"]
+LEADING = ["trial_id", "status", "error", "architecture", "optimizer", "schedule"]
 TRAILING = ["epochs", "train_seconds", "cost.params", "cost.macs", "cost.flops"]
 
 

@@ -1,8 +1,15 @@
-"""The task contract: how outputs become a loss and the scores that metrics read."""
+"""The task contract: how outputs become a loss and the scores that metrics read.
+
+A task plugin's factory is called as ``factory(num_targets, **params)`` with the number of target
+columns of the dataset (``EcgArrays.targets.shape[1]``). Before training, the trial calls the task's
+optional ``fit(train_targets)`` (a regression learns each target's mean and spread there, so the model
+trains on standardised values while the scores come back in bpm and ms) and optional
+``check_targets(targets, names)`` (a multiclass task refuses rows that are not exactly one class).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -23,3 +30,19 @@ class Task(Protocol):
 
     def scores(self, outputs: torch.Tensor) -> np.ndarray:
         """What metrics receive as ``y_score`` (probabilities, predicted values...)."""
+
+
+def fit_task(task: Any, train_targets: np.ndarray, target_names: Sequence[str]) -> None:
+    """Run a task's optional ``check_targets`` and ``fit`` on the training targets (before any step)."""
+    check = getattr(task, "check_targets", None)
+    if check is not None:
+        check(train_targets, list(target_names))
+    fit = getattr(task, "fit", None)
+    if fit is not None:
+        fit(train_targets)
+
+
+def task_state(task: Any) -> dict[str, Any] | None:
+    """What a fitted task learned (``state()``: numbers and lists), kept next to a checkpoint's weights."""
+    state = getattr(task, "state", None)
+    return None if state is None else state()

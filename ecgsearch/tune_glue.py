@@ -12,11 +12,17 @@ from ray import tune
 
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import RESULTS_FILE, ResultsTable, read_results
+from ecgsearch.space.params import OPTIONAL_CHOICES
 from ecgsearch.trial import OBJECTIVE, TrialContext, hyperparameters, run_trial
+from ecgsearch.faults import fault_reason
+from ecgsearch.latency.plan import with_latency
+from ecgsearch.tune_faults import run_in_worker
 
 log = logging.getLogger(__name__)
 
-CHOICE_COLUMNS = ("architecture", "optimizer")
+CHOICE_COLUMNS = ("architecture", "optimizer", "schedule")
+# report keys kept in the row: best-epoch validation/test metrics and a transfer's comparison columns
+METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.")
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
 
 
@@ -37,7 +43,8 @@ def tune_trainable(config: dict[str, Any], context: TrialContext) -> None:
         value = recorded.get(f"val.{context.metric}")
         tune.report({"restored": True, OBJECTIVE: float(value) if value == value and value is not None else 0.0})
         return
-    run_trial(config, context, report=tune.report)
+    # latency measured first (ecgsearch.latency.plan); checkpoints, hang watchdog, OOM (ecgsearch.tune_faults)
+    run_in_worker(config, context, with_latency(run_trial))
 
 
 def make_trainable(context: TrialContext, resources: Any) -> Any:
@@ -72,12 +79,13 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
         "trial_id": config["_trial_id"],
         "status": status,
         "error": error if error is not None else result.get("error"),
-        **{c: params.get(c) for c in CHOICE_COLUMNS},
+        **{c: params.get(c, OPTIONAL_CHOICES.get(c)) for c in CHOICE_COLUMNS},
         **{f"hp.{k}": v for k, v in params.items() if k not in CHOICE_COLUMNS},
-        **{k: v for k, v in result.items() if k.startswith(("val.", "test."))},
+        **{k: v for k, v in result.items() if k.startswith(METRIC_PREFIXES)},
         "epochs": int(result.get("epochs", 0) or 0),
         "train_seconds": float(result.get("train_seconds", 0.0) or 0.0),
         **dict(config.get("_costs") or {}),
+        **{k: v for k, v in result.items() if k.startswith("latency.")},  # measured before training
     }
     return row
 
@@ -110,7 +118,8 @@ class ResultsCallback(tune.Callback):
         self._record(result_row(trial.config, result))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(result_row(trial.config, trial.last_result or {}, status="failed", error=_trial_error(trial)))
+        self._record(result_row(trial.config, trial.last_result or {}, status="failed",
+                                error=fault_reason(self.out_dir, trial.config["_trial_id"], _trial_error(trial))))
 
     def _record(self, row: dict[str, Any]) -> None:
         if not self.table.append(row):

@@ -1,5 +1,5 @@
 """Built-in metrics: ranking (macro AUROC/AUPRC), binary-output (Challenge score, F1, accuracy),
-calibration (ECE) and regression (MAE, Gaussian NLL).
+calibration (ECE), multiclass (top-1 accuracy) and regression (MAE, Gaussian NLL, regression ECE).
 
 Macro AUROC and AUPRC average per-class scores over the classes that have positives *and* negatives in
 ``y_true``; a class without one of them has no defined ROC/PR curve (rare labels often miss from a
@@ -14,6 +14,7 @@ are passed to their factory, e.g. ``metrics.get("challenge_score").create(thresh
 from __future__ import annotations
 
 import functools
+from statistics import NormalDist
 from typing import Callable, Sequence
 
 import numpy as np
@@ -25,6 +26,7 @@ from ecgsearch.thresholds import binarize
 
 MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], float]
 ECE_BINS = 10
+COVERAGE_LEVELS = tuple(round(0.1 * k, 1) for k in range(1, 10))  # central intervals of regression ECE
 
 
 def checked(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None,
@@ -43,9 +45,22 @@ def checked(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] 
     return y_true, y_score
 
 
+def one_hot(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Class-index targets (one column, multiclass) as one-hot rows matching ``y_score``; others unchanged."""
+    y_true = np.asarray(y_true)
+    if y_true.ndim == 2 and y_true.shape[1] == 1 and np.ndim(y_score) == 2 and np.shape(y_score)[1] > 1:
+        return (y_true.astype(int) == np.arange(np.shape(y_score)[1])).astype(float)
+    return y_true
+
+
 def macro_average(score: Callable[[np.ndarray, np.ndarray], float], y_true: np.ndarray,
                   y_score: np.ndarray, label_names: Sequence[str] | None = None) -> float:
-    """Mean of ``score(y_true[:, k], y_score[:, k])`` over the classes with both label values."""
+    """Mean of ``score(y_true[:, k], y_score[:, k])`` over the classes with both label values.
+
+    Multiclass class-index targets are compared one-vs-rest (their names are not per class).
+    """
+    if np.shape(y_true)[-1:] == (1,) and np.ndim(y_score) == 2 and np.shape(y_score)[1] > 1:
+        y_true, label_names = one_hot(y_true, y_score), None
     y_true, y_score = checked(y_true, y_score, label_names)
     y_true = y_true > 0.5
     positives = y_true.sum(axis=0)
@@ -113,10 +128,27 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
     return float(gaps.sum() / max(counts.sum(), 1))
 
 
+def top1_accuracy(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None = None) -> float:
+    """Fraction of records whose most probable class is the true one (one-hot or class-index targets)."""
+    y_true = one_hot(y_true, y_score)
+    y_true, y_score = checked(y_true, y_score, None)
+    return float(np.mean(y_true.argmax(axis=1) == y_score.argmax(axis=1))) if len(y_true) else float("nan")
+
+
+def predicted_means(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """The predicted values: all of ``y_score``, or its first half when it also holds variances."""
+    y_score = np.asarray(y_score, dtype=float)
+    targets = np.shape(y_true)[1] if np.ndim(y_true) == 2 else 0
+    return y_score[:, :targets] if y_score.ndim == 2 and y_score.shape[1] == 2 * targets else y_score
+
+
 def mean_absolute_error(y_true: np.ndarray, y_score: np.ndarray,
                         label_names: Sequence[str] | None = None) -> float:
-    """Mean ``|target - prediction|`` over all targets; NaN targets (not measurable) are skipped."""
-    y_true, y_score = checked(y_true, y_score, label_names)
+    """Mean ``|target - prediction|`` over all targets; NaN targets (not measurable) are skipped.
+
+    For a probabilistic task the prediction is the predicted mean.
+    """
+    y_true, y_score = checked(y_true, predicted_means(y_true, y_score), label_names)
     known = np.isfinite(y_true)
     return float(np.mean(np.abs(y_true - y_score)[known])) if known.any() else float("nan")
 
@@ -135,6 +167,26 @@ def gaussian_nll(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[
     nll = 0.5 * (np.log(2 * np.pi * variance) + (y_true - mean) ** 2 / variance)
     known = np.isfinite(y_true)
     return float(np.mean(nll[known])) if known.any() else float("nan")
+
+
+def regression_ece(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None = None,
+                   levels: Sequence[float] = COVERAGE_LEVELS) -> float:
+    """Calibration of predicted Gaussians: mean over levels p of |observed coverage - p| of the central p intervals.
+
+    ``y_score`` is means then variances (the probabilistic task's scores). The central p interval is
+    ``mean +- z_((1+p)/2) * sd``; a calibrated model covers 10% of the targets with its 10% intervals,
+    ..., 90% with its 90% intervals, giving 0; 0.4 is the worst possible at these levels. NaN targets
+    are skipped.
+    """
+    y_true, y_score = checked(y_true, y_score, label_names, score_columns=2)
+    mean, variance = np.split(y_score, 2, axis=1)
+    known = np.isfinite(y_true)
+    if not known.any():
+        return float("nan")
+    standard = np.abs(y_true - mean)[known] / np.sqrt(np.maximum(variance[known], 1e-12))
+    normal = NormalDist()
+    gaps = [abs(float(np.mean(standard <= normal.inv_cdf(0.5 + p / 2))) - p) for p in levels]
+    return float(np.mean(gaps))
 
 
 def with_thresholds(metric: Callable[..., float], thresholds: np.ndarray | None = None) -> MetricFn:
@@ -159,11 +211,11 @@ def make_macro_auprc() -> MetricFn:
 def ecgsearch_register_metrics() -> list[MetricInfo]:
     return [
         MetricInfo(name="macro_auroc", description="area under the ROC curve, averaged over classes",
-                   factory=make_macro_auroc, mode="max", tasks=("multilabel",)),
+                   factory=make_macro_auroc, mode="max", tasks=("multilabel", "multiclass")),
         MetricInfo(name="macro_auprc",
                    description="area under the precision-recall curve (average precision), "
                                "averaged over classes",
-                   factory=make_macro_auprc, mode="max", tasks=("multilabel",)),
+                   factory=make_macro_auprc, mode="max", tasks=("multilabel", "multiclass")),
         MetricInfo(name="challenge_score",
                    description="PhysioNet/CinC Challenge 2021 score (weighted partial credit; "
                                "sinus rhythm only = 0, true labels = 1)",
@@ -176,9 +228,16 @@ def ecgsearch_register_metrics() -> list[MetricInfo]:
         MetricInfo(name="ece", description="expected calibration error (10 equal-width bins, pooled "
                                            "over classes)",
                    factory=constant(expected_calibration_error), mode="min", tasks=("multilabel",)),
-        MetricInfo(name="mae", description="mean absolute error of the predicted values",
-                   factory=constant(mean_absolute_error), mode="min", tasks=("regression",)),
+        MetricInfo(name="top1_accuracy", description="fraction of records whose most probable class is right",
+                   factory=constant(top1_accuracy), mode="max", tasks=("multiclass",)),
+        MetricInfo(name="mae", description="mean absolute error of the predicted values (also per target, in "
+                                           "the target's units)",
+                   factory=constant(mean_absolute_error), mode="min", tasks=("regression", "probabilistic"),
+                   per_target=True),
         MetricInfo(name="gaussian_nll", description="Gaussian negative log-likelihood of predicted "
                                                     "means and variances",
                    factory=constant(gaussian_nll), mode="min", tasks=("probabilistic",)),
+        MetricInfo(name="regression_ece", description="mean gap between nominal and observed coverage of the "
+                                                      "central 10%..90% predictive intervals",
+                   factory=constant(regression_ece), mode="min", tasks=("probabilistic",), per_target=True),
     ]

@@ -7,23 +7,30 @@ registered; family-specific expectations (width parameter, bad values) live in t
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import Any, Iterator
 
 import pytest
 import torch
 
+from ecgsearch.costs import count_params, estimate_costs
 from ecgsearch.infos import ArchitectureInfo
+from ecgsearch.models import check_model, feature_width, freeze_stages, stage_count
 from ecgsearch.plugins import get_registries
 from ecgsearch_plugins.architectures._blocks import DropPath
+from ecgsearch_plugins.architectures.regnet import quantized_widths, regnet_stages
 
 # tests/fixtures/ecg_test_plugins.py registers architectures that fail on purpose (fault injection).
 FAULT_INJECTION_PLUGINS = {"ecg_test_plugins"}
 ARCHS = [a for a in get_registries().architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
 NUM_OUTPUTS = 5
+LEADS = (12, 8, 2)
+LENGTHS = (1100, 1400)  # every built-in default fits both (resnet_code needs >= 1089 at kernel 17)
 
-# family -> the hyperparameter that sets the width (FLOPs must grow with it)
-WIDTH_PARAM = {"resnet": "channels", "convnext": "width"}
+# name or family -> hyperparameters that double the width of the defaults (FLOPs must grow)
+WIDER: dict[str, dict[str, Any]] = {
+    "resnet": {"channels": 128}, "convnext": {"width": 64}, "regnet": {"w0": 64}, "transformer": {"width": 256},
+    "inception": {"filters": 64}, "resnet_code": {"widths": [128, 256, 392, 512, 640]},
+}
 
 # family -> (bad hyperparameters, text the ValueError must contain)
 BAD_HPARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -41,6 +48,41 @@ BAD_HPARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"depths": [1, 1, 1, 1, 1]}, "depths=[1, 1, 1, 1, 1] must be a list of 1 to 4"),
         ({"depths": [2, 0]}, "depths=0"),
         ({"patch": 0}, "patch=0"),
+        ({"widths": [16, 32], "depths": [1, 1, 1]}, "convnext: widths=[16, 32] has 2 entries but depths=[1, 1, 1] "
+                                                    "has 3; give one width per stage."),
+        ({"stages": 4, "patch": 16, "kernel": 31}, "convnext: kernel=31 is longer than the 7 samples left after "
+                                                   "downsampling num_samples=1000; use a smaller kernel, fewer "
+                                                   "stages or longer records."),
+    ],
+    "resnet_code": [
+        ({"widths": [64]}, "resnet_code: widths=[64] must be a list of 2 to 8 integers"),
+        ({"dropout": 1.0}, "dropout=1.0 must be a number in [0.0, 1.0)"),
+        # 1000 samples / 4**3 leaves 16 for the last block: too few for kernel 17
+        ({}, "resnet_code: kernel=17 is longer than the 16 samples left after downsampling num_samples=1000"),
+    ],
+    "regnet": [
+        ({"w0": 36}, "regnet: w0=36 must be a multiple of 8 (e.g. 32 or 40)"),
+        ({"wm": 1.0}, "regnet: wm=1.0 must be a number > 1"),
+        ({"wa": -1.0}, "wa=-1.0 must be a number in [0.0, inf]"),
+        ({"se": 2.0}, "se=2.0 must be a number in [0.0, 1.0]"),
+        ({"stem_kernel": 4}, "stem_kernel=4 must be an odd integer"),
+        # u_j = 32 + 50 j with wm = 1.1 gives a new width at almost every block: 18 stages halve 1000 to 1
+        ({"w0": 32, "wa": 50.0, "wm": 1.1, "depth": 20},
+         "regnet: kernel=3 is longer than the 1 samples left after the 18 stages that w0=32, wa=50, wm=1.1, "
+         "depth=20 give (num_samples=1000); use fewer stages"),
+    ],
+    "transformer": [
+        ({"width": 64, "heads": 3}, "transformer: heads=3 does not divide width=64; choose heads among "
+                                    "1, 2, 4, 8, 16, 32, 64 or change the width."),
+        ({"pool": "max"}, "transformer: pool='max' is not supported; allowed values: cls, mean."),
+        ({"patch": 2000}, "transformer: num_samples=1000 is below 2000, one patch of patch=2000 samples"),
+        ({"mlp_ratio": 0}, "mlp_ratio=0 must be a number in [0.1, 64.0]"),
+    ],
+    "inception": [
+        ({"kernel": 1001}, "inception: num_samples=1000 is below 1001, the longest kernel (kernel=1001); use a "
+                           "smaller kernel or longer records."),
+        ({"residual": "yes"}, "inception: residual='yes' must be true or false."),
+        ({"bottleneck": -1}, "bottleneck=-1 must be an integer >= 0"),
     ],
 }
 
@@ -63,7 +105,7 @@ def space_corners(space: dict[str, Any]) -> list[dict[str, Any]]:
     low, high = {}, {}
     for name, dist in space.items():
         ((kind, values),) = dist.items()
-        ordered = sorted(values) if kind in ("choice", "grid") else list(values)
+        ordered = sorted(values) if kind in ("choice", "grid") else list(values)[:2]  # [lo, hi(, q)]
         low[name], high[name] = ordered[0], ordered[-1]
     return [low, high]
 
@@ -74,8 +116,9 @@ def finite(t: torch.Tensor) -> bool:
 
 def test_builtin_families_are_registered() -> None:
     names = get_registries().architectures.names()
-    assert {"resnet", "resnet_tiny", "convnext", "convnext_tiny"} <= set(names)
-    assert {a.family for a in ARCHS} >= {"resnet", "convnext"}
+    assert {"resnet", "resnet_tiny", "resnet_code", "convnext", "convnext_tiny", "regnet", "regnet_tiny",
+            "transformer", "transformer_tiny", "inception", "inception_tiny"} <= set(names)
+    assert {a.family for a in ARCHS} >= {"resnet", "convnext", "regnet", "transformer", "inception"}
 
 
 @by_name
@@ -90,51 +133,66 @@ def test_factory_signature(info: ArchitectureInfo) -> None:
 
 
 @by_name
-@pytest.mark.parametrize("shape", [(2, 12, 1000), (2, 1, 500), (3, 8, 4096)])
-def test_forward_shape(info: ArchitectureInfo, shape: tuple[int, int, int]) -> None:
-    batch, leads, samples = shape
-    model = info.create(leads, samples, NUM_OUTPUTS).eval()
+@pytest.mark.parametrize("samples", LENGTHS)
+@pytest.mark.parametrize("leads", LEADS)
+def test_forward_backward_and_costs(info: ArchitectureInfo, leads: int, samples: int) -> None:
+    """Output shape, no NaN, finite gradients everywhere and every cost feature, for each lead count/length."""
+    torch.manual_seed(0)
+    model = info.create(leads, samples, NUM_OUTPUTS).train()
+    out = model(torch.randn(2, leads, samples))
+    assert out.shape == (2, NUM_OUTPUTS) and finite(out)
+    torch.nn.functional.binary_cross_entropy_with_logits(out, torch.ones_like(out)).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and finite(p.grad), name
+    costs = estimate_costs(info.load(), leads, samples, NUM_OUTPUTS, {}, sampling_rate=100.0)
+    assert costs.params == count_params(model) > 0
+    assert costs.flops == 2 * costs.macs > 0
+    assert 1 <= costs.receptive_field <= samples and costs.receptive_field_s == costs.receptive_field / 100.0
+    assert costs.stages == stage_count(model) >= 1 and costs.feature_width == feature_width(model)
+    model.eval()
     with torch.no_grad():
-        out = model(torch.randn(shape))
-    assert out.shape == (batch, NUM_OUTPUTS)
-    assert finite(out)
+        assert model(torch.randn(1, leads, samples)).shape == (1, NUM_OUTPUTS)
 
 
 @by_name
-def test_backward_gives_finite_grads(info: ArchitectureInfo) -> None:
-    model = info.create(12, 1000, NUM_OUTPUTS).train()
-    assert sum(p.numel() for p in model.parameters()) > 0
-    out = model(torch.randn(2, 12, 1000))
-    torch.nn.functional.binary_cross_entropy_with_logits(out, torch.ones_like(out)).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert finite(p.grad), name
+def test_model_contract_freeze_and_reset_head(info: ArchitectureInfo) -> None:
+    """Every architecture follows ecgsearch.models: features -> head, freezing stages, a fresh head."""
+    model = info.create(8, LENGTHS[0], NUM_OUTPUTS)
+    check_model(model, info.name)
+    x = torch.randn(2, 8, LENGTHS[0])
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model.head(model.features(x)), model(x))
+    frozen = 1
+    freeze_stages(model, frozen)
+    model.reset_head(3)
+    model.train()
+    out = model(x)
+    assert out.shape == (2, 3)
+    out.sum().backward()
+    for part in [model.stem, model.stages[0]]:
+        assert all(not p.requires_grad and p.grad is None for p in part.parameters())
+        assert not part.training  # BatchNorm statistics of frozen parts stay as they were
+    trainable = [p for stage in list(model.stages)[frozen:] for p in stage.parameters()] + list(model.head.parameters())
+    assert trainable and all(p.requires_grad and p.grad is not None for p in trainable)
+    assert feature_width(model) == model.head.in_features
 
 
 @by_name
 def test_default_space_corners_build_and_train(info: ArchitectureInfo) -> None:
+    samples = LENGTHS[0]
     for hparams in space_corners(dict(info.default_space)):
-        model = info.create(8, 500, NUM_OUTPUTS, **hparams).train()
-        out = model(torch.randn(2, 8, 500))
+        model = info.create(8, samples, NUM_OUTPUTS, **hparams).train()
+        out = model(torch.randn(2, 8, samples))
         out.sum().backward()
         assert out.shape == (2, NUM_OUTPUTS) and finite(out), hparams
 
 
 @by_name
 def test_flops_positive_and_grow_with_width(info: ArchitectureInfo) -> None:
-    param = WIDTH_PARAM.get(info.family)
-    if param is None:
-        pytest.skip(f"no width parameter known for family {info.family!r}")
-    with warnings.catch_warnings():  # fvcore's import uses the deprecated torch.jit.script
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from fvcore.nn import FlopCountAnalysis
-    default = inspect.signature(info.load()).parameters[param].default
-    x = torch.randn(1, 8, 1000)
-    macs = []
-    for width in (default, 2 * default):
-        model = info.create(8, 1000, NUM_OUTPUTS, **{param: width}).eval()
-        analysis = FlopCountAnalysis(model, x).unsupported_ops_warnings(False)
-        macs.append(analysis.uncalled_modules_warnings(False).total())
+    wider = WIDER.get(info.name, WIDER[info.family])
+    factory = info.load()
+    macs = [estimate_costs(factory, 8, 2000, NUM_OUTPUTS, hparams).macs for hparams in ({}, wider)]
     assert 0 < macs[0] < macs[1]
 
 
@@ -150,11 +208,38 @@ def test_bad_sizes_and_unknown_hparams(info: ArchitectureInfo) -> None:
 
 @pytest.mark.parametrize("family", sorted(BAD_HPARAMS))
 def test_bad_hparams_name_the_parameter(family: str) -> None:
+    """Bad values and invalid combinations are rejected by the factory, and by the cost estimate
+    (which never builds the model), with the same sentence."""
     info = get_registries().architectures.get(family)
     for hparams, text in BAD_HPARAMS[family]:
         with pytest.raises(ValueError) as error:
             info.create(8, 1000, 2, **hparams)
         assert text in str(error.value), (hparams, str(error.value))
+        with pytest.raises(ValueError) as costing:
+            estimate_costs(info.load(), 8, 1000, 2, hparams)
+        assert str(costing.value) == str(error.value)
+
+
+def test_resnet_rejects_a_kernel_longer_than_the_last_stage() -> None:
+    resnet = get_registries().architectures.get("resnet")
+    # depth 34: 1000 -> stem conv 500 -> max-pool 250 -> 125 -> 63 -> 32 samples in the last stage
+    assert resnet.create(8, 1000, 2, depth=34, channels=4, kernel=31)(torch.randn(2, 8, 1000)).shape == (2, 2)
+    with pytest.raises(ValueError, match="resnet: kernel=33 is longer than the 32 samples left after downsampling "
+                                         "num_samples=1000; use a smaller kernel, fewer stages or longer records."):
+        resnet.create(8, 1000, 2, depth=34, kernel=33)
+
+
+def test_regnet_quantised_linear_widths() -> None:
+    # u = 24 + 36 j = 24, 60, 96, 132, 168, 204; s = round(log(u / 24) / log 2.5) = 0, 1, 2, 2, 2, 2;
+    # 24 * 2.5**s = 24, 60, 150 -> multiples of 8: 24, 64 (7.5 rounds to 8), 152 (18.75 -> 19)
+    assert quantized_widths(24, 36.0, 2.5, 6) == [24, 64, 152, 152, 152, 152]
+    stages = regnet_stages(24, 36.0, 2.5, 6, group_width=16, bottleneck=0.5)
+    assert [(s.width, s.blocks) for s in stages] == [(24, 1), (64, 1), (152, 4)]
+    # bottleneck widths 12, 32, 76 rounded to multiples of the group width (min(16, inner)): 12, 32, 80
+    assert [(s.inner, s.groups) for s in stages] == [(12, 1), (32, 2), (80, 5)]
+    model = get_registries().architectures.get("regnet").create(12, 1000, 2, w0=24, wa=36.0, wm=2.5, depth=6,
+                                                                group_width=16, bottleneck=0.5)
+    assert [len(stage) for stage in model.stages] == [1, 1, 4] and model.head.in_features == 152
 
 
 def test_integral_floats_are_accepted() -> None:

@@ -116,7 +116,7 @@ def test_trials_override_is_checked():
         with_trials(Spec(), 0)
 
 
-def test_latency_is_refused_rather_than_ignored(tmp_path):
+def test_a_latency_limit_without_a_backend_is_refused_before_any_work(tmp_path):
     spec = write_space(tmp_path, """
 budget: {trials: 1, epochs: 1}
 constraints: {max_latency_ms: 5}
@@ -125,8 +125,8 @@ space: {architecture: logged_tiny, optimizer: adamw}
     with pytest.raises(UserError) as info:
         run_search(spec, tmp_path / "out")
     assert str(info.value) == (
-        f"{tmp_path / 'latency.yaml'}: constraints.max_latency_ms: latency measurement is not available in this "
-        "version of ecgsearch; remove the latency section and max_latency_ms to run the search.")
+        f"{tmp_path / 'latency.yaml'}: constraints.max_latency_ms: a latency limit needs a latency section naming "
+        "the backend to measure (e.g. latency: {backends: [onnxruntime-cpu]}); add one or remove max_latency_ms.")
     assert not (tmp_path / "out").exists()
 
 

@@ -56,7 +56,7 @@ def test_row_from_a_stopped_trial():
               "train_seconds": 2.0, "current.val.macro_auroc": 0.7, "objective": 0.7}
     row = result_row(config, result)
     assert row == {"trial_id": "t0003", "status": "stopped", "error": None, "architecture": "resnet",
-                   "optimizer": "adamw", "hp.architecture.resnet.depth": 8, "hp.batch_size": 32,
+                   "optimizer": "adamw", "schedule": "constant", "hp.architecture.resnet.depth": 8, "hp.batch_size": 32,
                    "val.macro_auroc": 0.7, "test.macro_auroc": 0.6, "epochs": 1, "train_seconds": 2.0,
                    "cost.params": 5, "cost.macs": 7, "cost.flops": 14}
 

@@ -1,7 +1,9 @@
-"""Sampled configurations that satisfy the space file's cost constraints.
+"""Sampled configurations that can be built and satisfy the space file's cost constraints.
 
-Every candidate is built once (weights on the CPU, no training) to measure its cost features; a
-candidate over ``max_flops`` or ``max_params`` is replaced by another draw for the same trial index.
+Every candidate is costed before any training (``ecgsearch.costs.estimate_costs``: analytically for the
+built-in families, otherwise built on the meta device; milliseconds, no weights). A candidate whose
+factory rejects the combination (a ``ValueError`` such as a kernel longer than the downsampled signal)
+or that is over ``max_flops`` or ``max_params`` is replaced by another draw for the same trial index.
 The result is a pure function of (space, seed, index), so a resumed run sees the same candidates.
 """
 
@@ -11,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ecgsearch.costs import Costs, model_costs
+from ecgsearch.costs import Costs, estimate_costs
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.trial import input_samples
@@ -27,15 +29,16 @@ class InputShape:
     leads: int
     samples: int
     outputs: int
+    sampling_rate: float | None = None  # Hz of the cached dataset (for the receptive field in seconds)
 
 
 def candidate_costs(config: Mapping[str, Any], space: Any, shape: InputShape) -> Costs:
-    """Build the candidate's model and count its parameters, MACs and FLOPs."""
+    """The candidate's cost features (a ``ValueError`` when its architecture rejects the combination)."""
     resolved = space.resolve(space.active(config))
     arch_name, arch_params = resolved.choices["architecture"]
     samples = input_samples(shape.samples, resolved.params)
-    model = get_registries().architectures.get(arch_name).create(shape.leads, samples, shape.outputs, **arch_params)
-    return model_costs(model, shape.leads, samples)
+    factory = get_registries().architectures.get(arch_name).load()
+    return estimate_costs(factory, shape.leads, samples, shape.outputs, arch_params, shape.sampling_rate)
 
 
 def violations(costs: Costs, constraints: Any) -> list[str]:
@@ -47,20 +50,35 @@ def violations(costs: Costs, constraints: Any) -> list[str]:
     return out
 
 
-def feasible_candidate(spec: Any, shape: InputShape, index: int) -> dict[str, Any]:
-    """The config of trial ``index``: hyperparameters plus ``_trial_id``, ``_seed`` and ``_costs``."""
+def feasible_candidate(spec: Any, shape: InputShape, index: int, screen: Any = None) -> dict[str, Any]:
+    """The config of trial ``index``: hyperparameters plus ``_trial_id``, ``_seed`` and ``_costs``.
+
+    screen: ``screen(config, costs) -> [reasons]``, more checks on a candidate within the cost limits
+    (``ecgsearch.latency.screen``: predicted latency over ``max_latency_ms``).
+    """
     last: list[str] = []
+    invalid = 0  # draws whose architecture rejected the combination
     for attempt in range(MAX_ATTEMPTS):
         config = spec.space.sample(spec.seed + ATTEMPT_STRIDE * attempt, index)
         ids = {"_trial_id": f"t{index:04d}", "_seed": spec.seed * 100_003 + index}
         try:
             costs = candidate_costs(config, spec.space, shape)
+        except ValueError as error:  # an invalid combination: never trained, drawn again
+            log.info("candidate %d, draw %d is not buildable (%s); drawing again", index, attempt, error)
+            invalid, last = invalid + 1, [str(error)]
+            continue
         except Exception as error:  # the trial will raise the same error in its worker and be recorded
             log.warning("candidate %d cannot be built (%s); it will be recorded as failed", index, error)
             return {**config, **ids}
         last = violations(costs, spec.constraints)
+        if not last and screen is not None:
+            last = screen(config, costs)
         if not last:
             return {**config, **ids, "_costs": costs.columns()}
+    if invalid == MAX_ATTEMPTS:
+        raise UserError(
+            f"{spec.path}: space.architecture: none of {MAX_ATTEMPTS} draws for trial {index} could be built; "
+            f"the last was rejected with: {last[0]} Narrow the space to valid combinations.")
     raise UserError(
         f"{spec.path}: constraints: no configuration satisfied the constraints in {MAX_ATTEMPTS} draws for "
         f"trial {index} (last: {'; '.join(last)}); raise the limits or narrow the space to smaller models."

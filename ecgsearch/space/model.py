@@ -15,15 +15,29 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from ecgsearch.augment import Augmentation
+from ecgsearch.precision import PRECISIONS
 from ecgsearch.space.distributions import Distribution, Grid
 from ecgsearch.space.fields import Number
+
+
+@dataclass(frozen=True)
+class Among:
+    """A trial parameter that is one of a few words (``precision``); same interface as ``Number``."""
+
+    allowed: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.allowed)
+
+    def convert(self, value: Any) -> str | None:
+        return value if isinstance(value, str) and value in self.allowed else None
 
 
 class TrialParam(NamedTuple):
     """A parameter of the trial itself (not of a plugin): its default and the values it accepts."""
 
     default: Any
-    check: Number
+    check: Number | Among
     description: str
 
 
@@ -36,6 +50,8 @@ TRIAL_PARAMS: dict[str, TrialParam] = {
     "crop_fraction": TrialParam(1.0, Number(low=0, high=1, low_open=True),
                                 "train on random windows of this fraction of each record, evaluate on the "
                                 "centre window"),
+    "grad_clip": TrialParam(0.0, Number(low=0), "clip the gradients' global L2 norm to this value; 0 = off"),
+    "precision": TrialParam("fp32", Among(PRECISIONS), "fp32, or bf16/fp16 autocast (fp16 needs a CUDA GPU)"),
     # train-time augmentations (ecgsearch.augment): a strength in [0, 1] each, 0 = off
     **{AUGMENT_PREFIX + f.name: TrialParam(f.default, Number(low=0, high=1), f"augmentation: {f.name}")
        for f in dataclasses.fields(Augmentation)},

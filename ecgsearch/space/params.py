@@ -1,6 +1,7 @@
 """The ``space:`` section: conditional choices with per-option sub-spaces, and trial parameters.
 
-``architecture`` and ``optimizer`` are conditional choices: each option is a registered plugin item
+``architecture``, ``optimizer`` and the optional ``schedule`` are conditional choices: each option is a
+registered plugin item
 whose sub-space lists the keyword arguments of its factory. A value is a fixed value (a scalar or a
 plain list), a distribution (a one-key mapping such as ``{loguniform: [1e-4, 1e-2]}``), or a parameter
 group (any other mapping, passed to the factory as a nested dict).
@@ -30,7 +31,11 @@ from ecgsearch.space.yamlio import child_key, item_key
 CONDITIONAL_CHOICES: dict[str, tuple[str, int]] = {
     "architecture": ("architectures", 3),  # factory(in_leads, num_samples, num_outputs, **hparams)
     "optimizer": ("optimizers", 1),  # factory(parameters, **hparams)
+    "schedule": ("schedules", 2),  # factory(optimizer, run, **hparams)
 }
+# Choices a file may leave out, and the option a trial then uses. A left-out choice is not sampled at
+# all (no ``schedule`` key in the configuration), so older files sample exactly as before.
+OPTIONAL_CHOICES: dict[str, str] = {"schedule": "constant"}
 DEFAULT_KEY = "default"  # `default: true` in an option starts from the item's default_space
 TYPO_CUTOFF = 0.75  # how close a one-key mapping's key must be to a distribution name to be a typo
 
@@ -44,6 +49,8 @@ def parse_space_section(ctx: Context, value: Any, registries: Registries) -> Spa
     choices: dict[str, tuple[str, ...]] = {}
     for kind, (attr, skip) in CONDITIONAL_CHOICES.items():
         key = f"space.{kind}"
+        if kind not in section and kind in OPTIONAL_CHOICES:
+            continue
         if kind not in section:
             raise ctx.error(key, MISSING_PROBLEM)
         options = _options(ctx, key, section[kind])

@@ -21,12 +21,14 @@ from ecgsearch.space.sections import (
     parse_task,
 )
 from ecgsearch.space.spec import ConstraintSpec, ResourceSpec, SearchAlgSpec, SearchSpec
+from ecgsearch.space.transfer import check_precision, parse_transfer, with_param
 from ecgsearch.space.yamlio import load_yaml, read_text
 
 log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "seed", "data", "task", "metric", "budget", "resources", "search", "constraints", "latency", "space",
+    "transfer",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("data", "task", "budget", "space")
 
@@ -82,6 +84,17 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     data = parse_data(ctx, document["data"], registries)
     task = parse_task(ctx, document["task"], registries)
     metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
+    budget = parse_budget(ctx, document["budget"])
+    resources = optional("resources", parse_resources, ResourceSpec())
+    search = optional("search", lambda c, v: parse_search(c, v, registries), SearchAlgSpec())
+    constraints = optional("constraints", parse_constraints, ConstraintSpec())
+    latency = optional("latency", lambda c, v: parse_latency(c, v, registries), None)
+    space = parse_space_section(ctx, document["space"], registries)
+    check_precision(ctx, space, resources)
+    transfer = None
+    if document.get("transfer") is not None:
+        transfer, freeze = parse_transfer(ctx, document["transfer"], data, registries)
+        space = with_param(space, freeze)
     spec = SearchSpec(
         path=ctx.source,
         name=name,
@@ -90,13 +103,14 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
         task=task,
         metric=metric,
         mode=mode,
-        budget=parse_budget(ctx, document["budget"]),
-        resources=optional("resources", parse_resources, ResourceSpec()),
-        search=optional("search", parse_search, SearchAlgSpec()),
-        constraints=optional("constraints", parse_constraints, ConstraintSpec()),
-        latency=optional("latency", lambda c, v: parse_latency(c, v, registries), None),
-        space=parse_space_section(ctx, document["space"], registries),
+        budget=budget,
+        resources=resources,
+        search=search,
+        constraints=constraints,
+        latency=latency,
+        space=space,
         lines=dict(ctx.lines),
+        transfer=transfer,
     )
     log.debug("parsed space file %s: %d parameters", ctx.source, len(spec.space.parameters))
     return spec

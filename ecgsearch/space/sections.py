@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecgsearch.accel import Switch
 from ecgsearch.infos import TaskInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import (
@@ -34,7 +35,7 @@ from ecgsearch.space.spec import (
 )
 
 SCHEDULERS: tuple[str, ...] = ("fifo", "asha")
-SEARCH_ALGORITHMS: tuple[str, ...] = ("random",)  # other search algorithms extend this tuple
+SEARCH_ALGORITHMS: tuple[str, ...] = ("random", "surrogate")  # ecgsearch.search: RandomSearcher, SurrogateSearcher
 
 # Skipped leading positional parameters of factories: they are supplied by the engine, not the file.
 TASK_FACTORY_SKIP = 1  # factory(num_outputs, **params)
@@ -50,52 +51,61 @@ BUDGET_FIELDS = {
     "reduction_factor": Number(integer=True, low=2),
     "max_concurrent": _POSITIVE_INT,
     "trial_time_limit_s": _POSITIVE,
+    # fault tolerance (ecgsearch.faults, ecgsearch.checkpoints; docs/fault-tolerance.md)
+    "max_failures": Number(integer=True, low=0),
+    "checkpoint_every": Number(integer=True, low=0),
+    "hang_timeout_s": _POSITIVE,
 }
-RESOURCE_FIELDS = {"cpu": _POSITIVE, "gpu": Number(low=0)}
+RESOURCE_FIELDS = {"cpu": _POSITIVE, "gpu": Number(low=0),
+                   "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.accel
 CONSTRAINT_FIELDS = {"max_flops": _POSITIVE, "max_params": _POSITIVE, "max_latency_ms": _POSITIVE}
 
 
-def parse_data(ctx: Context, value: Any, registries: Registries) -> DataSpec:
-    """``dataset`` plus the dataset factory's keyword arguments (names checked against its signature)."""
-    section = mapping(ctx, "data", value)
+def parse_data(ctx: Context, value: Any, registries: Registries, where: str = "data") -> DataSpec:
+    """``dataset`` plus the dataset factory's keyword arguments (names checked against its signature).
+
+    where: the section's dotted key (``transfer.pretrain.data`` reads a second data section).
+    """
+    section = mapping(ctx, where, value)
     if "dataset" not in section:
-        raise ctx.error("data.dataset", MISSING_PROBLEM)
-    info = registered(ctx, "data.dataset", section["dataset"], registries.datasets)
+        raise ctx.error(f"{where}.dataset", MISSING_PROBLEM)
+    info = registered(ctx, f"{where}.dataset", section["dataset"], registries.datasets)
     cache_dir = section.get("cache_dir")
     if cache_dir is not None:
-        cache_dir = Text().check(ctx, "data.cache_dir", cache_dir)
+        cache_dir = Text().check(ctx, f"{where}.cache_dir", cache_dir)
     params = {k: v for k, v in section.items() if k not in ("dataset", "cache_dir")}
-    check_parameter_names(ctx, "data", params, info, skip=0)
-    return DataSpec(dataset=info.name, params=plain_params(ctx, "data", params), cache_dir=cache_dir)
+    check_parameter_names(ctx, where, params, info, skip=0)
+    return DataSpec(dataset=info.name, params=plain_params(ctx, where, params), cache_dir=cache_dir)
 
 
-def parse_task(ctx: Context, value: Any, registries: Registries) -> TaskSpec:
+def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "task") -> TaskSpec:
     """``task: name`` or ``task: {name: ..., other factory params}``."""
-    key = "task" if isinstance(value, str) else "task.name"
+    key = where if isinstance(value, str) else f"{where}.name"
     if isinstance(value, str):
         value = {"name": value}
-    section = mapping(ctx, "task", value, "a task name or a mapping with a name")
+    section = mapping(ctx, where, value, "a task name or a mapping with a name")
     if "name" not in section:
-        raise ctx.error("task.name", MISSING_PROBLEM)
+        raise ctx.error(f"{where}.name", MISSING_PROBLEM)
     info = registered(ctx, key, section["name"], registries.tasks)
     params = {k: v for k, v in section.items() if k != "name"}
-    check_parameter_names(ctx, "task", params, info, skip=TASK_FACTORY_SKIP)
-    return TaskSpec(name=info.name, params=plain_params(ctx, "task", params))
+    check_parameter_names(ctx, where, params, info, skip=TASK_FACTORY_SKIP)
+    return TaskSpec(name=info.name, params=plain_params(ctx, where, params))
 
 
-def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registries) -> tuple[str, str]:
+def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registries,
+                 where: str = "metric") -> tuple[str, str]:
     """The metric (default: the task's) and its mode; the metric must apply to the task."""
     task_info: TaskInfo = registries.tasks.get(task.name)
     if value is None:
         value = task_info.default_metric
         if not value:
-            raise ctx.error("metric", f"{MISSING_PROBLEM}; task '{task.name}' names no default metric",
+            raise ctx.error(where, f"{MISSING_PROBLEM}; task '{task.name}' names no default metric",
                             registries.metrics.names())
-    info = registered(ctx, "metric", value, registries.metrics)
+    info = registered(ctx, where, value, registries.metrics)
     kind = task.name  # a task's name is its kind
     if kind not in info.tasks:
         fitting = [m.name for m in registries.metrics if kind in m.tasks]
-        raise ctx.error("metric", f"{show(value)} does not apply to task '{kind}'", fitting, word=value)
+        raise ctx.error(where, f"{show(value)} does not apply to task '{kind}'", fitting, word=value)
     return info.name, info.mode
 
 
@@ -115,14 +125,19 @@ def parse_resources(ctx: Context, value: Any) -> ResourceSpec:
     return ResourceSpec(**fields)
 
 
-def parse_search(ctx: Context, value: Any) -> SearchAlgSpec:
-    """``algorithm`` from ``SEARCH_ALGORITHMS``; every other key is an option of that algorithm."""
+def parse_search(ctx: Context, value: Any, registries: Registries | None = None) -> SearchAlgSpec:
+    """``algorithm`` from ``SEARCH_ALGORITHMS``; every other key is an option of that algorithm
+    (the surrogate search's options are checked: ``ecgsearch.space.search_options``)."""
+    from ecgsearch.space.search_options import parse_surrogate_options
+
     section = mapping(ctx, "search", value)
     params = {k: v for k, v in section.items() if k != "algorithm"}
     algorithm = section.get("algorithm")
     if algorithm is None:
         return SearchAlgSpec(params=params)
     algorithm = OneOf(SEARCH_ALGORITHMS, "a search algorithm").check(ctx, "search.algorithm", algorithm)
+    if algorithm == "surrogate":
+        params = parse_surrogate_options(ctx, params, registries)
     return SearchAlgSpec(algorithm=algorithm, params=params)
 
 
@@ -132,8 +147,48 @@ def parse_constraints(ctx: Context, value: Any) -> ConstraintSpec:
     return ConstraintSpec(**fields)
 
 
+class _Later:
+    """A latency field accepted as it is by ``parse_fields`` and checked afterwards (it needs other keys)."""
+
+    def check(self, ctx: Context, key: str, value: Any) -> Any:
+        return value
+
+
+class _RegisteredName:
+    """The name of a registered item of ``registry`` (the latency predictor's surrogate)."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def check(self, ctx: Context, key: str, value: Any) -> str:
+        return registered(ctx, key, value, self.registry).name
+
+
+def _latency_precision(ctx: Context, value: Any, backends: tuple[str, ...]) -> str | dict[str, str]:
+    """One precision for all backends, or ``{backend: precision}`` naming only listed backends."""
+    from ecgsearch.latency.options import PRECISIONS
+
+    one = OneOf(PRECISIONS, "a precision")
+    if not isinstance(value, dict):
+        return one.check(ctx, "latency.precision", value)
+    for name, precision in value.items():
+        if name not in backends:
+            raise ctx.error(f"latency.precision.{name}", f"{show(name)} is not one of latency.backends",
+                            backends, word=name)
+        one.check(ctx, f"latency.precision.{name}", precision)
+    return dict(value)
+
+
 def parse_latency(ctx: Context, value: Any, registries: Registries) -> LatencySpec:
-    fields = {"backends": Names(registries.backends), "batch_size": _POSITIVE_INT, "threads": _POSITIVE_INT}
-    checked = parse_fields(ctx, "latency", mapping(ctx, "latency", value), fields,
-                           required=("backends",), noun="a latency setting")
+    """Backends, batch size, threads, when to measure, precision, hint, time budget, predictor surrogate."""
+    from ecgsearch.latency.options import HINTS, MEASURE_MODES
+
+    fields = {"backends": Names(registries.backends), "batch_size": _POSITIVE_INT, "threads": _POSITIVE_INT,
+              "measure": OneOf(MEASURE_MODES, "a latency measuring mode"), "precision": _Later(),
+              "hint": OneOf(HINTS, "a performance hint"), "time_budget_s": _POSITIVE,
+              "predictor": _RegisteredName(registries.surrogates)}
+    checked = parse_fields(ctx, "latency", mapping(ctx, "latency", value), fields, required=("backends",),
+                           noun="a latency setting")
+    if "precision" in checked:
+        checked["precision"] = _latency_precision(ctx, checked["precision"], checked["backends"])
     return LatencySpec(**checked)

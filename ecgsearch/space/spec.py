@@ -36,6 +36,9 @@ class BudgetSpec:
     reduction_factor: int = 2
     max_concurrent: int | None = None
     trial_time_limit_s: float | None = None
+    max_failures: int = 0  # retries of a failed trial, each from its last checkpoint
+    checkpoint_every: int = 1  # epochs between trial checkpoints; 0: none
+    hang_timeout_s: float | None = None  # a trial silent this long is stopped (default: trial_time_limit_s)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ResourceSpec:
 
     cpu: float = 1.0
     gpu: float = 0.0
+    data_on_gpu: bool | None = None  # None: automatic (ecgsearch.accel)
+    compile: bool = False  # torch.compile the model
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,43 @@ class ConstraintSpec:
 
 @dataclass(frozen=True)
 class LatencySpec:
-    """``latency:``: the backends that time each candidate, and how."""
+    """``latency:``: the backends that time each candidate, and how (docs/latency.md).
+
+    measure: ``all`` (every trial, before it trains), ``pareto`` or ``best`` (after the search).
+    precision: one precision for every backend, or a mapping backend -> precision (others: fp32).
+    """
 
     backends: tuple[str, ...]
     batch_size: int = 1
     threads: int | None = None
+    measure: str = "all"
+    precision: str | Mapping[str, str] = "fp32"
+    hint: str = "latency"
+    time_budget_s: float = 1.0
+    predictor: str = "random_forest"
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """``transfer.pretrain:``: the data, task and epochs each trial's model is pretrained on."""
+
+    data: DataSpec
+    task: TaskSpec
+    metric: str
+    mode: str
+    epochs: int
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """``transfer:``: pretrain, re-head, freeze the first ``freeze_stages`` stages, fine-tune.
+
+    The searched ``freeze_stages`` is a parameter of ``SearchSpec.space`` (``hp.freeze_stages``).
+    compare_scratch: also train each configuration from scratch, for ``scratch.*`` columns.
+    """
+
+    pretrain: PretrainSpec
+    compare_scratch: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,3 +127,4 @@ class SearchSpec:
     space: Space
     latency: LatencySpec | None
     lines: Mapping[str, int]
+    transfer: TransferSpec | None = None

@@ -67,7 +67,10 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     The root's line is stored under ``""``. Raises ``SpaceError`` for syntax errors (with the line of
     the YAML mark), unsupported tags, duplicate keys, non-name keys and an empty document.
     """
-    loader = SpaceLoader(text)
+    try:
+        loader = SpaceLoader(text)  # refuses control characters (NUL...) as it reads the text
+    except yaml.YAMLError as error:
+        raise SpaceError(_one_line(f"{source}: invalid YAML: {error}")) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -88,12 +91,17 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
         raise SpaceError(_one_line(f"{where}: invalid YAML: {problem}")) from None
     except yaml.YAMLError as error:
         raise SpaceError(_one_line(f"{source}: invalid YAML: {error}")) from None
+    except RecursionError:  # e.g. [[[[...]]]] thousands deep: the parser recurses per level
+        raise SpaceError(f"{source}: invalid YAML: the document is nested too deeply to be a space file") from None
     finally:
         loader.dispose()
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+MAX_VALUES = 100_000  # a space file holds hundreds; aliases of aliases could expand to billions
 
 
 class _Builder:
@@ -103,6 +111,7 @@ class _Builder:
         self.loader = loader
         self.source = source
         self.lines = lines
+        self.built = 0
 
     def fail(self, node: yaml.Node, problem: str) -> SpaceError:
         return SpaceError(f"{self.source}:{node.start_mark.line + 1}: {problem}")
@@ -111,8 +120,16 @@ class _Builder:
         if id(node) in path:
             raise self.fail(node, f"{key or 'the document'}: a YAML alias refers to itself")
         path = (*path, id(node))
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise self.fail(node, f"{key or 'the document'}: the file expands to more than {MAX_VALUES} values "
+                            "through YAML aliases; a space file is small, so remove the alias chain")
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except (ValueError, KeyError, TypeError, OverflowError):  # e.g. `!!bool maybe`, `!!int twelve`
+                raise self.fail(node, f"{key or 'the document'}: {node.value!r} is not a valid value for "
+                                f"the YAML tag '{node.tag}'") from None
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, _SEQ_TAG, key)
             values = []

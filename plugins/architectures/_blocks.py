@@ -6,8 +6,9 @@ and what is allowed, because a trial's error text is what a user sees in ``resul
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -52,15 +53,40 @@ def check_float(owner: str, name: str, value: Any, low: float, high: float, *,
     raise ValueError(f"{owner}: {name}={value!r} must be a number in [{low}, {high}{bracket}.")
 
 
-def check_io(owner: str, in_leads: Any, num_samples: Any, num_outputs: Any,
-             min_samples: int) -> tuple[int, int, int]:
-    """The three positional sizes every architecture factory receives."""
+DOWNSAMPLING = "the model's total downsampling; use longer records or fewer stages"
+
+
+def check_io(owner: str, in_leads: Any, num_samples: Any, num_outputs: Any, min_samples: int,
+             reason: str = DOWNSAMPLING) -> tuple[int, int, int]:
+    """The three positional sizes every architecture factory receives; ``reason`` says why
+    ``min_samples`` is the minimum and how to fix a shorter input."""
     samples = check_int(owner, "num_samples", num_samples)
     if samples < min_samples:
-        raise ValueError(f"{owner}: num_samples={num_samples!r} is below {min_samples}, the model's "
-                         "total downsampling; use longer records or fewer stages.")
+        raise ValueError(f"{owner}: num_samples={num_samples!r} is below {min_samples}, {reason}.")
     return (check_int(owner, "in_leads", in_leads), samples,
             check_int(owner, "num_outputs", num_outputs))
+
+
+def check_int_list(owner: str, name: str, value: Any, *, min_len: int = 1, max_len: int = 64,
+                   minimum: int = 1) -> tuple[int, ...]:
+    """A list of integers (per-stage block counts or widths) of ``min_len`` to ``max_len`` entries."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not min_len <= len(value) <= max_len:
+        raise ValueError(f"{owner}: {name}={value!r} must be a list of {min_len} to {max_len} integers, "
+                         "one per stage.")
+    return tuple(check_int(owner, name, v, minimum=minimum) for v in value)
+
+
+def conv_length(length: int, kernel: int, stride: int = 1, padding: int = 0, *, ceil: bool = False) -> int:
+    """Output length of a convolution or pooling layer (PyTorch's formula)."""
+    span = length + 2 * padding - kernel
+    return (math.ceil(span / stride) if ceil else span // stride) + 1
+
+
+def check_kernel_fits(owner: str, kernel: int, left: int, num_samples: int, name: str = "kernel") -> None:
+    """Reject a kernel wider than the signal that is left where it is applied: it would mostly see padding."""
+    if kernel > left:
+        raise ValueError(f"{owner}: {name}={kernel} is longer than the {left} samples left after downsampling "
+                         f"num_samples={num_samples}; use a smaller {name}, fewer stages or longer records.")
 
 
 # --- layers -----------------------------------------------------------------------------------
@@ -96,7 +122,7 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 class PoolHead(nn.Module):
-    """Global average pooling over time, optional LayerNorm, then a linear classifier.
+    """Global average pooling over time, optional LayerNorm, then a linear output layer ``fc``.
 
     Averaging over time makes every model accept any record length, not only the one it was built for.
     """
@@ -106,5 +132,40 @@ class PoolHead(nn.Module):
         self.norm: nn.Module = nn.LayerNorm(channels) if norm else nn.Identity()
         self.fc = nn.Linear(channels, num_outputs)
 
+    @property
+    def in_features(self) -> int:
+        return self.fc.in_features
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, samples)`` -> ``(batch, channels)``."""
+        return self.norm(x.mean(dim=-1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.norm(x.mean(dim=-1)))
+        return self.fc(self.pool(x))
+
+    def reset(self, num_outputs: int) -> None:
+        """A fresh output layer (PyTorch's default initialisation) on the old one's device and dtype."""
+        old = self.fc.weight
+        self.fc = nn.Linear(self.in_features, num_outputs, device=old.device, dtype=old.dtype)
+
+
+class EcgNet(nn.Module):
+    """The ``ecgsearch.models`` contract shared by the built-in families: ``stem``, ``stages`` (an
+    ``nn.ModuleList``), a ``head`` with ``in_features`` and ``reset(num_outputs)``; subclasses only
+    build those three."""
+
+    stem: nn.Module
+    stages: nn.ModuleList
+    head: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def reset_head(self, num_outputs: int) -> None:
+        self.head.reset(num_outputs)  # type: ignore[operator]

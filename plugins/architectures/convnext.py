@@ -1,28 +1,35 @@
 """ConvNeXt-1D: the ConvNeXt design (Liu et al., 2022) with 1D convolutions, for the design-space study.
 
 A patchify stem (conv with kernel = stride = ``patch``) then ``stages`` stages; every stage after the
-first starts with a downsampling layer (LayerNorm + conv kernel 2, stride 2) and doubles the width, so
-stage ``i`` has ``width * 2**i`` channels. Each block: depthwise conv (``kernel``), LayerNorm, pointwise
-4x inverted bottleneck with GELU, LayerScale, stochastic depth, residual add.
+first starts with a downsampling layer (LayerNorm + conv kernel 2, stride 2) and, by default, doubles the
+width, so stage ``i`` has ``width * 2**i`` channels (``widths`` sets them one by one). Each block:
+depthwise conv (``kernel``), LayerNorm, pointwise 4x inverted bottleneck with GELU, LayerScale,
+stochastic depth (rate growing linearly to ``drop_path``), residual add.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from ecgsearch import ArchitectureInfo, hookimpl
+from ecgsearch.costs import AnalyticFactory, Costs, Tally
+from ecgsearch.receptive_field import Span, trace_span
 from ecgsearch_plugins.architectures._blocks import (
     ChannelLayerNorm,
     DropPath,
+    EcgNet,
     PoolHead,
     check_float,
     check_int,
+    check_int_list,
     check_io,
     check_kernel,
+    check_kernel_fits,
 )
 
 MAX_STAGES = 4
@@ -52,30 +59,44 @@ class ConvNeXtBlock(nn.Module):
             y = y * self.gamma
         return x + self.drop_path(y.transpose(1, 2))
 
+    def receptive_span(self, span: Span) -> Span:
+        return trace_span(self.dwconv, span)  # pointwise layers and the identity add see one step
 
-class ConvNeXt1d(nn.Module):
-    """Patchify stem, stages of ConvNeXt blocks with downsampling between them, pooled classifier."""
 
-    def __init__(self, in_leads: int, num_outputs: int, depths: tuple[int, ...], width: int,
-                 kernel: int, patch: int, drop_path: float, layer_scale: float) -> None:
+@dataclass(frozen=True)
+class ConvNeXtSpec:
+    in_leads: int
+    num_samples: int
+    num_outputs: int
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    kernel: int
+    patch: int
+    drop_path: float
+    layer_scale: float
+
+
+class ConvNeXt1d(EcgNet):
+    """Patchify stem, stages of ConvNeXt blocks with downsampling between them, pooled head."""
+
+    def __init__(self, spec: ConvNeXtSpec) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv1d(in_leads, width, patch, stride=patch),
-                                  ChannelLayerNorm(width, eps=1e-6))
-        # Stochastic depth grows linearly from 0 to ``drop_path`` over all blocks, as in ConvNeXt.
-        rates = torch.linspace(0, drop_path, sum(depths)).tolist()
+        in_leads, depths, widths, patch = spec.in_leads, spec.depths, spec.widths, spec.patch
+        kernel, drop_path, layer_scale = spec.kernel, spec.drop_path, spec.layer_scale
+        self.stem = nn.Sequential(nn.Conv1d(in_leads, widths[0], patch, stride=patch),
+                                  ChannelLayerNorm(widths[0], eps=1e-6))
+        # Stochastic depth grows linearly from 0 to ``drop_path`` over all blocks, as in ConvNeXt
+        # (plain Python, so the model also builds on the meta device).
+        total = sum(depths)
+        rates = [drop_path * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
         stages: list[nn.Module] = []
-        for i, n in enumerate(depths):
-            c = width * 2**i
-            down = ([ChannelLayerNorm(c // 2, eps=1e-6), nn.Conv1d(c // 2, c, 2, stride=2)]
-                    if i > 0 else [])
+        for i, (n, c) in enumerate(zip(depths, widths)):
+            down = [ChannelLayerNorm(widths[i - 1], eps=1e-6), nn.Conv1d(widths[i - 1], c, 2, stride=2)] if i else []
             blocks = [ConvNeXtBlock(c, kernel, rates.pop(0), layer_scale) for _ in range(n)]
             stages.append(nn.Sequential(*down, *blocks))
-        self.stages = nn.Sequential(*stages)
-        self.head = PoolHead(width * 2 ** (len(depths) - 1), num_outputs, norm=True)
+        self.stages = nn.ModuleList(stages)
+        self.head = PoolHead(widths[-1], spec.num_outputs, norm=True)
         self.apply(_init)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
 
 
 def _init(m: nn.Module) -> None:
@@ -84,31 +105,66 @@ def _init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def build_convnext(in_leads: int, num_samples: int, num_outputs: int, *, stages: int = 3,
-                   width: int = 32, depth: int = 2, depths: Sequence[int] | None = None,
-                   kernel: int = 7, patch: int = 4, drop_path: float = 0.0,
-                   layer_scale: float = 1e-6) -> ConvNeXt1d:
-    """A ConvNeXt-1D with ``stages`` (1-4) stages of ``depth`` blocks each, or per-stage ``depths``
-    (e.g. ``(3, 3, 9, 3)`` of ConvNeXt-T, which then sets the stage count). ``layer_scale`` 0 turns
-    LayerScale off. ``num_samples`` must be at least the total stride ``patch * 2**(stages - 1)``."""
+def convnext_spec(in_leads: int, num_samples: int, num_outputs: int, *, stages: int = 3,
+                  width: int = 32, depth: int = 2, depths: Sequence[int] | None = None,
+                  widths: Sequence[int] | None = None, kernel: int = 7, patch: int = 4,
+                  drop_path: float = 0.0, layer_scale: float = 1e-6) -> ConvNeXtSpec:
+    """A ConvNeXt-1D with ``stages`` (1-4) stages of ``depth`` blocks and ``width * 2**i`` channels, or
+    per-stage ``depths`` (e.g. ``(3, 3, 9, 3)`` of ConvNeXt-T) and/or ``widths`` (e.g. ``(96, 192, 384,
+    768)``), which then set the stage count. ``patch`` is the stem's patch size; ``layer_scale`` 0 turns
+    LayerScale off. The depthwise ``kernel`` must fit in the samples left after ``patch * 2**(stages-1)``."""
     name = "convnext"
-    if depths is None:
-        stages = check_int(name, "stages", stages, allowed=range(1, MAX_STAGES + 1))
-        depth = check_int(name, "depth", depth)
-        blocks = (depth,) * stages
+    if depths is not None:
+        blocks = check_int_list(name, "depths", depths, max_len=MAX_STAGES)
+    elif widths is not None:
+        blocks = (check_int(name, "depth", depth),) * len(check_int_list(name, "widths", widths, max_len=MAX_STAGES))
     else:
-        if isinstance(depths, (str, bytes)) or not 1 <= len(depths) <= MAX_STAGES:
-            raise ValueError(f"{name}: depths={depths!r} must be a list of 1 to {MAX_STAGES} "
-                             "block counts, one per stage.")
-        blocks = tuple(check_int(name, "depths", d) for d in depths)
-    width = check_int(name, "width", width)
+        stages = check_int(name, "stages", stages, allowed=range(1, MAX_STAGES + 1))
+        blocks = (check_int(name, "depth", depth),) * stages
+    if widths is None:
+        channels = tuple(check_int(name, "width", width) * 2**i for i in range(len(blocks)))
+    else:
+        channels = check_int_list(name, "widths", widths, max_len=MAX_STAGES)
+        if len(channels) != len(blocks):
+            raise ValueError(f"{name}: widths={list(widths)!r} has {len(channels)} entries but depths="
+                             f"{list(blocks)!r} has {len(blocks)}; give one width per stage.")
     kernel = check_kernel(name, kernel)
     patch = check_int(name, "patch", patch)
     drop_path = check_float(name, "drop_path", drop_path, 0.0, 1.0, high_open=True)
     layer_scale = check_float(name, "layer_scale", layer_scale, 0.0, float("inf"))
-    in_leads, _, num_outputs = check_io(name, in_leads, num_samples, num_outputs,
-                                        min_samples=patch * 2 ** (len(blocks) - 1))
-    return ConvNeXt1d(in_leads, num_outputs, blocks, width, kernel, patch, drop_path, layer_scale)
+    in_leads, num_samples, num_outputs = check_io(name, in_leads, num_samples, num_outputs,
+                                                  min_samples=patch * 2 ** (len(blocks) - 1))
+    check_kernel_fits(name, kernel, num_samples // patch // 2 ** (len(blocks) - 1), num_samples)
+    return ConvNeXtSpec(in_leads, num_samples, num_outputs, blocks, channels, kernel, patch, drop_path,
+                        layer_scale)
+
+
+def convnext_costs(spec: ConvNeXtSpec) -> Costs:
+    """Parameters, MACs and receptive field of ``ConvNeXt1d(spec)``, layer by layer, without building it."""
+    t, widths = Tally(), spec.widths
+    length = spec.num_samples // spec.patch
+    t.conv(spec.in_leads, widths[0], spec.patch, length, bias=True)
+    t.norm(widths[0])
+    span = Span().conv(spec.patch, spec.patch)
+    for i, (n, c) in enumerate(zip(spec.depths, widths)):
+        if i:
+            length //= 2
+            t.norm(widths[i - 1])
+            t.conv(widths[i - 1], c, 2, length, bias=True)
+            span = span.conv(2, 2)
+        for _ in range(n):
+            t.conv(c, c, spec.kernel, length, groups=c, bias=True)
+            t.norm(c)
+            t.linear(c, 4 * c, length)
+            t.linear(4 * c, c, length)
+            t.params += c if spec.layer_scale > 0 else 0
+            span = span.conv(spec.kernel)
+    t.norm(widths[-1])
+    t.linear(widths[-1], spec.num_outputs)
+    return t.costs(span, spec.num_samples, len(widths), widths[-1])
+
+
+build_convnext = AnalyticFactory(convnext_spec, ConvNeXt1d, convnext_costs)
 
 
 @hookimpl

@@ -9,12 +9,18 @@ Georgia v1.0.2), so this module parses the three layouts seen in the wild itself
 - ``E07835.mat 12 500 5000`` (record name with the extension).
 
 Only what the Challenge records use is supported: one signal file, format 16, a gain per lead.
+The ``.mat`` files are MATLAB v4 (a 20-byte header, the name ``val``, int16 column-major): they are
+read directly with ``np.frombuffer`` (about 10x faster than ``scipy.io.loadmat``); any file that is
+not a complete plain v4 file goes to ``scipy.io.loadmat``, whose messages explain what is wrong.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +32,10 @@ DEFAULT_GAIN = 200.0  # WFDB: a gain of 0 or none means 200 ADC units per physic
 # "1000", "1000/mV", "1000.0(0)/mV": gain, optional (baseline), optional /units
 _GAIN = re.compile(r"^(?P<gain>[-+]?[\d.]+(?:[eE][-+]?\d+)?)(?:\((?P<baseline>[-+]?\d+)\))?"
                    r"(?:/(?P<units>\S+))?$")
+
+
+# MATLAB v4 precision digit P of the type code (M*1000 + O*100 + P*10 + T) -> numpy type.
+_V4_TYPES = {0: "f8", 1: "f4", 2: "i4", 3: "i2", 4: "u2", 5: "u1"}
 
 
 class RecordError(ValueError):
@@ -57,6 +67,29 @@ def _number(text: str, what: str) -> float:
     if not math.isfinite(value):
         raise RecordError(f"{what} {text!r} is not a finite number")
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def _signal_format(field: str) -> str:
+    """``16``, ``16+24``, ``16x1+24`` -> ``16`` (fields repeat on every line: parsed once each)."""
+    return re.split(r"[x:+]", field)[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _gain_field(field: str) -> tuple[float, int | None, str] | None:
+    """``1000/mV``, ``1000.0(0)/mV`` -> (gain, baseline or None, units); None when unreadable."""
+    match = _GAIN.match(field)
+    if match is None:
+        return None
+    baseline = int(match["baseline"]) if match["baseline"] else None
+    return _number(match["gain"], "gain"), baseline, match["units"] or "mV"
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # "1e3", "12.0", or not a number: the general parser decides
+        return int(_number(text, what))
 
 
 def parse_header(text: str) -> Header:
@@ -92,15 +125,15 @@ def parse_header(text: str) -> Header:
         if len(parts) < 2:
             raise RecordError(f"signal line {line!r} lacks a format")
         files.add(parts[0])
-        fmts.add(re.split(r"[x:+]", parts[1])[0])
-        match = _GAIN.match(parts[2]) if len(parts) > 2 else None
-        if len(parts) > 2 and match is None:
+        fmts.add(_signal_format(parts[1]))
+        field = _gain_field(parts[2]) if len(parts) > 2 else (0.0, None, "mV")
+        if field is None:
             raise RecordError(f"signal line {line!r} has an unreadable gain {parts[2]!r}")
-        gain = _number(match["gain"], "gain") if match else 0.0
-        adc_zero = int(_number(parts[4], "ADC zero")) if len(parts) > 4 else 0
+        gain, baseline, unit = field
+        adc_zero = _integer(parts[4], "ADC zero") if len(parts) > 4 else 0
         gains.append(gain or DEFAULT_GAIN)
-        baselines.append(int(match["baseline"]) if match and match["baseline"] else adc_zero)
-        units.append((match["units"] if match and match["units"] else "mV"))
+        baselines.append(adc_zero if baseline is None else baseline)
+        units.append(unit)
         names.append(" ".join(parts[8:]) if len(parts) > 8 else f"lead{len(names) + 1}")
     if len(files) != 1 or len(fmts) != 1:
         raise RecordError(f"signals span {len(files)} files in {len(fmts)} formats; "
@@ -113,22 +146,56 @@ def parse_header(text: str) -> Header:
                   lead_names=tuple(names), comments=comments)
 
 
-def read_header(path: Path) -> Header:
+def read_header(path: Path | str) -> Header:
     try:
-        return parse_header(Path(path).read_text(encoding="utf-8", errors="replace"))
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
     except OSError as error:
         raise RecordError(f"cannot read the header ({error.strerror or error})") from None
+    return parse_header(text)
 
 
-def read_raw(header: Header, hea_path: Path) -> np.ndarray:
+def read_v4_val(data: bytes | bytearray) -> np.ndarray | None:
+    """The ``val`` matrix of the bytes of a MATLAB v4 file, or None when they are not a complete plain
+    v4 file holding one (scipy then reads the file and names the problem). Little- and big-endian,
+    real full matrices of the six v4 numeric types; other variables before ``val`` are skipped."""
+    offset = 0
+    while offset + 20 <= len(data):
+        code = int.from_bytes(data[offset:offset + 4], "little")
+        order = "<"
+        if code >= 100:  # M digit 1: big-endian IEEE
+            order, code = ">", int.from_bytes(data[offset:offset + 4], "big") - 1000
+        precision, kind = divmod(code, 10)
+        if not 0 <= code < 100 or kind != 0 or precision not in _V4_TYPES:
+            return None
+        rows, cols, imaginary, name_length = struct.unpack_from(order + "4i", data, offset + 4)
+        dtype = np.dtype(order + _V4_TYPES[precision])
+        start = offset + 20 + name_length
+        end = start + rows * cols * dtype.itemsize
+        if imaginary or rows < 0 or cols < 0 or name_length < 1 or end > len(data):
+            return None
+        if bytes(data[offset + 20:start]).rstrip(b"\0") == b"val":
+            return np.frombuffer(data, dtype=dtype, count=rows * cols, offset=start).reshape(cols, rows).T
+        offset = end
+    return None
+
+
+def read_raw(header: Header, hea_path: Path | str) -> np.ndarray:
     """The int16 ``val`` matrix ``(n_sig, n_samples)`` of the ``.mat`` beside the header."""
-    mat = Path(hea_path).with_name(header.file_name)
-    if not mat.is_file():
-        mat = Path(hea_path).with_suffix(".mat")
-    if not mat.is_file():
+    mat = Path(os.path.join(os.path.dirname(hea_path), header.file_name))  # os.path: cheaper than Path ops
+    if not os.path.isfile(mat):
+        mat = Path(os.path.splitext(hea_path)[0] + ".mat")
+    if not os.path.isfile(mat):
         raise RecordError(f"the signal file {header.file_name} is missing")
     try:
-        val = scipy.io.loadmat(str(mat), variable_names=["val"]).get("val")
+        with open(mat, "rb") as handle:
+            data = bytearray(os.fstat(handle.fileno()).st_size)  # writable, so the matrix is too
+            val = read_v4_val(data) if handle.readinto(data) == len(data) else None
+    except OSError:
+        val = None  # scipy below reports the reason
+    try:
+        if val is None:
+            val = scipy.io.loadmat(str(mat), variable_names=["val"]).get("val")
     except Exception as error:  # scipy raises ValueError/TypeError/OSError variants for bad files
         raise RecordError(f"the signal file {mat.name} is unreadable ({str(error).split(';')[0]})") from None
     if val is None:
@@ -139,10 +206,20 @@ def read_raw(header: Header, hea_path: Path) -> np.ndarray:
     return val
 
 
-def to_physical(raw: np.ndarray, header: Header) -> np.ndarray:
-    """``(raw - baseline) / gain`` per lead as float64 (mV for the Challenge), -32768 -> NaN."""
-    gains = np.asarray(header.gains, dtype=np.float64)[:, None]
-    baselines = np.asarray(header.baselines, dtype=np.float64)[:, None]
-    physical = (raw.astype(np.float64) - baselines) / gains
-    physical[raw == MISSING_RAW] = np.nan
+def to_physical(raw: np.ndarray, header: Header, dtype: type = np.float64, out: np.ndarray | None = None,
+                leads_last: bool = False) -> np.ndarray:
+    """``(raw - baseline) / gain`` per lead (mV for the Challenge), -32768 -> NaN; float64 by default,
+    float32 for preprocessing that runs in float32 anyway (half the memory traffic). ``out``: write
+    into this array (a row of a batch) instead of a new one. ``leads_last``: return
+    ``(n_samples, n_sig)``, the order the ``.mat`` file stores, which needs no transposition."""
+    if leads_last:
+        raw = raw.T
+    shape = (1, -1) if leads_last else (-1, 1)
+    gains = np.asarray(header.gains, dtype=dtype).reshape(shape)
+    baselines = np.asarray(header.baselines, dtype=dtype).reshape(shape)
+    physical = np.empty(raw.shape, dtype=dtype) if out is None else out
+    np.subtract(raw, baselines, out=physical)  # two passes, no temporary copies
+    np.divide(physical, gains, out=physical)
+    if raw.size and raw.min() <= MISSING_RAW:  # -32768 is the int16 minimum: one pass, no mask
+        physical[raw == MISSING_RAW] = np.nan
     return physical

@@ -1,0 +1,14 @@
+"""Latency measurement: the backend contract, the adaptive measuring loop, the isolated measuring
+process, the numerics check, latency in the search, and the latency predictor (docs/latency.md).
+
+Modules, one job each: ``options`` (vocabulary, option records), ``stats`` (``LatencyStats`` and the
+measuring loop), ``backend`` (the plugin contract), ``request``/``worker``/``runner`` (measuring in a
+separate process), ``dataset_checks`` (INT8 calibration and accuracy), ``plan`` (what a search measures),
+``predictor`` (latency from cost features), ``bench`` (measuring the trials of a finished run).
+Importing this package imports neither torch nor any runtime.
+"""
+
+from ecgsearch.latency.options import BackendOptions, MeasureSettings
+from ecgsearch.latency.stats import LatencyStats, measure_latency
+
+__all__ = ["BackendOptions", "LatencyStats", "MeasureSettings", "measure_latency"]

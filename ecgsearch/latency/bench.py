@@ -1,0 +1,170 @@
+"""Measure the trained trials of a finished run: ``ecgsearch bench`` and ``latency.measure: pareto|best``.
+
+Each chosen trial's checkpoint is measured on every backend in a separate process (``latency.runner``).
+The rows (trial, architecture, costs, the run metric, ``latency.<backend>.*``) go to ``RUN_DIR/bench.parquet``;
+after a search with ``measure: pareto`` or ``best`` they are also merged into ``results.parquet``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ecgsearch.errors import UserError
+from ecgsearch.latency.options import BackendOptions, MeasureSettings
+from ecgsearch.latency.plan import latency_plan, model_ref_for
+from ecgsearch.latency.request import DataRef, MeasureRequest
+from ecgsearch.latency.runner import DEFAULT_BACKEND_TIMEOUT_S, measure_isolated
+from ecgsearch.results import RESULTS_FILE, column_order, read_results
+
+log = logging.getLogger(__name__)
+
+BENCH_FILE = "bench.parquet"
+SELECTIONS: tuple[str, ...] = ("best", "pareto", "all")
+REFERENCE_PREFIX = "reference."  # the PyTorch model's metric, computed next to each backend's
+
+
+def load_run(run_dir: Path) -> tuple[Any, pd.DataFrame]:
+    """The run's space file and results table; a folder that is not a run is a ``UserError``."""
+    from ecgsearch.engine import SPACE_COPY
+    from ecgsearch.space import load_space
+
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder; pass the --out folder of an `ecgsearch run`.")
+    if not (run_dir / RESULTS_FILE).is_file() or not (run_dir / SPACE_COPY).is_file():
+        raise UserError(f"{run_dir}: not a run folder (it needs {RESULTS_FILE} and {SPACE_COPY}); "
+                        "pass the --out folder of an `ecgsearch run`.")
+    return load_space(run_dir / SPACE_COPY), read_results(run_dir)
+
+
+def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run_dir: Path) -> list[str]:
+    """Trial ids with saved weights: the best by the run metric, its Pareto front vs FLOPs, or all."""
+    from ecgsearch.trial import checkpoint_path
+
+    if which not in SELECTIONS:
+        raise UserError(f"--trials: '{which}' is not a selection (allowed: {', '.join(SELECTIONS)}); "
+                        "pass best, pareto or all.")
+    key = f"val.{metric}"
+    values = pd.to_numeric(results.get(key, pd.Series(np.nan, index=results.index)), errors="coerce")
+    weighted = results[[checkpoint_path(run_dir, str(t)).is_file() for t in results["trial_id"]]]
+    if which == "all":
+        chosen = weighted
+    else:
+        ok = weighted[(weighted["status"] == "ok") & np.isfinite(values.loc[weighted.index])]
+        if which == "best":
+            chosen = ok.sort_values(key, ascending=mode == "min").head(1)
+        else:
+            from ecgsearch.analysis.pareto import pareto_front
+
+            chosen = pareto_front(ok, metric, mode, cost="cost.flops") if len(ok) else ok
+    if chosen.empty:
+        raise UserError(f"{run_dir}: no trial with saved weights{'' if which == 'all' else ' and a ' + key} to "
+                        f"measure for --trials {which}; run the search longer or choose --trials all.")
+    return [str(t) for t in chosen["trial_id"]]
+
+
+def check_backends(names: Iterable[str], options: Mapping[str, BackendOptions]) -> None:
+    """Every named backend is registered and usable here; otherwise one ``UserError`` sentence."""
+    from ecgsearch.latency.backend import backend_status
+    from ecgsearch.plugins import get_registries
+
+    registry = get_registries().backends
+    for name in names:
+        if name not in registry:
+            raise UserError(f"--backend: {registry.unknown_message(name)}")
+        usable, reason = backend_status(registry.get(name), options[name])
+        if not usable:
+            raise UserError(f"--backend {name}: {reason}; install what it needs or choose another backend "
+                            "(`ecgsearch plugins` lists them).")
+
+
+def measure_trials(run_dir: Path, spec: Any, results: pd.DataFrame, trial_ids: list[str], backends: tuple[str, ...],
+                   options: Mapping[str, BackendOptions], settings: MeasureSettings, cache_entry: Path,
+                   accuracy: bool = False, backend_timeout_s: float = DEFAULT_BACKEND_TIMEOUT_S,
+                   progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
+    """One row per trial: identity, costs, the run metric and each backend's ``latency.*`` columns."""
+    from ecgsearch.predict import load_checkpoint
+    from ecgsearch.trial import checkpoint_path
+
+    rows = []
+    by_id = results.set_index("trial_id", drop=False)
+    data = DataRef(cache_entry=str(cache_entry), task=spec.task.name, task_params=dict(spec.task.params),
+                   metric=spec.metric, accuracy_split="val" if accuracy else None)
+    for done, trial_id in enumerate(trial_ids):
+        if progress:
+            progress(done, len(trial_ids), trial_id)
+        checkpoint = load_checkpoint(run_dir, trial_id)
+        model = model_ref_for(checkpoint["config"], spec.space, cache_entry, spec.task.name, spec.task.params,
+                              checkpoint=str(checkpoint_path(run_dir, trial_id)))
+        measured = measure_isolated(MeasureRequest(model, backends, options, settings, data),
+                                    backend_timeout_s=backend_timeout_s)
+        source = by_id.loc[trial_id]
+        row: dict[str, Any] = {"trial_id": trial_id, "architecture": source.get("architecture"),
+                               f"val.{spec.metric}": source.get(f"val.{spec.metric}"),
+                               **{k: v for k, v in source.items() if str(k).startswith("cost.")}}
+        for result in measured.values():
+            row.update(result.columns(spec.metric))
+            if result.reference_metric is not None:
+                row[f"{REFERENCE_PREFIX}val.{spec.metric}"] = result.reference_metric
+        rows.append(row)
+    if progress:
+        progress(len(trial_ids), len(trial_ids), "")
+    frame = pd.DataFrame(rows)
+    return frame[column_order(frame.columns)]
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a parquet file atomically (temporary file + rename)."""
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def merge_into_results(out_dir: Path, measured: pd.DataFrame) -> pd.DataFrame:
+    """``results.parquet`` with the ``latency.*`` columns of ``measured`` set on its trials' rows."""
+    results = read_results(out_dir)
+    columns = [c for c in measured.columns if c.startswith("latency.")]
+    update = measured.set_index("trial_id")[columns]
+    merged = results.set_index("trial_id", drop=False)
+    for column in columns:
+        if column not in merged.columns:
+            merged[column] = None
+        merged[column] = merged[column].astype(object)
+        merged.loc[update.index, column] = update[column].astype(object)
+    merged = merged.reset_index(drop=True)
+    merged = merged[column_order(merged.columns)]
+    write_frame(merged, Path(out_dir) / RESULTS_FILE)
+    return merged
+
+
+def measure_after_search(spec: Any, out_dir: Path, cache_entry: Path) -> pd.DataFrame | None:
+    """``latency.measure: pareto|best``: measure those trials now and add their columns to the results."""
+    plan = latency_plan(spec)
+    if plan is None or plan.measure == "all":
+        return None
+    results = read_results(out_dir) if (Path(out_dir) / RESULTS_FILE).exists() else None
+    if results is None or results.empty:
+        return None
+    try:
+        trial_ids = select_trials(results, spec.metric, spec.mode, plan.measure, Path(out_dir))
+    except UserError as error:
+        log.warning("no latency measured after the search: %s", error)
+        return None
+    log.info("measuring the latency of %d %s trial(s)", len(trial_ids), plan.measure)
+    frame = measure_trials(Path(out_dir), spec, results, trial_ids, plan.backends, plan.options, plan.settings,
+                           cache_entry, backend_timeout_s=plan.backend_timeout_s)
+    write_frame(frame, Path(out_dir) / BENCH_FILE)
+    merge_into_results(Path(out_dir), frame)
+    return frame
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.floating, np.integer)) and not (
+        isinstance(value, float) and math.isnan(value))

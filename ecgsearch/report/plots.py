@@ -1,0 +1,160 @@
+"""The report's figures, one function per plot, each writing one PNG.
+
+Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas directly: no pyplot state, no
+display needed, safe on a headless cluster node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ecgsearch.analysis.pareto import pareto_front
+from ecgsearch.analysis.scaling import ScalingFit
+
+DPI = 110
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def progress_plot(values: pd.Series, statuses: pd.Series, metric: str, mode: str, path: Path) -> Path:
+    """Each trial's metric in the order trials finished, and the best so far as a step line."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    index = np.arange(1, len(values) + 1)
+    finite = np.isfinite(values.to_numpy(dtype=float))
+    ax.scatter(index[finite], values[finite], s=18, color="#7f7f7f", alpha=0.7, label="trial")
+    best = (values.cummax() if mode == "max" else values.cummin()).ffill()  # a failed trial keeps the best
+    ax.step(index, best, where="post", color=_COLORS[0], lw=2, label="best so far")
+    failed = ~finite
+    if failed.any():
+        low = np.nanmin(values) if finite.any() else 0.0
+        ax.scatter(index[failed], np.full(failed.sum(), low), marker="x", color=_COLORS[1],
+                   label="no value (" + ", ".join(sorted(set(statuses[failed].astype(str)))) + ")")
+    ax.set_xlabel("trials finished")
+    ax.set_ylabel(metric)
+    ax.set_title(f"search progress ({mode} {metric})")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def pareto_plot(frame: pd.DataFrame, metric: str, mode: str, cost: str, group_by: str, path: Path,
+                cost_label: str) -> Path:
+    """Every trial (faint) and each group's Pareto front (a step line) of ``metric`` against ``cost``."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    fronts = pareto_front(frame, metric, mode, cost=cost, group_by=group_by)
+    for i, (name, rows) in enumerate(frame.groupby(group_by, sort=True)):
+        color = _COLORS[i % len(_COLORS)]
+        ax.scatter(rows[cost], rows[metric], s=16, color=color, alpha=0.35)
+        front = fronts[fronts["group"] == str(name)]
+        ax.step(front[cost], front[metric], where="post", color=color, lw=1.8, marker="o", ms=5,
+                label=f"{name} ({len(front)} on front / {len(rows)})")
+    ax.set_xscale("log")
+    ax.set_xlabel(cost_label)
+    ax.set_ylabel(metric)
+    ax.set_title(f"Pareto front of {metric} vs {cost_label}, by {group_by}")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def cv_plot(predictions: pd.DataFrame, cv: pd.DataFrame, metric: str, path: Path) -> Path:
+    """Out-of-fold predicted vs true metric, one panel per group, with Pearson r and Spearman rho."""
+    groups = [g for g in cv["group"] if (predictions["group"] == g).any()]
+    fig = Figure(figsize=(4 * len(groups), 4))
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    for ax, group, color in zip(axes, groups, _COLORS):
+        rows = predictions[predictions["group"] == group]
+        stats = cv[cv["group"] == group].iloc[0]
+        ax.scatter(rows["true"], rows["predicted"], s=18, color=color, alpha=0.8)
+        low = float(min(rows["true"].min(), rows["predicted"].min()))
+        high = float(max(rows["true"].max(), rows["predicted"].max()))
+        ax.plot([low, high], [low, high], color="black", lw=1, ls="--")
+        ax.set_title(f"{group}: r = {stats['pearson_r']:.2f}, rho = {stats['spearman_rho']:.2f} (n={int(stats['n'])})",
+                     fontsize=9)
+        ax.set_xlabel(f"true {metric}")
+        ax.set_ylabel(f"predicted {metric}")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def importance_plot(importance: pd.DataFrame, groups: Sequence[str], path: Path, top: int = 10) -> Path:
+    """Per group: the ``top`` features by impurity importance, with their Spearman rho beside them."""
+    fig = Figure(figsize=(11, 0.35 * top * len(groups) + 1.2 * len(groups)))
+    axes = np.atleast_2d(fig.subplots(len(groups), 2))
+    for row, group in zip(axes, groups):
+        rows = importance[importance["group"] == group].sort_values("impurity", ascending=False).head(top)[::-1]
+        positions = np.arange(len(rows))
+        row[0].barh(positions, rows["impurity"], color=_COLORS[0])
+        row[0].set_yticks(positions, rows["feature"], fontsize=8)
+        row[0].set_title(f"{group}: impurity importance", fontsize=9)
+        rho = rows["spearman"].fillna(0.0)
+        row[1].barh(positions, rho, color=[_COLORS[2] if v >= 0 else _COLORS[1] for v in rho])
+        for position in positions[rows["spearman"].isna().to_numpy()]:
+            row[1].text(0.02, position, "n/a (constant)", va="center", fontsize=7, color="#7f7f7f")
+        row[1].set_yticks(positions, rows["feature"], fontsize=8)
+        row[1].set_xlim(-1, 1)
+        row[1].axvline(0, color="black", lw=0.8)
+        row[1].set_title(f"{group}: Spearman rho with the metric", fontsize=9)
+    return _save(fig, path)
+
+
+def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, title: str, path: Path) -> Path:
+    """Error of every trial (faint), the Pareto-optimal ones, and the fitted law with its bootstrap band.
+
+    The extrapolation check is drawn too: the held-out points and the predictions of the law fitted
+    without them.
+    """
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    ax.scatter(points["x"], points["error"], s=14, color="#7f7f7f", alpha=0.35, label="trials")
+    front = points[points["pareto"]].sort_values("x")
+    ax.scatter(front["x"], front["error"], s=30, color=_COLORS[0], zorder=3, label="Pareto-optimal")
+    if fit is not None:
+        grid = np.geomspace(points["x"].min(), points["x"].max() * 2, 200)
+        low, high = fit.band(grid)
+        law = fit.law
+        ax.fill_between(grid, low, high, color=_COLORS[0], alpha=0.18, label=f"{fit.level:.0%} bootstrap band")
+        ax.plot(grid, fit.predict(grid), color=_COLORS[0], lw=1.8,
+                label=f"fit: {law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}")
+        if fit.extrapolation is not None:
+            check = fit.extrapolation
+            ax.axvline(check.split, color="#7f7f7f", ls=":", lw=1)
+            ax.scatter(check.x, check.predicted, marker="x", s=40, color=_COLORS[1], zorder=4,
+                       label=f"predicted from x <= {check.split:.3g} (mean rel. error "
+                             f"{check.mean_relative_error:.1%})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("error")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def latency_plot(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> Path:
+    """A box per latency column (p50/p90 per backend), in milliseconds on a log axis."""
+    fig = Figure(figsize=(max(5, 1.4 * len(columns)), 4.5))
+    ax = fig.subplots()
+    data: list[Any] = [pd.to_numeric(frame[c], errors="coerce").dropna().to_numpy() for c in columns]
+    ax.boxplot(data, showfliers=True)
+    ax.set_xticks(np.arange(1, len(columns) + 1),
+                  [c.removeprefix("latency.").replace("_ms", "") for c in columns], rotation=30, fontsize=8,
+                  ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("latency per batch (ms)")
+    ax.set_title("latency by backend")
+    ax.grid(alpha=0.3, axis="y", which="both")
+    return _save(fig, path)

@@ -1,0 +1,249 @@
+"""The report's sections: each reads the run, writes its figures and says why when it cannot.
+
+A section that cannot be made (too few trials to cross-validate, too few Pareto points for a law, a
+single data size) carries a note with the reason instead of failing the whole report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecgsearch.analysis.pareto import hypervolume, pareto_front
+from ecgsearch.analysis.scaling import AXES, ScalingError, ScalingFit, axis_label, fit_scaling, scaling_points
+from ecgsearch.errors import UserError
+from ecgsearch.report import plots
+from ecgsearch.report.html import Image, Section, Table, fmt
+from ecgsearch.report.rundir import RunData
+
+log = logging.getLogger(__name__)
+
+COST_LABELS = {"cost.flops": "FLOPs per sample", "cost.params": "parameters"}
+IDENTITY = ["trial_id", "architecture", "optimizer"]
+
+
+def latency_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``latency.<backend>.p50_ms``/``.p90_ms`` columns holding at least one measurement."""
+    return sorted(c for c in frame.columns if c.startswith("latency.") and c.endswith((".p50_ms", ".p90_ms"))
+                  and pd.to_numeric(frame[c], errors="coerce").notna().any())
+
+
+def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if c in frame.columns]
+
+
+def best_section(run: RunData, n: int = 5) -> Section:
+    ranked = run.trials.sort_values(run.column, ascending=run.mode == "min").head(n)
+    columns = _present(ranked, [*IDENTITY, run.column, f"test.{run.metric}", "cost.flops", "cost.params", "epochs"])
+    return Section("Best trials", "best", f"The {len(ranked)} best trials by {run.column} ({run.mode}).",
+                   tables=[Table(f"best trials by {run.column}", columns,
+                                 [[fmt(row[c]) for c in columns] for _, row in ranked.iterrows()])])
+
+
+def progress_section(run: RunData, out: Path) -> Section:
+    values = pd.to_numeric(run.results[run.column], errors="coerce").astype(float)
+    values = values.where(run.results["status"].isin(("ok", "stopped")))
+    path = plots.progress_plot(values.reset_index(drop=True), run.results["status"].reset_index(drop=True),
+                               run.column, run.mode, out / "progress.png")
+    return Section("Search progress", "progress",
+                   "Each dot is a trial in the order trials finished; the line is the best value found so far. "
+                   "A line that still climbs at the end says more trials would likely pay off.",
+                   images=[Image(path.name, f"best {run.column} so far after each finished trial")])
+
+
+def _cost_columns(frame: pd.DataFrame) -> list[str]:
+    usable = [c for c in COST_LABELS if c in frame.columns and pd.to_numeric(frame[c], errors="coerce").gt(0).any()]
+    return usable + [c for c in latency_columns(frame) if c.endswith("p50_ms")]
+
+
+def _label(cost: str) -> str:
+    return COST_LABELS.get(cost) or f"{cost.removeprefix('latency.')} (ms)"
+
+
+def pareto_section(run: RunData, out: Path) -> Section:
+    trials = run.trials
+    section = Section("Pareto fronts", "pareto",
+                      f"A trial is on the front when no other trial reaches a better {run.column} at the same or "
+                      "lower cost. Faint dots are all trials; lines join each group's front. Read the front from "
+                      "left to right: each step up is what the extra cost buys.")
+    costs = _cost_columns(trials)
+    if not costs:
+        section.notes.append("The results have no cost columns (cost.flops, cost.params, latency); there is no "
+                             "front to draw.")
+        return section
+    groups = [g for g in ("optimizer", "architecture") if g in trials.columns and trials[g].notna().any()]
+    for cost in costs:
+        for group in groups[:1] if cost != "cost.flops" else groups:
+            name = f"pareto_{cost.removeprefix('cost.').removeprefix('latency.').replace('.', '_')}_by_{group}.png"
+            path = plots.pareto_plot(trials, run.column, run.mode, cost, group, out / name, _label(cost))
+            section.images.append(Image(path.name, f"{run.column} vs {_label(cost)}, front per {group}"))
+    cost = costs[0]
+    front = pareto_front(trials, run.column, run.mode, cost=cost)
+    columns = _present(front, [*IDENTITY, run.column, *costs])
+    section.tables.append(Table(f"the pooled front of {run.column} vs {_label(cost)} ({len(front)} trials)",
+                                columns, [[fmt(row[c]) for c in columns] for _, row in front.iterrows()]))
+    if groups:
+        section.tables.append(_hypervolume_table(trials, run, cost, groups[0]))
+    return section
+
+
+def _hypervolume_table(trials: pd.DataFrame, run: RunData, cost: str, group: str) -> Table:
+    """Hypervolume of each group's front against one shared reference, so fronts can be compared."""
+    sign = 1.0 if run.mode == "max" else -1.0
+    scores = sign * pd.to_numeric(trials[run.column], errors="coerce")
+    costs = pd.to_numeric(trials[cost], errors="coerce")
+    reference = (float(costs.max()) * 2.0, float(scores.min()))
+    rows = []
+    for name, rows_of in trials.groupby(group, sort=True):
+        front = pareto_front(rows_of, run.column, run.mode, cost=cost)
+        measured = rows_of.index[costs.loc[rows_of.index].gt(0).to_numpy()]  # decades need a positive cost
+        volume = hypervolume(costs.loc[measured], scores.loc[measured], reference)
+        rows.append([str(name), str(len(rows_of)), str(len(front)), fmt(volume)])
+    return Table(f"hypervolume by {group} (decades of {_label(cost)} x {run.metric}; reference: 2 x the largest "
+                 f"cost and the worst {run.metric}; larger is a better front)",
+                 [group, "trials", "on front", "hypervolume"], rows)
+
+
+def surrogate_sections(run: RunData, out: Path, surrogate: str, folds: int, seed: int) -> list[Section]:
+    """Cross-validated predictions and feature importance (``ecgsearch.analysis.explain``)."""
+    from ecgsearch.analysis.explain import explain
+
+    cv = Section("Surrogate: cross-validated predictions", "cv",
+                 f"A {surrogate} surrogate predicts {run.column} from the hyperparameters and cost features. "
+                 f"Each dot is a trial predicted by a model fitted on the other {folds - 1} folds; dots near the "
+                 "dashed diagonal and a Pearson r near 1 mean the results are predictable from the configuration, "
+                 "so the importances below can be trusted.")
+    importance = Section("Feature importance", "importance",
+                         "Left: impurity importance of each feature in the surrogate fitted on all trials of a "
+                         "group (how much the trees rely on it). Right: Spearman rank correlation of the feature "
+                         f"with {run.column} (sign: does more of it help). A feature high on the left with a "
+                         "weak correlation acts through interactions or a non-monotone optimum.")
+    group_by = "optimizer" if "optimizer" in run.trials and run.trials["optimizer"].nunique() > 1 else None
+    try:
+        explanation = explain(run.trials, run.metric, run.mode, surrogate=surrogate, folds=folds,
+                              group_by=group_by, seed=seed, space=run.spec.space)
+    except UserError as error:
+        cv.notes.append(f"No cross-validation: {error}")
+        importance.notes.append(f"No importances: {error}")
+        return [cv, importance]
+    stats = explanation.cv
+    cv.tables.append(Table(f"{folds}-fold cross-validation of the {surrogate} surrogate",
+                           ["group", "trials", "Pearson r", "Spearman rho", "MAE"],
+                           [[str(r.group), str(r.n), fmt(r.pearson_r, 3), fmt(r.spearman_rho, 3), fmt(r.mae, 3)]
+                            for r in stats.itertuples()]))
+    skipped = [str(r.group) for r in stats.itertuples() if not np.isfinite(r.pearson_r)]
+    if skipped:
+        cv.notes.append(f"Not cross-validated (fewer than {2 * folds} trials, or constant values): "
+                        f"{', '.join(skipped)}.")
+    if len(explanation.predictions):
+        path = plots.cv_plot(explanation.predictions, stats, run.column, out / "cv.png")
+        cv.images.append(Image(path.name, f"out-of-fold predicted vs true {run.column}, per group"))
+    table = explanation.importance
+    groups = [g for g in stats["group"] if (table["group"] == g).any()]
+    if groups:
+        path = plots.importance_plot(table, groups, out / "importance.png")
+        importance.images.append(Image(path.name, "impurity importance and Spearman rho, per group"))
+        pooled = table[table["group"] == groups[0]].head(12)
+        importance.tables.append(Table(f"features of group {groups[0]}, by impurity importance",
+                                       ["feature", "impurity", "Spearman rho"],
+                                       [[r.feature, fmt(r.impurity, 3), fmt(r.spearman, 3)]
+                                        for r in pooled.itertuples()]))
+    return [cv, importance]
+
+
+def _interval(fit: ScalingFit, name: str, value: float) -> str:
+    low, high = fit.ci.get(name, (np.nan, np.nan))
+    return f"{fmt(value, 3)} [{fmt(low, 3)}, {fmt(high, 3)}]"
+
+
+def _extrapolation_text(fit: ScalingFit) -> str:
+    check = fit.extrapolation
+    if check is None:
+        return f"no extrapolation check: {fit.extrapolation_note}"
+    return (f"fitted on the {check.n_fit} points with x <= {fmt(check.split, 3)}, the law predicts the {check.n_test} "
+            f"larger ones with a mean relative error of {check.mean_relative_error:.1%} "
+            f"(max {check.max_relative_error:.1%})")
+
+
+def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_records: int | None) -> Section:
+    error = f"1 - {run.metric}" if run.mode == "max" else run.metric
+    section = Section("Scaling laws", "scaling",
+                      f"error = {error}, fitted as E_inf + A x^-alpha to the Pareto-optimal trials (the lowest error "
+                      "at each x or below). The band is the 95% bootstrap interval of the curve; red crosses are the "
+                      "predictions of a law fitted only to the smaller x (left of the dotted line) for the larger "
+                      "ones: the honest test of whether the law extrapolates. alpha is how fast error falls with x; "
+                      "E_inf is the error no amount of x removes in this design space.")
+    rows = []
+    for axis in AXES:
+        label = axis_label(axis, train_records)
+        try:
+            points = scaling_points(run.trials, run.metric, run.mode, axis, train_records)
+        except UserError as reason:
+            section.notes.append(f"{axis}: {reason}")
+            continue
+        if points.empty:
+            section.notes.append(f"{axis}: no analysed trial has a positive {label} and a value; nothing to fit.")
+            continue
+        if points["x"].nunique() < 2:
+            value = fmt(points["x"].iloc[0])
+            section.notes.append(f"{axis}: every trial used the same {label} ({value}), so there is nothing to "
+                                 f"fit; vary it in the space file (e.g. data_fraction: {{choice: [0.25, 0.5, 1.0]}} "
+                                 "for the data axis) to study it.")
+            continue
+        fit: ScalingFit | None = None
+        try:
+            fit = fit_scaling(run.trials, run.metric, run.mode, axis, train_records=train_records,
+                              bootstrap=bootstrap, seed=seed)
+        except ScalingError as reason:
+            section.notes.append(str(reason))
+        path = plots.scaling_plot(points, fit, label, f"{error} vs {label}", out / f"scaling_{axis}.png")
+        caption = f"{error} vs {label}" + (f"; {_extrapolation_text(fit)}" if fit else " (no law fitted)")
+        section.images.append(Image(path.name, caption))
+        if fit is not None:
+            check = fit.extrapolation
+            rows.append([axis, str(fit.n), _interval(fit, "e_inf", fit.law.e_inf), _interval(fit, "a", fit.law.a),
+                         _interval(fit, "alpha", fit.law.alpha), fmt(fit.r2, 3), fmt(fit.rmse, 3),
+                         f"{check.mean_relative_error:.1%} (max {check.max_relative_error:.1%}, "
+                         f"{check.n_fit} -> {check.n_test} points)" if check else fit.extrapolation_note])
+    if rows:
+        section.tables.append(Table("fitted laws (95% bootstrap intervals in brackets)",
+                                    ["axis", "points", "E_inf", "A", "alpha", "R^2", "RMSE",
+                                     "extrapolation error (fit on lower 2/3, predict the rest)"], rows))
+    return section
+
+
+def latency_section(run: RunData, out: Path) -> Section | None:
+    columns = latency_columns(run.trials)
+    if not columns:
+        return None
+    path = plots.latency_plot(run.trials, columns, out / "latency.png")
+    rows = [[c.removeprefix("latency."), str(int(pd.to_numeric(run.trials[c], errors="coerce").notna().sum())),
+             fmt(float(pd.to_numeric(run.trials[c], errors="coerce").median()), 3)] for c in columns]
+    return Section("Latency", "latency",
+                   "Measured latency of every trial's model on each backend (box: quartiles, whiskers: 1.5 IQR). "
+                   "Compare backends for the same models; the Pareto fronts above use the p50 columns as costs.",
+                   images=[Image(path.name, "latency per backend and percentile")],
+                   tables=[Table("latency by backend", ["backend.percentile", "trials", "median (ms)"], rows)])
+
+
+def summary_rows(run: RunData) -> list[tuple[str, str]]:
+    counts = ", ".join(f"{n} {s}" for s, n in run.results["status"].value_counts().items())
+    spec = run.spec
+    return [("run folder", str(run.run_dir)), ("space", f"{spec.name} (seed {spec.seed})"),
+            ("data", f"{spec.data.dataset}, task {spec.task.name}"),
+            ("metric", f"{run.column} ({run.mode})"),
+            ("trials", f"{len(run.results)} ({counts}); {len(run.trials)} analysed (ok or stopped, with a value)"),
+            ("budget", f"{spec.budget.trials} trials x {spec.budget.epochs} epochs, scheduler {spec.budget.scheduler}")]
+
+
+def all_sections(run: RunData, out: Path, surrogate: str, folds: int, bootstrap: int, seed: int,
+                 train_records: int | None) -> list[Section]:
+    sections = [best_section(run), progress_section(run, out), pareto_section(run, out),
+                *surrogate_sections(run, out, surrogate, folds, seed),
+                scaling_section(run, out, bootstrap, seed, train_records)]
+    latency = latency_section(run, out)
+    return sections + ([latency] if latency is not None else [])
+

@@ -1,0 +1,166 @@
+"""InceptionTime-1D (Ismail Fawaz et al., 2020): the 1D-CNN of the synthetic-to-real transfer study.
+
+An Inception module runs, side by side on its input: a 1x1 bottleneck (``bottleneck`` channels; skipped
+on a single-lead input, as in the original) followed by three convs of kernels ``kernel``,
+``kernel / 2`` and ``kernel / 4`` (made odd, so 39, 19, 9 by default), and a 3-wide max-pool followed
+by a 1x1 conv; each branch gives ``filters`` channels, concatenated to ``4 * filters``, then BN + ReLU.
+Every three modules form a residual block (a stage): a 1x1 conv + BN shortcut is added before the
+last ReLU. The signal is never downsampled; a global average pool and a linear layer make the head.
+``depth`` is the number of modules (6 in the paper); a last block may hold fewer than three.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ecgsearch import ArchitectureInfo, hookimpl
+from ecgsearch.costs import AnalyticFactory, Costs, Tally
+from ecgsearch.receptive_field import Span, trace_span
+from ecgsearch_plugins.architectures._blocks import (
+    EcgNet,
+    PoolHead,
+    check_int,
+    check_io,
+    check_kernel,
+)
+
+MODULES_PER_BLOCK = 3
+
+
+def branch_kernels(kernel: int) -> tuple[int, int, int]:
+    """``kernel``, ``kernel / 2``, ``kernel / 4``, each made odd so 'same' padding stays centred."""
+    return tuple((kernel >> i) | 1 for i in range(3))  # type: ignore[return-value]
+
+
+class InceptionModule(nn.Module):
+    def __init__(self, c_in: int, filters: int, kernel: int, bottleneck: int) -> None:
+        super().__init__()
+        self.bottleneck: nn.Module = (nn.Conv1d(c_in, bottleneck, 1, bias=False) if c_in > 1 and bottleneck
+                                      else nn.Identity())
+        width = bottleneck if c_in > 1 and bottleneck else c_in
+        self.convs = nn.ModuleList(nn.Conv1d(width, filters, k, padding=k // 2, bias=False)
+                                   for k in branch_kernels(kernel))
+        self.pool = nn.Sequential(nn.MaxPool1d(3, stride=1, padding=1), nn.Conv1d(c_in, filters, 1, bias=False))
+        self.out = nn.Sequential(nn.BatchNorm1d(4 * filters), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.bottleneck(x)
+        return self.out(torch.cat([conv(z) for conv in self.convs] + [self.pool(x)], dim=1))
+
+    def receptive_span(self, span: Span) -> Span:
+        inner = trace_span(self.bottleneck, span)
+        return Span.widest(*(trace_span(conv, inner) for conv in self.convs), trace_span(self.pool, span))
+
+
+class InceptionBlock(nn.Module):
+    """Up to three Inception modules with a 1x1-conv + BN shortcut around them (when ``residual``)."""
+
+    def __init__(self, c_in: int, modules: int, filters: int, kernel: int, bottleneck: int,
+                 residual: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*(InceptionModule(c_in if i == 0 else 4 * filters, filters, kernel,
+                                                        bottleneck) for i in range(modules)))
+        self.shortcut: nn.Module | None = (nn.Sequential(nn.Conv1d(c_in, 4 * filters, 1, bias=False),
+                                                         nn.BatchNorm1d(4 * filters)) if residual else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return torch.relu(y + self.shortcut(x)) if self.shortcut is not None else y
+
+    def receptive_span(self, span: Span) -> Span:
+        return trace_span(self.body, span)  # the 1x1 shortcut sees less
+
+
+@dataclass(frozen=True)
+class InceptionSpec:
+    in_leads: int
+    num_samples: int
+    num_outputs: int
+    filters: int
+    depth: int
+    kernel: int
+    bottleneck: int
+    residual: bool
+
+    def block_sizes(self) -> list[int]:
+        """Modules per residual block: threes, the last one possibly shorter."""
+        return [min(MODULES_PER_BLOCK, self.depth - start) for start in range(0, self.depth, MODULES_PER_BLOCK)]
+
+
+class InceptionTime1d(EcgNet):
+    def __init__(self, spec: InceptionSpec) -> None:
+        super().__init__()
+        self.stem = nn.Identity()  # the first module reads the leads directly
+        f = spec.filters
+        self.stages = nn.ModuleList(
+            InceptionBlock(spec.in_leads if i == 0 else 4 * f, n, f, spec.kernel, spec.bottleneck, spec.residual)
+            for i, n in enumerate(spec.block_sizes()))
+        self.head = PoolHead(4 * f, spec.num_outputs)
+
+
+def inception_spec(in_leads: int, num_samples: int, num_outputs: int, *, filters: int = 32, depth: int = 6,
+                   kernel: int = 39, bottleneck: int = 32, residual: bool = True) -> InceptionSpec:
+    """InceptionTime-1D with ``depth`` modules of ``4 * filters`` channels, longest odd ``kernel`` (which
+    must fit in ``num_samples``), a ``bottleneck``-channel 1x1 conv (0 = none) and residual blocks."""
+    name = "inception"
+    filters = check_int(name, "filters", filters)
+    depth = check_int(name, "depth", depth)
+    kernel = check_kernel(name, kernel)
+    bottleneck = check_int(name, "bottleneck", bottleneck, minimum=0)
+    if not isinstance(residual, bool):
+        raise ValueError(f"{name}: residual={residual!r} must be true or false.")
+    in_leads, num_samples, num_outputs = check_io(
+        name, in_leads, num_samples, num_outputs, min_samples=kernel,
+        reason=f"the longest kernel (kernel={kernel}); use a smaller kernel or longer records")
+    return InceptionSpec(in_leads, num_samples, num_outputs, filters, depth, kernel, bottleneck, residual)
+
+
+def inception_costs(spec: InceptionSpec) -> Costs:
+    """Parameters, MACs and receptive field of ``InceptionTime1d(spec)`` without building it."""
+    t, f, length, span = Tally(), spec.filters, spec.num_samples, Span()
+    c_in = spec.in_leads
+    for block in spec.block_sizes():
+        if spec.residual:
+            t.conv(c_in, 4 * f, 1, length)
+            t.norm(4 * f)
+        for _ in range(block):
+            width = c_in
+            if c_in > 1 and spec.bottleneck:
+                t.conv(c_in, spec.bottleneck, 1, length)
+                width = spec.bottleneck
+            for k in branch_kernels(spec.kernel):
+                t.conv(width, f, k, length)
+            t.conv(c_in, f, 1, length)
+            t.norm(4 * f)
+            span = Span.widest(span.conv(max(branch_kernels(spec.kernel))), span.conv(3))
+            c_in = 4 * f
+    t.linear(4 * f, spec.num_outputs)
+    return t.costs(span, spec.num_samples, len(spec.block_sizes()), 4 * f)
+
+
+build_inception = AnalyticFactory(inception_spec, InceptionTime1d, inception_costs)
+
+
+@hookimpl
+def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
+    return [
+        ArchitectureInfo(
+            name="inception",
+            description="InceptionTime-1D (parallel convs of 3 kernel sizes + max-pool, residual every 3 modules)",
+            factory=build_inception,
+            family="inception",
+            default_space={"filters": {"choice": [16, 32]}, "depth": {"choice": [3, 6]},
+                           "kernel": {"choice": [19, 39]}},
+        ),
+        ArchitectureInfo(
+            name="inception_tiny",
+            description="InceptionTime-1D with 8 filters per branch, 3 modules, kernel 19: fast, for tests",
+            factory=functools.partial(build_inception, filters=8, depth=3, kernel=19, bottleneck=8),
+            family="inception",
+            default_space={"filters": {"choice": [4, 8]}, "kernel": {"choice": [9, 19]}},
+        ),
+    ]

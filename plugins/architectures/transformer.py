@@ -1,0 +1,229 @@
+"""Transformer-1D: a ViT-style encoder over patches of the ECG, for the ResNet-vs-Transformer scaling study.
+
+Stem: a convolutional patch embedding (conv with kernel = stride = ``patch``: one token per ``patch``
+samples, all leads), fixed sinusoidal positions (no parameters, so any record length works) and, with
+``pool: cls``, a learned class token in front. Stages: ``depth`` pre-norm encoder blocks (multi-head
+self-attention through ``scaled_dot_product_attention``, then an MLP of ``mlp_ratio * width`` with GELU),
+each with stochastic depth. Head: LayerNorm, the class token or the mean over tokens, a linear layer.
+
+Parameters per block: ``12 * width**2 + 13 * width`` at ``mlp_ratio`` 4, so the family spans ~20K
+parameters (width 24, depth 2) to 100M+ (width 1024, depth 8).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ecgsearch import ArchitectureInfo, hookimpl
+from ecgsearch.costs import AnalyticFactory, Costs, Tally
+from ecgsearch.receptive_field import Span
+from ecgsearch_plugins.architectures._blocks import (
+    DropPath,
+    EcgNet,
+    check_float,
+    check_int,
+    check_io,
+)
+
+POOLS = ("cls", "mean")
+
+
+def sinusoid(tokens: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """The fixed sine/cosine position code of "Attention is all you need", ``(tokens, width)``."""
+    position = torch.arange(tokens, device=like.device, dtype=like.dtype)[:, None]
+    rate = torch.exp(torch.arange(0, width, 2, device=like.device, dtype=like.dtype) * (-math.log(1e4) / width))
+    code = torch.zeros(tokens, width, device=like.device, dtype=like.dtype)
+    code[:, 0::2] = torch.sin(position * rate)
+    code[:, 1::2] = torch.cos(position * rate[: width // 2])
+    return code
+
+
+class PatchEmbedding(nn.Module):
+    """``(batch, leads, samples)`` -> ``(batch, [1 +] samples // patch, width)`` tokens with positions."""
+
+    def __init__(self, in_leads: int, width: int, patch: int, cls_token: bool) -> None:
+        super().__init__()
+        self.proj = nn.Conv1d(in_leads, width, patch, stride=patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, width)) if cls_token else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.proj(x).transpose(1, 2)
+        tokens = tokens + sinusoid(tokens.shape[1], tokens.shape[2], tokens)
+        if self.cls is not None:
+            tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        return tokens
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm: ``x + attention(LN(x))``, then ``x + MLP(LN(x))``; attention sees every token."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float, drop_path: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        hidden = mlp_width(width, mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, width), nn.Dropout(dropout))
+        self.drop_path = DropPath(drop_path)
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, width = x.shape
+        q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(batch, tokens, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attention(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def receptive_span(self, span: Span) -> Span:
+        return span.whole()
+
+
+class TokenHead(nn.Module):
+    """LayerNorm, then the class token (``cls``) or the mean over tokens, then the output layer ``fc``."""
+
+    def __init__(self, width: int, num_outputs: int, pool: str) -> None:
+        super().__init__()
+        self.pool = pool
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, num_outputs)
+
+    @property
+    def in_features(self) -> int:
+        return self.fc.in_features
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = self.norm(tokens)
+        return self.fc(tokens[:, 0] if self.pool == "cls" else tokens.mean(dim=1))
+
+    def reset(self, num_outputs: int) -> None:
+        old = self.fc.weight
+        self.fc = nn.Linear(self.in_features, num_outputs, device=old.device, dtype=old.dtype)
+
+
+@dataclass(frozen=True)
+class TransformerSpec:
+    in_leads: int
+    num_samples: int
+    num_outputs: int
+    width: int
+    depth: int
+    heads: int
+    patch: int
+    mlp_ratio: float
+    pool: str
+    dropout: float
+    drop_path: float
+
+
+class Transformer1d(EcgNet):
+    def __init__(self, spec: TransformerSpec) -> None:
+        super().__init__()
+        self.stem = PatchEmbedding(spec.in_leads, spec.width, spec.patch, cls_token=spec.pool == "cls")
+        depth, drop_path = spec.depth, spec.drop_path
+        rates = [drop_path * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
+        self.stages = nn.ModuleList(EncoderBlock(spec.width, spec.heads, spec.mlp_ratio, spec.dropout, r)
+                                    for r in rates)
+        self.head = TokenHead(spec.width, spec.num_outputs, spec.pool)
+        self.apply(_init)
+
+
+
+def _init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Linear, nn.Conv1d)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, PatchEmbedding) and m.cls is not None:
+        nn.init.trunc_normal_(m.cls, std=0.02)
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
+def transformer_spec(in_leads: int, num_samples: int, num_outputs: int, *, width: int = 128,
+                     depth: int = 4, heads: int = 4, patch: int = 16, mlp_ratio: float = 4.0,
+                     pool: str = "cls", dropout: float = 0.0, drop_path: float = 0.1) -> TransformerSpec:
+    """A Transformer-1D of ``depth`` blocks of ``width`` channels and ``heads`` attention heads (which
+    must divide the width) over patches of ``patch`` samples; ``pool`` is ``cls`` or ``mean``."""
+    name = "transformer"
+    width = check_int(name, "width", width, minimum=2)
+    depth = check_int(name, "depth", depth)
+    heads = check_int(name, "heads", heads)
+    if width % heads:
+        raise ValueError(f"{name}: heads={heads} does not divide width={width}; choose heads among "
+                         f"{_divisors(width)} or change the width.")
+    patch = check_int(name, "patch", patch)
+    mlp_ratio = check_float(name, "mlp_ratio", mlp_ratio, 0.1, 64.0)
+    if pool not in POOLS:
+        raise ValueError(f"{name}: pool={pool!r} is not supported; allowed values: {', '.join(POOLS)}.")
+    dropout = check_float(name, "dropout", dropout, 0.0, 1.0, high_open=True)
+    drop_path = check_float(name, "drop_path", drop_path, 0.0, 1.0, high_open=True)
+    in_leads, num_samples, num_outputs = check_io(name, in_leads, num_samples, num_outputs, min_samples=patch,
+                                                  reason=f"one patch of patch={patch} samples; use a smaller patch")
+    return TransformerSpec(in_leads, num_samples, num_outputs, width, depth, heads, patch, mlp_ratio, pool,
+                           dropout, drop_path)
+
+
+def mlp_width(width: int, mlp_ratio: float) -> int:
+    return max(1, round(width * mlp_ratio))
+
+
+def transformer_costs(spec: TransformerSpec) -> Costs:
+    """Parameters, MACs and receptive field of ``Transformer1d(spec)`` without building it.
+
+    Attention costs ``2 * tokens**2 * width`` MACs per block (``QK^T`` and ``AV`` over all heads)."""
+    t, w = Tally(), spec.width
+    tokens = spec.num_samples // spec.patch
+    t.conv(spec.in_leads, w, spec.patch, tokens, bias=True)
+    if spec.pool == "cls":
+        t.params += w
+        tokens += 1
+    hidden = mlp_width(w, spec.mlp_ratio)
+    for _ in range(spec.depth):
+        t.norm(w)
+        t.linear(w, 3 * w, tokens)
+        t.macs += 2 * tokens * tokens * w
+        t.linear(w, w, tokens)
+        t.norm(w)
+        t.linear(w, hidden, tokens)
+        t.linear(hidden, w, tokens)
+    t.norm(w)
+    t.linear(w, spec.num_outputs)
+    return t.costs(Span().whole(), spec.num_samples, spec.depth, w)
+
+
+build_transformer = AnalyticFactory(transformer_spec, Transformer1d, transformer_costs)
+
+
+@hookimpl
+def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
+    return [
+        ArchitectureInfo(
+            name="transformer",
+            description="Transformer-1D (conv patch embedding, pre-norm encoder blocks, class token or mean)",
+            factory=build_transformer,
+            family="transformer",
+            default_space={"width": {"choice": [64, 128, 256]}, "depth": {"choice": [2, 4, 6]},
+                           "heads": {"choice": [2, 4, 8]}, "patch": {"choice": [10, 20, 50]},
+                           "pool": {"choice": ["cls", "mean"]}},
+        ),
+        ArchitectureInfo(
+            name="transformer_tiny",
+            description="Transformer-1D of width 32, 2 blocks, 2 heads, patch 20: a fast variant for tests",
+            factory=functools.partial(build_transformer, width=32, depth=2, heads=2, patch=20),
+            family="transformer",
+            default_space={"width": {"choice": [16, 32]}, "pool": {"choice": ["cls", "mean"]}},
+        ),
+    ]

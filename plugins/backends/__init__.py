@@ -1,0 +1,1 @@
+"""Built-in latency backends: one parameterised family per runtime (PyTorch, ONNX Runtime, OpenVINO)."""

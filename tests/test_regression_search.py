@@ -1,0 +1,42 @@
+"""The regression must-show: a real search on synthetic ECGs with known HR/PR/QRS/QT reaches an HR mean
+absolute error under 5 bpm on the validation and the test split (figures in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ecgsearch.engine import run_search
+from ecgsearch.space import load_space
+
+SPACE = """
+name: hr-regression
+seed: 0
+data: {dataset: synthetic, records: 400, sampling_rate: 50, seconds: 10, leads: [I, II, V1, V5], targets: intervals}
+task: regression
+metric: mae
+budget: {trials: 1, epochs: 20}
+resources: {cpu: 1, gpu: 0}
+space:
+  architecture: {resnet: {depth: 8, channels: 16, kernel: 7}}
+  optimizer: {adamw: {lr: 0.01, weight_decay: 1.0e-4}}
+  schedule: {cosine: {warmup_epochs: 1}}
+  batch_size: 16
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_regression_search_estimates_heart_rate_within_5_bpm(ray_session, tmp_path) -> None:
+    path = tmp_path / "hr.yaml"
+    path.write_text(SPACE)
+    started = time.perf_counter()
+    frame = run_search(load_space(path), tmp_path / "out").results
+    row = frame.iloc[0]
+    print(f"HR search: {time.perf_counter() - started:.1f} s; val HR MAE {row['val.mae.hr_bpm']:.2f} bpm, "
+          f"test {row['test.mae.hr_bpm']:.2f} bpm; train {row['train_seconds']:.1f} s")
+    assert row["status"] == "ok" and row["schedule"] == "cosine"
+    assert row["val.mae.hr_bpm"] < 5.0 and row["test.mae.hr_bpm"] < 5.0
+    for target in ("pr_ms", "qrs_ms", "qt_ms"):  # every target has its own error column, in its unit
+        assert row[f"val.mae.{target}"] > 0
