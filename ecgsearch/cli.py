@@ -17,6 +17,7 @@ from ecgsearch.analysis_cli import add_parser as add_analysis_parsers
 from ecgsearch.bench_cli import add_parser as add_bench_parsers
 from ecgsearch.data_inspect import add_parser as add_inspect_parser
 from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.jobs.cli import add_parser as add_job_parsers
 from ecgsearch.prune_cli import add_parser as add_prune_parser
 
 log = logging.getLogger("ecgsearch")
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
     add_inspect_parser(sub)  # data inspect NAME ...
+    add_job_parsers(sub)  # submit FILE --address URL, status|stop|logs JOB (docs/cluster.md)
     add_analysis_parsers(sub)  # report RUN_DIR, scale RUN_DIR --target-flops X
     add_bench_parsers(sub)  # bench RUN_DIR --backend ..., export RUN_DIR --format onnx|openvino
     add_prune_parser(sub)  # prune RUN_DIR [--out FILE]

@@ -147,6 +147,7 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, trans
         trainable,
         tune_config=tune.TuneConfig(metric=OBJECTIVE, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
                                     num_samples=spec.budget.trials,
+                                    reuse_actors=True,  # a fresh worker per trial pays seconds of imports
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out_dir.resolve()), verbose=0,
                                   callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir)],

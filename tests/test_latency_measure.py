@@ -51,6 +51,7 @@ def test_noisy_timings_run_until_the_budget_and_report_the_median():
     timings = np.array([durations[i % len(durations)] for i in range(stats.repeats)]) * 1000
     assert stats.p50_ms == pytest.approx(np.median(timings))
     assert stats.p90_ms == pytest.approx(np.percentile(timings, 90))
+    assert stats.min_ms == pytest.approx(timings.min())
     assert stats.mean_ms == pytest.approx(timings.mean()) and stats.cv == pytest.approx(timings.std(ddof=1) / timings.mean())
 
 

@@ -266,3 +266,59 @@ def test_fingerprint_and_registration(tmp_path):
     (info,) = pn.ecgsearch_register_datasets()
     assert isinstance(info, DatasetInfo) and info.name == "physionet2021" and info.tasks == ("multilabel",)
     assert info.factory is PhysioNet2021
+
+
+def test_mat_v4_reader_matches_scipy(tmp_path):
+    """The direct MATLAB v4 reader returns scipy's matrix, and hands everything else to scipy."""
+    import io
+    import struct
+
+    from ecgsearch_plugins.datasets._wfdb_header import read_v4_val
+
+    for dtype in (np.int16, np.float64, np.float32, np.int32, np.uint16, np.uint8):
+        buffer = io.BytesIO()
+        scipy.io.savemat(buffer, {"before": np.ones((2, 3)), "val": np.arange(12).reshape(3, 4).astype(dtype)},
+                         format="4")
+        got = read_v4_val(bytearray(buffer.getvalue()))
+        expected = scipy.io.loadmat(io.BytesIO(buffer.getvalue()))["val"]
+        assert got.dtype == expected.dtype and np.array_equal(got, expected) and got.flags.writeable
+    big_endian = struct.pack(">5i", 1030, 2, 3, 0, 4) + b"val\0" + np.arange(6, dtype=">i2").tobytes()
+    assert read_v4_val(bytearray(big_endian)).tolist() == [[0, 2, 4], [1, 3, 5]]
+    assert read_v4_val(bytearray(big_endian[:-1])) is None  # truncated: scipy names the problem
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"val": np.arange(6, dtype=np.int16).reshape(2, 3)}, format="5")
+    assert read_v4_val(bytearray(buffer.getvalue())) is None
+    # A MATLAB 5 file beside a header is still read, through scipy.
+    path = write_record(tmp_path, "A0001", _raw(0, 500)[:2], 500, "original", "", leads=("I", "II"))
+    scipy.io.savemat(path.with_suffix(".mat"), {"val": _raw(0, 500)[:2]}, format="5")
+    assert np.array_equal(read_raw(read_header(path), path), _raw(0, 500)[:2])
+
+
+def test_to_physical_layouts_and_precisions():
+    header = parse_header("X 2 500 4\nX.mat 16 1000/mV 16 0 0 0 0 I\nX.mat 16 200(10)/mV 16 0 0 0 0 II\n")
+    raw = np.array([[1000, -32768, 2, 0], [10, 210, -32768, 0]], dtype=np.int16)
+    expected = [[1.0, np.nan, 0.002, 0.0], [0.0, 1.0, np.nan, -0.05]]
+    np.testing.assert_array_equal(to_physical(raw, header), expected)
+    time_major = to_physical(raw, header, np.float32, leads_last=True)
+    assert time_major.dtype == np.float32 and time_major.shape == (4, 2)
+    np.testing.assert_allclose(time_major.T, expected, rtol=1e-6)
+    buffer = np.zeros((6, 2), np.float32)
+    to_physical(raw, header, np.float32, out=buffer[:4], leads_last=True)
+    np.testing.assert_allclose(buffer[:4].T, expected, rtol=1e-6)
+    assert not buffer[4:].any()
+
+
+def test_batches_threads_and_processes_agree(tree, monkeypatch):
+    """Batches of any size, the thread pool and spawned processes decode the same arrays."""
+    root = tree[0]
+    one = PhysioNet2021(str(root), sampling_rate=100, workers=1).build(None)
+    monkeypatch.setattr(pn, "BATCH", 1)
+    np.testing.assert_array_equal(PhysioNet2021(str(root), sampling_rate=100, workers=1).build(None).signals,
+                                  one.signals)
+    monkeypatch.setattr(pn, "BATCH", 8)
+    threads = PhysioNet2021(str(root), sampling_rate=100, workers=2).build(None)  # 7 < MIN_RECORDS_PER_WORKER
+    np.testing.assert_array_equal(threads.signals, one.signals)
+    monkeypatch.setattr(pn, "MIN_RECORDS_PER_WORKER", 1)  # force the spawned pool
+    processes = PhysioNet2021(str(root), sampling_rate=100, workers=2).build(None)
+    np.testing.assert_array_equal(processes.signals, one.signals)
+    assert list(processes.record_ids) == list(one.record_ids)

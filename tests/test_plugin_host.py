@@ -124,7 +124,8 @@ def test_plugins_json_lists_builtins_by_kind(capsys):
     assert main(["plugins", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     kinds = listing["kinds"]
-    assert set(kinds) == {"architectures", "optimizers", "datasets", "tasks", "metrics", "backends", "surrogates"}
+    assert set(kinds) == {"architectures", "optimizers", "schedules", "datasets", "tasks", "metrics", "backends",
+                          "surrogates"}
     names = {kind: {item["name"] for item in items} for kind, items in kinds.items()}
     assert {"resnet", "convnext"} <= names["architectures"] and {"adamw", "sgd"} <= names["optimizers"]
     assert all(set(item) == {"name", "description", "plugin", "usable", "reason"}

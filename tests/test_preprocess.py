@@ -7,8 +7,10 @@ import re
 
 import numpy as np
 import pytest
+from scipy import signal as sps
 
 from ecgsearch import preprocess as pp
+from ecgsearch import spectral
 from ecgsearch.preprocess import Preprocessing
 
 
@@ -143,3 +145,113 @@ def test_preprocessing_validation_and_fingerprint():
     assert Preprocessing(normalize=False).fingerprint() != a.fingerprint()
     with pytest.raises(AttributeError):
         a.seconds = 5  # type: ignore[misc]
+
+
+# The FFT forms in ecgsearch.spectral must give scipy's numbers (PREPROCESS_VERSION 1 used scipy).
+
+
+def _scipy_pipeline(prep: Preprocessing, x: np.ndarray, fs: float, names) -> np.ndarray:
+    """``Preprocessing.apply`` as version 1 computed it: float64, scipy's resample_poly and sosfiltfilt."""
+    from fractions import Fraction
+
+    y = pp.fill_nan(pp.select_leads(np.asarray(x, dtype=np.float64), names, prep.leads))
+    if not np.isclose(fs, prep.sampling_rate):
+        ratio = Fraction(prep.sampling_rate / fs).limit_denominator(1000)
+        y = sps.resample_poly(y, ratio.numerator, ratio.denominator, axis=-1)
+    if prep.bandpass_low is not None or prep.bandpass_high is not None:
+        sos = pp._butter(prep.sampling_rate, prep.bandpass_low, prep.bandpass_high, pp.FILTER_ORDER)
+        y = sps.sosfiltfilt(sos, y, axis=-1, padlen=min(3 * (2 * len(sos) + 1), y.shape[-1] - 1))
+    y = pp.fix_length(y, min(prep.samples, y.shape[-1]), prep.crop)
+    if prep.normalize:
+        y = (y - y.mean(axis=-1, keepdims=True)) / np.maximum(y.std(axis=-1, keepdims=True), 1e-300)
+    return pp.fix_length(y, prep.samples).astype(np.float32)
+
+
+@pytest.mark.parametrize("n, up, down", [(5000, 1, 5), (5001, 1, 2), (3000, 1, 10), (2500, 2, 5),
+                                         (777, 3, 7), (1000, 4, 5), (7, 1, 5), (2570, 100, 257)])
+def test_resample_equals_scipy_polyphase(n, up, down):
+    x = np.random.default_rng(n).standard_normal((3, n)) + 2.0
+    expected = sps.resample_poly(x, up, down, axis=-1)
+    got = spectral.resample_poly(x, up, down)
+    assert got.shape == expected.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(spectral.resample_poly(x.T.copy(), up, down, axis=0), expected, atol=1e-12)
+    x32 = x.astype(np.float32)
+    got32 = spectral.resample_poly(x32, up, down)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, sps.resample_poly(x32, up, down, axis=-1), rtol=0, atol=2e-5)
+    padded = np.zeros((3, spectral.fft_length(n, up, down, np.float64)))  # a caller's zero-padded buffer
+    padded[:, :n] = x
+    np.testing.assert_allclose(spectral.resample_poly(padded, up, down, n=n), expected, atol=1e-12)
+
+
+def test_resample_is_anti_aliased():
+    """A 70 Hz tone sampled at 500 Hz must not fold onto 30 Hz at 100 Hz; 10 Hz passes unchanged."""
+    y = pp.resample(np.stack([_sine(70, 500), _sine(10, 500)]), 500, 100)
+    assert _power_at(y[0, 100:-100], 30, 100) < 1e-3 * _power_at(_sine(70, 500), 70, 500)
+    assert _power_at(y[1, 100:-100], 10, 100) == pytest.approx(_power_at(_sine(10, 500), 10, 500), rel=0.01)
+
+
+def test_sosfiltfilt_transpose_is_the_transpose():
+    sos = pp._butter(100.0, 0.5, 40.0, pp.FILTER_ORDER)
+    matrix = sps.sosfiltfilt(sos, np.eye(60), axis=-1, padlen=27)  # row j: the response to unit j
+    np.testing.assert_allclose(spectral._sosfiltfilt_transpose(sos, np.eye(60), 27), matrix.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("low, high", [(0.5, None), (0.5, 40.0), (None, 40.0), (0.05, None)])
+def test_bandpass_equals_scipy_sosfiltfilt(low, high):
+    sos = pp._butter(100.0, low, high, pp.FILTER_ORDER)
+    for n in (20, 64, 1000, 1234):
+        x = np.random.default_rng(n).standard_normal((4, n)).cumsum(axis=1)  # wander, as in ECGs
+        padlen = min(3 * (2 * len(sos) + 1), n - 1)
+        expected = sps.sosfiltfilt(sos, x, axis=-1, padlen=padlen)
+        scale = np.abs(expected).max()
+        if n >= spectral.FILTFILT_MIN:  # shorter records go to scipy itself
+            assert spectral._filtfilt_plan(n, sos.tobytes(), len(sos), padlen, "<f8") is not None
+        np.testing.assert_allclose(spectral.sosfiltfilt(sos, x, padlen), expected, rtol=0, atol=1e-9 * scale)
+        got32 = spectral.sosfiltfilt(sos, x.astype(np.float32), padlen)
+        assert got32.dtype == np.float32
+        np.testing.assert_allclose(got32, expected, rtol=0, atol=1e-5 * scale)
+        # bandpass: whole seconds (10 s) by the FFT form, other lengths by scipy itself
+        np.testing.assert_allclose(pp.bandpass(x, 100.0, low, high), expected, rtol=0, atol=1e-9 * scale)
+        if n % 100:
+            np.testing.assert_array_equal(pp.bandpass(x, 100.0, low, high), expected)
+
+
+def test_apply_equals_the_scipy_pipeline_on_real_records(shared_data):
+    """Version 2 (float32, FFT forms) against version 1 (float64 scipy) on real Challenge records."""
+    from ecgsearch_plugins.datasets._wfdb_header import read_header, read_raw, to_physical
+
+    records = []
+    for path in sorted((shared_data / "physionet2021" / "sample_records").glob("*.hea")):
+        header = read_header(path)
+        records.append(to_physical(read_raw(header, path), header))
+    x = np.stack(records)
+    x[2, 5, 1000:1100] = np.nan  # a gap, as real records have
+    for prep in (Preprocessing(), Preprocessing(bandpass_high=40), Preprocessing(sampling_rate=250, leads=6),
+                 Preprocessing(sampling_rate=500, seconds=8, normalize=False),
+                 Preprocessing(sampling_rate=400, bandpass_low=1, bandpass_high=30, crop="start")):
+        expected = np.stack([_scipy_pipeline(prep, r, 500, pp.STANDARD_LEADS) for r in x])
+        got = prep.apply_batch(x, 500, pp.STANDARD_LEADS)
+        assert got.shape == expected.shape and got.dtype == np.float32
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max(), prep
+
+
+def test_apply_batch_layouts_agree_and_never_alias_the_input():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 12, 5000)).astype(np.float32).cumsum(axis=-1)
+    x[1, 4, 100:110] = np.nan
+    prep = Preprocessing(leads=8)
+    single = np.stack([prep.apply(r, 500, pp.STANDARD_LEADS) for r in x])
+    np.testing.assert_allclose(prep.apply_batch(x, 500, pp.STANDARD_LEADS), single, atol=2e-5)
+    time_major = np.ascontiguousarray(x.transpose(0, 2, 1))  # (records, samples, leads), as .mat files store
+    np.testing.assert_allclose(prep.apply_batch(time_major, 500, pp.STANDARD_LEADS, leads_last=True), single,
+                               atol=2e-5)
+    buffer = np.zeros((5, prep.padded_length(5000, 500), 12), np.float32)  # zero-padded for the FFT
+    buffer[:, :5000] = time_major
+    np.testing.assert_allclose(prep.apply_batch(buffer, 500, pp.STANDARD_LEADS, leads_last=True, samples=5000),
+                               single, atol=2e-5)
+    identity = Preprocessing(sampling_rate=500, bandpass_low=None, normalize=False)
+    out = identity.apply_batch(x[[0]], 500, pp.STANDARD_LEADS)
+    out[:] = 0
+    assert np.isfinite(x[0]).all() and np.abs(x[0]).max() > 0  # the input is untouched

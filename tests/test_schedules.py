@@ -162,3 +162,45 @@ def test_a_trial_follows_its_schedule(tmp_path) -> None:
     assert setup.optimizer.param_groups[0]["lr"] == pytest.approx(last_lr)
     last = run_trial(config, context, lambda report: None)
     assert last["status"] == "ok" and last["schedule"] == "cosine"
+
+
+def test_the_plugin_guide_schedule_example_registers_and_runs(monkeypatch) -> None:
+    import re
+    import sys
+    import types
+
+    from conftest import ROOT
+    from ecgsearch.plugins import build_registries, get_plugin_manager
+
+    doc = (ROOT / "docs" / "plugins.md").read_text()
+    code = re.search(r"`ecgsearch_stepdecay.py`:\n\n```python\n(.*?)```", doc, re.S).group(1)
+    module = types.ModuleType("doc_schedule_plugin")
+    exec(compile(code, "docs/plugins.md", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, "doc_schedule_plugin", module)
+    monkeypatch.setenv("ECGSEARCH_PLUGINS", "doc_schedule_plugin")
+    regs = build_registries(get_plugin_manager())
+    spec = parse_space(BASE + "space: {architecture: resnet, optimizer: adamw, schedule: {step_decay: {every: 1}}}",
+                       registries=regs)
+    name, params = spec.space.resolve(spec.space.sample(0, 0)).choices["schedule"]
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=BASE_LR)
+    sched = regs.schedules.get(name).create(optimizer, ScheduleRun(3, 4), **params)
+    for _ in range(2):
+        optimizer.step()
+        sched.epoch_end(None)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(BASE_LR / 4)
+
+
+def test_a_restored_schedule_continues_the_same_curve() -> None:
+    """What a resumed trial relies on: the schedule's state (steps taken included) round-trips."""
+    run = ScheduleRun(epochs=2, steps_per_epoch=5)
+    first_opt, first = schedule("onecycle", run)
+    for _ in range(4):
+        first_opt.step()
+        first.step()
+    second_opt, second = schedule("onecycle", run)
+    second_opt.load_state_dict(first_opt.state_dict())
+    second.load_state_dict(first.state_dict())
+    for _ in range(10):  # past the end: no "tried to step too many times"
+        first_opt.step(), first.step(), second_opt.step(), second.step()
+        assert second_opt.param_groups[0]["lr"] == first_opt.param_groups[0]["lr"]
+    assert second.taken == first.taken == run.total_steps - 1

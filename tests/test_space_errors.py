@@ -32,7 +32,7 @@ space:
 #  9 resnet / 10 convnext / 11 optimizer / 12 adamw / 13 batch_size
 
 DISTS = "choice, uniform, loguniform, randint, quniform, qloguniform, qrandint, grid"
-TOP = "name, seed, data, task, metric, budget, resources, search, constraints, latency, space"
+TOP = "name, seed, data, task, metric, budget, resources, search, constraints, latency, space, transfer"
 RESNET = "    resnet: {depth: {choice: [8, 10]}, kernel: 7}"
 ADAMW = "    adamw: {lr: {loguniform: [1.0e-4, 1.0e-2]}}"
 BUDGET = "budget: {trials: 4, epochs: 2}"
@@ -73,7 +73,7 @@ CASES = {
     "unknown trial parameter": (
         "  batch_size:", "  batchsize:",
         "x.yaml:13: space.batchsize: 'batchsize' is not a conditional choice or a trial parameter "
-        "(allowed: architecture, optimizer, batch_size, data_fraction, crop_fraction, augment_amplitude_scale, augment_noise, augment_baseline_wander, augment_time_mask, augment_lead_mask, augment_time_warp, augment_p); did you mean 'batch_size'?"),
+        "(allowed: architecture, optimizer, schedule, batch_size, data_fraction, crop_fraction, grad_clip, precision, augment_amplitude_scale, augment_noise, augment_baseline_wander, augment_time_mask, augment_lead_mask, augment_time_warp, augment_p); did you mean 'batch_size'?"),
     "loguniform with lo <= 0": (
         "[1.0e-4, 1.0e-2]", "[0, 1.0e-2]",
         "x.yaml:12: space.optimizer.adamw.lr: loguniform needs 0 < lo, got [0, 0.01]"),
@@ -161,7 +161,7 @@ CASES = {
         "x.yaml:6: latency.backends: [] is not a non-empty list of backend names"),
     "unknown search algorithm": (
         RESOURCES, "search: {algorithm: randon}",
-        "x.yaml:6: search.algorithm: 'randon' is not a search algorithm (allowed: random); "
+        "x.yaml:6: search.algorithm: 'randon' is not a search algorithm (allowed: random, surrogate); "
         "did you mean 'random'?"),
     "constraint that is not a number": (
         RESOURCES, "constraints: {max_flops: 5e7, max_latency_ms: lots}",

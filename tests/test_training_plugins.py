@@ -79,6 +79,25 @@ def test_adamw_maps_hparams() -> None:
     assert (group["lr"], group["weight_decay"], group["betas"]) == (3e-4, 0.05, (0.9, 0.98))
 
 
+def test_adam_maps_hparams_and_sgd_is_plain_by_default() -> None:
+    params = torch.nn.Linear(2, 1).parameters
+    adam = REGS.optimizers.get("adam").create(params(), lr=2e-3, weight_decay=1e-4, beta1=0.8)
+    assert type(adam) is torch.optim.Adam
+    assert (adam.param_groups[0]["betas"], adam.param_groups[0]["weight_decay"]) == ((0.8, 0.999), 1e-4)
+    assert REGS.optimizers.get("sgd").create(params()).param_groups[0]["momentum"] == 0.0
+
+
+@pytest.mark.parametrize("hparams, expected", [({}, (0.9, False)), ({"momentum": 0.95, "nesterov": True}, (0.95, True))])
+def test_sgd_momentum_defaults_and_nesterov(hparams: dict, expected: tuple) -> None:
+    group = REGS.optimizers.get("sgd_momentum").create(torch.nn.Linear(2, 1).parameters(), **hparams).param_groups[0]
+    assert (group["momentum"], group["nesterov"]) == expected
+
+
+def test_sgd_momentum_refuses_zero_momentum() -> None:
+    with pytest.raises(ValueError, match=r"sgd_momentum: momentum=0.0 must be a number in \(0, 1\); use optimizer sgd"):
+        REGS.optimizers.get("sgd_momentum").create(torch.nn.Linear(2, 1).parameters(), momentum=0.0)
+
+
 # --- task ----------------------------------------------------------------------------------------
 
 

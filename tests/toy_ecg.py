@@ -68,3 +68,24 @@ def toy_context(entry: Path, task: str = "regression", epochs: int = 2, extra: s
     return TrialContext(cache_entry=str(entry), out_dir="", epochs=epochs, metric=spec.metric, mode=spec.mode,
                         task=spec.task.name, task_params=dict(spec.task.params), seed=0, space=spec.space,
                         **fields)
+
+
+# The synthetic data of the regression and transfer searches (one cache entry per targets kind).
+SEARCH_DATA = {"dataset": "synthetic", "records": 400, "sampling_rate": 50, "seconds": 10,
+               "leads": ["I", "II", "V1", "V5"]}
+
+
+def reduced_space(name: str, tmp_path: Path, **changes: Any) -> Any:
+    """``spaces/<name>.yaml`` with some sections replaced (dotted keys: ``space.architecture``), parsed."""
+    from conftest import ROOT
+    from ecgsearch.space.yamlio import load_yaml
+
+    path = ROOT / "spaces" / f"{name}.yaml"
+    document, _ = load_yaml(path.read_text(), str(path))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        target = document
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return parse_space(document, source=str(tmp_path / f"{name}.yaml"))

@@ -30,15 +30,17 @@ HP_PREFIX = "hp."
 COST_PREFIX = "cost."
 VAL_PREFIX = "val."
 FIDELITY = "epochs"  # the fidelity feature: epochs a trial trained before its value was taken
-CHOICE_COLUMNS = ("architecture", "optimizer")
 _FILL_MARGIN = 10.0
 
 
 def _choice_columns(space: Any | None, columns: Iterable[str]) -> list[str]:
+    """The conditional choices: the space's, or (without one) those of the space language present."""
     if space is not None:
         return list(space.choices)
+    from ecgsearch.space import CONDITIONAL_CHOICES
+
     present = set(columns)
-    return [c for c in CHOICE_COLUMNS if c in present]
+    return [c for c in CONDITIONAL_CHOICES if c in present]
 
 
 def _searched(space: Any) -> list[str]:
@@ -83,7 +85,12 @@ def config_frame(configs: Sequence[Mapping[str, Any]], space: Any | None = None)
     ``_costs`` (a mapping of ``cost.*`` columns) is spread into columns and other private keys
     (``_trial_id``, ``_seed``) are dropped.
     """
-    choices = set(space.choices) if space is not None else set(CHOICE_COLUMNS)
+    if space is not None:
+        choices = set(space.choices)
+    else:
+        from ecgsearch.space import CONDITIONAL_CHOICES
+
+        choices = set(CONDITIONAL_CHOICES)
     rows = []
     for config in configs:
         row: dict[str, Any] = {}

@@ -273,7 +273,7 @@ def prune_space(spec: Any, document: Mapping[str, Any], results: pd.DataFrame, s
             if tuple(bounds) == tuple(dim.dist.bounds()) or not bounds[0] < bounds[1]:
                 continue
             _set_entry(section, _entry_path(dim, spec.space), _dist_entry(dim.dist, bounds=bounds))
-            changes.append(Change(prefix, dim.dist.describe(), f"{[_show(b) for b in bounds]}",
+            changes.append(Change(prefix, dim.dist.describe(), f"[{', '.join(_show(b) for b in bounds)}]",
                                   f"candidates predicted to reach {pruner._metric(pruner.threshold)} lie inside"))
     return PrunedSpace(original=document, document=new, changes=tuple(changes),
                        best=_best_config(spec.space, pruner.best), threshold=pruner.threshold)

@@ -8,7 +8,6 @@ after a search with ``measure: pareto`` or ``best`` they are also merged into ``
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -158,13 +157,14 @@ def measure_after_search(spec: Any, out_dir: Path, cache_entry: Path) -> pd.Data
         log.warning("no latency measured after the search: %s", error)
         return None
     log.info("measuring the latency of %d %s trial(s)", len(trial_ids), plan.measure)
-    frame = measure_trials(Path(out_dir), spec, results, trial_ids, plan.backends, plan.options, plan.settings,
-                           cache_entry, backend_timeout_s=plan.backend_timeout_s)
+    try:
+        frame = measure_trials(Path(out_dir), spec, results, trial_ids, plan.backends, plan.options, plan.settings,
+                               cache_entry, backend_timeout_s=plan.backend_timeout_s)
+    except Exception as error:  # the search itself is done and recorded: a failure here must not undo it
+        log.error("latency after the search failed (%s: %s); measure later with `ecgsearch bench %s`",
+                  type(error).__name__, error, out_dir)
+        return None
     write_frame(frame, Path(out_dir) / BENCH_FILE)
     merge_into_results(Path(out_dir), frame)
     return frame
 
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer)) and not (
-        isinstance(value, float) and math.isnan(value))

@@ -92,7 +92,7 @@ def export_trial(run_dir: str | Path, trial_id: str, fmt: str, out_dir: str | Pa
     model, _ = build_model(ref)
     data = DataRef(cache_entry=str(cache_entry), task=spec.task.name, task_params=dict(spec.task.params))
     arrays = open_dataset(Path(cache_entry))
-    val = arrays.indices("val")[:CHECK_RECORDS]
+    val = (arrays.indices("val") if len(arrays.indices("val")) else np.arange(len(arrays.signals)))[:CHECK_RECORDS]
     start = (arrays.signals.shape[2] - ref.samples) // 2
     records = np.ascontiguousarray(arrays.signals[val][..., start:start + ref.samples], dtype=np.float32)
     backend.dynamic_batch = True

@@ -43,9 +43,14 @@ class LatencyScreen:
         stamp = self.path.stat().st_mtime
         if stamp != self._stamp:
             self._stamp = stamp
-            rows = measured_rows(read_results(self.path), self.plan.target)
-            self._predictor = (LatencyPredictor(self.plan.target, self.plan.predictor, self.seed).fit(rows)
-                               if len(rows) >= MIN_MEASURED else None)
+            self._predictor = None
+            try:
+                rows = measured_rows(read_results(self.path), self.plan.target)
+                if len(rows) >= MIN_MEASURED:
+                    self._predictor = LatencyPredictor(self.plan.target, self.plan.predictor, self.seed).fit(rows)
+            except Exception as error:  # screening is an optimisation: without it every candidate is measured
+                log.warning("latency predictor not fitted (%s: %s); candidates are measured unscreened",
+                            type(error).__name__, error)
         return self._predictor
 
     def __call__(self, config: Mapping[str, Any], costs: Any) -> list[str]:

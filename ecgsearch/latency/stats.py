@@ -17,7 +17,7 @@ import numpy as np
 
 from ecgsearch.latency.options import MeasureSettings
 
-STAT_COLUMNS: tuple[str, ...] = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "throughput",
+STAT_COLUMNS: tuple[str, ...] = ("p50_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "std_ms", "cv", "throughput",
                                  "repeats", "ci_rel", "stable")
 MIN_REPEATS_OVER_BUDGET = 3  # a model slower than the budget is still timed this often
 
@@ -26,6 +26,8 @@ MIN_REPEATS_OVER_BUDGET = 3  # a model slower than the budget is still timed thi
 class LatencyStats:
     """Timings of one backend at one batch size (milliseconds per call; throughput in samples/s).
 
+    min_ms: the fastest call: the least disturbed by other work on a shared machine (the median is what
+        to compare; the minimum shows how much of it is contention).
     ci_rel: half-width of the median's confidence interval relative to the median.
     stable: the loop stopped because ``ci_rel`` reached the tolerance (not because the budget ran out).
     """
@@ -35,6 +37,7 @@ class LatencyStats:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    min_ms: float
     mean_ms: float
     std_ms: float
     cv: float
@@ -87,7 +90,7 @@ def summarize(times_s: Sequence[float], batch_size: int, settings: MeasureSettin
     ci_rel = median_ci_halfwidth(ms, settings.confidence) / p50 if p50 > 0 else math.inf
     return LatencyStats(
         batch_size=batch_size, repeats=len(ms), p50_ms=p50,
-        p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)),
+        p90_ms=float(np.percentile(ms, 90)), p99_ms=float(np.percentile(ms, 99)), min_ms=float(ms[0]),
         mean_ms=mean, std_ms=std, cv=std / mean if mean > 0 else math.nan,
         throughput=batch_size / (p50 / 1000.0) if p50 > 0 else math.inf,
         ci_rel=float(ci_rel), stable=bool(ci_rel <= settings.rel_tolerance), seconds=seconds,

@@ -128,10 +128,14 @@ class SurrogateSearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if not self._metric or self._mode not in ("max", "min"):
+            raise ValueError("SurrogateSearcher needs the metric and mode (max or min) it optimises: pass them "
+                             "to its constructor (Tune hands them over only to searchers given a param_space).")
         if self.trials is not None and self._next >= self.trials:
             return Searcher.FINISHED
         index = self._next
-        modelled = index >= self.initial_trials and sum(o.value is not None for o in self._observations) >= 2
+        enough = max(index, len(self._observations)) >= self.initial_trials  # warm starts skip the design
+        modelled = enough and sum(o.value is not None for o in self._observations) >= 2
         row = self._propose(index) if modelled else self._design()
         config = row_configs(self.space, row)[0]
         costs = {k: float(v) for k, v in row.iloc[0].items() if k.startswith(COST_PREFIX) and pd.notna(v)}
@@ -241,7 +245,8 @@ class SurrogateSearcher(Searcher):
             if key in self._cost_cache or (limit is not None and new >= limit):
                 continue
             result = self._costs(row_configs(self.space, frame.iloc[[position]])[0])
-            self._cost_cache[key] = None if result is None else {k: float(v) for k, v in result.items()}
+            self._cost_cache[key] = None if result is None else {k: float(v) for k, v in result.items()
+                                                                 if isinstance(v, (int, float))}
             new += 1
         known = [self._cost_cache.get(key) for key in unique.tolist()]
         keep = np.array([c is not None for c in known])[inverse]

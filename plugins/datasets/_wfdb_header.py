@@ -182,17 +182,21 @@ def read_v4_val(data: bytes | bytearray) -> np.ndarray | None:
 
 def read_raw(header: Header, hea_path: Path | str) -> np.ndarray:
     """The int16 ``val`` matrix ``(n_sig, n_samples)`` of the ``.mat`` beside the header."""
-    mat = Path(os.path.join(os.path.dirname(hea_path), header.file_name))  # os.path: cheaper than Path ops
-    if not os.path.isfile(mat):
-        mat = Path(os.path.splitext(hea_path)[0] + ".mat")
-    if not os.path.isfile(mat):
+    val = None
+    # The file the header names, else the .mat beside the header; opened directly (no stat first).
+    for mat in (os.path.join(os.path.dirname(hea_path), header.file_name), os.path.splitext(hea_path)[0] + ".mat"):
+        try:
+            with open(mat, "rb") as handle:
+                data = bytearray(os.fstat(handle.fileno()).st_size)  # writable, so the matrix is too
+                val = read_v4_val(data) if handle.readinto(data) == len(data) else None
+            break
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            continue
+        except OSError:
+            break  # it exists but cannot be read: scipy below reports the reason
+    else:
         raise RecordError(f"the signal file {header.file_name} is missing")
-    try:
-        with open(mat, "rb") as handle:
-            data = bytearray(os.fstat(handle.fileno()).st_size)  # writable, so the matrix is too
-            val = read_v4_val(data) if handle.readinto(data) == len(data) else None
-    except OSError:
-        val = None  # scipy below reports the reason
+    mat = Path(mat)
     try:
         if val is None:
             val = scipy.io.loadmat(str(mat), variable_names=["val"]).get("val")
@@ -217,9 +221,16 @@ def to_physical(raw: np.ndarray, header: Header, dtype: type = np.float64, out: 
     shape = (1, -1) if leads_last else (-1, 1)
     gains = np.asarray(header.gains, dtype=dtype).reshape(shape)
     baselines = np.asarray(header.baselines, dtype=dtype).reshape(shape)
+    if (gains == gains.flat[0]).all() and (baselines == baselines.flat[0]).all():
+        gains, baselines = gains.flat[0], baselines.flat[0]  # the usual case: scalars run faster
     physical = np.empty(raw.shape, dtype=dtype) if out is None else out
-    np.subtract(raw, baselines, out=physical)  # two passes, no temporary copies
-    np.divide(physical, gains, out=physical)
+    if np.ndim(baselines) == 0 and baselines == 0 and np.dtype(dtype) == np.float32:
+        np.multiply(raw, np.float32(1) / gains, out=physical)  # one pass; float32 rounds anyway
+    elif np.ndim(baselines) == 0 and baselines == 0:
+        np.divide(raw, gains, out=physical)  # one pass
+    else:
+        np.subtract(raw, baselines, out=physical)  # two passes, no temporary copies
+        np.divide(physical, gains, out=physical)
     if raw.size and raw.min() <= MISSING_RAW:  # -32768 is the int16 minimum: one pass, no mask
         physical[raw == MISSING_RAW] = np.nan
     return physical

@@ -81,11 +81,13 @@ def _sex(text: str | None) -> str:
 class _Batch:
     """Consecutive records of one (rate, length, leads), converted into one reused float32 buffer."""
 
-    def __init__(self, header: Any) -> None:
+    def __init__(self, header: Any, preprocessing: Preprocessing) -> None:
         self.key = (header.fs, header.n_samples, header.lead_names)
-        self.fs, self.leads = header.fs, header.lead_names
+        self.fs, self.leads, self.samples = header.fs, header.lead_names, header.n_samples
         size = max(1, min(BATCH, BATCH_BYTES // (4 * header.n_sig * header.n_samples)))
-        self.buffer = np.empty((size, header.n_samples, header.n_sig), dtype=np.float32)  # as stored
+        # Samples as the file stores them (time-major), zero-padded for the resampling FFT.
+        length = preprocessing.padded_length(header.n_samples, header.fs)
+        self.buffer = np.zeros((size, length, header.n_sig), dtype=np.float32)
         self.rows: list[int] = []
 
     def flush(self, out: list[dict[str, Any]], preprocessing: Preprocessing) -> None:
@@ -94,7 +96,7 @@ class _Batch:
             return
         try:
             signals = preprocessing.apply_batch(self.buffer[:len(self.rows)], self.fs, self.leads,
-                                                leads_last=True)
+                                                leads_last=True, samples=self.samples)
         except ValueError as error:  # user-fixable (leads, rates): fail the build, naming the record
             raise ValueError(f"physionet2021: record {out[self.rows[0]]['path']}: {error}") from None
         for row, signal in zip(self.rows, signals):
@@ -122,8 +124,8 @@ def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing) -> list[di
         if batch is None or batch.key != (header.fs, header.n_samples, header.lead_names):
             if batch is not None:
                 batch.flush(out, preprocessing)
-            batch = _Batch(header)
-        to_physical(raw, header, np.float32, out=batch.buffer[len(batch.rows)], leads_last=True)
+            batch = _Batch(header, preprocessing)
+        to_physical(raw, header, np.float32, out=batch.buffer[len(batch.rows), :header.n_samples], leads_last=True)
         batch.rows.append(len(out))
         comments = header.comments
         out.append({

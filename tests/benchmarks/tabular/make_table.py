@@ -37,7 +37,7 @@ from ecgsearch.tune_glue import result_row
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table.parquet"
 KEEP_PREFIXES = ("hp.", "cost.")
-KEEP = ("trial_id", "status", "architecture", "optimizer", "epochs", "train_seconds")
+KEEP = ("trial_id", "status", "error", "architecture", "optimizer", "epochs", "train_seconds")
 log = logging.getLogger("make_table")
 
 
@@ -56,15 +56,22 @@ def run_grid(path: Path, work: Path, replicates: int) -> pd.DataFrame:
     points = spec.space.grid_size()
     for index in range(points):
         config = spec.space.sample(spec.seed, index)
-        costs = candidate_costs(config, spec.space, shape).columns()
+        try:
+            costs = candidate_costs(config, spec.space, shape).columns()
+        except Exception:  # the trial raises the same error below and is recorded as failed
+            costs = {}
         for replicate in range(replicates):
             trial_id = f"{spec.name}/p{index:03d}/r{replicate}"
             if trial_id in done:
                 continue
             full = {**config, "_trial_id": trial_id, "_seed": 1_000 * replicate + index, "_costs": costs}
             started = time.perf_counter()
-            last = run_trial(full, context, report=lambda result: None)
-            table.append(result_row(full, last))
+            try:
+                last = run_trial(full, context, report=lambda result: None)
+                table.append(result_row(full, last))
+            except Exception as error:  # as the engine records a trial whose worker raised
+                last = {}
+                table.append(result_row(full, {}, status="failed", error=f"{type(error).__name__}: {error}"))
             log.info("%s: %s = %.4f (%.1f s)", trial_id, spec.metric, last.get(f"val.{spec.metric}", float("nan")),
                      time.perf_counter() - started)
     return table.frame()
@@ -79,7 +86,6 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = pd.concat([run_grid(path, Path(args.work), args.replicates) for path in sorted(HERE.glob("grid_*.yaml"))],
                      ignore_index=True)
-    rows = rows[rows["status"] == "ok"]
     rows["point"] = rows["trial_id"].str.rsplit("/", n=1).str[0]
     metric = [c for c in rows.columns if c.startswith("val.")]
     first = rows.groupby("point", sort=False).first()
@@ -93,7 +99,8 @@ def main() -> None:
     table["train_seconds"] = rows.groupby("point", sort=False)["train_seconds"].mean()
     table = table.reset_index().rename(columns={"point": "trial_id"})
     table.to_parquet(TABLE, index=False)
-    print(f"{len(table)} configurations x {args.replicates} seeds -> {TABLE}")
+    print(f"{len(table)} configurations x {args.replicates} seeds -> {TABLE}; "
+          f"{int((table['status'] != 'ok').sum())} failed (cannot be built)")
     print(table.groupby("architecture")[key].describe().to_string())
     print(f"mean replicate sd {table['replicate_sd'].mean():.4f}; spread of the table {table[key].std():.4f}")
 

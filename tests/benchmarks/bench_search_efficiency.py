@@ -1,0 +1,211 @@
+"""Search efficiency on the tabular benchmark: SurrogateSearcher vs random search vs Optuna's TPE.
+
+    nice python tests/benchmarks/bench_search_efficiency.py [--seeds 20] [--budget 150]
+
+The table (``tabular/table.parquet``, every configuration of ``tabular/space.yaml`` trained by
+ecgsearch; see tabular/README.md) is replayed by a Ray Tune trainable that looks each suggested
+configuration up, so the three searchers run on real Ray Tune, one trial at a time, exactly as they
+would on real trials, only faster. For each searcher and seed a run ends at its first configuration
+in the table's top 1% (``val.macro_auroc`` at or above the 99th percentile) or after ``--budget``
+trials. Printed: the median number of trials to reach the top 1% (a run that never does counts as
+``budget + 1``), the ratios side by side, and the surrogate's 3-fold cross-validated Pearson r when
+fitted on 100 random configurations of the table. The curves (median best-so-far rank percentile,
+with the interquartile band) go to ``docs/img/search_efficiency.png``. ``--offline`` drives the
+searchers directly, without Ray (for quick experiments; the documented figures use Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ecgsearch.analysis import config_frame, explain
+from ecgsearch.search import RandomSearcher, SurrogateSearcher
+from ecgsearch.search.sampling import dimensions, signatures
+from ecgsearch.space import load_space
+
+HERE = Path(__file__).resolve().parent
+TABLE = HERE / "tabular" / "table.parquet"
+SPACE = HERE / "tabular" / "space.yaml"
+PNG = HERE.parents[1] / "docs" / "img" / "search_efficiency.png"
+METRIC = "val.macro_auroc"
+
+
+class Table:
+    """Configuration -> value lookups over the table, by the same row hash the searcher uses."""
+
+    def __init__(self, path: Path, space: Any) -> None:
+        self.space = space
+        self.frame = pd.read_parquet(path)
+        self.columns = [d.column for d in dimensions(space)]
+        self.values = dict(zip(signatures(self.frame, self.columns).tolist(), self.frame[METRIC].tolist()))
+        ranked = np.sort(self.frame[METRIC].to_numpy())
+        self.threshold = float(np.quantile(ranked, 0.99))
+        self.ranked = ranked
+
+    def value(self, config: dict[str, Any]) -> float:
+        hp = self.space.active({k: v for k, v in config.items() if not k.startswith("_")})
+        key = int(signatures(config_frame([hp], self.space), self.columns)[0])
+        return self.values[key]
+
+    def percentile(self, value: float) -> float:
+        """Share of the table (in %) at or below ``value``."""
+        return 100.0 * np.searchsorted(self.ranked, value, side="right") / len(self.ranked)
+
+
+def make_searchers(space: Any, budget: int) -> dict[str, Callable[[int], Any]]:
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    tune_space = {d.name: tune.choice(list(d.dist.values)) for d in dimensions(space)}  # all choices here
+    return {
+        "surrogate": lambda seed: SurrogateSearcher(space, "score", "max", seed=seed, trials=budget),
+        "random": lambda seed: RandomSearcher(lambda i: space.sample(seed, i), budget, "score", "max"),
+        "tpe": lambda seed: OptunaSearch(space=tune_space, metric="score", mode="max",
+                                         sampler=TPESampler(seed=seed)),
+    }
+
+
+def lookup_trainable(config: dict[str, Any], table: Table) -> None:
+    from ray import tune
+
+    tune.report({"score": table.value(config)})
+
+
+def run_tune(searcher: Any, table: Table, budget: int) -> list[float]:
+    """One search on real Ray Tune, a trial at a time, until the top 1% or the budget; the values in order."""
+    from ray import tune
+
+    values: list[float] = []
+
+    class Record(tune.Callback):
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            values.append(float(trial.last_result["score"]))
+
+    class ReachedTop(tune.Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return any(v >= table.threshold for v in values)
+
+    tuner = tune.Tuner(tune.with_parameters(lookup_trainable, table=table),
+                       tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher,
+                                                   num_samples=budget, max_concurrent_trials=1),
+                       run_config=tune.RunConfig(storage_path="/tmp/ecgsearch-bench-efficiency", verbose=0,
+                                                 callbacks=[Record()], stop=ReachedTop()))
+    tuner.fit()
+    return values
+
+
+def run_offline(searcher: Any, table: Table, budget: int) -> list[float]:
+    values: list[float] = []
+    for i in range(budget):
+        config = searcher.suggest(f"trial{i}")
+        if config is None or config == "FINISHED":
+            break
+        values.append(table.value(config))
+        searcher.on_trial_complete(f"trial{i}", {"score": values[-1], "training_iteration": 1})
+        if values[-1] >= table.threshold:
+            break
+    return values
+
+
+def trials_to_top(values: list[float], threshold: float, budget: int) -> int:
+    hits = [i + 1 for i, v in enumerate(values) if v >= threshold]
+    return hits[0] if hits else budget + 1
+
+
+def cv_pearson(table: Table, seeds: int, n: int = 100) -> list[float]:
+    """3-fold CV Pearson r of the default surrogate fitted on ``n`` random configurations of the table."""
+    out = []
+    for seed in range(seeds):
+        sample = table.frame.sample(n, random_state=seed)
+        out.append(float(explain(sample, "macro_auroc", "max", folds=3, group_by=None, seed=seed)
+                         .cv.loc[0, "pearson_r"]))
+    return out
+
+
+def plot(curves: dict[str, np.ndarray], table: Table, budget: int, medians: dict[str, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = np.arange(1, budget + 1)
+    for name, runs in curves.items():
+        q25, q50, q75 = np.percentile(runs, [25, 50, 75], axis=0)
+        line, = ax.plot(x, q50, label=f"{name} (median {medians[name]:g} trials to top 1%)")
+        ax.fill_between(x, q25, q75, color=line.get_color(), alpha=0.2)
+    ax.axhline(99, color="grey", ls="--", lw=1)
+    ax.text(budget, 99.1, "top 1%", ha="right", va="bottom", color="grey", fontsize=8)
+    ax.set(xlabel="trials", ylabel="best so far (percentile of the table)", xscale="log",
+           title=f"Tabular benchmark ({len(table.frame)} configurations): median over {len(next(iter(curves.values())))} "
+                 "seeds, IQR band")
+    ax.set_ylim(max(50, float(np.min([np.percentile(r[:, 0], 25) for r in curves.values()]))), 100.5)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    PNG.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PNG, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument("--offline", action="store_true", help="drive the searchers without Ray")
+    parser.add_argument("--methods", default="surrogate,random,tpe")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    space = load_space(SPACE).space
+    table = Table(TABLE, space)
+    top = int((table.frame[METRIC] >= table.threshold).sum())
+    print(f"table: {len(table.frame)} configurations; top 1%: {top} at {METRIC} >= {table.threshold:.4f}")
+    searchers = {k: v for k, v in make_searchers(space, args.budget).items() if k in args.methods.split(",")}
+    if not args.offline:
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    run = run_offline if args.offline else run_tune
+    hits: dict[str, list[int]] = {name: [] for name in searchers}
+    curves: dict[str, list[np.ndarray]] = {name: [] for name in searchers}
+    started = time.perf_counter()
+    for seed in range(args.seeds):
+        for name, make in searchers.items():
+            values = run(make(seed), table, args.budget)
+            hits[name].append(trials_to_top(values, table.threshold, args.budget))
+            best = np.maximum.accumulate(values + [max(values)] * (args.budget - len(values)))
+            curves[name].append(np.array([table.percentile(v) for v in best]))
+        print(f"seed {seed:2d}: " + "  ".join(f"{n} {hits[n][-1]:4d}" for n in searchers)
+              + f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+    medians = {name: float(np.median(h)) for name, h in hits.items()}
+    print(f"\ntrials to reach the top 1% over {args.seeds} seeds (budget {args.budget}; misses count as "
+          f"{args.budget + 1}):")
+    for name, h in hits.items():
+        missed = sum(x > args.budget for x in h)
+        print(f"  {name:10s} median {medians[name]:6.1f}  mean {np.mean(h):6.1f}  missed {missed}/{len(h)}")
+    if {"surrogate", "random"} <= set(medians):
+        print(f"  surrogate / random median ratio: {medians['surrogate'] / medians['random']:.3f} (goal <= 1/3)")
+    if {"surrogate", "tpe"} <= set(medians):
+        print(f"  surrogate / tpe median ratio:    {medians['surrogate'] / medians['tpe']:.3f} (goal <= 1)")
+    rs = cv_pearson(table, min(args.seeds, 20))
+    print(f"surrogate 3-fold CV Pearson r on 100 random configurations: median {np.median(rs):.3f}, "
+          f"min {np.min(rs):.3f} over {len(rs)} samples (goal >= 0.9)")
+    plot({k: np.stack(v) for k, v in curves.items()}, table, args.budget, medians)
+    print(f"curves: {PNG}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
