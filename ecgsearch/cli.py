@@ -44,13 +44,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ecgsearch.display import RunDisplay, best_table
     from ecgsearch.engine import check_out_dir, run_search
     from ecgsearch.plugins import get_registries
+    from ecgsearch.storage import is_uri
 
     if args.resume and args.trials is not None:
         raise UserError("--trials cannot change the budget of a resumed run (it continues with the trials it "
                         "started with); drop --trials, or start a new run in another --out.")
     spec = _load_spec(args.file, args.trials)
-    out = Path(args.out) if args.out else Path("runs") / spec.name
-    check_out_dir(out, args.resume)  # before any output or work
+    out: Any = Path(args.out) if args.out else Path("runs") / spec.name
+    if args.out and is_uri(args.out):  # s3://, gs://...: checked when opened (ecgsearch.storage)
+        out = args.out
+    else:
+        check_out_dir(out, args.resume)  # before any output or work
     manager = get_registries().manager
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
         manager.register(display)  # the progress display is a lifecycle-hook plugin like any logger
@@ -60,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             manager.unregister(display)
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(best_table(outcome.best(5), outcome.results, spec.metric))
-    console.print(f"results: {outcome.out_dir / 'results.parquet'}")
+    console.print(f"results: {out if isinstance(out, str) else outcome.out_dir}/results.parquet")
     return 0
 
 

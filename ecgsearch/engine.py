@@ -31,6 +31,8 @@ from ecgsearch.results import RESULTS_FILE, ResultsTable
 from ecgsearch.search.candidates import InputShape
 from ecgsearch.search.factory import make_searcher
 from ecgsearch.transfer import plan_transfer
+from ecgsearch.storage import open_run_storage, storage_callbacks, storage_of
+from ecgsearch.tune_faults import check_trial_fits
 from ecgsearch.trial import OBJECTIVE, TrialContext
 from ecgsearch.tune_faults import fault_callbacks, run_options, trial_runtime
 from ecgsearch.tune_glue import ResultsCallback, make_trainable
@@ -91,8 +93,9 @@ def init_ray(spec: Any) -> None:
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
-    if address:
+    if address:  # a cluster (inside a submitted job, Ray sets it): trials go wherever resources are
         ray.init(address=address, logging_level=logging.WARNING)
+        check_trial_fits(spec, cluster=True)
         return
     ray.init(
         num_cpus=max(os.cpu_count() or 1, int(spec.resources.cpu + 0.999)),
@@ -101,6 +104,7 @@ def init_ray(spec: Any) -> None:
         logging_level=logging.WARNING,
         log_to_driver=False,
     )
+    check_trial_fits(spec, cluster=False)
 
 
 def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, transfer: Any = None) -> Any:
@@ -121,12 +125,13 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, trans
                            task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
                            threads=max(1, int(spec.resources.cpu)), gpu=float(spec.resources.gpu),
                            transfer=transfer,
-                           runtime=trial_runtime(spec),  # checkpoints, hang watchdog, node-local data
+                           runtime=trial_runtime(spec, out_dir),  # checkpoints, hang watchdog, node-local data
                            latency=latency_plan(spec))  # measured before training (ecgsearch.latency)
     trainable = make_trainable(context, spec.resources)
     state = out_dir / EXPERIMENT
-    if resume and tune.Tuner.can_restore(str(state)):
-        return tune.Tuner.restore(str(state), trainable=trainable, resume_unfinished=True,
+    experiment = storage_of(out_dir).experiment  # OUT/tune, or URI/tune (ecgsearch.storage)
+    if resume and tune.Tuner.can_restore(experiment):
+        return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False, restart_errored=False)
     if resume and state.exists():
         # Killed before Tune saved any experiment state: start the trials again in a fresh experiment;
@@ -149,8 +154,9 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, trans
                                     num_samples=spec.budget.trials,
                                     reuse_actors=True,  # a fresh worker per trial pays seconds of imports
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
-        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out_dir.resolve()), verbose=0,
-                                  callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir)],
+        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage_of(out_dir).tune_root, verbose=0,
+                                  callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir),
+                                             *storage_callbacks(out_dir)],
                                   **run_options(spec),  # retries (max_failures), checkpoints kept
                                   # checked after each epoch's report; the trial is recorded as stopped
                                   stop=({"time_total_s": spec.budget.trial_time_limit_s}
@@ -160,7 +166,7 @@ def build_tuner(spec: Any, out_dir: Path, cache_entry: Path, resume: bool, trans
 
 def run_search(spec: Any, out_dir: Path | str, resume: bool = False, display: Any = None) -> SearchOutcome:
     """Run (or resume) the search a space file describes; results land in ``out_dir``."""
-    out_dir = Path(out_dir).resolve()
+    out_dir = open_run_storage(out_dir, resume).local  # a folder, or a URI's staging folder (ecgsearch.storage)
     check_out_dir(out_dir, resume)
     check_supported(spec)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -304,13 +304,11 @@ class Preprocessing:
         """
         leads_axis, time_axis = (-1, -2) if leads_last else (-2, -1)
         full = select_leads(signals, lead_names, self.leads, leads_axis).astype(np.float32, copy=False)
-        x = full if samples is None else np.moveaxis(np.moveaxis(full, time_axis, -1)[..., :samples], -1, time_axis)
-        if not np.isfinite(np.add.reduce(x, axis=None)):  # one pass: NaN and inf survive a sum
-            x, full, time_axis = fill_nan(np.moveaxis(x, time_axis, -1)), None, -1
-        if full is not None:
+        x = full if samples is None else full[(Ellipsis, slice(samples)) + (slice(None),) * (-1 - time_axis)]
+        if np.isfinite(np.add.reduce(x, axis=None)):  # one pass: NaN and inf survive a sum
             x = resample(full, float(from_hz), float(self.sampling_rate), time_axis, samples)
         else:
-            x = resample(x, float(from_hz), float(self.sampling_rate), time_axis)
+            x = resample(fill_nan(np.moveaxis(x, time_axis, -1)), float(from_hz), float(self.sampling_rate))
         x = bandpass(x, float(self.sampling_rate), self.bandpass_low, self.bandpass_high)
         x = fix_length(x, min(self.samples, x.shape[-1]), self.crop)
         if self.normalize:

@@ -19,7 +19,8 @@ domain, batched over records and leads, in the input's precision (float32 halves
   products. A check on a fresh random vector guards the factorisation; should it fail, scipy runs.
 
 Where the FFT form would not pay (upsampling by more than ``UPSAMPLE_LIMIT``, very short or very long
-records) scipy runs, so every input gets scipy's result.
+records, or a band-pass length the caller expects to see once: ``fast=False``) scipy itself runs, so
+every input gets scipy's numbers, to floating-point rounding.
 """
 
 from __future__ import annotations

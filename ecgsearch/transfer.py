@@ -134,7 +134,8 @@ def scratch_columns(config: Mapping[str, Any], context: TrialContext, seed: int)
             **{f"scratch.{k}": v for k, v in _best_columns(best, key).items()}}
 
 
-def start_transfer(config: Mapping[str, Any], context: TrialContext, seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+def start_transfer(config: Mapping[str, Any], context: TrialContext,
+                   seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Steps 1-4 of the module docstring: the model to fine-tune and the ``scratch.*``/``pretrain.*`` columns.
 
     Raises Diverged when pretraining diverges, UserError when the model cannot be transferred.

@@ -272,9 +272,10 @@ def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.
     path = checkpoint_path(context.out_dir, config["_trial_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    learned = task_state(task)  # only tasks that learn from the targets (regressions) have a state
     torch.save({"state_dict": model.state_dict(), "epoch": epoch, "config": hyperparameters(config),
                 "thresholds": None if thresholds is None else [float(t) for t in thresholds],
-                "task_state": task_state(task)}, tmp)
+                **({"task_state": learned} if learned is not None else {})}, tmp)
     tmp.replace(path)
 
 

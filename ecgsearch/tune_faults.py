@@ -44,10 +44,13 @@ class TrialRuntime:
     cache_dir: str | None = None
     data_on_gpu: bool | None = None  # None: automatic (see ecgsearch.accel)
     compile: bool = False
+    storage_uri: str | None = None  # a URI run: workers copy each trial's best weights there
 
 
-def trial_runtime(spec: Any) -> TrialRuntime:
-    """The worker-side settings of a space file."""
+def trial_runtime(spec: Any, out_dir: str | Path | None = None) -> TrialRuntime:
+    """The worker-side settings of a space file (and of the run's storage, for ``out_dir``)."""
+    from ecgsearch.storage import storage_of
+
     budget, resources = spec.budget, spec.resources
     timeout, key = budget.hang_timeout_s, "budget.hang_timeout_s"
     if timeout is None and budget.trial_time_limit_s:  # the limit is checked at each epoch's report;
@@ -59,6 +62,7 @@ def trial_runtime(spec: Any) -> TrialRuntime:
         hang_key=key,
         dataset=spec.data.dataset, dataset_params=dict(spec.data.params), cache_dir=spec.data.cache_dir,
         data_on_gpu=getattr(resources, "data_on_gpu", None), compile=bool(getattr(resources, "compile", False)),
+        storage_uri=storage_of(out_dir).uri if out_dir is not None else None,
     )
 
 
@@ -66,6 +70,28 @@ def run_options(spec: Any) -> dict[str, Any]:
     """``RunConfig`` keywords: retries per trial and the checkpoints kept (the latest one suffices)."""
     return {"failure_config": tune.FailureConfig(max_failures=int(spec.budget.max_failures)),
             "checkpoint_config": tune.CheckpointConfig(num_to_keep=1)}
+
+
+def check_trial_fits(spec: Any, cluster: bool) -> None:
+    """A trial asking for more CPUs or GPUs than any node has would wait forever: say so instead.
+
+    On a local Ray that is an error; on a cluster it is a warning, as an autoscaler may add the node.
+    """
+    import ray
+
+    need = {"CPU": float(spec.resources.cpu), "GPU": float(spec.resources.gpu)}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not nodes or any(all(node.get(k, 0.0) >= v for k, v in need.items() if v > 0) for node in nodes):
+        return
+    largest = {k: max(node.get(k, 0.0) for node in nodes) for k in need}
+    message = (f"{spec.path}: resources: one trial needs cpu {need['CPU']:g} and gpu {need['GPU']:g}, but the "
+               f"largest node has {largest['CPU']:g} CPUs and {largest['GPU']:g} GPUs")
+    if cluster:
+        log.warning("%s; trials wait until the cluster has such a node", message)
+        return
+    from ecgsearch.errors import UserError
+
+    raise UserError(f"{message}; lower resources.cpu/resources.gpu (gpu: 0 trains on the CPU).")
 
 
 def node_local_context(context: Any, runtime: TrialRuntime) -> Any:
@@ -123,8 +149,8 @@ class TuneReporter:
 
     def out_of_memory(self, error: BaseException) -> None:
         """Record an OOM trial as failed with the worst objective (the searcher learns to avoid it)."""
-        reason = f"out of memory: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        reason = reason.rstrip(": ")[:500]
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"out of memory: {type(error).__name__}: {first}".rstrip(": ")[:500]
         record_fault(self.context.out_dir, self.trial_id, "oom", reason, epoch=self.epoch)
         from ecgsearch.trial import OBJECTIVE
 
@@ -135,6 +161,10 @@ class TuneReporter:
             self.watchdog.pet()
         self.last = dict(metrics)
         tune.report(metrics, checkpoint=checkpoint)
+        if self.runtime.storage_uri and metrics.get("best_epoch") == metrics.get("epoch"):  # new best weights
+            from ecgsearch.storage import push_trial
+
+            push_trial(self.runtime.storage_uri, self.context.out_dir, self.trial_id)
 
 
 def run_in_worker(config: Mapping[str, Any], context: Any, run: Callable[..., Any]) -> None:

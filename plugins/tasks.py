@@ -41,7 +41,8 @@ def _number(task: str, key: str, value: Any, low: float, high: float = math.inf,
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value and (
         value < high if high_open else value <= high)
     if not ok:
-        raise ValueError(f"task {task}: {key}={value!r} must be a number in [{low:g}, {high:g}{')' if high_open else ']'}.")
+        closing = ")" if high_open else "]"
+        raise ValueError(f"task {task}: {key}={value!r} must be a number in [{low:g}, {high:g}{closing}.")
     return float(value)
 
 

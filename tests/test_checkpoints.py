@@ -89,7 +89,8 @@ def test_a_resumed_trial_continues_where_it_stopped_not_from_epoch_1(tmp_path, s
     assert last["status"] == "ok" and last["epochs"] == 3
     # model, optimizer, generator and RNG state restored: the same numbers as the uninterrupted run
     for key in ("loss", "val.macro_auroc", "test.macro_auroc", "best_epoch", "current.val.macro_auroc"):
-        assert last[key] == straight.reports[-1][key] or (math.isnan(last[key]) and math.isnan(straight.reports[-1][key])), key
+        expected = straight.reports[-1][key]
+        assert last[key] == expected or (math.isnan(last[key]) and math.isnan(expected)), key
     assert last["train_seconds"] >= crashed.reports[0]["train_seconds"]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -35,7 +36,7 @@ from conftest import FIXTURES
 pytestmark = pytest.mark.slow
 
 TRIALS = 12
-HANG_S = 10
+HANG_S = 8
 SPACE = f"""
 name: faults
 seed: 7
@@ -44,6 +45,7 @@ task: multilabel
 budget: {{trials: {TRIALS}, epochs: 3, max_concurrent: 2, max_failures: 1, checkpoint_every: 1,
           hang_timeout_s: {HANG_S}}}
 resources: {{cpu: 1}}
+search: {{algorithm: surrogate, initial_trials: 4}}
 space:
   architecture: {{planned: {{}}}}
   optimizer: {{adamw: {{lr: {{loguniform: [1.0e-3, 1.0e-2]}}}}}}
@@ -169,6 +171,13 @@ def test_the_search_survives_every_injected_fault(tmp_path):
         resumed = next(e for e in events[trial] if e["kind"] == "resumed")
         assert resumed["epoch"] >= 1, "the retried trial started again from epoch 1"
     assert all(e["reason"] for e in faults)
+
+    # the surrogate searcher's state survived the driver's death: it knows every trial, old and new
+    states = sorted((facts["out"] / "tune").glob("searcher-state-*.pkl"))  # named by session start time
+    state = pickle.loads(states[-1].read_bytes())  # the resumed session's; written by this test's own run
+    state = state.get("searcher_state", state) if isinstance(state, dict) else state
+    observed = {o["config"]["optimizer.adamw.lr"] for o in state["observations"]}
+    assert len(observed) == TRIALS and state["next"] == TRIALS, (len(observed), state["next"])
 
     figures = fault_figures(facts)
     print("fault figures:", figures)

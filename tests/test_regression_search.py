@@ -37,8 +37,10 @@ def test_a_regression_search_estimates_heart_rate_within_5_bpm(ray_session, tmp_
     started = time.perf_counter()
     frame = run_search(load_space(path), tmp_path / "out").results
     row = frame.iloc[0]
-    print(f"HR search: {time.perf_counter() - started:.1f} s; val HR MAE {row['val.mae.hr_bpm']:.2f} bpm, "
-          f"test {row['test.mae.hr_bpm']:.2f} bpm; train {row['train_seconds']:.1f} s")
+    errors = ", ".join(f"{t} {row[f'val.mae.{t}']:.2f}/{row[f'test.mae.{t}']:.2f}"
+                       for t in ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms"))
+    print(f"HR search: {time.perf_counter() - started:.1f} s (train {row['train_seconds']:.1f} s); "
+          f"val/test MAE {errors}")
     assert row["status"] == "ok" and row["schedule"] == "cosine"
     assert row["val.mae.hr_bpm"] < 5.0 and row["test.mae.hr_bpm"] < 5.0
     for target in ("pr_ms", "qrs_ms", "qt_ms"):  # every target has its own error column, in its unit

@@ -18,6 +18,7 @@ from toy_ecg import toy_context, toy_entry
 
 REGS = get_registries()
 BASE_LR = 0.1
+BASE = "data: {dataset: synthetic}\ntask: multilabel\nbudget: {trials: 1, epochs: 3}\n"
 
 
 def schedule(name: str, run: ScheduleRun, **hparams):
@@ -40,8 +41,8 @@ def lrs_per_step(name: str, run: ScheduleRun, steps: int, **hparams) -> list[flo
 def test_every_schedule_is_registered_with_a_valid_default_space() -> None:
     assert {"constant", "cosine", "exponential", "onecycle", "plateau"} <= set(REGS.schedules.names())
     for info in REGS.schedules:
-        spec = parse_space("data: {dataset: synthetic}\ntask: multilabel\nbudget: {trials: 1, epochs: 3}\n"
-                           f"space: {{architecture: resnet, optimizer: adamw, schedule: {{{info.name}: {{default: true}}}}}}")
+        spec = parse_space(BASE + "space: {architecture: resnet, optimizer: adamw, "
+                                  f"schedule: {{{info.name}: {{default: true}}}}}}")
         config = spec.space.sample(0, 0)
         name, params = spec.space.resolve(config).choices["schedule"]
         optimizer, sched = schedule(name, ScheduleRun(3, 4), **params)
@@ -120,8 +121,6 @@ def test_steps_per_epoch_matches_the_loop(records: int, batch: int, steps: int) 
 
 
 # --- the space file's `schedule` -----------------------------------------------------------------
-
-BASE = "data: {dataset: synthetic}\ntask: multilabel\nbudget: {trials: 1, epochs: 3}\n"
 
 
 def test_schedule_is_optional_and_sampled_when_given() -> None:

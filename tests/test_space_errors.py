@@ -104,7 +104,8 @@ CASES = {
     "unknown budget key": (
         BUDGET, "budget: {trials: 4, epochs: 2, epoch: 3}",
         "x.yaml:5: budget.epoch: 'epoch' is not a budget setting (allowed: trials, epochs, scheduler, "
-        "grace_period, reduction_factor, max_concurrent, trial_time_limit_s); did you mean 'epochs'?"),
+        "grace_period, reduction_factor, max_concurrent, trial_time_limit_s, max_failures, checkpoint_every, "
+        "hang_timeout_s); did you mean 'epochs'?"),
     "negative gpu": (
         "gpu: 0", "gpu: -1",
         "x.yaml:6: resources.gpu: -1 is not a number >= 0"),

@@ -71,16 +71,12 @@ def _stop_head(head: subprocess.Popen, temp_dir: str) -> None:
     """Kill the processes of this head node only: its process group, then stragglers in its temp dir."""
     import psutil
 
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(head.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            head.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            continue
-    time.sleep(1)
+    try:
+        os.killpg(head.pid, signal.SIGKILL)  # what `ray stop --force` sends, to this node's processes only
+    except ProcessLookupError:
+        pass
+    head.wait(timeout=30)
+    time.sleep(0.5)
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
             if proc.pid != os.getpid() and any(temp_dir in part for part in proc.info["cmdline"] or ()):
@@ -138,6 +134,16 @@ def test_submit_follow_runs_the_quickstart_on_the_cluster(head_node, tmp_path):
     assert set(frame["architecture"]) <= {"resnet", "convnext"}
     assert (storage / "quickstart" / "space.yaml").is_file()
 
+    # a submitted run is resumed by submitting it again with --resume: finished trials are kept, not rerun
+    again = _ecgsearch(["submit", "spaces/quickstart.yaml", "--address", head_node["url"], "--follow", "--resume",
+                        "--out", str(storage / "quickstart"), "--set", "data.records=120",
+                        "--set", "data.sampling_rate=50", "--set", "data.seconds=4", "--set", "budget.epochs=1",
+                        "--set", "budget.trials=2", "--set", "constraints=null", "--job-id", "ecgsearch-ci-resume"],
+                       env)
+    assert again.returncode == 0 and again.stdout.rstrip().endswith("job ecgsearch-ci-resume SUCCEEDED"), \
+        again.stdout[-3000:]
+    assert read_results(storage / "quickstart").equals(frame)
+
     status = _ecgsearch(["status", "ecgsearch-ci-quickstart", "--address", head_node["url"]], env, 60)
     assert status.returncode == 0 and status.stdout.startswith("ecgsearch-ci-quickstart: SUCCEEDED")
     assert f"results in {storage / 'quickstart'}" in status.stdout
@@ -193,6 +199,9 @@ def test_submit_checks_everything_before_contacting_the_cluster(tmp_path, monkey
          "spaces/quickstart.yaml (with --set):"),
         (["--out", "/shared/x", "--set", "budget"], "error: --set 'budget': write KEY=VALUE with a dotted key, "
                                                      "e.g. --set budget.epochs=2."),
+        (["--out", "/shared/x", "--set", "data.cache_dir=cache"],
+         "error: spaces/quickstart.yaml: data.cache_dir: 'cache' is a relative path, which means nothing on the "
+         "cluster; give the absolute path the cluster's nodes see (e.g. on the shared storage)."),
     ]
     for extra, message in cases:
         assert main(["submit", "spaces/quickstart.yaml", "--address", address, *extra]) == 2

@@ -186,3 +186,23 @@ def test_scorer_reports_mae_per_target_in_its_units(kind: str, scores: np.ndarra
     assert out["val.mae"] == pytest.approx(5.0)
     assert ("val.gaussian_nll" in out) == (kind == "probabilistic")
     assert ("val.regression_ece.hr_bpm" in out) == (kind == "probabilistic")
+
+
+def test_a_regression_checkpoint_keeps_the_target_scaling(tmp_path) -> None:
+    """Predictions in bpm/ms need the training split's mean and spread: they are saved with the weights."""
+    from dataclasses import replace
+
+    from ecgsearch.cache import open_dataset
+    from ecgsearch.trial import checkpoint_path, run_trial
+
+    from toy_ecg import toy_context, toy_entry
+
+    torch.set_num_threads(1)
+    entry = toy_entry(tmp_path / "data")
+    context = replace(toy_context(entry, epochs=1), out_dir=str(tmp_path / "run"))
+    run_trial({**context.space.sample(0, 0), "_trial_id": "t0000"}, context, lambda report: None)
+    saved = torch.load(checkpoint_path(tmp_path / "run", "t0000"), weights_only=True)["task_state"]
+    data = open_dataset(entry)
+    train = np.asarray(data.targets[data.indices("train")], dtype=np.float64)
+    assert saved["mean"] == pytest.approx(train.mean(axis=0).tolist(), rel=1e-5)
+    assert saved["std"] == pytest.approx(train.std(axis=0).tolist(), rel=1e-5)

@@ -87,7 +87,8 @@ def test_adam_maps_hparams_and_sgd_is_plain_by_default() -> None:
     assert REGS.optimizers.get("sgd").create(params()).param_groups[0]["momentum"] == 0.0
 
 
-@pytest.mark.parametrize("hparams, expected", [({}, (0.9, False)), ({"momentum": 0.95, "nesterov": True}, (0.95, True))])
+@pytest.mark.parametrize("hparams, expected", [({}, (0.9, False)),
+                                              ({"momentum": 0.95, "nesterov": True}, (0.95, True))])
 def test_sgd_momentum_defaults_and_nesterov(hparams: dict, expected: tuple) -> None:
     group = REGS.optimizers.get("sgd_momentum").create(torch.nn.Linear(2, 1).parameters(), **hparams).param_groups[0]
     assert (group["momentum"], group["nesterov"]) == expected

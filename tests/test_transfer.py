@@ -154,11 +154,13 @@ def test_the_transfer_space_puts_fine_tuned_and_scratch_scores_side_by_side(ray_
     from ecgsearch.engine import run_search
 
     spec = reduced_space(
-        "inception_transfer", tmp_path, data=SEARCH_DATA, budget={"trials": 1, "epochs": 3},
+        "inception_transfer", tmp_path, data=SEARCH_DATA, budget={"trials": 1, "epochs": 2},
         resources={"cpu": 1, "gpu": 0}, **{"transfer.pretrain.data": {"targets": "intervals"},
-                                           "transfer.pretrain.epochs": 3,
+                                           "transfer.pretrain.epochs": 2,
                                            "space.architecture": {"inception": {"filters": 8, "depth": 6, "kernel": 19,
-                                                                                "bottleneck": 8}}})
+                                                                                "bottleneck": 8}},
+                                           "space.optimizer": {"adamw": {"lr": 0.01, "weight_decay": 0.01}},
+                                           "space.data_fraction": 1.0, "space.batch_size": 16})
     frame = run_search(spec, tmp_path / "out").results
     assert list(frame["status"]) == ["ok"], frame.get("error")
     row = frame.iloc[0]

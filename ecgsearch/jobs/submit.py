@@ -80,6 +80,17 @@ def check_space(text: str, source: str, staged: Path) -> str:
         raise SpaceError(str(error).replace(str(staged), f"{source} (with --set)", 1)) from None
 
 
+def check_cluster_paths(text: str, source: str) -> None:
+    """Data paths must be absolute: on the cluster the file lives in a temporary folder of the job."""
+    from ecgsearch.space.paths import is_path_key
+
+    data = (yaml.safe_load(text) or {}).get("data") or {}
+    for name, value in data.items() if isinstance(data, dict) else ():
+        if is_path_key(name) and isinstance(value, str) and not value.startswith(("/", "~")) and not _URI.match(value):
+            raise UserError(f"{source}: data.{name}: {value!r} is a relative path, which means nothing on the "
+                            "cluster; give the absolute path the cluster's nodes see (e.g. on the shared storage).")
+
+
 def check_out(out: str | None) -> str:
     """``--out`` must name shared storage: an absolute path on a shared filesystem, or a URI."""
     if not out:
@@ -120,9 +131,13 @@ def build_submission(file: str, out: str | None, staged: Path, *, trials: int | 
     from ecgsearch.space.yamlio import read_text
 
     out = check_out(out)
+    if resume and trials is not None:
+        raise UserError("--trials cannot change the budget of a resumed run (it continues with the trials it "
+                        "started with); drop --trials, or start a new run in another --out.")
     text = apply_overrides(read_text(file), sets, file)
     staged = staged / Path(file).name
     name = check_space(text, file, staged) if not plugin_packages else Path(file).stem
+    check_cluster_paths(text, file)
     env_vars = {**check_env(env), SPACE_ENV: text, SPACE_NAME_ENV: Path(file).name}
     named = [m for m in [*os.environ.get("ECGSEARCH_PLUGINS", "").split(","), *plugins] if m.strip()]
     if named:

@@ -125,7 +125,7 @@ def _key(value: Any) -> str:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return repr(float(value))
+        return str(np.float64(value))  # as numpy writes a float column (see ``signatures``)
     if isinstance(value, (list, tuple)):
         return str([_key(v) for v in value])
     return repr(value)
@@ -162,16 +162,21 @@ def row_configs(space: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def signatures(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One 64-bit hash per row over ``columns`` (missing columns count as missing values), so the same
-    configuration hashes alike whether it came from a candidate frame or a trial's config."""
+    """One 64-bit hash per row over ``columns``, so the same configuration hashes alike whatever frame it
+    is in: values become text (numbers as floats, 16 and 16.0 alike), missing values and missing
+    columns the empty string."""
     normal = {}
     for name in columns:
-        column = frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        if name not in frame.columns:
+            normal[name] = np.full(len(frame), "", dtype=object)
+            continue
+        column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            normal[name] = column.astype(float).fillna(-np.inf)
+            values = column.to_numpy(dtype=float)
+            normal[name] = np.where(np.isnan(values), "", values.astype(str)).astype(object)
         else:
             normal[name] = column.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
-                                      else _key(v))
+                                      else _key(v)).to_numpy(dtype=object)
     if not normal:
         return np.zeros(len(frame), dtype=np.uint64)
     return pd.util.hash_pandas_object(pd.DataFrame(normal, index=frame.index), index=False).to_numpy()

@@ -24,6 +24,7 @@ from ecgsearch.space.fields import (
     registered,
 )
 from ecgsearch.space.messages import Context, show
+from ecgsearch.space.paths import data_paths
 from ecgsearch.space.spec import (
     BudgetSpec,
     ConstraintSpec,
@@ -75,7 +76,8 @@ def parse_data(ctx: Context, value: Any, registries: Registries, where: str = "d
         cache_dir = Text().check(ctx, f"{where}.cache_dir", cache_dir)
     params = {k: v for k, v in section.items() if k not in ("dataset", "cache_dir")}
     check_parameter_names(ctx, where, params, info, skip=0)
-    return DataSpec(dataset=info.name, params=plain_params(ctx, where, params), cache_dir=cache_dir)
+    params, cache_dir = data_paths(ctx, where, plain_params(ctx, where, params), cache_dir)  # space/paths.py
+    return DataSpec(dataset=info.name, params=params, cache_dir=cache_dir)
 
 
 def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "task") -> TaskSpec:

@@ -148,8 +148,8 @@ def parse_header(text: str) -> Header:
 
 def read_header(path: Path | str) -> Header:
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        with open(path, "rb", buffering=0) as handle:  # unbuffered bytes: one read, decoded below
+            text = handle.read().decode("utf-8", errors="replace")
     except OSError as error:
         raise RecordError(f"cannot read the header ({error.strerror or error})") from None
     return parse_header(text)
@@ -184,9 +184,10 @@ def read_raw(header: Header, hea_path: Path | str) -> np.ndarray:
     """The int16 ``val`` matrix ``(n_sig, n_samples)`` of the ``.mat`` beside the header."""
     val = None
     # The file the header names, else the .mat beside the header; opened directly (no stat first).
-    for mat in (os.path.join(os.path.dirname(hea_path), header.file_name), os.path.splitext(hea_path)[0] + ".mat"):
+    named = os.path.join(os.path.dirname(hea_path), header.file_name)
+    for mat in (named, os.path.splitext(hea_path)[0] + ".mat"):
         try:
-            with open(mat, "rb") as handle:
+            with open(mat, "rb", buffering=0) as handle:
                 data = bytearray(os.fstat(handle.fileno()).st_size)  # writable, so the matrix is too
                 val = read_v4_val(data) if handle.readinto(data) == len(data) else None
             break
@@ -221,7 +222,7 @@ def to_physical(raw: np.ndarray, header: Header, dtype: type = np.float64, out: 
     shape = (1, -1) if leads_last else (-1, 1)
     gains = np.asarray(header.gains, dtype=dtype).reshape(shape)
     baselines = np.asarray(header.baselines, dtype=dtype).reshape(shape)
-    if (gains == gains.flat[0]).all() and (baselines == baselines.flat[0]).all():
+    if len(set(header.gains)) == 1 and len(set(header.baselines)) == 1:
         gains, baselines = gains.flat[0], baselines.flat[0]  # the usual case: scalars run faster
     physical = np.empty(raw.shape, dtype=dtype) if out is None else out
     if np.ndim(baselines) == 0 and baselines == 0 and np.dtype(dtype) == np.float32:

@@ -35,12 +35,12 @@ log = logging.getLogger(__name__)
 # Bump when build() output changes for the same parameters. 3: float32 decoding, batched FFT filters.
 READER_VERSION = 3
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
-# A spawned worker process costs about 1-2 s (a fresh interpreter importing numpy, scipy and this
-# plugin) and decodes about 2,000 records per second, so one is started per this many records only;
-# fewer records are decoded in this process by up to THREADS threads (the FFTs and numpy release
-# the GIL; header parsing does not, so more threads would mostly wait). ``workers`` bounds both.
-MIN_RECORDS_PER_WORKER = 4000
-THREADS = 2
+# A spawned worker process costs about 2 s before its first record (a fresh interpreter importing
+# numpy, scipy.signal and this plugin; 8-10 s on a busy machine) and one process decodes about 2,000
+# records per second, so a worker is started per this many records only (2 workers break even near
+# 10,000 records); fewer records are decoded faster in this process. ``workers`` is the upper bound.
+# (Threads were measured too: header parsing holds the GIL, and on a busy machine they lost time.)
+MIN_RECORDS_PER_WORKER = 5000
 # Consecutive records of one shape are preprocessed together (one FFT over all their leads): up to
 # BATCH records and BATCH_BYTES of float32 signal (larger batches leave the CPU caches and slow down).
 BATCH, BATCH_BYTES = 8, 8 << 20
@@ -125,7 +125,8 @@ def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing) -> list[di
             if batch is not None:
                 batch.flush(out, preprocessing)
             batch = _Batch(header, preprocessing)
-        to_physical(raw, header, np.float32, out=batch.buffer[len(batch.rows), :header.n_samples], leads_last=True)
+        row = batch.buffer[len(batch.rows), :header.n_samples]
+        to_physical(raw, header, np.float32, out=row, leads_last=True)
         batch.rows.append(len(out))
         comments = header.comments
         out.append({
@@ -254,26 +255,23 @@ class PhysioNet2021:
     def _decode(self, paths: list[str], progress: Progress | None) -> tuple[list[dict], list[dict]]:
         report = progress or (lambda done, total, what: None)
         total = len(paths)
-        parallel = self.workers or min(4, os.cpu_count() or 1)
-        workers = min(parallel, total // MIN_RECORDS_PER_WORKER)
-        threads = 1 if workers > 1 else min(parallel, THREADS)
-        size = max(1, min(200, math.ceil(total / (4 * max(workers, threads)))))
+        workers = min(self.workers or min(4, os.cpu_count() or 1), total // MIN_RECORDS_PER_WORKER)
+        size = max(1, min(200, math.ceil(total / (4 * max(workers, 1)))))
         chunks = [paths[i:i + size] for i in range(0, total, size)]
         task = functools.partial(_decode_chunk, preprocessing=self.preprocessing)
         results: list[list[dict]] = [[] for _ in chunks]
         report(0, total, PROGRESS_WHAT)
         done = 0
-        if max(workers, threads) <= 1 or len(chunks) == 1:
+        if workers <= 1 or len(chunks) == 1:
             for i, chunk in enumerate(chunks):
                 results[i] = task(chunk)
                 done += len(chunk)
                 report(done, total, PROGRESS_WHAT)
         else:
-            pool_size = min(max(workers, threads), len(chunks))
             # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
-            executor = (concurrent.futures.ProcessPoolExecutor(pool_size, mp_context=multiprocessing.get_context(
-                "spawn")) if workers > 1 else concurrent.futures.ThreadPoolExecutor(pool_size))
-            with executor as pool:
+            context = multiprocessing.get_context("spawn")
+            pool_size = min(workers, len(chunks))
+            with concurrent.futures.ProcessPoolExecutor(pool_size, mp_context=context) as pool:
                 futures = {pool.submit(task, chunk): i for i, chunk in enumerate(chunks)}
                 try:
                     for future in concurrent.futures.as_completed(futures):

@@ -9,7 +9,7 @@ would on real trials, only faster. For each searcher and seed a run ends at its 
 in the table's top 1% (``val.macro_auroc`` at or above the 99th percentile) or after ``--budget``
 trials. Printed: the median number of trials to reach the top 1% (a run that never does counts as
 ``budget + 1``), the ratios side by side, and the surrogate's 3-fold cross-validated Pearson r when
-fitted on 100 random configurations of the table. The curves (median best-so-far rank percentile,
+fitted on 100 random finished configurations of the table. The curves (median best-so-far rank percentile,
 with the interquartile band) go to ``docs/img/search_efficiency.png``. ``--offline`` drives the
 searchers directly, without Ray (for quick experiments; the documented figures use Ray).
 """
@@ -47,7 +47,7 @@ class Table:
         self.frame = pd.read_parquet(path)
         self.columns = [d.column for d in dimensions(space)]
         self.values = dict(zip(signatures(self.frame, self.columns).tolist(), self.frame[METRIC].tolist()))
-        ranked = np.sort(self.frame[METRIC].to_numpy())
+        ranked = np.sort(self.frame[METRIC].dropna().to_numpy())  # NaN: a configuration that fails
         self.threshold = float(np.quantile(ranked, 0.99))
         self.ranked = ranked
 
@@ -62,11 +62,13 @@ class Table:
 
 
 def make_searchers(space: Any, budget: int) -> dict[str, Callable[[int], Any]]:
+    from optuna.distributions import CategoricalDistribution
     from optuna.samplers import TPESampler
-    from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    tune_space = {d.name: tune.choice(list(d.dist.values)) for d in dimensions(space)}  # all choices here
+    # every dimension of this space is a choice; TPE sees them all (it has no conditional parameters,
+    # so an inactive one is sampled and ignored by the lookup)
+    tune_space = {d.name: CategoricalDistribution(list(d.dist.values)) for d in dimensions(space)}
     return {
         "surrogate": lambda seed: SurrogateSearcher(space, "score", "max", seed=seed, trials=budget),
         "random": lambda seed: RandomSearcher(lambda i: space.sample(seed, i), budget, "score", "max"),
@@ -78,7 +80,10 @@ def make_searchers(space: Any, budget: int) -> dict[str, Callable[[int], Any]]:
 def lookup_trainable(config: dict[str, Any], table: Table) -> None:
     from ray import tune
 
-    tune.report({"score": table.value(config)})
+    value = table.value(config)
+    if np.isnan(value):
+        raise RuntimeError("this configuration failed when the table was made (it cannot be built)")
+    tune.report({"score": value})
 
 
 def run_tune(searcher: Any, table: Table, budget: int) -> list[float]:
@@ -91,16 +96,19 @@ def run_tune(searcher: Any, table: Table, budget: int) -> list[float]:
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             values.append(float(trial.last_result["score"]))
 
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            values.append(float("nan"))
+
     class ReachedTop(tune.Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
             return False
 
         def stop_all(self) -> bool:
-            return any(v >= table.threshold for v in values)
+            return any(v >= table.threshold for v in values if not np.isnan(v))
 
     tuner = tune.Tuner(tune.with_parameters(lookup_trainable, table=table),
                        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher,
-                                                   num_samples=budget, max_concurrent_trials=1),
+                                                   num_samples=budget, max_concurrent_trials=1, reuse_actors=True),
                        run_config=tune.RunConfig(storage_path="/tmp/ecgsearch-bench-efficiency", verbose=0,
                                                  callbacks=[Record()], stop=ReachedTop()))
     tuner.fit()
@@ -114,10 +122,18 @@ def run_offline(searcher: Any, table: Table, budget: int) -> list[float]:
         if config is None or config == "FINISHED":
             break
         values.append(table.value(config))
-        searcher.on_trial_complete(f"trial{i}", {"score": values[-1], "training_iteration": 1})
+        failed = bool(np.isnan(values[-1]))
+        searcher.on_trial_complete(f"trial{i}", None if failed else {"score": values[-1], "training_iteration": 1},
+                                   error=failed)
         if values[-1] >= table.threshold:
             break
     return values
+
+
+def optuna_logging() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def trials_to_top(values: list[float], threshold: float, budget: int) -> int:
@@ -126,12 +142,30 @@ def trials_to_top(values: list[float], threshold: float, budget: int) -> int:
 
 
 def cv_pearson(table: Table, seeds: int, n: int = 100) -> list[float]:
-    """3-fold CV Pearson r of the default surrogate fitted on ``n`` random configurations of the table."""
+    """3-fold CV Pearson r of the default surrogate fitted on ``n`` random finished configurations."""
     out = []
+    finished = table.frame[table.frame["status"] == "ok"]
     for seed in range(seeds):
-        sample = table.frame.sample(n, random_state=seed)
+        sample = finished.sample(n, random_state=seed)
         out.append(float(explain(sample, "macro_auroc", "max", folds=3, group_by=None, seed=seed)
                          .cv.loc[0, "pearson_r"]))
+    return out
+
+
+def pruning(table: Table, spec: Any, document: Any, seeds: int, n: int = 100) -> list[tuple[int, float]]:
+    """Prune the space on ``n`` random trials of the table: top-1% configurations kept, share of the table kept."""
+    from ecgsearch.analysis.prune import contains, prune_space
+    from ecgsearch.search.sampling import row_configs
+    from ecgsearch.space import parse_space
+
+    configs = row_configs(spec.space, table.frame)
+    top = [c for c, v in zip(configs, table.frame[METRIC]) if v >= table.threshold]
+    out = []
+    for seed in range(seeds):
+        pruned = prune_space(spec, document, table.frame.sample(n, random_state=seed), seed=seed)
+        space = parse_space(pruned.text()).space
+        kept = sum(not contains(space, c) for c in configs)
+        out.append((sum(not contains(space, c) for c in top), kept / len(configs)))
     return out
 
 
@@ -164,16 +198,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--offline", action="store_true", help="drive the searchers without Ray")
-    parser.add_argument("--methods", default="surrogate,random,tpe")
+    parser.add_argument("--methods", default="surrogate,random,tpe",
+                        help="comma-separated searchers to compare; 'none': only the CV and pruning figures")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # One-second lookups: keep Tune's per-trial bookkeeping (result files, experiment snapshots) small.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
+    optuna_logging()
     space = load_space(SPACE).space
     table = Table(TABLE, space)
     top = int((table.frame[METRIC] >= table.threshold).sum())
     print(f"table: {len(table.frame)} configurations; top 1%: {top} at {METRIC} >= {table.threshold:.4f}")
     searchers = {k: v for k, v in make_searchers(space, args.budget).items() if k in args.methods.split(",")}
-    if not args.offline:
+    if searchers and not args.offline:
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
@@ -181,11 +220,12 @@ def main() -> None:
     hits: dict[str, list[int]] = {name: [] for name in searchers}
     curves: dict[str, list[np.ndarray]] = {name: [] for name in searchers}
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.seeds if searchers else 0):
         for name, make in searchers.items():
             values = run(make(seed), table, args.budget)
             hits[name].append(trials_to_top(values, table.threshold, args.budget))
-            best = np.maximum.accumulate(values + [max(values)] * (args.budget - len(values)))
+            seen = np.nan_to_num(np.array(values), nan=-np.inf)
+            best = np.maximum.accumulate(np.concatenate([seen, np.full(args.budget - len(seen), seen.max())]))
             curves[name].append(np.array([table.percentile(v) for v in best]))
         print(f"seed {seed:2d}: " + "  ".join(f"{n} {hits[n][-1]:4d}" for n in searchers)
               + f"   ({time.perf_counter() - started:.0f} s)", flush=True)
@@ -200,10 +240,18 @@ def main() -> None:
     if {"surrogate", "tpe"} <= set(medians):
         print(f"  surrogate / tpe median ratio:    {medians['surrogate'] / medians['tpe']:.3f} (goal <= 1)")
     rs = cv_pearson(table, min(args.seeds, 20))
-    print(f"surrogate 3-fold CV Pearson r on 100 random configurations: median {np.median(rs):.3f}, "
+    print(f"surrogate 3-fold CV Pearson r on 100 random finished configurations: median {np.median(rs):.3f}, "
           f"min {np.min(rs):.3f} over {len(rs)} samples (goal >= 0.9)")
-    plot({k: np.stack(v) for k, v in curves.items()}, table, args.budget, medians)
-    print(f"curves: {PNG}")
+    from ecgsearch.space import load_space as load_spec
+    from ecgsearch.space.yamlio import load_yaml, read_text
+
+    kept = pruning(table, load_spec(SPACE), load_yaml(read_text(SPACE), str(SPACE))[0], min(args.seeds, 20))
+    print(f"pruning on 100 random trials ({len(kept)} samples): top-1% configurations kept "
+          f"{sum(k for k, _ in kept)}/{top * len(kept)}; the pruned space holds a median "
+          f"{100 * np.median([f for _, f in kept]):.0f}% of the table")
+    if searchers:
+        plot({k: np.stack(v) for k, v in curves.items()}, table, args.budget, medians)
+        print(f"curves: {PNG}")
     sys.stdout.flush()
 
 

@@ -100,7 +100,8 @@ def main() -> None:
         print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items()), flush=True)
     base_median = statistics.median(results["bare"])
     base_best = max(results["bare"])
-    print("\n| variant | samples/s, median | ratio to bare | samples/s, best epoch | ratio to bare |\n|---|---|---|---|---|")
+    print("\n| variant | samples/s, median | ratio to bare | samples/s, best epoch | ratio to bare |")
+    print("|---|---|---|---|---|")
     for name, values in results.items():
         median, best = statistics.median(values), max(values)
         print(f"| {name} | {median:.0f} | {median / base_median:.3f} | {best:.0f} | {best / base_best:.3f} |")
