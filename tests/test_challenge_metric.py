@@ -195,7 +195,7 @@ def test_mae_and_gaussian_nll_by_hand() -> None:
 @pytest.mark.parametrize("name, mode, tasks", [
     ("challenge_score", "max", ("multilabel",)), ("macro_f1", "max", ("multilabel",)),
     ("accuracy", "max", ("multilabel",)), ("ece", "min", ("multilabel",)),
-    ("mae", "min", ("regression",)), ("gaussian_nll", "min", ("probabilistic",))])
+    ("mae", "min", ("regression", "probabilistic")), ("gaussian_nll", "min", ("probabilistic",))])
 def test_metric_modes_and_tasks(name: str, mode: str, tasks: tuple[str, ...]) -> None:
     info = REGS.metrics.get(name)
     assert (info.mode, info.tasks) == (mode, tasks)
