@@ -7,7 +7,7 @@ registered; family-specific expectations (width parameter, bad values) live in t
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -18,6 +18,8 @@ from ecgsearch.models import check_model, feature_width, freeze_stages, stage_co
 from ecgsearch.plugins import get_registries
 from ecgsearch_plugins.architectures._blocks import DropPath
 from ecgsearch_plugins.architectures.regnet import quantized_widths, regnet_stages
+
+pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
 # tests/fixtures/ecg_test_plugins.py registers architectures that fail on purpose (fault injection).
 FAULT_INJECTION_PLUGINS = {"ecg_test_plugins"}
@@ -85,15 +87,6 @@ BAD_HPARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"bottleneck": -1}, "bottleneck=-1 must be an integer >= 0"),
     ],
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core runner, 2 OpenMP threads are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def by_name(fn: Any) -> Any:

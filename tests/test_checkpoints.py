@@ -32,14 +32,6 @@ space:
 """
 
 
-@pytest.fixture
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class _Crash(Exception):
     pass
 

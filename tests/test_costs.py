@@ -8,7 +8,7 @@ modules), the meta device must equal the CPU, and fvcore must agree with torch's
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,16 +31,10 @@ from ecgsearch.receptive_field import receptive_field
 from ecgsearch.search.candidates import InputShape, feasible_candidate
 from ecgsearch.space import make_distribution, parse_space
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
+
 ARCHS = [a for a in get_registries().architectures if a.plugin != "ecg_test_plugins"]
 SAMPLES = 1100
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def by_name(fn: Any) -> Any:

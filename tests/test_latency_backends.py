@@ -7,7 +7,6 @@ it is registered. GPU backends run where a GPU is usable and skip with their rea
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -19,6 +18,8 @@ from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.plugins import get_registries
 from test_architectures import FAULT_INJECTION_PLUGINS, space_corners
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
+
 REGS = get_registries()
 ARCHS = [a for a in REGS.architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
 CPU_BACKENDS = ("torch-cpu", "onnxruntime-cpu", "openvino-cpu")
@@ -26,14 +27,6 @@ GPU_BACKENDS = ("torch-cuda", "onnxruntime-cuda")
 LEADS, SAMPLES, OUTPUTS = 12, 1100, 5  # resnet_code's default kernel needs >= 1089 samples
 TOLERANCE = 1e-3
 QUICK = MeasureSettings(time_budget_s=0.03, warmup_s=0.0, warmup_runs=1, min_repeats=3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_model(name: str) -> torch.nn.Module:

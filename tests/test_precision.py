@@ -12,15 +12,9 @@ from ecgsearch.trial import build_trial, run_trial
 
 from toy_ecg import toy_context, toy_entry
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def tags(marker: Path) -> list[str]:
         "!!python/name:os.system",
         "!!python/module:os",
         "!!python/object:collections.OrderedDict {}",
-        f"!!python/tuple [1, 2]",
+        "!!python/tuple [1, 2]",
         "!!binary aGVsbG8=",
         "!!set {a: null, b: null}",
         "!!omap [{a: 1}, {b: 2}]",

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgsearch.errors import SpaceError
+from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.search import RandomSearcher, SurrogateSearcher
 from ecgsearch.space import parse_space
 
@@ -142,6 +142,20 @@ def test_state_saved_and_restored_continues_with_the_same_observations(tmp_path)
     pickle.dumps(restored)  # Tune pickles the searcher with the experiment
     drive(restored, 1)
     assert restored.suggest("over budget") == "FINISHED"
+
+
+def test_a_used_up_space_repeats_a_configuration_instead_of_stopping_the_run() -> None:
+    tiny = parse_space(HEAD + """
+space:
+  architecture: {resnet: {depth: 8, channels: {choice: [8, 16]}}}
+  optimizer: {adamw: {lr: {choice: [1.0e-3, 1.0e-2]}}}
+""").space
+    searcher = SurrogateSearcher(tiny, "score", "max", seed=0, initial_trials=2, candidates=50)
+    configs = drive(searcher, 6, value=lambda c: c["architecture.resnet.channels"] * c["optimizer.adamw.lr"])
+    assert len({repr(sorted(c.items())) for c in configs[:4]}) == 4  # every configuration once first
+    with pytest.raises(UserError, match=r"search: no configuration satisfied the constraints in 200 draws of the "
+                                        r"space; raise max_flops/max_params or narrow the space to smaller models\."):
+        SurrogateSearcher(tiny, "score", "max", costs=lambda c: None).suggest("t")
 
 
 def test_it_asks_for_the_metric_and_mode_it_optimises() -> None:

@@ -18,16 +18,10 @@ from ecgsearch.trial import build_trial, run_trial
 
 from toy_ecg import SEARCH_DATA, reduced_space, toy_context, toy_entry
 
+pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
+
 BASE = "data: {dataset: synthetic, records: 60}\ntask: multilabel\nbudget: {trials: 1, epochs: 2}\n" \
        "space: {architecture: resnet, optimizer: adamw}\n"
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # --- the space file ------------------------------------------------------------------------------

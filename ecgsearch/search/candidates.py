@@ -50,6 +50,11 @@ def violations(costs: Costs, constraints: Any) -> list[str]:
     return out
 
 
+def trial_ids(seed: int, index: int) -> dict[str, Any]:
+    """The engine's private keys of trial ``index``: its id (``t0000``...) and its own training seed."""
+    return {"_trial_id": f"t{index:04d}", "_seed": seed * 100_003 + index}
+
+
 def feasible_candidate(spec: Any, shape: InputShape, index: int, screen: Any = None) -> dict[str, Any]:
     """The config of trial ``index``: hyperparameters plus ``_trial_id``, ``_seed`` and ``_costs``.
 
@@ -60,7 +65,7 @@ def feasible_candidate(spec: Any, shape: InputShape, index: int, screen: Any = N
     invalid = 0  # draws whose architecture rejected the combination
     for attempt in range(MAX_ATTEMPTS):
         config = spec.space.sample(spec.seed + ATTEMPT_STRIDE * attempt, index)
-        ids = {"_trial_id": f"t{index:04d}", "_seed": spec.seed * 100_003 + index}
+        ids = trial_ids(spec.seed, index)
         try:
             costs = candidate_costs(config, spec.space, shape)
         except ValueError as error:  # an invalid combination: never trained, drawn again

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ecgsearch.search.candidates import InputShape, candidate_costs, feasible_candidate, violations
+from ecgsearch.search.candidates import InputShape, candidate_costs, feasible_candidate, trial_ids, violations
 from ecgsearch.search.random import RandomSearcher
 from ecgsearch.search.surrogate import SurrogateSearcher
 
@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 # What a candidate's costs depend on: the architecture and its options, and the input length and
 # numeric precision it runs at. Each distinct combination is built and costed once per search.
 COST_INPUTS = ("architecture", "crop_fraction", "precision")
-SEED_STRIDE = 100_003
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,7 @@ class EngineIds:
     seed: int
 
     def __call__(self, index: int, config: dict[str, Any], costs: Mapping[str, float]) -> dict[str, Any]:
-        ids = {"_trial_id": f"t{index:04d}", "_seed": self.seed * SEED_STRIDE + index}
-        return {**config, **ids, **({"_costs": dict(costs)} if costs else {})}
+        return {**config, **trial_ids(self.seed, index), **({"_costs": dict(costs)} if costs else {})}
 
 
 def make_searcher(spec: Any, shape: InputShape, metric: str, screen: Any = None) -> Any:

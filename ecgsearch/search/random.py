@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import pickle
 from typing import Any, Callable
 
 from ray.tune.search import Searcher
 
+from ecgsearch.search.state import StatefulSearcher
 
-class RandomSearcher(Searcher):
+
+class RandomSearcher(StatefulSearcher):
     """Suggests ``candidate(0)``, ``candidate(1)``, ... up to ``trials``.
 
     Candidates are pure functions of their index, so the only state is the next index; Tune saves it
@@ -37,10 +38,3 @@ class RandomSearcher(Searcher):
     def set_state(self, state: dict[str, Any]) -> None:
         self._next = state["next"]
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))

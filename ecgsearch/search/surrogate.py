@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -38,8 +37,10 @@ from scipy.stats import qmc
 
 from ecgsearch.analysis.features import COST_PREFIX, FIDELITY, config_frame, feature_frame
 from ecgsearch.analysis.model import SurrogateModel
+from ecgsearch.errors import UserError
 from ecgsearch.search.acquisition import ACQUISITIONS, acquire, chebyshev, normalise
 from ecgsearch.search.sampling import Dimension, dimensions, from_unit, perturb, row_configs, signatures, to_unit
+from ecgsearch.search.state import StatefulSearcher
 from ecgsearch.space.search_options import INITIAL_DESIGNS as DESIGNS
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) and abs(number) < FAILED_VALUE else None
 
 
-class SurrogateSearcher(Searcher):
+class SurrogateSearcher(StatefulSearcher):
     """Model-based search over a parsed space (``load_space(path).space``); see the module docstring.
 
     costs: ``config -> {"cost.flops": ..., ...}`` or None when the candidate breaks a constraint
@@ -191,14 +192,6 @@ class SurrogateSearcher(Searcher):
         self._cost_cache = state["cost_cache"]
         self._metric, self._mode = state["metric"], state["mode"]
 
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
-
     @property
     def observations(self) -> list[Observation]:
         return list(self._observations)
@@ -254,16 +247,24 @@ class SurrogateSearcher(Searcher):
         costs = table.iloc[inverse[keep]].set_axis(frame.index[keep])
         return pd.concat([frame[keep], costs], axis=1)
 
-    def _design(self) -> pd.DataFrame:
-        """The next feasible, unseen point of the initial design (Sobol or random)."""
+    def _design(self, allow_seen: bool = False) -> pd.DataFrame:
+        """The next feasible, unseen point of the initial design (Sobol or random).
+
+        A small discrete space can be used up: then a configuration already tried is proposed again
+        (with a warning) rather than stopping the run.
+        """
         for _ in range(DESIGN_ATTEMPTS):
             k = self._design_next
             self._design_next += 1
             row = self._with_costs(from_unit(self.space, self._unit(k)[None, :], np.random.default_rng(k)), None)
-            if len(row) and int(signatures(row, self._columns)[0]) not in self._seen:
+            if len(row) and (allow_seen or int(signatures(row, self._columns)[0]) not in self._seen):
                 return row.reset_index(drop=True)
-        raise RuntimeError(f"no feasible, untried configuration in {DESIGN_ATTEMPTS} draws of the initial design; "
-                           "the constraints exclude (nearly) the whole space, or the space is exhausted")
+        if not allow_seen and self._seen:
+            log.warning("no untried feasible configuration in %d draws: the space looks used up; "
+                        "proposing one already tried", DESIGN_ATTEMPTS)
+            return self._design(allow_seen=True)
+        raise UserError(f"search: no configuration satisfied the constraints in {DESIGN_ATTEMPTS} draws of the "
+                        "space; raise max_flops/max_params or narrow the space to smaller models.")
 
     def _unit(self, k: int) -> np.ndarray:
         d = max(len(self._dims), 1)
