@@ -31,7 +31,7 @@ from ecgsearch.results import RESULTS_FILE, ResultsTable
 from ecgsearch.search.candidates import InputShape
 from ecgsearch.search.factory import make_searcher
 from ecgsearch.transfer import plan_transfer
-from ecgsearch.storage import open_run_storage, storage_callbacks, storage_of
+from ecgsearch.storage import EXPERIMENT, check_run_location, open_run_storage, storage_callbacks, storage_of
 from ecgsearch.tune_faults import check_trial_fits
 from ecgsearch.trial import OBJECTIVE, TrialContext
 from ecgsearch.tune_faults import fault_callbacks, run_options, trial_runtime
@@ -39,7 +39,6 @@ from ecgsearch.tune_glue import ResultsCallback, make_trainable
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "tune"
 SPACE_COPY = "space.yaml"
 
 
@@ -61,13 +60,8 @@ class SearchOutcome:
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:
     """Refuse to mix two runs in one directory; refuse a resume with nothing to resume."""
-    state = out_dir / EXPERIMENT
-    if resume and not (state.exists() or (out_dir / RESULTS_FILE).exists()):
-        raise UserError(f"{out_dir}: there is no run to resume here (no {EXPERIMENT}/ folder or {RESULTS_FILE}); "
-                        "drop --resume to start a new run.")
-    if not resume and (state.exists() or (out_dir / RESULTS_FILE).exists()):
-        raise UserError(f"{out_dir}: this folder already holds a run; pass --resume to continue it "
-                        "or choose another --out.")
+    check_run_location(out_dir, "folder", (out_dir / EXPERIMENT).exists() or (out_dir / RESULTS_FILE).exists(),
+                       resume)
 
 
 def check_supported(spec: Any) -> None:

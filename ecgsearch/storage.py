@@ -36,6 +36,16 @@ def is_uri(out: str | Path) -> bool:
     return isinstance(out, str) and bool(_URI.match(out))
 
 
+def check_run_location(where: object, noun: str, holds_run: bool, resume: bool) -> None:
+    """Refuse to mix two runs in one folder or URI, and a resume with nothing to resume (one sentence)."""
+    if resume and not holds_run:
+        raise UserError(f"{where}: there is no run to resume here (no {EXPERIMENT}/ folder or results.parquet); "
+                        "drop --resume to start a new run.")
+    if not resume and holds_run:
+        raise UserError(f"{where}: this {noun} already holds a run; pass --resume to continue it "
+                        "or choose another --out.")
+
+
 @dataclass(frozen=True)
 class RunStorage:
     """A run's local folder and, for a URI, the URI it mirrors to."""
@@ -134,12 +144,7 @@ def open_run_storage(out: str | Path, resume: bool) -> RunStorage:
     (local / MARKER).write_text(uri)
     storage = RunStorage(local, uri)
     holds_run = storage.pull()
-    if not resume and holds_run:
-        raise UserError(f"{uri}: this location already holds a run; pass --resume to continue it or choose "
-                        "another --out.")
-    if resume and not holds_run:
-        raise UserError(f"{uri}: there is no run to resume here (no {EXPERIMENT}/ or results.parquet); drop "
-                        "--resume to start a new run.")
+    check_run_location(uri, "location", holds_run, resume)
     if resume and not (local / "results.parquet").exists():
         (local / EXPERIMENT).mkdir()  # lets the local folder checks see the run Tune keeps at the URI
     return storage
