@@ -67,9 +67,14 @@ def trial_runtime(spec: Any, out_dir: str | Path | None = None) -> TrialRuntime:
 
 
 def run_options(spec: Any) -> dict[str, Any]:
-    """``RunConfig`` keywords: retries per trial and the checkpoints kept (the latest one suffices)."""
+    """``RunConfig`` keywords: retries per trial, and every checkpoint of a running trial kept.
+
+    Keeping only the latest is not enough: Tune saves its experiment state at most every 10 s or so,
+    so after the driver is killed the state it restores may name a checkpoint a few epochs old. A trial's
+    checkpoints are deleted when it ends instead (``CheckpointCleanup``).
+    """
     return {"failure_config": tune.FailureConfig(max_failures=int(spec.budget.max_failures)),
-            "checkpoint_config": tune.CheckpointConfig(num_to_keep=1)}
+            "checkpoint_config": tune.CheckpointConfig(num_to_keep=None)}
 
 
 def check_trial_fits(spec: Any, cluster: bool) -> None:
@@ -221,6 +226,30 @@ class FaultLogCallback(tune.Callback):
                      recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+class CheckpointCleanup(tune.Callback):
+    """Deletes an ended trial's checkpoints: they exist to continue a retried or resumed trial, and its
+    best weights are kept apart (``OUT/trials/<id>/best.pt``)."""
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._clean(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._clean(trial)
+
+    @staticmethod
+    def _clean(trial: Any) -> None:
+        import pyarrow.fs
+
+        storage = trial.storage
+        try:
+            entries = storage.storage_filesystem.get_file_info(pyarrow.fs.FileSelector(storage.trial_fs_path))
+            for entry in entries:
+                if entry.type == pyarrow.fs.FileType.Directory and entry.base_name.startswith("checkpoint_"):
+                    storage.storage_filesystem.delete_dir(entry.path)
+        except OSError as error:  # disk space only: the trial's row is already recorded
+            log.warning("could not delete the checkpoints of trial %s: %s", trial.trial_id, error)
+
+
 def fault_callbacks(out_dir: str | Path) -> list[Any]:
     """The driver-side callbacks to append after the results callback."""
-    return [FaultLogCallback(str(out_dir))]
+    return [FaultLogCallback(str(out_dir)), CheckpointCleanup()]

@@ -77,3 +77,6 @@ def test_sigkill_then_resume_completes_without_losing_or_retraining(tmp_path):
     for trial_id in finished_before["trial_id"]:
         assert builds[trial_id] == 1, f"{trial_id} was trained {builds[trial_id]} times"
     assert set(builds) == set(final["trial_id"])
+    # every trial has ended: its checkpoints (kept while it ran, for a resume) are gone, its best weights stay
+    assert not list((out / "tune").glob("*/checkpoint_*"))
+    assert all((out / "trials" / trial_id / "best.pt").is_file() for trial_id in final["trial_id"])
