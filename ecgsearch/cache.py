@@ -8,7 +8,8 @@ only when complete (``meta.json`` is written last): a crash never leaves an entr
 
 Layout of ``cache_root/<key>/``: ``signals.npy`` (float32), ``targets.npy``, ``split.npy``,
 ``record_ids.npy``, optionally ``groups.npy`` (each record's origin), ``meta.json``, and ``work/`` (the
-source's scratch directory).
+source's scratch directory, where a ``SignalWriter`` may write the signals as it decodes them: that
+file is moved into place instead of written again).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from ecgsearch.data import EcgArrays, EcgSource, Progress
+from ecgsearch.signal_writer import written_file
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,12 @@ def _fsync(path: Path) -> None:
 
 def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fingerprint: Any) -> None:
     """Write the arrays, then meta.json last, each flushed to disk before the rename publishes them."""
+    written = written_file(arrays.signals, directory / "work") if arrays.signals.dtype == np.float32 else None
+    if written is not None:  # decoded straight into its file (ecgsearch.signal_writer): moved, not copied
+        os.replace(written, directory / "signals.npy")
+        _fsync(directory / "signals.npy")
     columns = {
-        "signals": np.ascontiguousarray(arrays.signals, dtype=np.float32),
+        "signals": None if written is not None else np.ascontiguousarray(arrays.signals, dtype=np.float32),
         "targets": np.ascontiguousarray(arrays.targets, dtype=np.float32),
         "split": np.asarray(arrays.split).astype(str),
         "record_ids": np.asarray(arrays.record_ids).astype(str),
@@ -117,16 +123,17 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
     if arrays.groups is not None:
         columns[GROUPS] = np.asarray(arrays.groups).astype(str)
     for name, values in columns.items():
-        np.save(directory / f"{name}.npy", values, allow_pickle=False)
-        _fsync(directory / f"{name}.npy")
+        if values is not None:
+            np.save(directory / f"{name}.npy", values, allow_pickle=False)
+            _fsync(directory / f"{name}.npy")
     meta = {
         "format": CACHE_FORMAT,
         "dataset": dataset,
         "key": key,
         "fingerprint": fingerprint,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "records": int(columns["signals"].shape[0]),
-        "shape": list(columns["signals"].shape),
+        "records": int(arrays.signals.shape[0]),
+        "shape": list(arrays.signals.shape),
         "target_names": [str(name) for name in arrays.target_names],
         "sampling_rate": float(arrays.sampling_rate),
         "leads": [str(lead) for lead in arrays.leads],

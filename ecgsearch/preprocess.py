@@ -305,9 +305,12 @@ class Preprocessing:
         leads_axis, time_axis = (-1, -2) if leads_last else (-2, -1)
         full = select_leads(signals, lead_names, self.leads, leads_axis).astype(np.float32, copy=False)
         x = full if samples is None else full[(Ellipsis, slice(samples)) + (slice(None),) * (-1 - time_axis)]
-        if np.isfinite(np.add.reduce(x, axis=None)):  # one pass: NaN and inf survive a sum
-            x = resample(full, float(from_hz), float(self.sampling_rate), time_axis, samples)
-        else:
+        resampled = resample(full, float(from_hz), float(self.sampling_rate), time_axis, samples)
+        # A NaN or inf in a record reaches its resampled output (the FFT form spreads it over the whole
+        # record, scipy's filter over its taps) and survives a sum: one pass over the output finds it.
+        if np.isfinite(np.add.reduce(resampled, axis=None)):
+            x = resampled
+        else:  # missing samples: interpolated over, and resampled again
             x = resample(fill_nan(np.moveaxis(x, time_axis, -1)), float(from_hz), float(self.sampling_rate))
         x = bandpass(x, float(self.sampling_rate), self.bandpass_low, self.bandpass_high)
         x = fix_length(x, min(self.samples, x.shape[-1]), self.crop)

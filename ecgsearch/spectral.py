@@ -95,10 +95,10 @@ def _fold(spectrum: np.ndarray, plan: _ResamplePlan, down: int, axis: int) -> np
 
     trailing = spectrum.shape[spectrum.ndim + axis + 1:]
     if trailing not in plan.tiled:  # repeated, not broadcast: numpy then runs one long loop
-        plan.tiled[trailing] = np.ascontiguousarray(np.broadcast_to(
-            plan.gain.reshape((-1,) + (1,) * len(trailing)), plan.gain.shape + trailing))
-    filtered = spectrum
-    filtered *= plan.tiled[trailing]  # the spectrum is this module's own temporary
+        tiled = np.broadcast_to(plan.gain.reshape((-1,) + (1,) * len(trailing)), plan.gain.shape + trailing)
+        plan.tiled[trailing] = np.repeat(tiled, 2, axis=-1)  # real and imaginary parts alike
+    filtered = spectrum  # this module's own temporary: filtered in place, as reals (a real gain)
+    filtered.view(plan.gain.dtype).__imul__(plan.tiled[trailing])
     m, bins = plan.n_dec, plan.n_dec // 2 + 1
     out = filtered[along(0, bins)].copy()  # a copy: the mirrored blocks below read bin m / 2 again
     mirrored = None

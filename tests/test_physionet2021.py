@@ -320,3 +320,83 @@ def test_batches_and_processes_agree(tree, monkeypatch):
     processes = PhysioNet2021(str(root), sampling_rate=100, workers=2).build(None)
     np.testing.assert_array_equal(processes.signals, one.signals)
     assert list(processes.record_ids) == list(one.record_ids)
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_helper_thread_gives_the_same_arrays_and_progress(tree, monkeypatch, cpus):
+    """One CPU: records are preprocessed in the reading thread; two: on a helper thread, a batch at a
+    time, while the next is read. Bit for bit the same arrays either way, with progress as it goes."""
+    monkeypatch.setattr(pn, "BATCH", 8)
+    monkeypatch.setattr(pn, "available_cpus", lambda: 1)
+    reference = PhysioNet2021(str(tree[0]), sampling_rate=100, workers=1).build(None)
+    monkeypatch.setattr(pn, "BATCH", 2)  # several batches in flight, and rate changes between them
+    monkeypatch.setattr(pn, "PROGRESS_EVERY", 3)
+    monkeypatch.setattr(pn, "available_cpus", lambda: cpus)
+    calls: list = []
+    data = PhysioNet2021(str(tree[0]), sampling_rate=100, workers=1).build(None, lambda *a: calls.append(a))
+    np.testing.assert_array_equal(data.signals, reference.signals)
+    assert list(data.record_ids) == list(reference.record_ids)
+    assert [done for done, _, _ in calls] == [0, 3, 6, 7]
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_preprocessing_errors_name_the_first_record_with_or_without_helper(tmp_path, monkeypatch, cpus):
+    """A preprocessing error surfaces for the first record it concerns, even when later batches, already
+    on the helper thread, fail too."""
+    monkeypatch.setattr(pn, "BATCH", 1)
+    monkeypatch.setattr(pn, "available_cpus", lambda: cpus)
+    for i in range(6):
+        leads = ("I", "II") if i in (2, 3) else STANDARD_LEADS  # two failing batches of one shape
+        write_record(tmp_path, f"A000{i}", _raw(i, 500)[:len(leads)], 500, "original", "164889003", leads=leads)
+    with raises(f"physionet2021: record {tmp_path / 'A0002.hea'}: lead(s) V2 requested but the record "
+                "has only I, II."):
+        PhysioNet2021(str(tmp_path), leads=3, workers=1).build(None)
+
+
+def test_cache_entry_written_while_decoding_matches_an_in_memory_build(tree, tmp_path, monkeypatch):
+    """Through the cache, signals go straight into the entry's file (``ecgsearch.signal_writer``), from
+    this process or, in path order, from worker processes: the same arrays as an in-memory build."""
+    from ecgsearch.cache import open_dataset, prepare_dataset
+
+    expected = PhysioNet2021(str(tree[0]), sampling_rate=100, workers=1).build(None)
+    monkeypatch.setattr(pn, "MIN_RECORDS_PER_WORKER", 3)  # 2 spawned workers, chunks done in any order
+    for workers in (1, 2):
+        entry = prepare_dataset("physionet2021", PhysioNet2021(str(tree[0]), sampling_rate=100,
+                                                               workers=workers), tmp_path / f"cache{workers}")
+        data = open_dataset(entry)
+        np.testing.assert_array_equal(data.signals, expected.signals)
+        assert list(data.record_ids) == list(expected.record_ids)
+        assert sorted(path.name for path in (entry / "work").iterdir()) == ["records.csv"]
+
+
+def test_a_repeated_record_name_is_skipped_and_its_signal_not_kept(tmp_path):
+    write_record(tmp_path / "a", "A0001", _raw(0, 500), 500, "original", "164889003")
+    write_record(tmp_path / "a", "A0002", _raw(1, 500), 500, "original", "164889003")
+    write_record(tmp_path / "b", "A0001", _raw(2, 500), 500, "wfdb", "426783006")
+    data = PhysioNet2021(str(tmp_path), **IDENTITY).build(None)
+    assert list(data.record_ids) == ["A0001", "A0002"] and len(data.signals) == 2
+    assert data.extra["skipped"] == [{"record": "A0001", "reason": "duplicate record name"}]
+    np.testing.assert_allclose(data.signals[1, 0], _raw(1, 500)[0] / 1000, atol=1e-6)  # A0002's own signal
+
+
+def test_building_an_entry_holds_a_batch_not_the_dataset_in_memory(tmp_path, monkeypatch):
+    """The signals go to the entry's file as they are decoded: the build's peak of traced memory stays
+    far below the size of the signals (120 records x 12 x 5000 float32 = 28.8 MB here; stacking them in
+    memory and saving them, as before, peaked above twice that)."""
+    import tracemalloc
+
+    from ecgsearch.cache import open_dataset, prepare_dataset
+
+    for i in range(120):
+        write_record(tmp_path / "data", f"A{i:04d}", _raw(i, 500), 500, "original", "164889003")
+    monkeypatch.setattr(pn, "BATCH", 4)
+    source = PhysioNet2021(str(tmp_path / "data"), sampling_rate=500, bandpass_low=None, workers=1)
+    tracemalloc.start()
+    try:
+        entry = prepare_dataset("physionet2021", source, tmp_path / "cache")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    total = open_dataset(entry).signals.nbytes
+    assert total == 120 * 12 * 5000 * 4
+    assert peak < total / 2, f"peak {peak / 1e6:.1f} MB for {total / 1e6:.1f} MB of signals"

@@ -22,6 +22,7 @@ import numpy as np
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
 from ecgsearch.preprocess import STANDARD_LEADS, check_int, check_number, is_number, resample, standard_leads
+from ecgsearch.signal_writer import SignalWriter
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +116,16 @@ class Code15:
                              f"{self.root}; download every exams_part*.hdf5 file, or remove the rows of the "
                              "missing parts from exams.csv.")
         samples = round(self.seconds * self.sampling_rate)
-        signals = np.empty((len(exams), len(self.leads), samples), dtype=np.float32)
+        writer = SignalWriter(workdir, len(exams), (len(self.leads), samples))  # into the entry, as read
         report = progress or (lambda done, total, what: None)
         report(0, len(exams), PROGRESS_WHAT)
         done = 0
         for part in parts:
             rows = np.flatnonzero(exams["trace_file"].astype(str).to_numpy() == part)
-            self._read_part(self.root / part, exams["exam_id"].to_numpy()[rows], rows, signals)
+            self._read_part(self.root / part, exams["exam_id"].to_numpy()[rows], rows, writer)
             done += len(rows)
             report(done, len(exams), PROGRESS_WHAT)
+        signals = writer.finish()
         targets = np.stack([_flags(exams[name]) for name in CLASSES], axis=1)
         split = self.assign_splits(exams["patient_id"].to_numpy())
         log.info("read %d CODE-15%% exams from %d part(s) (%d leads, %g Hz, %g s) in %.1f s", len(exams),
@@ -139,8 +141,8 @@ class Code15:
             },
         )
 
-    def _read_part(self, path: Path, exam_ids: np.ndarray, rows: np.ndarray, signals: np.ndarray) -> None:
-        """Fill ``signals[rows]`` from one part, reading only the blocks of rows that hold wanted exams."""
+    def _read_part(self, path: Path, exam_ids: np.ndarray, rows: np.ndarray, writer: SignalWriter) -> None:
+        """Write the exams' ``rows`` from one part, reading only the blocks of rows that hold wanted exams."""
         import h5py
 
         with h5py.File(path, "r") as handle:
@@ -162,7 +164,7 @@ class Code15:
                     block = tracings[first:last + 1][file_rows[chunk] - first]
                 else:  # h5py wants increasing indices: file_rows[chunk] is sorted by construction
                     block = tracings[file_rows[chunk]]
-                signals[rows[chunk]] = self._to_grid(block[:, :, lead_index])
+                writer.put(rows[chunk], self._to_grid(block[:, :, lead_index]))
 
     def _to_grid(self, block: np.ndarray) -> np.ndarray:
         """(n, 4096, leads) at 400 Hz -> (n, leads, samples): the central ``seconds``, resampled."""

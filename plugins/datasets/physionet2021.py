@@ -11,6 +11,7 @@ latter to measure generalisation across hospitals.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import functools
 import logging
@@ -19,13 +20,14 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
 from ecgsearch.preprocess import Preprocessing, check_int, is_int
+from ecgsearch.signal_writer import SignalWriter
 from ecgsearch_plugins import _challenge2021 as challenge
 from ecgsearch_plugins._challenge2021 import parse_dx  # one Dx parser: the reader and `evaluate`
 from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
@@ -35,11 +37,13 @@ log = logging.getLogger(__name__)
 # Bump when build() output changes for the same parameters. 3: float32 decoding, batched FFT filters.
 READER_VERSION = 3
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
+PROGRESS_EVERY = 200  # records between two progress reports
 # A spawned worker process costs about 2 s before its first record (a fresh interpreter importing
 # numpy, scipy.signal and this plugin; 8-10 s on a busy machine) and one process decodes about 2,000
 # records per second, so a worker is started per this many records only (2 workers break even near
-# 10,000 records); fewer records are decoded faster in this process. ``workers`` is the upper bound.
-# (Threads were measured too: header parsing holds the GIL, and on a busy machine they lost time.)
+# 10,000 records); fewer records are decoded faster in this process, where one helper thread
+# preprocesses a batch while the next is read (see _Batch; a second helper, or one running only the
+# resampling, was measured slower: header parsing holds the GIL). ``workers`` is the upper bound.
 MIN_RECORDS_PER_WORKER = 5000
 # Consecutive records of one shape are preprocessed together (one FFT over all their leads): up to
 # BATCH records and BATCH_BYTES of float32 signal (larger batches leave the CPU caches and slow down).
@@ -58,11 +62,17 @@ SOURCES: dict[str, str] = {
 }
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system says, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_PREFIXES = tuple(sorted(SOURCES, key=len, reverse=True))
+
+
 def source_of(record: str) -> str:
-    for prefix in sorted(SOURCES, key=len, reverse=True):
-        if record.upper().startswith(prefix):
-            return SOURCES[prefix]
-    return "unknown"
+    name = record.upper()
+    return next((SOURCES[prefix] for prefix in _PREFIXES if name.startswith(prefix)), "unknown")
 
 
 def _age(text: str | None) -> float:
@@ -78,69 +88,134 @@ def _sex(text: str | None) -> str:
     return {"male": "Male", "m": "Male", "female": "Female", "f": "Female"}.get(value, "Unknown")
 
 
-class _Batch:
-    """Consecutive records of one (rate, length, leads), converted into one reused float32 buffer."""
+# What decoding hands on, in record order: records (metadata dicts; an unreadable one has a
+# ``reason``) and the signals of the readable ones, or None when there are none.
+Emit = Callable[[list[dict[str, Any]], "np.ndarray | None"], None]
 
-    def __init__(self, header: Any, preprocessing: Preprocessing) -> None:
+
+class _Batch:
+    """Consecutive records of one (rate, length, leads), converted into reused float32 buffers.
+
+    With a helper thread, the helper preprocesses a full buffer (FFTs and numpy release the GIL)
+    while this thread reads the next records into the other buffer (header parsing holds the GIL).
+    Batches are emitted in order, so an error names the first record it concerns.
+    """
+
+    def __init__(self, header: Any, preprocessing: Preprocessing, emit: Emit,
+                 helper: concurrent.futures.Executor | None) -> None:
         self.key = (header.fs, header.n_samples, header.lead_names)
         self.fs, self.leads, self.samples = header.fs, header.lead_names, header.n_samples
+        self.preprocessing, self.emit, self.helper = preprocessing, emit, helper
         size = max(1, min(BATCH, BATCH_BYTES // (4 * header.n_sig * header.n_samples)))
         # Samples as the file stores them (time-major), zero-padded for the resampling FFT.
         length = preprocessing.padded_length(header.n_samples, header.fs)
-        self.buffer = np.zeros((size, length, header.n_sig), dtype=np.float32)
-        self.rows: list[int] = []
+        self.buffers = [np.zeros((size, length, header.n_sig), dtype=np.float32)
+                        for _ in range(1 if helper is None else 2)]
+        # Per buffer: the records of its batch and their preprocessing (a Future on the helper).
+        self.pending: list[tuple[list[dict[str, Any]], Any] | None] = [None] * len(self.buffers)
+        self.current = 0
+        self.records: list[dict[str, Any]] = []
 
-    def flush(self, out: list[dict[str, Any]], preprocessing: Preprocessing) -> None:
-        """Preprocess the pending records into their ``out`` rows."""
-        if not self.rows:
+    @property
+    def buffer(self) -> np.ndarray:
+        return self.buffers[self.current]
+
+    def flush(self) -> None:
+        """Preprocess the pending records; then emit the batch that used the next buffer."""
+        if not self.records:
             return
-        try:
-            signals = preprocessing.apply_batch(self.buffer[:len(self.rows)], self.fs, self.leads,
-                                                leads_last=True, samples=self.samples)
-        except ValueError as error:  # user-fixable (leads, rates): fail the build, naming the record
-            raise ValueError(f"physionet2021: record {out[self.rows[0]]['path']}: {error}") from None
-        for row, signal in zip(self.rows, signals):
-            out[row]["signal"] = signal
-        self.rows = []
+        work = functools.partial(self.preprocessing.apply_batch, self.buffer[:len(self.records)], self.fs,
+                                 self.leads, leads_last=True, samples=self.samples)
+        self.pending[self.current] = (self.records, work if self.helper is None else self.helper.submit(work))
+        self.records = []
+        self.current = (self.current + 1) % len(self.buffers)
+        self.collect(self.current)  # the next records go into that buffer
+
+    def collect(self, which: int | None = None) -> None:
+        """Emit buffer ``which``'s batch (None: every batch, oldest first) with its signals."""
+        ring = len(self.buffers)
+        for i in [which] if which is not None else [(self.current + k) % ring for k in range(ring)]:
+            if self.pending[i] is None:
+                continue
+            (records, work), self.pending[i] = self.pending[i], None
+            try:
+                signals = work.result() if isinstance(work, concurrent.futures.Future) else work()
+            except ValueError as error:  # user-fixable (leads, rates): fail the build, naming the record
+                raise ValueError(f"physionet2021: record {records[0]['path']}: {error}") from None
+            self.emit(records, signals)
 
 
-def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing) -> list[dict[str, Any]]:
-    """Read and preprocess records (a worker task); unreadable ones come back with a ``reason``.
+def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing, emit: Emit | None = None,
+                  helper: concurrent.futures.Executor | None = None,
+                  progress: Callable[[int], None] | None = None) -> list[tuple[list[dict], np.ndarray | None]]:
+    """Read and preprocess records, handing them to ``emit`` in order (see ``Emit``); without ``emit``
+    (a worker process) return what would have been emitted. Unreadable records carry a ``reason``.
 
     Consecutive records sharing rate, length and leads are preprocessed a batch at a time, in order,
     so a preprocessing error (a missing lead, a rate that cannot be reached) names the first record
-    it concerns, and little memory is in flight.
+    it concerns, and little memory is in flight. ``helper``: a thread that preprocesses while this
+    one reads (see ``_Batch``); ``progress``: called with the records read, every ``PROGRESS_EVERY``.
     """
-    out: list[dict[str, Any]] = []
+    emitted: list[tuple[list[dict], np.ndarray | None]] = []
+    emit = emit or (lambda records, signals: emitted.append((records, signals)))
     batch: _Batch | None = None
-    for path in paths:
+    for done, path in enumerate(paths):
+        if progress is not None and done and done % PROGRESS_EVERY == 0:
+            progress(done)
         name = os.path.splitext(os.path.basename(path))[0]
         try:
             header = read_header(path)
             raw = read_raw(header, path)
         except RecordError as error:
-            out.append({"record": name, "path": path, "reason": str(error)})
+            emit([{"record": name, "path": path, "reason": str(error)}], None)
             continue
         if batch is None or batch.key != (header.fs, header.n_samples, header.lead_names):
             if batch is not None:
-                batch.flush(out, preprocessing)
-            batch = _Batch(header, preprocessing)
-        row = batch.buffer[len(batch.rows), :header.n_samples]
-        to_physical(raw, header, np.float32, out=row, leads_last=True)
-        batch.rows.append(len(out))
+                batch.flush()
+                batch.collect()
+            batch = _Batch(header, preprocessing, emit, helper)
+        to_physical(raw, header, np.float32, out=batch.buffer[len(batch.records), :header.n_samples],
+                    leads_last=True)
         comments = header.comments
-        out.append({
+        batch.records.append({
             "record": name, "path": path, "source": source_of(name),
             "dx": parse_dx(comments.get("Dx", "")), "age": _age(comments.get("Age")),
             "sex": _sex(comments.get("Sex")), "fs": header.fs,
         })
-        if len(batch.rows) == len(batch.buffer):
-            batch.flush(out, preprocessing)
+        if len(batch.records) == len(batch.buffer):
+            batch.flush()
     if batch is not None:
-        batch.flush(out, preprocessing)
-    return out
+        batch.flush()
+        batch.collect()
+    if progress is not None:
+        progress(len(paths))
+    return emitted
 
 
+class _Records:
+    """Where decoded records go, in path order: metadata kept, signals appended to the writer,
+    unreadable records and repeated record names listed as skipped (with the reason, logged)."""
+
+    def __init__(self, writer: SignalWriter) -> None:
+        self.writer = writer
+        self.records: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+
+    def add(self, records: list[dict[str, Any]], signals: np.ndarray | None) -> None:
+        keep = []
+        for i, rec in enumerate(records):
+            if "reason" not in rec and rec["record"] in self.seen:
+                rec = {"record": rec["record"], "path": rec["path"], "reason": "duplicate record name"}
+            if "reason" in rec:
+                log.warning("physionet2021: skipping %s: %s", rec["path"], rec["reason"])
+                self.skipped.append(rec)
+            else:
+                self.seen.add(rec["record"])
+                self.records.append(rec)
+                keep.append(i)
+        if keep:
+            self.writer.append(signals if len(keep) == len(signals) else signals[keep])
 
 
 class PhysioNet2021:
@@ -150,7 +225,8 @@ class PhysioNet2021:
     names), bandpass_low/high (Hz or None), normalize: the preprocessing; classes: ``scored`` or
     ``all``; split ``kfold`` (``fold`` is test, the next fold val) or ``source`` (``holdout_source``
     is test, a seeded 15% of the rest val); workers: at most this many decoding processes (0:
-    ``min(4, cpu_count)``), one per ``MIN_RECORDS_PER_WORKER`` records (fewer decode in this process).
+    ``min(4, cpu_count)``), one per ``MIN_RECORDS_PER_WORKER`` records (fewer decode in this process,
+    with a helper thread when there is a second CPU; every way gives the same arrays, bit for bit).
     """
 
     def __init__(self, root: str, sampling_rate: float = 100, seconds: float = 10,
@@ -201,7 +277,7 @@ class PhysioNet2021:
         if not self.root.is_dir():
             raise ValueError(f"physionet2021: the data folder {self.root} does not exist; set root to the "
                              "unpacked Challenge 2021 training folder.")
-        paths = sorted(self.root.rglob("*.hea"))
+        paths = sorted(self.root.rglob("*.hea"), key=lambda path: path.parts)  # Path order, compared once each
         if not paths:
             raise ValueError(f"physionet2021: no .hea header files under {self.root}; set root to the "
                              "unpacked Challenge 2021 training folder.")
@@ -211,7 +287,9 @@ class PhysioNet2021:
         """Decode every record (in worker processes when there are enough records), label and split them."""
         started = time.perf_counter()
         paths = self.headers()
-        records, skipped = self._decode([str(p) for p in paths], progress)
+        prep = self.preprocessing
+        writer = SignalWriter(workdir, len(paths), (len(prep.leads), prep.samples))
+        records, skipped = self._decode([str(p) for p in paths], progress, writer)
         if not records:
             first = "; ".join(f"{s['record']}: {s['reason']}" for s in skipped[:3])
             raise ValueError(f"physionet2021: no readable records under {self.root}: all {len(skipped)} "
@@ -226,7 +304,7 @@ class PhysioNet2021:
                     targets[row, column[name]] = 1.0
         sources = np.array([str(rec["source"]) for rec in records])
         split = self.assign_splits(targets, sources)
-        signals = np.stack([rec.pop("signal") for rec in records])
+        signals = writer.finish()
         if workdir is not None:
             self._write_table(Path(workdir) / "records.csv", records, split)
         log.info("read %d PhysioNet 2021 records (%d skipped) in %.1f s", len(records), len(skipped),
@@ -252,46 +330,44 @@ class PhysioNet2021:
         seen = {code for rec in records for code in rec["dx"]}
         return sorted(seen, key=lambda c: (not c.isdigit(), int(c) if c.isdigit() else 0, c))
 
-    def _decode(self, paths: list[str], progress: Progress | None) -> tuple[list[dict], list[dict]]:
+    def _decode(self, paths: list[str], progress: Progress | None,
+                writer: SignalWriter) -> tuple[list[dict], list[dict]]:
+        """Readable records (metadata, in path order; their signals go to ``writer``) and skipped ones."""
         report = progress or (lambda done, total, what: None)
         total = len(paths)
         workers = min(self.workers or min(4, os.cpu_count() or 1), total // MIN_RECORDS_PER_WORKER)
-        size = max(1, min(200, math.ceil(total / (4 * max(workers, 1)))))
-        chunks = [paths[i:i + size] for i in range(0, total, size)]
-        task = functools.partial(_decode_chunk, preprocessing=self.preprocessing)
-        results: list[list[dict]] = [[] for _ in chunks]
+        sink = _Records(writer)
         report(0, total, PROGRESS_WHAT)
-        done = 0
-        if workers <= 1 or len(chunks) == 1:
-            for i, chunk in enumerate(chunks):
-                results[i] = task(chunk)
-                done += len(chunk)
-                report(done, total, PROGRESS_WHAT)
-        else:
-            # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
-            context = multiprocessing.get_context("spawn")
-            pool_size = min(workers, len(chunks))
-            with concurrent.futures.ProcessPoolExecutor(pool_size, mp_context=context) as pool:
-                futures = {pool.submit(task, chunk): i for i, chunk in enumerate(chunks)}
-                try:
-                    for future in concurrent.futures.as_completed(futures):
-                        results[futures[future]] = future.result()
-                        done += len(chunks[futures[future]])
-                        report(done, total, PROGRESS_WHAT)
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-        records, skipped, seen = [], [], set()
-        for rec in (rec for chunk in results for rec in chunk):
-            if "reason" not in rec and rec["record"] in seen:
-                rec = {"record": rec["record"], "path": rec["path"], "reason": "duplicate record name"}
-            if "reason" in rec:
-                log.warning("physionet2021: skipping %s: %s", rec["path"], rec["reason"])
-                skipped.append(rec)
-            else:
-                seen.add(rec["record"])
-                records.append(rec)
-        return records, skipped
+        if workers <= 1:
+            # One pass in this process, with a helper thread where a second CPU can run it.
+            helper = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ecgsearch-preprocess")
+                      if available_cpus() > 1 else contextlib.nullcontext())
+            with helper as threads:
+                _decode_chunk(paths, self.preprocessing, sink.add, threads,
+                              progress=lambda done: report(done, total, PROGRESS_WHAT))
+            return sink.records, sink.skipped
+        size = max(1, min(200, math.ceil(total / (4 * workers))))
+        chunks = [paths[i:i + size] for i in range(0, total, size)]
+        finished: dict[int, list] = {}  # chunks done out of order, kept until those before them are in
+        written, done = 0, 0
+        # "spawn": forking a process that runs threads (a Ray driver, a progress bar) can deadlock.
+        context = multiprocessing.get_context("spawn")
+        task = functools.partial(_decode_chunk, preprocessing=self.preprocessing)
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context) as pool:
+            futures = {pool.submit(task, chunk): i for i, chunk in enumerate(chunks)}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    finished[futures[future]] = future.result()
+                    done += len(chunks[futures[future]])
+                    while written in finished:  # in path order
+                        for records, signals in finished.pop(written):
+                            sink.add(records, signals)
+                        written += 1
+                    report(done, total, PROGRESS_WHAT)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return sink.records, sink.skipped
 
     def assign_splits(self, targets: np.ndarray, sources: np.ndarray) -> np.ndarray:
         """``train``/``val``/``test`` per record, seeded (see the class docstring)."""

@@ -28,6 +28,7 @@ import numpy as np
 from ecgsearch import DatasetInfo, hookimpl
 from ecgsearch.data import EcgArrays, Progress
 from ecgsearch.preprocess import check_int, check_number, is_number, resample, standard_leads
+from ecgsearch.signal_writer import SignalWriter
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class PtbXl:
         if missing is not None:
             raise ValueError(f"ptbxl: the record file {missing}.hea listed in ptbxl_database.csv is missing; "
                              f"download the {self.records} folder completely or choose the other records.")
-        signals = self._read_all(paths, progress)
+        signals = self._read_all(paths, progress, workdir)
         log.info("read %d PTB-XL records (%d leads, %g Hz, %g s) in %.1f s", len(paths), len(self.leads),
                  self.sampling_rate, self.seconds, time.perf_counter() - started)
         return EcgArrays(
@@ -177,18 +178,18 @@ class PtbXl:
                              f"(found {bad[0]!r}).")
         return split
 
-    def _read_all(self, paths: list[Path], progress: Progress | None) -> np.ndarray:
-        samples = round(self.seconds * self.sampling_rate)
-        signals = np.empty((len(paths), len(self.leads), samples), dtype=np.float32)
+    def _read_all(self, paths: list[Path], progress: Progress | None, workdir: Path | None) -> np.ndarray:
+        """Every record, in order, written into the cache entry as it is read (``SignalWriter``)."""
+        writer = SignalWriter(workdir, len(paths), (len(self.leads), round(self.seconds * self.sampling_rate)))
         report = progress or (lambda done, total, what: None)
         report(0, len(paths), PROGRESS_WHAT)
         workers = self.workers or min(4, os.cpu_count() or 1)
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for done, (i, signal) in enumerate(pool.map(self._read_one, range(len(paths)), paths), 1):
-                signals[i] = signal
+                writer.put([i], signal[None])
                 if done % 100 == 0 or done == len(paths):
                     report(done, len(paths), PROGRESS_WHAT)
-        return signals
+        return writer.finish()
 
     def _read_one(self, index: int, path: Path) -> tuple[int, np.ndarray]:
         """One record: the chosen leads, resampled, cut (or zero-padded) to the output length."""
