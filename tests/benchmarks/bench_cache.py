@@ -197,7 +197,8 @@ def profile(paths: list[Path]) -> dict[str, float]:
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f"; {cpus} of {os.cpu_count()} CPUs"
 
 
 BASELINES = {  # side name -> (what it is, the per-record function of the loop)
