@@ -164,6 +164,14 @@ CASES = {
         RESOURCES, "search: {algorithm: randon}",
         "x.yaml:6: search.algorithm: 'randon' is not a search algorithm (allowed: random, surrogate); "
         "did you mean 'random'?"),
+    "an option of the random search": (
+        RESOURCES, "search: {algorithm: random, initial_trials: 8}",
+        "x.yaml:6: search.initial_trials: the random search takes no options; set search.algorithm: "
+        "surrogate to use this one, or remove it"),
+    "surrogate options with the algorithm line forgotten": (
+        RESOURCES, "search: {surrogate: xgboost, acquisition: ucb}",
+        "x.yaml:6: search.surrogate: the random search takes no options; set search.algorithm: surrogate "
+        "to use this one, or remove it"),
     "constraint that is not a number": (
         RESOURCES, "constraints: {max_flops: 5e7, max_latency_ms: lots}",
         "x.yaml:6: constraints.max_latency_ms: 'lots' is not a number > 0"),

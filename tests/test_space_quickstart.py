@@ -89,7 +89,7 @@ data: {dataset: synthetic, cache_dir: /tmp/cache}
 task: {name: multilabel, pos_weight: 2.0}
 budget: {trials: 3, epochs: 5, scheduler: asha, grace_period: 2, reduction_factor: 3, trial_time_limit_s: 60}
 resources: {gpu: 0.25}
-search: {surrogate: xgboost, initial_trials: 8}
+search: {}
 constraints: {max_flops: 5e7, max_params: '1e6', max_latency_ms: 20}
 latency: {backends: [torch-cpu, onnxruntime-cpu], batch_size: 1, threads: 2}
 space: {architecture: resnet, optimizer: sgd, batch_size: null}
@@ -102,7 +102,7 @@ space: {architecture: resnet, optimizer: sgd, batch_size: null}
     assert spec.task == TaskSpec("multilabel", {"pos_weight": 2.0})
     assert spec.budget == BudgetSpec(3, 5, "asha", 2, 3, None, 60.0)
     assert spec.resources == ResourceSpec(cpu=1.0, gpu=0.25)
-    assert spec.search == SearchAlgSpec("random", {"surrogate": "xgboost", "initial_trials": 8})
+    assert spec.search == SearchAlgSpec("random", {})  # the default algorithm
     assert spec.constraints == ConstraintSpec(5e7, 1e6, 20.0)
     assert spec.latency == LatencySpec(("torch-cpu", "onnxruntime-cpu"), 1, 2)
 

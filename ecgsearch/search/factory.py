@@ -49,10 +49,7 @@ class EngineIds:
 
 def make_searcher(spec: Any, shape: InputShape, metric: str, screen: Any = None) -> Any:
     """``RandomSearcher`` or ``SurrogateSearcher`` as ``spec.search.algorithm`` says, over ``spec.space``."""
-    if spec.search.algorithm != "surrogate":
-        if spec.search.params:
-            log.warning("search options %s are ignored by the %s search", sorted(spec.search.params),
-                        spec.search.algorithm)
+    if spec.search.algorithm != "surrogate":  # the random search has no options (the space file says so)
         return RandomSearcher(functools.partial(feasible_candidate, spec, shape, screen=screen), spec.budget.trials,
                               metric=metric, mode=spec.mode)
     return SurrogateSearcher(spec.space, metric=metric, mode=spec.mode, trials=spec.budget.trials, seed=spec.seed,

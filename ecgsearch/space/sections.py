@@ -134,12 +134,14 @@ def parse_search(ctx: Context, value: Any, registries: Registries | None = None)
 
     section = mapping(ctx, "search", value)
     params = {k: v for k, v in section.items() if k != "algorithm"}
-    algorithm = section.get("algorithm")
-    if algorithm is None:
-        return SearchAlgSpec(params=params)
-    algorithm = OneOf(SEARCH_ALGORITHMS, "a search algorithm").check(ctx, "search.algorithm", algorithm)
+    algorithm = SearchAlgSpec.algorithm if section.get("algorithm") is None else OneOf(
+        SEARCH_ALGORITHMS, "a search algorithm").check(ctx, "search.algorithm", section["algorithm"])
     if algorithm == "surrogate":
         params = parse_surrogate_options(ctx, params, registries)
+    elif params:  # most likely surrogate options with the algorithm line forgotten
+        key = f"search.{next(iter(params))}"
+        raise ctx.error(key, f"the {algorithm} search takes no options; set search.algorithm: surrogate to "
+                             "use this one, or remove it")
     return SearchAlgSpec(algorithm=algorithm, params=params)
 
 
