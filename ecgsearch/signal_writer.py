@@ -5,8 +5,8 @@ A large dataset cannot be held in memory twice, or at all: PhysioNet 2021 at 500
 that ``ecgsearch.cache`` hands to ``build``, with an upper bound of records, appends batches in record
 order (or puts them at their row, for sources that read out of order), and returns ``finish()`` as
 ``EcgArrays.signals``: a read-only memory map of a standard ``.npy`` file (format 1.0), which
-``prepare_dataset`` moves into the entry instead of writing the signals again.
-Memory use is one batch, and each sample is written once (no stacked copy, no second write).
+``prepare_dataset`` moves into the entry instead of writing the signals again. Memory use is one
+batch, and each sample is written once (no stacked copy, no second write).
 
 Without a workdir (a source built outside the cache, as in tests) the writer fills an in-memory array.
 """
@@ -106,9 +106,9 @@ class SignalWriter:
             return array[:self.rows]
         if self.handle is None:
             raise RuntimeError("SignalWriter.finish called twice")
+        self._write_at(0, _header((self.rows, *self.row_shape), self.dtype, self.header_length))
         handle, self.handle = self.handle, None
         with handle:
-            os.pwrite(handle.fileno(), _header((self.rows, *self.row_shape), self.dtype, self.header_length), 0)
             handle.truncate(self.header_length + self.rows * self.row_bytes)  # zeros where never written
         if not self.rows:  # nothing to map: an empty array, written out like any other
             return np.empty((0, *self.row_shape), dtype=self.dtype)
