@@ -114,8 +114,8 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
     if written is not None:  # decoded straight into its file (ecgsearch.signal_writer): moved, not copied
         os.replace(written, directory / "signals.npy")
         _fsync(directory / "signals.npy")
-    columns = {
-        "signals": None if written is not None else np.ascontiguousarray(arrays.signals, dtype=np.float32),
+    columns = {} if written is not None else {"signals": np.ascontiguousarray(arrays.signals, dtype=np.float32)}
+    columns |= {
         "targets": np.ascontiguousarray(arrays.targets, dtype=np.float32),
         "split": np.asarray(arrays.split).astype(str),
         "record_ids": np.asarray(arrays.record_ids).astype(str),
@@ -123,9 +123,8 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
     if arrays.groups is not None:
         columns[GROUPS] = np.asarray(arrays.groups).astype(str)
     for name, values in columns.items():
-        if values is not None:
-            np.save(directory / f"{name}.npy", values, allow_pickle=False)
-            _fsync(directory / f"{name}.npy")
+        np.save(directory / f"{name}.npy", values, allow_pickle=False)
+        _fsync(directory / f"{name}.npy")
     meta = {
         "format": CACHE_FORMAT,
         "dataset": dataset,
