@@ -15,7 +15,7 @@ in the driver process and their return values are ignored: use them to log to ML
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pluggy
 
@@ -29,6 +29,11 @@ from ecgsearch.infos import (
     SurrogateInfo,
     TaskInfo,
 )
+
+if TYPE_CHECKING:  # annotations only: the contracts import no stage
+    import pandas as pd
+
+    from ecgsearch.space import SearchSpec
 
 PROJECT = "ecgsearch"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -62,9 +67,9 @@ def ecgsearch_register_optimizers() -> list[OptimizerInfo]:
 def ecgsearch_register_schedules() -> list[ScheduleInfo]:
     """Return learning-rate schedules: ``ScheduleInfo.factory(optimizer, run, **hparams) -> Schedule``.
 
-    ``run`` (``ecgsearch.schedules.ScheduleRun``) says how many epochs and optimizer steps per epoch the
+    ``run`` (``ecgsearch.ScheduleRun``) says how many epochs and optimizer steps per epoch the
     schedule spans and whether the search metric is maximised or minimised; the returned object
-    (``ecgsearch.schedules.Schedule``) is stepped after every optimizer step when ``per_step`` is true,
+    (``ecgsearch.Schedule``) is stepped after every optimizer step when ``per_step`` is true,
     and after every epoch with that epoch's validation metric. A space file picks one with
     ``space: {schedule: {NAME: {...}}}``; without it the learning rate stays constant.
 
@@ -74,7 +79,7 @@ def ecgsearch_register_schedules() -> list[ScheduleInfo]:
 
 @hookspec
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
-    """Return data sources: ``DatasetInfo.factory(**data_params) -> ecgsearch.data.EcgSource``.
+    """Return data sources: ``DatasetInfo.factory(**data_params) -> ecgsearch.EcgSource``.
 
     ``data_params`` are the keys of the space file's ``data`` section other than ``dataset``,
     ``cache_dir`` and ``seed``. The source's ``build()`` returns arrays that the core caches once per
@@ -86,7 +91,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
 
 @hookspec
 def ecgsearch_register_tasks() -> list[TaskInfo]:
-    """Return tasks: ``TaskInfo.factory(num_targets, **params) -> ecgsearch.tasks.Task``.
+    """Return tasks: ``TaskInfo.factory(num_targets, **params) -> ecgsearch.Task``.
 
     A task says how many outputs the model needs, computes the loss, and turns outputs into the
     scores the metrics read. Not firstresult: every plugin's list is collected.
@@ -125,7 +130,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
 
 
 @hookspec
-def ecgsearch_search_started(spec: Any, out_dir: Path) -> None:
+def ecgsearch_search_started(spec: SearchSpec, out_dir: Path) -> None:
     """Called once in the driver before the first trial starts.
 
     spec: the parsed ``ecgsearch.space.SearchSpec``; out_dir: where results are written.
@@ -146,5 +151,5 @@ def ecgsearch_trial_finished(trial_id: str, row: Mapping[str, Any]) -> None:
 
 
 @hookspec
-def ecgsearch_search_finished(spec: Any, out_dir: Path, results: Any) -> None:
+def ecgsearch_search_finished(spec: SearchSpec, out_dir: Path, results: pd.DataFrame) -> None:
     """Called once in the driver when the search ends; ``results`` is the results ``DataFrame``."""

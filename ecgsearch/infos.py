@@ -48,13 +48,7 @@ class PluginInfo:
 
     def load(self) -> Callable[..., Any]:
         """Resolve the factory, importing a ``"module:attr"`` string on first use."""
-        if callable(self.factory):
-            return self.factory
-        module_name, _, attr = str(self.factory).partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
+        return resolve(self.factory)
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
         """Call the factory."""
@@ -87,18 +81,23 @@ class OptimizerInfo(PluginInfo):
 
 @dataclass(frozen=True)
 class DatasetInfo(PluginInfo):
-    """A data source: ``factory(**data_params) -> ecgsearch.data.EcgSource``.
+    """A data source: ``factory(**data_params) -> ecgsearch.EcgSource``.
 
     tasks: the task kinds its labels support (``multilabel``, ``regression``, ...).
+    evaluator: optional, a callable or ``"module:attr"``: ``evaluator(labels_dir, outputs_dir)`` scores a
+        folder of model outputs against this dataset's labels the dataset's official way (``ecgsearch
+        evaluate --dataset NAME``); it returns a mapping of numbers (printed as JSON with ``--json``)
+        whose ``str()`` is the text report. A bad folder or file is a ``UserError``.
     """
 
     kind: ClassVar[str] = "dataset"
     tasks: tuple[str, ...] = ("multilabel",)
+    evaluator: Callable[..., Any] | str | None = None
 
 
 @dataclass(frozen=True)
 class TaskInfo(PluginInfo):
-    """A learning task: ``factory(num_outputs, **params) -> ecgsearch.tasks.Task`` (head, loss, scores).
+    """A learning task: ``factory(num_outputs, **params) -> ecgsearch.Task`` (head, loss, scores).
 
     default_metric: the metric a space file gets when it names none.
     """
@@ -114,7 +113,7 @@ class MetricInfo(PluginInfo):
     mode: ``"max"`` when larger is better, ``"min"`` otherwise; the search direction comes from here.
     tasks: the task kinds it applies to.
     thresholded: the metric reads binary outputs: its factory takes ``thresholds`` (one per class),
-        which the trial fits on the validation split only (``ecgsearch.thresholds``) and reuses on test.
+        which the trial fits on the validation split only (``ecgsearch.train.thresholds``) and reuses on test.
     per_target: the trial also scores each target column alone, as ``val.<name>.<target>`` (e.g.
         ``val.mae.hr_bpm``), so a regression's error is visible per quantity in its own units.
     """
@@ -128,9 +127,9 @@ class MetricInfo(PluginInfo):
 
 @dataclass(frozen=True)
 class ScheduleInfo(PluginInfo):
-    """A learning-rate schedule: ``factory(optimizer, run, **hparams) -> ecgsearch.schedules.Schedule``.
+    """A learning-rate schedule: ``factory(optimizer, run, **hparams) -> ecgsearch.Schedule``.
 
-    ``run`` is an ``ecgsearch.schedules.ScheduleRun`` (epochs, steps per epoch, the metric's mode) that
+    ``run`` is an ``ecgsearch.ScheduleRun`` (epochs, steps per epoch, the metric's mode) that
     the trial supplies; the space file only gives ``hparams``.
     """
 
@@ -142,19 +141,13 @@ class BackendInfo(PluginInfo):
     """A latency backend: ``factory(**options) -> backend`` with ``available()``, ``prepare``, ``measure``.
 
     device: the hardware it measures (``cpu``, ``cuda``, ``mps``, ``npu``, ...).
+
+    ``available()`` checks the packages of ``requires`` only; whether the device and runtime are there
+    too is ``ecgsearch.latency.backend.backend_status(info)`` (it creates the backend).
     """
 
     kind: ClassVar[str] = "backend"
     device: str = "cpu"
-
-    def available(self) -> tuple[bool, str]:
-        """The packages of ``requires``, then the backend's own check (a device, a compiler, a precision)."""
-        usable, reason = super().available()
-        if not usable:
-            return usable, reason
-        from ecgsearch.latency.backend import backend_status
-
-        return backend_status(self)
 
 
 @dataclass(frozen=True)
@@ -166,6 +159,17 @@ class SurrogateInfo(PluginInfo):
 
     kind: ClassVar[str] = "surrogate"
     has_uncertainty: bool = False
+
+
+def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A callable as given, or the object a ``"module:attr"`` string names (imported now)."""
+    if callable(ref):
+        return ref
+    module_name, _, attr = str(ref).partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 INFO_TYPES: tuple[type[PluginInfo], ...] = (

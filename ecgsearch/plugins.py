@@ -1,4 +1,4 @@
-"""The plugin host: builds a pluggy manager and the typed registries from it.
+"""The plugin host: a pluggy manager, and the typed registries (one generic ``Registry`` per kind) built from it.
 
 ``get_plugin_manager()`` is a factory (tests and embedders get a fresh manager each call):
 hookspecs, then the built-in plugins, then the ``ecgsearch`` entry points (unless
@@ -12,18 +12,19 @@ command that fixes it; it never takes the engine down.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import importlib
 import logging
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Iterable
+from typing import Any, Generic, Iterable, Iterator, TypeVar
 
 import pluggy
 
 from ecgsearch import hookspecs
-from ecgsearch.errors import PluginError
+from ecgsearch.errors import PluginError, UserError
 from ecgsearch.infos import (
     ArchitectureInfo,
     BackendInfo,
@@ -35,9 +36,10 @@ from ecgsearch.infos import (
     SurrogateInfo,
     TaskInfo,
 )
-from ecgsearch.registry import Registry
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=PluginInfo)
 
 ENTRY_POINT_GROUP = "ecgsearch"
 DISABLE_AUTOLOAD_ENV = "ECGSEARCH_DISABLE_PLUGIN_AUTOLOAD"
@@ -76,6 +78,52 @@ COLLECTION_HOOKS: dict[str, tuple[str, type[PluginInfo]]] = {
     "ecgsearch_register_backends": ("backends", BackendInfo),
     "ecgsearch_register_surrogates": ("surrogates", SurrogateInfo),
 }
+
+
+class Registry(Generic[T]):
+    """Items of one kind by name; duplicate names are errors that name both plugins."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        # Appended to "not registered" problems: the name may belong to a plugin that failed to load.
+        self.broken_note = ""
+
+    def add(self, item: T) -> None:
+        existing = self._items.get(item.name)
+        if existing is not None:
+            raise PluginError(
+                f"{self.kind} '{item.name}' is registered twice, by plugin '{existing.plugin}' and by "
+                f"plugin '{item.plugin}'; uninstall one of them or rename the {self.kind}."
+            )
+        self._items[item.name] = item
+
+    def get(self, name: str) -> T:
+        """The item called ``name``; an unknown name is a user error with the close matches."""
+        try:
+            return self._items[name]
+        except KeyError:
+            raise UserError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: object) -> str:
+        known = sorted(self._items)
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return (f"'{name}' is not a registered {self.kind}{self.broken_note} "
+                f"(allowed: {', '.join(known) or 'none'}){hint}")
+
+    def names(self, filter: str | None = None) -> list[str]:
+        """Sorted names, optionally those containing ``filter`` (timm's ``list_models`` style)."""
+        return sorted(n for n in self._items if filter is None or filter in n)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items[n] for n in sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from ecgsearch import MetricInfo, hookimpl
+from ecgsearch import MetricInfo, binarize, hookimpl
 from ecgsearch_plugins import _challenge2021 as challenge
-from ecgsearch.thresholds import binarize
 
 MetricFn = Callable[[np.ndarray, np.ndarray, Sequence[str]], float]
 ECE_BINS = 10

@@ -1,7 +1,7 @@
 """Built-in learning-rate schedules: constant, cosine with linear warmup, exponential, one-cycle, plateau.
 
 Each factory takes the optimizer, the trial's ``ScheduleRun`` and keyword-only hyperparameters (so a
-misspelled key in a space file fails naming it) and returns an ``ecgsearch.schedules.Schedule``. The
+misspelled key in a space file fails naming it) and returns an ``ecgsearch.train.schedules.Schedule``. The
 optimizer's learning rate (the searched ``lr``) is the peak: warmup climbs to it, decays start from it,
 one-cycle uses it as ``max_lr``.
 """
@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from ecgsearch import ScheduleInfo, hookimpl
-from ecgsearch.schedules import ScheduleRun
+from ecgsearch import ScheduleInfo, ScheduleRun, hookimpl
 
 
 class Constant:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from ecgsearch.accel import accelerate, data_on_gpu
 from ecgsearch.errors import SpaceError
 from ecgsearch.space import parse_space
-from ecgsearch.tune_faults import TrialRuntime
+from ecgsearch.train.accel import accelerate, data_on_gpu
+from ecgsearch.train.context import TrialRuntime
 
 BASE = """
 data: {{dataset: synthetic}}

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import torch
 
-from ecgsearch.costs import count_params, estimate_costs
 from ecgsearch.infos import ArchitectureInfo
-from ecgsearch.models import check_model, feature_width, freeze_stages, stage_count
 from ecgsearch.plugins import get_registries
+from ecgsearch.train.costs import count_params, estimate_costs
+from ecgsearch.train.models import check_model, feature_width, freeze_stages, stage_count
 from ecgsearch_plugins.architectures._blocks import DropPath
 from ecgsearch_plugins.architectures.regnet import quantized_widths, regnet_stages
 
@@ -149,7 +149,7 @@ def test_forward_backward_and_costs(info: ArchitectureInfo, leads: int, samples:
 
 @by_name
 def test_model_contract_freeze_and_reset_head(info: ArchitectureInfo) -> None:
-    """Every architecture follows ecgsearch.models: features -> head, freezing stages, a fresh head."""
+    """Every architecture follows ecgsearch.train.models: features -> head, freezing stages, a fresh head."""
     model = info.create(8, LENGTHS[0], NUM_OUTPUTS)
     check_model(model, info.name)
     x = torch.randn(2, 8, LENGTHS[0])

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from ecgsearch import augment
-from ecgsearch.augment import Augmentation
+from ecgsearch.data import augment
+from ecgsearch.data.augment import Augmentation
 
 RATE = 100.0
 AUGMENTATIONS = {

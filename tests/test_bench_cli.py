@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_latency_search import latency_run  # noqa: F401  (the session's measured run)
 
 from ecgsearch.cli import main
 from ecgsearch.results import read_results
-from test_latency_search import latency_run  # noqa: F401  (the session's measured run)
 
 pytestmark = pytest.mark.ray
 QUICK = ["--time-budget", "0.05", "--threads", "1"]
@@ -82,7 +82,7 @@ def test_export_writes_a_deployable_model_that_matches_pytorch(latency_run, tmp_
     (["bench", "{run}", "--trial", "t9999", "--backend", "torch-cpu"],
      "error: {run}: there is no trial 't9999' in results.parquet; choose one of t0000, t0001."),
     (["bench", "{missing}", "--backend", "torch-cpu"],
-     "error: {missing}: no such run folder; pass the --out folder of an `ecgsearch run`."),
+     "error: bench: {missing} is not a folder; pass the --out folder of an `ecgsearch run`."),
     (["bench", "{run}", "--backend", "torch-cpu", "--precision", "fp8"],
      "error: --precision: 'fp8' is not a precision (allowed: fp32, fp16, bf16, int8); pass e.g. --precision int8 "
      "or --precision openvino-cpu=int8."),

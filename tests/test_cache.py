@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsearch.cache import CACHE_FORMAT, cache_key, default_cache_root, open_dataset, prepare_dataset
 from ecgsearch.data import EcgArrays
+from ecgsearch.data.cache import CACHE_FORMAT, cache_key, default_cache_root, open_dataset, prepare_dataset
 
 
 class FakeSource:
@@ -82,7 +82,7 @@ def test_signals_are_memory_mapped_read_only(tmp_path):
 
 def test_hit_does_not_build_and_logs_the_key(tmp_path, caplog):
     source = FakeSource()
-    caplog.set_level(logging.INFO, logger="ecgsearch.cache")
+    caplog.set_level(logging.INFO, logger="ecgsearch.data.cache")
     first = prepare_dataset("fake", source, tmp_path)
     assert "miss" in caplog.text and first.name in caplog.text
     caplog.clear()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ecgsearch.plugins import get_registries
+from ecgsearch.train.thresholds import GRID, fit_thresholds
 from ecgsearch_plugins import _challenge2021 as challenge
-from ecgsearch.thresholds import GRID, fit_thresholds
 
 REGS = get_registries()
 AF, AFL, NSR, CRBBB, RBBB, UNSCORED = "164889003", "164890007", "426783006", "713427006", "59118001", "251180001"

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 import torch
 
-from ecgsearch.checkpoints import STATE_FILE, load_weights, restore_state, save_state, stateful_parts
+from ecgsearch.data.prepare import prepare_entry
 from ecgsearch.errors import UserError
-from ecgsearch.prepare import prepare_entry
+from ecgsearch.results.folder import load_weights
 from ecgsearch.space import parse_space
-from ecgsearch.trial import TrialContext, run_trial
+from ecgsearch.train.checkpoints import STATE_FILE, restore_state, save_state, stateful_parts
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.trial import run_trial
 
 SPACE = """
 name: ckpt
@@ -155,11 +157,10 @@ def test_restore_refuses_a_foreign_file(tmp_path):
 
 
 def test_predict_refuses_an_unsafe_best_checkpoint(tmp_path):
-    from ecgsearch.predict import load_checkpoint
-    from ecgsearch.trial import checkpoint_path
+    from ecgsearch.results.folder import RunFolder, checkpoint_path
 
     path = checkpoint_path(tmp_path, "t0000")
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": {}, "config": _Payload()}, path)
     with pytest.raises(UserError, match=r"best.pt: refused to load: the file holds a pickled Python object"):
-        load_checkpoint(tmp_path, "t0000")
+        RunFolder(tmp_path).load_checkpoint("t0000")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from ecgsearch.cli import main
-
-from conftest import ROOT
 
 GOOD = """name: tiny
 data: {dataset: synthetic, records: 40}

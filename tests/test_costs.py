@@ -15,7 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-from ecgsearch.costs import (
+from ecgsearch.errors import UserError
+from ecgsearch.plugins import get_registries
+from ecgsearch.search.candidates import InputShape, feasible_candidate
+from ecgsearch.space import make_distribution, parse_space
+from ecgsearch.train.costs import (
     Costs,
     analytic_costs,
     build_on_meta,
@@ -25,11 +29,7 @@ from ecgsearch.costs import (
     model_costs,
     torch_macs,
 )
-from ecgsearch.errors import UserError
-from ecgsearch.plugins import get_registries
-from ecgsearch.receptive_field import receptive_field
-from ecgsearch.search.candidates import InputShape, feasible_candidate
-from ecgsearch.space import make_distribution, parse_space
+from ecgsearch.train.receptive_field import receptive_field
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ecgsearch.data_inspect import add_parser, format_summary, inspect_dataset, parse_params
+from ecgsearch.cli.data import add_parser, format_summary, parse_params
+from ecgsearch.data.inspect import inspect_dataset
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 

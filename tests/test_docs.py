@@ -6,10 +6,10 @@ import re
 import sys
 import types
 
+from conftest import ROOT
+
 from ecgsearch import hookspecs
 from ecgsearch.plugins import build_registries, get_plugin_manager
-
-from conftest import ROOT
 
 PLUGIN_DOC = (ROOT / "docs" / "plugins.md").read_text()
 

@@ -1,4 +1,4 @@
-"""``ecgsearch evaluate`` and ``challenge_io``: official-format files, scores by hand, bad input."""
+"""``ecgsearch evaluate`` and the physionet2021 evaluator: official-format files, scores by hand, bad input."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsearch import challenge_io
 from ecgsearch.cli import main
+from ecgsearch.deploy.predict import write_outputs
 from ecgsearch_plugins import _challenge2021 as challenge
+from ecgsearch_plugins.datasets import _challenge_eval as challenge_io
 
 FORMAT = ("write '#RECORD_ID' on line 1, then three comma-separated lines of equal length "
           "(class codes, 0/1 outputs, probabilities)")
@@ -65,7 +66,7 @@ def test_read_header_in_the_three_layouts(tmp_path: Path) -> None:
 
 def test_outputs_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "A1.csv"
-    challenge_io.write_outputs(path, "A1", ["164889003", "426783006"], [True, False], [0.7, 1 / 3])
+    write_outputs(path, "A1", ["164889003", "426783006"], [True, False], [0.7, 1 / 3])
     assert path.read_text() == "#A1\n164889003,426783006\n1,0\n0.7,0.3333333333333333\n"
     classes, binary, scalar = challenge_io.read_outputs(path)
     assert classes == ["164889003", "426783006"] and binary.tolist() == [True, False]
@@ -88,6 +89,19 @@ def test_evaluate_cli_table_and_json(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out) == pytest.approx(EXPECTED)
 
 
+def test_evaluate_uses_the_named_datasets_scorer(tmp_path: Path, capsys) -> None:
+    labels, outs = write_fixture(tmp_path)
+    assert main(["evaluate", "--labels", str(labels), "--outputs", str(outs), "--dataset", "physionet2021",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(EXPECTED)
+    assert main(["evaluate", "--labels", str(labels), "--outputs", str(outs), "--dataset", "synthetic"]) == 2
+    assert capsys.readouterr().err == ("error: evaluate --dataset synthetic: this dataset has no official scoring "
+                                       "of output files (datasets that have one: physionet2021); choose one of "
+                                       "those.\n")
+    assert main(["evaluate", "--labels", str(labels), "--outputs", str(outs), "--dataset", "physionet"]) == 2
+    assert "'physionet' is not a registered dataset" in capsys.readouterr().err
+
+
 def test_real_records_perfect_and_all_normal(shared_data: Path, tmp_path: Path) -> None:
     labels = shared_data / "physionet2021" / "sample_records"
     names = challenge.class_names()
@@ -99,7 +113,7 @@ def test_real_records_perfect_and_all_normal(shared_data: Path, tmp_path: Path) 
             truth = challenge.to_scored(np.ones((1, len(codes)), dtype=bool), codes)[0]
             if kind == "normal":
                 truth = np.arange(len(names)) == challenge.NORMAL_INDEX
-            challenge_io.write_outputs(outs / f"{header.stem}.csv", record, names, truth, truth.astype(float))
+            write_outputs(outs / f"{header.stem}.csv", record, names, truth, truth.astype(float))
     assert challenge_io.evaluate(labels, tmp_path / "perfect")["challenge_metric"] == pytest.approx(1.0)
     assert challenge_io.evaluate(labels, tmp_path / "normal")["challenge_metric"] == pytest.approx(0.0)
 

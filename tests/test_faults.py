@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
-from ecgsearch.faults import (
+from ecgsearch.engine.faults import (
     Watchdog,
     fault_reason,
     hang_reason,
@@ -30,8 +31,6 @@ from ecgsearch.faults import (
     record_fault,
 )
 from ecgsearch.results import read_results
-
-from conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
 

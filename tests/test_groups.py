@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from ecgsearch.cache import open_dataset, prepare_dataset
 from ecgsearch.data import EcgArrays
-from ecgsearch.trial import Scorer, TrialContext, TrialSetup, score_test
+from ecgsearch.data.cache import open_dataset, prepare_dataset
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.scoring import Scorer, score_test
+from ecgsearch.train.setup import TrialSetup
 from ecgsearch_plugins.tasks import build_multilabel
 
 GROUPS = np.array(["CPSC", "Georgia", "PTB-XL"] * 20)

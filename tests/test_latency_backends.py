@@ -7,16 +7,15 @@ it is registered. GPU backends run where a GPU is usable and skip with their rea
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
+from test_architectures import FAULT_INJECTION_PLUGINS, space_corners
 
 from ecgsearch.infos import BackendInfo
 from ecgsearch.latency.backend import BackendUnavailable, LatencyBackend, backend_status, create_backend
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.plugins import get_registries
-from test_architectures import FAULT_INJECTION_PLUGINS, space_corners
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
@@ -90,7 +89,7 @@ def test_unsupported_precisions_and_devices_give_reasons():
     usable, reason = backend_status(REGS.backends.get("openvino-npu"))
     if not usable:
         assert reason.startswith("OpenVINO finds no NPU device here")
-    usable, reason = REGS.backends.get("fault-unavailable").available()
+    usable, reason = backend_status(REGS.backends.get("fault-unavailable"))
     assert (usable, reason) == (False, "injected fault: this backend is never available")
 
 
@@ -121,6 +120,7 @@ def test_the_documented_backend_plugin_registers_and_measures(monkeypatch):
     import types
 
     from conftest import ROOT
+
     from ecgsearch.plugins import build_registries, get_plugin_manager
 
     doc = (ROOT / "docs" / "latency.md").read_text()

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgsearch.costs import Costs
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.latency.plan import LatencyPlan
 from ecgsearch.latency.predictor import (
@@ -18,6 +17,7 @@ from ecgsearch.latency.predictor import (
 )
 from ecgsearch.latency.screen import MIN_MEASURED, LatencyScreen
 from ecgsearch.results import RESULTS_FILE
+from ecgsearch.train.costs import Costs
 
 BACKEND = "onnxruntime-cpu"
 COLUMN = f"latency.{BACKEND}.p50_ms"

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ecgsearch.engine import check_supported, prepare_data, run_search
+from ecgsearch.engine.callbacks import result_row
 from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.latency import plan as plan_module
 from ecgsearch.latency.bench import BENCH_FILE, measure_after_search, merge_into_results
@@ -18,7 +19,6 @@ from ecgsearch.latency.options import BackendOptions
 from ecgsearch.latency.plan import LatencyColumns, latency_plan, with_latency
 from ecgsearch.results import read_results
 from ecgsearch.space import LatencySpec, load_space, parse_space
-from ecgsearch.tune_glue import result_row
 
 DATA = "data: {dataset: synthetic, records: 120, sampling_rate: 50, seconds: 4, leads: [I, II, V1, V5]}"
 SPACE = """space:

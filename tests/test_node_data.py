@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ecgsearch.engine.run import check_trial_fits
+from ecgsearch.engine.worker import node_local_context
 from ecgsearch.errors import UserError
 from ecgsearch.space import parse_space
-from ecgsearch.trial import TrialContext
-from ecgsearch.tune_faults import TrialRuntime, check_trial_fits, node_local_context
+from ecgsearch.train.context import TrialContext, TrialRuntime
 
 PARAMS = {"records": 24, "sampling_rate": 50, "seconds": 2, "leads": ["I", "II"], "seed": 3}
 
@@ -22,7 +23,7 @@ def test_a_node_without_the_entry_prepares_it_once(tmp_path, monkeypatch):
                            metric="macro_auroc", mode="max", task="multilabel", task_params={}, seed=0, space=None)
     runtime = TrialRuntime(dataset="synthetic", dataset_params=PARAMS)
     built: list[Path] = []
-    from ecgsearch import cache
+    from ecgsearch.data import cache
 
     original = cache._write_entry
     monkeypatch.setattr(cache, "_write_entry", lambda *a, **k: (built.append(a[0]), original(*a, **k))[1])

@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 
 from ecgsearch import DatasetInfo
-from ecgsearch.preprocess import STANDARD_LEADS
+from ecgsearch.data.preprocess import STANDARD_LEADS
 from ecgsearch_plugins.datasets import physionet2021 as pn
 from ecgsearch_plugins.datasets._wfdb_header import parse_header, read_header, read_raw, to_physical
 from ecgsearch_plugins.datasets.physionet2021 import PhysioNet2021
@@ -354,9 +354,9 @@ def test_preprocessing_errors_name_the_first_record_with_or_without_helper(tmp_p
 
 
 def test_cache_entry_written_while_decoding_matches_an_in_memory_build(tree, tmp_path, monkeypatch):
-    """Through the cache, signals go straight into the entry's file (``ecgsearch.signal_writer``), from
+    """Through the cache, signals go straight into the entry's file (``ecgsearch.data.signal_writer``), from
     this process or, in path order, from worker processes: the same arrays as an in-memory build."""
-    from ecgsearch.cache import open_dataset, prepare_dataset
+    from ecgsearch.data.cache import open_dataset, prepare_dataset
 
     expected = PhysioNet2021(str(tree[0]), sampling_rate=100, workers=1).build(None)
     monkeypatch.setattr(pn, "MIN_RECORDS_PER_WORKER", 3)  # 2 spawned workers, chunks done in any order
@@ -385,7 +385,7 @@ def test_building_an_entry_holds_a_batch_not_the_dataset_in_memory(tmp_path, mon
     memory and saving them, as before, peaked above twice that)."""
     import tracemalloc
 
-    from ecgsearch.cache import open_dataset, prepare_dataset
+    from ecgsearch.data.cache import open_dataset, prepare_dataset
 
     for i in range(120):
         write_record(tmp_path / "data", f"A{i:04d}", _raw(i, 500), 500, "original", "164889003")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 import types
 
 import pytest
+import tomllib
+from conftest import ROOT
 
 from ecgsearch import ArchitectureInfo, OptimizerInfo, hookimpl
 from ecgsearch.cli import main
 from ecgsearch.errors import PluginError, UserError
-from ecgsearch.plugins import BUILTIN_PLUGINS, build_registries, get_plugin_manager, get_registries
-from ecgsearch.registry import Registry
-
-from conftest import ROOT
+from ecgsearch.plugins import BUILTIN_PLUGINS, Registry, build_registries, get_plugin_manager, get_registries
 
 
 def test_builtins_are_the_entry_points_of_the_wheel():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from toy_ecg import toy_context, toy_entry
 
 from ecgsearch.errors import SpaceError, UserError
-from ecgsearch.precision import make_stepper, trial_device
 from ecgsearch.space import parse_space
-from ecgsearch.trial import build_trial, run_trial
-
-from toy_ecg import toy_context, toy_entry
+from ecgsearch.train.precision import make_stepper, trial_device
+from ecgsearch.train.setup import build_trial
+from ecgsearch.train.trial import run_trial
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 

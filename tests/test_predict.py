@@ -10,8 +10,8 @@ import torch
 from ecgsearch.cli import main
 from ecgsearch.engine import run_search
 from ecgsearch.results import read_results
+from ecgsearch.results.folder import checkpoint_path
 from ecgsearch.space import load_space
-from ecgsearch.trial import checkpoint_path
 
 pytestmark = pytest.mark.ray
 
@@ -72,8 +72,8 @@ def test_predict_then_evaluate(ray_session, challenge_run, tmp_path, capsys):
 def test_predict_bad_inputs(ray_session, challenge_run, tmp_path, capsys):
     records, run = challenge_run
     assert main(["predict", str(tmp_path), "--data", str(records), "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == (f"error: {tmp_path}: not a run folder (it needs results.parquet and "
-                                       "space.yaml); pass the --out folder of an `ecgsearch run`.\n")
+    assert capsys.readouterr().err == (f"error: predict: {tmp_path} has no results.parquet, so it is not a run "
+                                       "folder; pass the --out folder of an `ecgsearch run`.\n")
     assert main(["predict", str(run), "--data", str(records), "--out", str(tmp_path / "o"), "--trial", "t9"]) == 2
     assert capsys.readouterr().err == (f"error: {run}: there is no trial 't9' in results.parquet; "
                                        "choose one of t0000, t0001.\n")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from ecgsearch import preprocess as pp
-from ecgsearch import spectral
-from ecgsearch.preprocess import Preprocessing
+from ecgsearch.data import preprocess as pp
+from ecgsearch.data import spectral
+from ecgsearch.data.preprocess import Preprocessing
 
 
 def raises(message: str):
@@ -147,7 +147,7 @@ def test_preprocessing_validation_and_fingerprint():
         a.seconds = 5  # type: ignore[misc]
 
 
-# The FFT forms in ecgsearch.spectral must give scipy's numbers (PREPROCESS_VERSION 1 used scipy).
+# The FFT forms in ecgsearch.data.spectral must give scipy's numbers (PREPROCESS_VERSION 1 used scipy).
 
 
 def _scipy_pipeline(prep: Preprocessing, x: np.ndarray, fs: float, names) -> np.ndarray:

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from ecgsearch.analysis import config_frame
-from ecgsearch.analysis.prune import contains, prune_space
+from ecgsearch.analysis.prune import contains, prune_run, prune_space
 from ecgsearch.cli import main
 from ecgsearch.errors import UserError
-from ecgsearch.prune_cli import prune_run
 from ecgsearch.space import load_space, parse_space
 from ecgsearch.space.yamlio import load_yaml
 
@@ -136,7 +135,7 @@ def test_the_prune_command_writes_the_file_and_prints_the_diff(tmp_path, capsys)
 
 
 def test_bad_prune_requests_are_one_clear_sentence(tmp_path, capsys) -> None:
-    with pytest.raises(UserError, match=r"space.yaml \(the copy of the space file\) is missing; pass the --out "
+    with pytest.raises(UserError, match=r"prune: .* has no results.parquet, so it is not a run folder; pass the --out "
                                         r"folder of an `ecgsearch run`\."):
         prune_run(tmp_path)
     run = write_run(tmp_path, 6)

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from ecgsearch.results import read_results
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from toy_ecg import SEARCH_DATA, reduced_space
 
 from ecgsearch.engine import run_search
 from ecgsearch.space import load_space
-
-from toy_ecg import SEARCH_DATA, reduced_space
 
 SPACE = """
 name: hr-regression

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
-from ecgsearch.analysis.features import config_frame
 from ecgsearch.cli import main
-from ecgsearch.engine import SPACE_COPY, run_search, with_trials
+from ecgsearch.engine import run_search, with_trials
 from ecgsearch.report import build_report
 from ecgsearch.report.html import Section, Table, render
 from ecgsearch.results import RESULTS_FILE
+from ecgsearch.results.folder import SPACE_COPY
+from ecgsearch.search.features import config_frame
 from ecgsearch.space import load_space
-
-from conftest import ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # the quickstart with a small, short dataset and one epoch: the same search, in seconds

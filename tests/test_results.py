@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from ecgsearch.engine.callbacks import error_summary, result_row
 from ecgsearch.results import ResultsTable, column_order, read_results
-from ecgsearch.tune_glue import error_summary, result_row
 
 
 def _row(trial_id: str, **extra) -> dict:

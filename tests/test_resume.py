@@ -10,10 +10,9 @@ import sys
 import time
 
 import pytest
+from conftest import FIXTURES
 
 from ecgsearch.results import read_results
-
-from conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from toy_ecg import toy_context, toy_entry
 
 from ecgsearch.errors import SpaceError
 from ecgsearch.plugins import get_registries
-from ecgsearch.schedules import ScheduleRun, steps_per_epoch
 from ecgsearch.space import parse_space
-from ecgsearch.trial import Scorer, build_trial, run_trial, train_epochs
-
-from toy_ecg import toy_context, toy_entry
+from ecgsearch.train.loop import train_epochs
+from ecgsearch.train.schedules import ScheduleRun, steps_per_epoch
+from ecgsearch.train.scoring import Scorer
+from ecgsearch.train.setup import build_trial
+from ecgsearch.train.trial import run_trial
 
 REGS = get_registries()
 BASE_LR = 0.1
@@ -169,6 +171,7 @@ def test_the_plugin_guide_schedule_example_registers_and_runs(monkeypatch) -> No
     import types
 
     from conftest import ROOT
+
     from ecgsearch.plugins import build_registries, get_plugin_manager
 
     doc = (ROOT / "docs" / "plugins.md").read_text()

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsearch.cache import open_dataset, prepare_dataset
 from ecgsearch.data import EcgArrays
-from ecgsearch.signal_writer import FILE, SignalWriter, written_file
+from ecgsearch.data.cache import open_dataset, prepare_dataset
+from ecgsearch.data.signal_writer import FILE, SignalWriter, written_file
 
 
 def batches(rows: int, seed: int = 0) -> list[np.ndarray]:

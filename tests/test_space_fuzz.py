@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import ROOT
 
 from ecgsearch.cli import main
-
-from conftest import ROOT
 
 CASES = 600
 MIN_INVALID = 500

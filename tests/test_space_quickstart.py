@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import ecgsearch.plugins
-from ecgsearch.space import TRIAL_PARAMS
 from ecgsearch.space import (
+    TRIAL_PARAMS,
     BudgetSpec,
     ConstraintSpec,
     DataSpec,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ecgsearch.engine import run_search
+from ecgsearch.engine.storage import is_uri, open_run_storage, staging_folder
 from ecgsearch.errors import UserError
 from ecgsearch.results import read_results
 from ecgsearch.space import load_space
-from ecgsearch.storage import is_uri, open_run_storage, staging_folder
 
 pytestmark = pytest.mark.ray
 

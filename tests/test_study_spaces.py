@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 
 from ecgsearch.engine import run_search
 from ecgsearch.results import read_results
 from ecgsearch.space import load_space, parse_space
 from ecgsearch.space.yamlio import load_yaml
-
-from conftest import ROOT
 
 SPACES = sorted((ROOT / "spaces").glob("*.yaml"))
 SMALL_DATA = {"dataset": "synthetic", "records": 120, "sampling_rate": 50, "seconds": 4,

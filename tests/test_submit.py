@@ -23,10 +23,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from ecgsearch.results import read_results
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +226,7 @@ def test_the_job_runtime_environment_holds_only_what_was_asked(tmp_path, monkeyp
     sub = build_submission(str(ROOT / "spaces" / "quickstart.yaml"), "s3://bucket/runs/q", tmp_path, trials=3,
                            sets=["budget.epochs=1"], pip=["xgboost>=2"], plugin_packages=["ecgsearch-extra"],
                            env=["OMP_NUM_THREADS=1"])
-    assert sub.entrypoint == "python -m ecgsearch.jobs.entry --out s3://bucket/runs/q --trials 3"
+    assert sub.entrypoint == "python -m ecgsearch.cli.job_entry --out s3://bucket/runs/q --trials 3"
     assert set(sub.runtime_env) == {"env_vars", "pip"} and sub.runtime_env["pip"] == ["xgboost>=2", "ecgsearch-extra"]
     assert "epochs: 1" in sub.runtime_env["env_vars"][SPACE_ENV]
     assert sub.runtime_env["env_vars"]["OMP_NUM_THREADS"] == "1"

@@ -11,8 +11,9 @@ import torch
 from torch.nn import functional as F
 
 from ecgsearch.plugins import get_registries
-from ecgsearch.tasks import fit_task
-from ecgsearch.trial import Scorer, TrialContext
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.scoring import Scorer
+from ecgsearch.train.tasks import fit_task
 
 REGS = get_registries()
 
@@ -192,10 +193,11 @@ def test_a_regression_checkpoint_keeps_the_target_scaling(tmp_path) -> None:
     """Predictions in bpm/ms need the training split's mean and spread: they are saved with the weights."""
     from dataclasses import replace
 
-    from ecgsearch.cache import open_dataset
-    from ecgsearch.trial import checkpoint_path, run_trial
-
     from toy_ecg import toy_context, toy_entry
+
+    from ecgsearch.data.cache import open_dataset
+    from ecgsearch.results.folder import checkpoint_path
+    from ecgsearch.train.trial import run_trial
 
     torch.set_num_threads(1)
     entry = toy_entry(tmp_path / "data")

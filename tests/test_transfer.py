@@ -9,14 +9,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from toy_ecg import SEARCH_DATA, reduced_space, toy_context, toy_entry
 
-from ecgsearch.cache import open_dataset
+from ecgsearch.data.cache import open_dataset
 from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.space import parse_space
-from ecgsearch.transfer import TransferPlan, check_matching_data, start_transfer
-from ecgsearch.trial import build_trial, run_trial
-
-from toy_ecg import SEARCH_DATA, reduced_space, toy_context, toy_entry
+from ecgsearch.train.setup import build_trial
+from ecgsearch.train.transfer import TransferPlan, check_matching_data, start_transfer
+from ecgsearch.train.trial import run_trial
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
@@ -112,7 +112,7 @@ def test_the_stem_and_first_stages_stay_frozen_while_fine_tuning(entries) -> Non
     setup = build_trial(config, context, model=model)
     assert sum(len(g["params"]) for g in setup.optimizer.param_groups) == len([p for p in model.parameters()
                                                                                if p.requires_grad])
-    from ecgsearch.trial import train_epoch
+    from ecgsearch.train.loop import train_epoch
 
     train_epoch(setup, torch.Generator().manual_seed(0))
     after = model.state_dict()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgsearch.thresholds import fit_thresholds
-from ecgsearch.trial import Scorer, TrialContext
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.scoring import Scorer
+from ecgsearch.train.thresholds import fit_thresholds
 
 
 def _context(metric: str = "macro_f1") -> TrialContext:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ecgsearch.cache import prepare_dataset
 from ecgsearch.data import EcgArrays
+from ecgsearch.data.cache import prepare_dataset
 from ecgsearch.space import parse_space
-from ecgsearch.trial import TrialContext
+from ecgsearch.train.context import TrialContext
 
 SPACE = """
 data: {{dataset: synthetic, records: 40}}
@@ -78,6 +78,7 @@ SEARCH_DATA = {"dataset": "synthetic", "records": 400, "sampling_rate": 50, "sec
 def reduced_space(name: str, tmp_path: Path, **changes: Any) -> Any:
     """``spaces/<name>.yaml`` with some sections replaced (dotted keys: ``space.architecture``), parsed."""
     from conftest import ROOT
+
     from ecgsearch.space.yamlio import load_yaml
 
     path = ROOT / "spaces" / f"{name}.yaml"

@@ -1,12 +1,15 @@
-"""Analysis of a run's results: the surrogate's features and model, explanations, pruning.
+"""Analysis of a run's results table: explanations, Pareto fronts, scaling laws, pruning, scaling up.
 
-``feature_frame``/``config_frame`` + ``FeatureEncoder``/``encode`` turn trials and candidates into
-model inputs in one place; ``target`` signs the metric so that larger is better; ``SurrogateModel``
-pairs a surrogate plugin with that encoding; ``explain`` cross-validates it and ranks the features.
+``run`` opens a run for analysis (``load_run``: the trials with a value); ``explain`` cross-validates the
+surrogate and ranks the features; ``pareto`` finds the fronts; ``scaling`` fits laws; ``prune`` narrows
+the space; ``scale_up`` proposes larger models. The surrogate's features and model live with the search
+(``ecgsearch.search.features``, ``ecgsearch.search.surrogate_model``) and are re-exported here. Reads the
+results table, never the engine: may import search, train, the run folder, space, data and the contracts.
+Read ``run.py`` first.
 """
 
 from ecgsearch.analysis.explain import POOLED, Explanation, explain
-from ecgsearch.analysis.features import (
+from ecgsearch.search.features import (
     FeatureEncoder,
     config_frame,
     encode,
@@ -14,7 +17,7 @@ from ecgsearch.analysis.features import (
     metric_column,
     target,
 )
-from ecgsearch.analysis.model import SurrogateModel, surrogate_info
+from ecgsearch.search.surrogate_model import SurrogateModel, surrogate_info
 
 __all__ = [
     "Explanation",

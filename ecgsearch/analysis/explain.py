@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.model_selection import KFold
 
-from ecgsearch.analysis.features import feature_frame, target
-from ecgsearch.analysis.model import SurrogateModel, surrogate_info
 from ecgsearch.errors import UserError
+from ecgsearch.search.features import feature_frame, target
+from ecgsearch.search.surrogate_model import SurrogateModel, surrogate_info
+
+if TYPE_CHECKING:
+    from ecgsearch.space import Space
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ def _group(name: str, features: pd.DataFrame, y: pd.Series, sign: float, trial_i
 
 
 def explain(results: pd.DataFrame, metric: str, mode: str, surrogate: str = "random_forest", folds: int = 3,
-            group_by: str | None = "optimizer", seed: int = 0, space: Any | None = None) -> Explanation:
+            group_by: str | None = "optimizer", seed: int = 0, space: Space | None = None) -> Explanation:
     """k-fold cross-validated surrogate accuracy and feature importance, pooled (``all``) and per group.
 
     results: a results table (``ecgsearch.results.read_results``); metric: ``macro_auroc`` or

@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ecgsearch.analysis.features import check_mode, metric_column
 from ecgsearch.errors import UserError
+from ecgsearch.search.features import check_mode, metric_column
 
 FRONT_GROUP = "group"  # the column ``pareto_front`` adds: the group a front row belongs to
 POOLED = "all"

@@ -26,19 +26,31 @@ import difflib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
 import yaml
 from sklearn.model_selection import KFold
 
-from ecgsearch.analysis.features import COST_PREFIX, FIDELITY, feature_frame, target
-from ecgsearch.analysis.model import SurrogateModel
 from ecgsearch.errors import UserError
-from ecgsearch.search.sampling import Dimension, dimensions, from_unit, row_configs, to_unit
-from ecgsearch.space import TRIAL_PARAMS
+from ecgsearch.results.folder import PRUNED_FILE, SPACE_COPY, open_run
+from ecgsearch.search.features import COST_PREFIX, FIDELITY, feature_frame, target
+from ecgsearch.search.sampling import (
+    Dimension,
+    dimensions,
+    from_unit,
+    row_configs,
+    to_unit,
+)
+from ecgsearch.search.surrogate_model import SurrogateModel
+from ecgsearch.space import TRIAL_PARAMS, parse_space
 from ecgsearch.space.distributions import Choice, Range
+from ecgsearch.space.yamlio import load_yaml, read_text
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec, Space
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +120,7 @@ def _dist_entry(dist: Any, values: list[Any] | None = None, bounds: tuple[Any, A
     return {dist.name: [lo, hi, dist.q] if dist.quantized else [lo, hi]}
 
 
-def _entry_path(dim: Dimension, space: Any) -> list[str]:
+def _entry_path(dim: Dimension, space: Space) -> list[str]:
     """Where a dimension lives in the file's ``space`` section."""
     if dim.condition is None:
         return [dim.name]
@@ -138,13 +150,32 @@ def _drop_options(section: dict[str, Any], kind: str, keep: list[str]) -> None:
         section[kind] = [v for v in value if v in keep]
 
 
+@dataclass(frozen=True)
+class PruneSettings:
+    """How cautiously ``prune_space`` prunes (the options of ``ecgsearch prune``).
+
+    surrogate: the surrogate plugin; candidates: points sampled to judge the space; kappa: optimism of a
+    candidate's bound (mean + kappa x std); tolerance: how many cross-validated prediction errors (RMSE)
+    below the best a value's bound must stay to be dropped; min_trials: values tried fewer times are
+    never dropped; margin: unit-interval slack kept around a cut range; seed: sampling and surrogate.
+    """
+
+    surrogate: str = "random_forest"
+    candidates: int = 20_000
+    kappa: float = 1.0
+    tolerance: float = 2.0
+    min_trials: int = 2
+    margin: float = 0.05
+    seed: int = 0
+
+
 class _Pruner:
     """The fitted surrogate's verdicts on a sample of the space."""
 
-    def __init__(self, spec: Any, results: pd.DataFrame, surrogate: str, candidates: int, kappa: float,
-                 tolerance: float, min_trials: int, margin: float, seed: int) -> None:
+    def __init__(self, spec: SearchSpec, results: pd.DataFrame, settings: PruneSettings) -> None:
+        surrogate, candidates, kappa, seed = settings.surrogate, settings.candidates, settings.kappa, settings.seed
         self.spec, self.space = spec, spec.space
-        self.kappa, self.min_trials, self.margin = kappa, min_trials, margin
+        self.kappa, self.min_trials, self.margin = kappa, settings.min_trials, settings.margin
         self.y = target(results, spec.metric, spec.mode)
         if len(self.y) < MIN_TRIALS:
             raise UserError(f"pruning needs at least {MIN_TRIALS} trials with a finite val.{spec.metric}, and the "
@@ -165,7 +196,7 @@ class _Pruner:
         self.mean, self.upper, lower = mean, mean + kappa * std, mean - kappa * std
         self.best = _best_row(results, self.y)
         self.best_value = float(max(self.y.max(), lower.max()))
-        self.tolerance = tolerance * _cv_rmse(surrogate, features, self.y, seed)
+        self.tolerance = settings.tolerance * _cv_rmse(surrogate, features, self.y, seed)
         self.threshold = self.best_value - self.tolerance
         self.best_units = to_unit(self.space, self.best.to_frame().T)[0]
         self.alive = np.ones(len(pool), dtype=bool)  # candidates still inside the pruned space
@@ -233,15 +264,13 @@ def _range_bounds(dist: Range, lo_u: float, hi_u: float, best: Any) -> tuple[Any
     return lo, hi
 
 
-def prune_space(spec: Any, document: Mapping[str, Any], results: pd.DataFrame, surrogate: str = "random_forest",
-                candidates: int = 20_000, kappa: float = 1.0, tolerance: float = 2.0, min_trials: int = 2,
-                margin: float = 0.05, seed: int = 0) -> PrunedSpace:
+def prune_space(spec: SearchSpec, document: Mapping[str, Any], results: pd.DataFrame,
+                settings: PruneSettings | None = None, **options: Any) -> PrunedSpace:
     """Prune ``spec`` (parsed from ``document``, the file's plain YAML values) by the ``results`` so far.
 
-    kappa: optimism of a candidate's bound (mean + kappa x std); tolerance: how many cross-validated
-    prediction errors (RMSE) below the best a value's bound must stay to be dropped.
+    settings: a ``PruneSettings`` (or its fields as keyword ``options``).
     """
-    pruner = _Pruner(spec, results, surrogate, candidates, kappa, tolerance, min_trials, margin, seed)
+    pruner = _Pruner(spec, results, settings if settings is not None else PruneSettings(**options))
     new = copy.deepcopy(dict(document))
     section = new["space"]
     changes: list[Change] = []
@@ -279,11 +308,11 @@ def prune_space(spec: Any, document: Mapping[str, Any], results: pd.DataFrame, s
                        best=_best_config(spec.space, pruner.best), threshold=pruner.threshold)
 
 
-def _best_config(space: Any, best: pd.Series) -> dict[str, Any]:
+def _best_config(space: Space, best: pd.Series) -> dict[str, Any]:
     return row_configs(space, best.to_frame().T.reset_index(drop=True))[0]
 
 
-def contains(space: Any, config: Mapping[str, Any]) -> list[str]:
+def contains(space: Space, config: Mapping[str, Any]) -> list[str]:
     """The keys of ``config`` that ``space`` cannot produce (empty: the space contains it)."""
     problems = []
     for key, options in space.choices.items():
@@ -299,3 +328,26 @@ def contains(space: Any, config: Mapping[str, Any]) -> list[str]:
             problems.append(key)
     return problems
 
+
+def prune_run(run_dir: str | Path, out: str | Path | None = None, settings: PruneSettings | None = None,
+              **options: Any) -> tuple[PrunedSpace, Path]:
+    """Prune the space of the run in ``run_dir`` by its results; write and validate the pruned file.
+
+    Returns ``(PrunedSpace, path written)`` (default ``RUN_DIR/space.pruned.yaml``).
+    """
+    run = open_run(run_dir, "prune")
+    spec, results = run.spec, run.results()
+    space_file = run.path / SPACE_COPY
+    document, _ = load_yaml(read_text(space_file), str(space_file))
+    pruned = prune_space(spec, document, results, settings, **options)
+    target = Path(out) if out is not None else run.path / PRUNED_FILE
+    header = (f"{spec.name}, pruned by `ecgsearch prune` from {space_file} on the {len(results)} "
+              f"trials of {run.path}.\n" + "\n".join(c.line() for c in pruned.changes))
+    text = pruned.text(header)
+    new_spec = parse_space(text, source=str(target))  # a pruned file that does not validate is a bug
+    missing = contains(new_spec.space, pruned.best)
+    if missing:
+        raise RuntimeError(f"the pruned space excludes the best trial's {missing}; please report this bug")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return pruned, target

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, lsq_linear
 
-from ecgsearch.analysis.features import check_mode, metric_column
 from ecgsearch.analysis.pareto import pareto_front
 from ecgsearch.errors import UserError
+from ecgsearch.search.features import check_mode, metric_column
 
 MIN_POINTS = 4  # three parameters and at least one residual degree of freedom
 MIN_DISTINCT = 3  # a curve with an asymptote needs three distinct x values to be determined

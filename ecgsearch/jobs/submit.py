@@ -1,6 +1,6 @@
 """What ``ecgsearch submit`` sends to a cluster: the space file, its runtime environment, the command.
 
-The job runs ``ecgsearch run`` on the cluster as its driver (``ecgsearch.jobs.entry``), with the same
+The job runs ``ecgsearch run`` on the cluster as its driver (``ecgsearch.cli.job_entry``), with the same
 ``--out``/``--trials``/``--resume`` a local run takes. The space file travels inside the job (with the
 ``--set`` overrides applied), so it needs no shared folder; ``--out`` must be a place every node can
 reach: an absolute path on a shared filesystem, or an ``s3://``/``gs://`` URI. The runtime environment
@@ -22,8 +22,11 @@ from typing import Any, Sequence
 import yaml
 
 from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.space import load_space
+from ecgsearch.space.paths import is_path_key
+from ecgsearch.space.yamlio import read_text
 
-SPACE_ENV = "ECGSEARCH_JOB_SPACE"  # the space file's text, read by ecgsearch.jobs.entry
+SPACE_ENV = "ECGSEARCH_JOB_SPACE"  # the space file's text, read by ecgsearch.cli.job_entry
 SPACE_NAME_ENV = "ECGSEARCH_JOB_SPACE_NAME"  # its file name (the default run name is its stem)
 _SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|(^|_)KEY$|ACCESS_KEY", re.IGNORECASE)
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -71,8 +74,6 @@ def apply_overrides(text: str, sets: Sequence[str], source: str) -> str:
 
 def check_space(text: str, source: str, staged: Path) -> str:
     """Validate the space file as it will run (overrides applied); returns the run's name."""
-    from ecgsearch.space import load_space
-
     staged.write_text(text, encoding="utf-8")
     try:
         return load_space(staged).name
@@ -82,8 +83,6 @@ def check_space(text: str, source: str, staged: Path) -> str:
 
 def check_cluster_paths(text: str, source: str) -> None:
     """Data paths must be absolute: on the cluster the file lives in a temporary folder of the job."""
-    from ecgsearch.space.paths import is_path_key
-
     data = (yaml.safe_load(text) or {}).get("data") or {}
     for name, value in data.items() if isinstance(data, dict) else ():
         if is_path_key(name) and isinstance(value, str) and not value.startswith(("/", "~")) and not _URI.match(value):
@@ -128,8 +127,6 @@ def build_submission(file: str, out: str | None, staged: Path, *, trials: int | 
                      working_dir: str | None = None, no_working_dir: bool = False,
                      job_id: str | None = None, plugins: Sequence[str] = ()) -> Submission:
     """Everything ``submit`` sends, validated here first (a bad file never reaches the cluster)."""
-    from ecgsearch.space.yamlio import read_text
-
     out = check_out(out)
     if resume and trials is not None:
         raise UserError("--trials cannot change the budget of a resumed run (it continues with the trials it "
@@ -150,7 +147,7 @@ def build_submission(file: str, out: str | None, staged: Path, *, trials: int | 
         runtime_env["working_dir"] = str(folder.resolve())
     if pip or plugin_packages:
         runtime_env["pip"] = [*pip, *plugin_packages]
-    args = ["python", "-m", "ecgsearch.jobs.entry", "--out", out]
+    args = ["python", "-m", "ecgsearch.cli.job_entry", "--out", out]
     if trials is not None:
         args += ["--trials", str(trials)]
     if resume:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Iterable
 import numpy as np
 import torch
 
-from ecgsearch.infos import BackendInfo, PluginInfo
+from ecgsearch.infos import BackendInfo
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.latency.stats import LatencyStats, measure_latency
 
@@ -110,7 +110,7 @@ def reference_outputs(model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
 
 def create_backend(info: BackendInfo, options: BackendOptions) -> LatencyBackend:
     """The backend instance; ``BackendUnavailable`` says why it cannot run here (package, device...)."""
-    usable, reason = PluginInfo.available(info)  # the packages; BackendInfo.available() comes back here
+    usable, reason = info.available()  # the packages of ``requires``, before importing the factory
     if usable:
         backend = info.create(**options.as_kwargs())
         usable, reason = backend.available()

@@ -10,17 +10,30 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ecgsearch.analysis.pareto import pareto_front
+from ecgsearch.data.cache import open_dataset
 from ecgsearch.errors import UserError
+from ecgsearch.latency.backend import backend_status
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
-from ecgsearch.latency.plan import latency_plan, model_ref_for
+from ecgsearch.latency.plan import LatencyPlan, latency_plan, model_ref_for
 from ecgsearch.latency.request import DataRef, MeasureRequest
 from ecgsearch.latency.runner import DEFAULT_BACKEND_TIMEOUT_S, measure_isolated
-from ecgsearch.results import RESULTS_FILE, column_order, read_results
+from ecgsearch.plugins import get_registries
+from ecgsearch.results import (
+    RESULTS_FILE,
+    RunFolder,
+    checkpoint_path,
+    column_order,
+    read_results,
+)
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +42,8 @@ SELECTIONS: tuple[str, ...] = ("best", "pareto", "all")
 REFERENCE_PREFIX = "reference."  # the PyTorch model's metric, computed next to each backend's
 
 
-def load_run(run_dir: Path) -> tuple[Any, pd.DataFrame]:
-    """The run's space file and results table; a folder that is not a run is a ``UserError``."""
-    from ecgsearch.engine import SPACE_COPY
-    from ecgsearch.space import load_space
-
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder; pass the --out folder of an `ecgsearch run`.")
-    if not (run_dir / RESULTS_FILE).is_file() or not (run_dir / SPACE_COPY).is_file():
-        raise UserError(f"{run_dir}: not a run folder (it needs {RESULTS_FILE} and {SPACE_COPY}); "
-                        "pass the --out folder of an `ecgsearch run`.")
-    return load_space(run_dir / SPACE_COPY), read_results(run_dir)
-
-
 def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run_dir: Path) -> list[str]:
     """Trial ids with saved weights: the best by the run metric, its Pareto front vs FLOPs, or all."""
-    from ecgsearch.trial import checkpoint_path
-
     if which not in SELECTIONS:
         raise UserError(f"--trials: '{which}' is not a selection (allowed: {', '.join(SELECTIONS)}); "
                         "pass best, pareto or all.")
@@ -59,8 +57,6 @@ def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run
         if which == "best":
             chosen = ok.sort_values(key, ascending=mode == "min").head(1)
         else:
-            from ecgsearch.analysis.pareto import pareto_front
-
             chosen = pareto_front(ok, metric, mode, cost="cost.flops") if len(ok) else ok
     if chosen.empty:
         raise UserError(f"{run_dir}: no trial with saved weights{'' if which == 'all' else ' and a ' + key} to "
@@ -70,9 +66,6 @@ def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run
 
 def check_backends(names: Iterable[str], options: Mapping[str, BackendOptions]) -> None:
     """Every named backend is registered and usable here; otherwise one ``UserError`` sentence."""
-    from ecgsearch.latency.backend import backend_status
-    from ecgsearch.plugins import get_registries
-
     registry = get_registries().backends
     for name in names:
         if name not in registry:
@@ -83,14 +76,12 @@ def check_backends(names: Iterable[str], options: Mapping[str, BackendOptions]) 
                             "(`ecgsearch plugins` lists them).")
 
 
-def measure_trials(run_dir: Path, spec: Any, results: pd.DataFrame, trial_ids: list[str], backends: tuple[str, ...],
+def measure_trials(run: RunFolder, spec: SearchSpec, results: pd.DataFrame, trial_ids: list[str], backends: tuple[str, ...],
                    options: Mapping[str, BackendOptions], settings: MeasureSettings, cache_entry: Path,
                    accuracy: bool = False, backend_timeout_s: float = DEFAULT_BACKEND_TIMEOUT_S,
                    progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
     """One row per trial: identity, costs, the run metric and each backend's ``latency.*`` columns."""
-    from ecgsearch.predict import load_checkpoint
-    from ecgsearch.trial import checkpoint_path
-
+    arrays = open_dataset(Path(cache_entry))
     rows = []
     by_id = results.set_index("trial_id", drop=False)
     data = DataRef(cache_entry=str(cache_entry), task=spec.task.name, task_params=dict(spec.task.params),
@@ -98,9 +89,9 @@ def measure_trials(run_dir: Path, spec: Any, results: pd.DataFrame, trial_ids: l
     for done, trial_id in enumerate(trial_ids):
         if progress:
             progress(done, len(trial_ids), trial_id)
-        checkpoint = load_checkpoint(run_dir, trial_id)
-        model = model_ref_for(checkpoint["config"], spec.space, cache_entry, spec.task.name, spec.task.params,
-                              checkpoint=str(checkpoint_path(run_dir, trial_id)))
+        checkpoint = run.load_checkpoint(trial_id)
+        model = model_ref_for(checkpoint["config"], spec.space, arrays, spec.task.name, spec.task.params,
+                              checkpoint=str(run.checkpoint_path(trial_id)))
         measured = measure_isolated(MeasureRequest(model, backends, options, settings, data),
                                     backend_timeout_s=backend_timeout_s)
         source = by_id.loc[trial_id]
@@ -143,12 +134,17 @@ def merge_into_results(out_dir: Path, measured: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def measure_after_search(spec: Any, out_dir: Path, cache_entry: Path) -> pd.DataFrame | None:
-    """``latency.measure: pareto|best``: measure those trials now and add their columns to the results."""
-    plan = latency_plan(spec)
+def measure_after_search(spec: SearchSpec, out_dir: Path, cache_entry: Path,
+                         plan: LatencyPlan | None = None) -> pd.DataFrame | None:
+    """``latency.measure: pareto|best``: measure those trials now and add their columns to the results.
+
+    plan: the search's latency plan (the engine passes the one it built; default: the spec's).
+    """
+    plan = plan if plan is not None else latency_plan(spec)
     if plan is None or plan.measure == "all":
         return None
-    results = read_results(out_dir) if (Path(out_dir) / RESULTS_FILE).exists() else None
+    run = RunFolder(Path(out_dir), "latency")
+    results = run.results() if (Path(out_dir) / RESULTS_FILE).exists() else None
     if results is None or results.empty:
         return None
     try:
@@ -158,8 +154,8 @@ def measure_after_search(spec: Any, out_dir: Path, cache_entry: Path) -> pd.Data
         return None
     log.info("measuring the latency of %d %s trial(s)", len(trial_ids), plan.measure)
     try:
-        frame = measure_trials(Path(out_dir), spec, results, trial_ids, plan.backends, plan.options, plan.settings,
-                               cache_entry, backend_timeout_s=plan.backend_timeout_s)
+        frame = measure_trials(run, spec, results, trial_ids, plan.backends, plan.options, plan.settings, cache_entry,
+                               backend_timeout_s=plan.backend_timeout_s)
     except Exception as error:  # the search itself is done and recorded: a failure here must not undo it
         log.error("latency after the search failed (%s: %s); measure later with `ecgsearch bench %s`",
                   type(error).__name__, error, out_dir)
@@ -167,4 +163,3 @@ def measure_after_search(spec: Any, out_dir: Path, cache_entry: Path) -> pd.Data
     write_frame(frame, Path(out_dir) / BENCH_FILE)
     merge_into_results(Path(out_dir), frame)
     return frame
-

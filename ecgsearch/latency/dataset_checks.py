@@ -12,11 +12,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ecgsearch.augment import center_crop
-from ecgsearch.cache import open_dataset
+from ecgsearch.data.augment import center_crop
+from ecgsearch.data.cache import open_dataset
 from ecgsearch.latency.request import DataRef, ModelRef
 from ecgsearch.plugins import get_registries
-from ecgsearch.thresholds import fit_thresholds
+from ecgsearch.train.tasks import fit_task
+from ecgsearch.train.thresholds import fit_thresholds
 
 CALIBRATION_SEED = 11
 
@@ -44,8 +45,6 @@ def split_metric(run: Callable[[np.ndarray], np.ndarray], data: DataRef, model: 
     The task is fitted on the training targets first, as in the trial, so a regression's outputs are
     mapped back to physical units before the metric reads them.
     """
-    from ecgsearch.tasks import fit_task
-
     regs = get_registries()
     arrays = open_dataset(Path(data.cache_entry))
     task = regs.tasks.get(data.task).create(arrays.targets.shape[1], **dict(data.task_params))

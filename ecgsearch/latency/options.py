@@ -1,7 +1,7 @@
-"""The vocabulary of latency measurement: precisions, hints, measuring modes and the two option records.
+"""The two option records of latency measurement, and its vocabulary (precisions, hints, measuring modes).
 
-This module imports nothing heavy, so the space-file parser can validate a ``latency`` section without
-importing torch or any runtime.
+The vocabulary is the space file's (``ecgsearch.space.spec``): the parser validates a ``latency``
+section with it, and the backends, ``bench`` and ``export`` take the same words.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
-HINTS: tuple[str, ...] = ("latency", "throughput")
-MEASURE_MODES: tuple[str, ...] = ("all", "pareto", "best")
+from ecgsearch.space.spec import HINTS, MEASURE_MODES
+from ecgsearch.space.spec import LATENCY_PRECISIONS as PRECISIONS
+
+__all__ = ["BackendOptions", "HINTS", "MEASURE_MODES", "MeasureSettings", "OPTIMIZATION_LEVELS", "PRECISIONS",
+           "precision_for"]
+
 OPTIMIZATION_LEVELS: tuple[str, ...] = ("all", "extended", "basic", "disabled")
 
 

@@ -17,14 +17,30 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from ecgsearch.data.cache import open_dataset
+from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
+from ecgsearch.latency.backend import backend_status
 from ecgsearch.latency.options import BackendOptions, MeasureSettings, precision_for
+from ecgsearch.latency.request import DataRef, MeasureRequest, ModelRef
+from ecgsearch.latency.runner import measure_isolated
+from ecgsearch.plugins import get_registries
+from ecgsearch.train.checkpoints import plain
+from ecgsearch.train.context import (
+    OBJECTIVE,
+    WORST,
+    Report,
+    TrialContext,
+    hyperparameters,
+    input_samples,
+)
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec, Space
 
 log = logging.getLogger(__name__)
-
-Report = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -58,8 +74,8 @@ class LatencyPlan:
         return None
 
 
-def latency_plan(spec: Any) -> LatencyPlan | None:
-    """The plan of a parsed space file (None without a ``latency`` section)."""
+def latency_plan(spec: SearchSpec) -> LatencyPlan | None:
+    """The plan of a parsed space file (None without a ``latency`` section); the engine builds it once."""
     section = spec.latency
     if section is None:
         return None
@@ -72,7 +88,7 @@ def latency_plan(spec: Any) -> LatencyPlan | None:
                        predictor=section.predictor)
 
 
-def check_latency(spec: Any) -> None:
+def check_latency(spec: SearchSpec, plan: LatencyPlan | None) -> None:
     """Refuse a latency limit that cannot be enforced; warn about backends that cannot run here."""
     limit = spec.constraints.max_latency_ms
     section = spec.latency
@@ -86,10 +102,6 @@ def check_latency(spec: Any) -> None:
         raise UserError(f"{spec.path}: constraints.max_latency_ms: a latency limit needs every candidate measured, "
                         f"but latency.measure is '{section.measure}'; set latency.measure: all or remove "
                         "max_latency_ms.")
-    from ecgsearch.latency.backend import backend_status
-    from ecgsearch.plugins import get_registries
-
-    plan = latency_plan(spec)
     assert plan is not None
     for name in plan.backends:
         usable, reason = backend_status(get_registries().backends.get(name), plan.options[name])
@@ -102,40 +114,22 @@ def check_latency(spec: Any) -> None:
                     name, reason)
 
 
-def model_ref_for(config: Mapping[str, Any], space: Any, cache_entry: str | Path, task: str,
-                  task_params: Mapping[str, Any], checkpoint: str | None = None, seed: int = 0) -> Any:
-    """The ``ModelRef`` of a sampled configuration, shaped by the run's cached data and task."""
-    from ecgsearch.cache import open_dataset
-    from ecgsearch.latency.request import ModelRef
-    from ecgsearch.plugins import get_registries
-    from ecgsearch.trial import hyperparameters, input_samples
-
+def model_ref_for(config: Mapping[str, Any], space: Space, data: EcgArrays, task: str,
+                  task_params: Mapping[str, Any], checkpoint: str | None = None, seed: int = 0) -> ModelRef:
+    """The ``ModelRef`` of a sampled configuration, shaped by the run's data (leads, length) and task."""
     resolved = space.resolve(space.active(hyperparameters(config)))
     arch, params = resolved.choices["architecture"]
-    data = open_dataset(Path(cache_entry))
     outputs = get_registries().tasks.get(task).create(data.targets.shape[1], **dict(task_params)).num_outputs
-    return ModelRef(architecture=arch, params=_plain(params), leads=int(data.signals.shape[1]),
+    return ModelRef(architecture=arch, params=plain(params), leads=int(data.signals.shape[1]),
                     samples=input_samples(int(data.signals.shape[2]), resolved.params), outputs=int(outputs),
                     checkpoint=checkpoint, seed=seed)
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready copies of sampled values (NumPy scalars become Python numbers)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value.item() if hasattr(value, "item") else value
-
-
-def trial_latency(config: Mapping[str, Any], context: Any) -> dict[str, Any]:
+def trial_latency(config: Mapping[str, Any], context: TrialContext) -> dict[str, Any]:
     """Measure a trial's model on every planned backend in a separate process: its ``latency.*`` columns."""
-    from ecgsearch.latency.request import DataRef, MeasureRequest
-    from ecgsearch.latency.runner import measure_isolated
-
     plan: LatencyPlan = context.latency
-    model = model_ref_for(config, context.space, context.cache_entry, context.task, context.task_params,
-                          seed=int(config.get("_seed", context.seed)))
+    model = model_ref_for(config, context.space, open_dataset(Path(context.cache_entry)), context.task,
+                          context.task_params, seed=int(config.get("_seed", context.seed)))
     data = DataRef(cache_entry=str(context.cache_entry), task=context.task, task_params=dict(context.task_params),
                    metric=context.metric)
     request = MeasureRequest(model=model, backends=plan.backends, options=plan.options, settings=plan.settings,
@@ -157,7 +151,7 @@ class LatencyColumns:
         self.report({**metrics, **self.columns})
 
     def epoch_end(self, metrics: dict[str, Any], state: Any) -> None:
-        """A checkpointing reporter's per-epoch report (``ecgsearch.checkpoints.report_epoch``)."""
+        """A checkpointing reporter's per-epoch report (``ecgsearch.train.checkpoints.report_epoch``)."""
         epoch_end = getattr(self.report, "epoch_end", None)
         if callable(epoch_end):
             epoch_end({**metrics, **self.columns}, state)
@@ -174,7 +168,7 @@ def with_latency(run: Callable[..., Any]) -> Callable[..., Any]:
     With ``measure: all`` the trial's model is measured before training; a candidate over
     ``max_latency_ms`` is reported once as ``pruned`` (the reason is its error) and not trained.
     """
-    def measured(config: Mapping[str, Any], context: Any, report: Report) -> Any:
+    def measured(config: Mapping[str, Any], context: TrialContext, report: Report) -> Any:
         plan: LatencyPlan | None = getattr(context, "latency", None)
         if plan is None or plan.measure != "all":
             return run(config, context, report=report)
@@ -184,10 +178,7 @@ def with_latency(run: Callable[..., Any]) -> Callable[..., Any]:
             watchdog.pet()
         reason = plan.violation(columns)
         if reason is not None:
-            from ecgsearch.trial import OBJECTIVE
-
-            worst = -1e30 if context.mode == "max" else 1e30  # schedulers need a finite objective
-            report({**columns, "status": "pruned", "error": reason, "epochs": 0, OBJECTIVE: worst})
+            report({**columns, "status": "pruned", "error": reason, "epochs": 0, OBJECTIVE: WORST[context.mode]})
             return None
         return run(config, context, report=LatencyColumns(report, columns))
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgsearch.search.surrogate_model import SurrogateModel
+
 TOLERANCE = 0.10
 FEATURE_COLUMNS = ("architecture",)
 COST_PREFIX = "cost."
@@ -53,8 +55,6 @@ class LatencyPredictor:
         self.model: Any = None
 
     def fit(self, frame: pd.DataFrame) -> LatencyPredictor:
-        from ecgsearch.analysis.model import SurrogateModel
-
         rows = measured_rows(frame, self.backend)
         if len(rows) < 2:
             raise ValueError(f"the latency predictor of {self.backend} needs >= 2 measured rows, got {len(rows)}")

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ecgsearch.latency.plan import LatencyPlan, latency_plan
+from ecgsearch.latency.plan import LatencyPlan
 from ecgsearch.latency.predictor import TOLERANCE, LatencyPredictor, measured_rows
 from ecgsearch.results import RESULTS_FILE, read_results
 
@@ -65,9 +65,8 @@ class LatencyScreen:
         return []
 
 
-def latency_screen(spec: Any, out_dir: Path) -> LatencyScreen | None:
-    """The screen of a space file with ``max_latency_ms`` (None without a limit)."""
-    plan = latency_plan(spec)
+def latency_screen(plan: LatencyPlan | None, out_dir: Path, seed: int) -> LatencyScreen | None:
+    """The screen of a search with ``max_latency_ms`` (None without a limit)."""
     if plan is None or plan.max_latency_ms is None:
         return None
-    return LatencyScreen(plan, out_dir, spec.seed)
+    return LatencyScreen(plan, out_dir, seed)

@@ -17,32 +17,37 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 import numpy as np
 import torch
 
-from ecgsearch.latency.backend import BackendUnavailable, create_backend, reference_outputs
+from ecgsearch.latency.backend import (
+    BackendUnavailable,
+    create_backend,
+    reference_outputs,
+)
+from ecgsearch.latency.dataset_checks import calibration_batches, split_metric
 from ecgsearch.latency.request import MeasureRequest, ModelRef
+from ecgsearch.plugins import get_registries
+from ecgsearch.results import load_weights
 
 log = logging.getLogger(__name__)
 INPUT_SEED = 1234
 
 
-def build_model(ref: ModelRef) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of ``ref`` (weights from its checkpoint, if any) and the checkpoint's contents."""
-    from ecgsearch.plugins import get_registries
-
+def build_model(ref: ModelRef, checkpoint: Mapping[str, Any] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of ``ref`` in eval mode, with the weights of ``checkpoint`` (already loaded) or else of
+    ``ref.checkpoint`` (loaded here), and the checkpoint's contents."""
     torch.manual_seed(ref.seed)
     model = get_registries().architectures.get(ref.architecture).create(ref.leads, ref.samples, ref.outputs,
                                                                          **dict(ref.params))
-    checkpoint: dict[str, Any] = {}
-    if ref.checkpoint:
-        from ecgsearch.checkpoints import load_weights
-
-        checkpoint = load_weights(ref.checkpoint)  # data only: a checkpoint holding code is refused
-        model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), checkpoint
+    loaded: dict[str, Any] = dict(checkpoint) if checkpoint is not None else {}
+    if checkpoint is None and ref.checkpoint:
+        loaded = load_weights(ref.checkpoint)  # data only: a checkpoint holding code is refused
+    if loaded:
+        model.load_state_dict(loaded["state_dict"])
+    return model.eval(), loaded
 
 
 def example_input(ref: ModelRef, batch_size: int) -> torch.Tensor:
@@ -59,8 +64,6 @@ def _emit(out: IO[str], event: str, backend: str, **fields: Any) -> None:
 def measure_one(name: str, request: MeasureRequest, model: torch.nn.Module, example: torch.Tensor,
                 calibration: list[np.ndarray] | None, thresholds: Any, reference_metric: float | None) -> dict[str, Any]:
     """Everything measured for one backend (raises when the backend cannot run or fails)."""
-    from ecgsearch.plugins import get_registries
-
     backend = create_backend(get_registries().backends.get(name), request.options[name])
     started = time.perf_counter()
     backend.prepare(model, example, calibration)
@@ -70,8 +73,6 @@ def measure_one(name: str, request: MeasureRequest, model: torch.nn.Module, exam
     result["stats"] = backend.measure(request.settings).as_dict()
     result["precision"] = backend.effective_precision
     if request.data is not None and request.data.accuracy_split:
-        from ecgsearch.latency.dataset_checks import split_metric
-
         result["metric"] = split_metric(backend.run, request.data, request.model, request.settings.batch_size,
                                         thresholds)
         result["reference_metric"] = reference_metric
@@ -84,8 +85,6 @@ def run_request(request: MeasureRequest, out: IO[str]) -> None:
         example = example_input(request.model, request.settings.batch_size)
         calibration = reference_metric = None
         if request.data is not None:
-            from ecgsearch.latency.dataset_checks import calibration_batches, split_metric
-
             if any(request.options[b].precision == "int8" for b in request.backends):
                 calibration = calibration_batches(request.data, request.model, request.settings.batch_size)
             if request.data.accuracy_split:

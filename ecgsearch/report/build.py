@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgsearch.analysis.run import load_run, train_records
 from ecgsearch.report.html import Section, render
-from ecgsearch.report.rundir import load_run, train_records
 from ecgsearch.report.sections import all_sections, summary_rows
 
 log = logging.getLogger(__name__)

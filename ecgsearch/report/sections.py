@@ -12,12 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecgsearch.analysis.explain import explain
 from ecgsearch.analysis.pareto import hypervolume, pareto_front
-from ecgsearch.analysis.scaling import AXES, ScalingError, ScalingFit, axis_label, fit_scaling, scaling_points
+from ecgsearch.analysis.run import RunData
+from ecgsearch.analysis.scaling import (
+    AXES,
+    ScalingError,
+    ScalingFit,
+    axis_label,
+    fit_scaling,
+    scaling_points,
+)
 from ecgsearch.errors import UserError
 from ecgsearch.report import plots
 from ecgsearch.report.html import Image, Section, Table, fmt
-from ecgsearch.report.rundir import RunData
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +117,6 @@ def _hypervolume_table(trials: pd.DataFrame, run: RunData, cost: str, group: str
 
 def surrogate_sections(run: RunData, out: Path, surrogate: str, folds: int, seed: int) -> list[Section]:
     """Cross-validated predictions and feature importance (``ecgsearch.analysis.explain``)."""
-    from ecgsearch.analysis.explain import explain
-
     cv = Section("Surrogate: cross-validated predictions", "cv",
                  f"A {surrogate} surrogate predicts {run.column} from the hyperparameters and cost features. "
                  f"Each dot is a trial predicted by a model fitted on the other {folds - 1} folds; dots near the "

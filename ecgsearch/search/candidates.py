@@ -1,6 +1,6 @@
 """Sampled configurations that can be built and satisfy the space file's cost constraints.
 
-Every candidate is costed before any training (``ecgsearch.costs.estimate_costs``: analytically for the
+Every candidate is costed before any training (``ecgsearch.train.costs.estimate_costs``: analytically for the
 built-in families, otherwise built on the meta device; milliseconds, no weights). A candidate whose
 factory rejects the combination (a ``ValueError`` such as a kernel longer than the downsampled signal)
 or that is over ``max_flops`` or ``max_params`` is replaced by another draw for the same trial index.
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ecgsearch.costs import Costs, estimate_costs
+from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
-from ecgsearch.trial import input_samples
+from ecgsearch.train.context import input_samples
+from ecgsearch.train.costs import Costs, estimate_costs
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec, Space
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,14 @@ class InputShape:
     sampling_rate: float | None = None  # Hz of the cached dataset (for the receptive field in seconds)
 
 
-def candidate_costs(config: Mapping[str, Any], space: Any, shape: InputShape) -> Costs:
+def input_shape(data: EcgArrays, task: str, task_params: Mapping[str, Any]) -> InputShape:
+    """A model's input and output sizes: the data's leads, length and rate, the task's outputs."""
+    created = get_registries().tasks.get(task).create(data.targets.shape[1], **dict(task_params))
+    return InputShape(leads=data.signals.shape[1], samples=data.signals.shape[2], outputs=created.num_outputs,
+                      sampling_rate=float(data.sampling_rate))
+
+
+def candidate_costs(config: Mapping[str, Any], space: Space, shape: InputShape) -> Costs:
     """The candidate's cost features (a ``ValueError`` when its architecture rejects the combination)."""
     resolved = space.resolve(space.active(config))
     arch_name, arch_params = resolved.choices["architecture"]
@@ -55,7 +66,7 @@ def trial_ids(seed: int, index: int) -> dict[str, Any]:
     return {"_trial_id": f"t{index:04d}", "_seed": seed * 100_003 + index}
 
 
-def feasible_candidate(spec: Any, shape: InputShape, index: int, screen: Any = None) -> dict[str, Any]:
+def feasible_candidate(spec: SearchSpec, shape: InputShape, index: int, screen: Any = None) -> dict[str, Any]:
     """The config of trial ``index``: hyperparameters plus ``_trial_id``, ``_seed`` and ``_costs``.
 
     screen: ``screen(config, costs) -> [reasons]``, more checks on a candidate within the cost limits

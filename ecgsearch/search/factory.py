@@ -5,11 +5,20 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from ecgsearch.search.candidates import InputShape, candidate_costs, feasible_candidate, trial_ids, violations
+from ecgsearch.search.candidates import (
+    InputShape,
+    candidate_costs,
+    feasible_candidate,
+    trial_ids,
+    violations,
+)
 from ecgsearch.search.random import RandomSearcher
 from ecgsearch.search.surrogate import SurrogateSearcher
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +31,7 @@ COST_INPUTS = ("architecture", "crop_fraction", "precision")
 class EngineCosts:
     """``config -> cost columns``, or None when the candidate breaks a constraint (or the screen)."""
 
-    spec: Any
+    spec: SearchSpec
     shape: InputShape
     screen: Callable[[Mapping[str, Any], Any], list[str]] | None = None
 
@@ -47,7 +56,7 @@ class EngineIds:
         return {**config, **trial_ids(self.seed, index), **({"_costs": dict(costs)} if costs else {})}
 
 
-def make_searcher(spec: Any, shape: InputShape, metric: str, screen: Any = None) -> Any:
+def make_searcher(spec: SearchSpec, shape: InputShape, metric: str, screen: Any = None) -> Any:
     """``RandomSearcher`` or ``SurrogateSearcher`` as ``spec.search.algorithm`` says, over ``spec.space``."""
     if spec.search.algorithm != "surrogate":  # the random search has no options (the space file says so)
         return RandomSearcher(functools.partial(feasible_candidate, spec, shape, screen=screen), spec.budget.trials,

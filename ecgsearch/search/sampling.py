@@ -13,13 +13,16 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ecgsearch.analysis.features import HP_PREFIX
+from ecgsearch.search.features import HP_PREFIX
 from ecgsearch.space.distributions import Choice, Distribution, Fixed, Range
+
+if TYPE_CHECKING:
+    from ecgsearch.space import Space
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Dimension:
     condition: tuple[str, str] | None = None
 
 
-def dimensions(space: Any) -> list[Dimension]:
+def dimensions(space: Space) -> list[Dimension]:
     """The choices (in order), then every parameter that is not fixed (in the space's order)."""
     dims = [Dimension(key, key, Choice(tuple(options))) for key, options in space.choices.items()]
     dims += [Dimension(p.name, HP_PREFIX + p.name, p.dist, p.condition)
@@ -82,7 +85,7 @@ def _values(dim: Dimension, u: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return out
 
 
-def from_unit(space: Any, units: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
+def from_unit(space: Space, units: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
     """Rows of ``units`` (n x len(dimensions)) as candidates in the results naming, inactive entries missing."""
     dims = dimensions(space)
     rng = rng or np.random.default_rng(0)
@@ -97,7 +100,7 @@ def from_unit(space: Any, units: np.ndarray, rng: np.random.Generator | None = N
     return pd.DataFrame(columns)
 
 
-def to_unit(space: Any, frame: pd.DataFrame) -> np.ndarray:
+def to_unit(space: Space, frame: pd.DataFrame) -> np.ndarray:
     """The unit coordinates of candidates or trials (NaN where a value is missing or not in the space)."""
     dims = dimensions(space)
     units = np.full((len(frame), len(dims)), np.nan)
@@ -137,7 +140,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def row_configs(space: Any, frame: pd.DataFrame) -> list[dict[str, Any]]:
+def row_configs(space: Space, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The frame's rows as trial configurations (dotted keys), with the active fixed parameters added."""
     dims = dimensions(space)
     fixed = [p for p in space.parameters if isinstance(p.dist, Fixed)]

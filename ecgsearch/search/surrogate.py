@@ -2,7 +2,7 @@
 
 The first ``initial_trials`` suggestions are a space-filling design (scrambled Sobol points, or random
 draws). After that every suggestion fits the surrogate on the trials so far (hyperparameters + cost
-features, ``ecgsearch.analysis.features``) and picks, from ``candidates`` fresh candidates (random
+features, ``ecgsearch.search.features``) and picks, from ``candidates`` fresh candidates (random
 points of the space plus perturbations of the best trials), the one with the highest acquisition
 (expected improvement or an upper confidence bound). Candidates whose costs break the constraints are
 never proposed (``costs`` returns None for them), and a configuration is never proposed twice.
@@ -28,20 +28,31 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from ray.tune.search import Searcher
 from scipy.stats import qmc
 
-from ecgsearch.analysis.features import COST_PREFIX, FIDELITY, config_frame, feature_frame
-from ecgsearch.analysis.model import SurrogateModel
 from ecgsearch.errors import UserError
 from ecgsearch.search.acquisition import ACQUISITIONS, acquire, chebyshev, normalise
-from ecgsearch.search.sampling import Dimension, dimensions, from_unit, perturb, row_configs, signatures, to_unit
+from ecgsearch.search.features import COST_PREFIX, FIDELITY, config_frame, feature_frame
+from ecgsearch.search.sampling import (
+    Dimension,
+    dimensions,
+    from_unit,
+    perturb,
+    row_configs,
+    signatures,
+    to_unit,
+)
 from ecgsearch.search.state import StatefulSearcher
+from ecgsearch.search.surrogate_model import SurrogateModel
 from ecgsearch.space.search_options import INITIAL_DESIGNS as DESIGNS
+
+if TYPE_CHECKING:
+    from ecgsearch.space import Space
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +93,7 @@ class SurrogateSearcher(StatefulSearcher):
     annotate: ``(index, config, costs) -> config`` adds private keys (trial id, seed) to a suggestion.
     """
 
-    def __init__(self, space: Any, metric: str | None = None, mode: str | None = None, *,
+    def __init__(self, space: Space, metric: str | None = None, mode: str | None = None, *,
                  trials: int | None = None, seed: int = 0, surrogate: str = "random_forest",
                  surrogate_params: Mapping[str, Any] | None = None, initial_trials: int = 8,
                  initial_design: str = "sobol", acquisition: str = "ei", candidates: int = 1000,

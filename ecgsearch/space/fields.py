@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from ecgsearch.infos import PluginInfo
-from ecgsearch.registry import Registry
+from ecgsearch.plugins import Registry
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.yamlio import child_key, item_key
 
@@ -214,3 +214,21 @@ def plain_params(ctx: Context, prefix: str, params: Mapping[str, Any]) -> dict[s
         if not is_plain(value):
             raise ctx.error(child_key(prefix, name), f"{show(value)} is not a scalar or a list of scalars")
     return dict(params)
+
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A space-file field: ``true``/``false``, and ``auto`` when ``allow_auto`` (read as None)."""
+
+    allow_auto: bool = False
+
+    def check(self, ctx: Any, key: str, value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        if self.allow_auto and value == AUTO:
+            return None
+        allowed = ("true", "false", AUTO) if self.allow_auto else ("true", "false")
+        raise ctx.error(key, f"{show(value)} is not {' or '.join(allowed)}", allowed, word=value)

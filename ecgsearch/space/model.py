@@ -14,8 +14,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from ecgsearch.augment import Augmentation
-from ecgsearch.precision import PRECISIONS
+from ecgsearch.data.augment import Augmentation
 from ecgsearch.space.distributions import Distribution, Grid
 from ecgsearch.space.fields import Number
 
@@ -41,6 +40,8 @@ class TrialParam(NamedTuple):
     description: str
 
 
+# the ``precision`` trial parameter: fp32, or autocast to bf16 / fp16 (``ecgsearch.train.precision``)
+TRAIN_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 AUGMENT_PREFIX = "augment_"
 
 TRIAL_PARAMS: dict[str, TrialParam] = {
@@ -51,8 +52,8 @@ TRIAL_PARAMS: dict[str, TrialParam] = {
                                 "train on random windows of this fraction of each record, evaluate on the "
                                 "centre window"),
     "grad_clip": TrialParam(0.0, Number(low=0), "clip the gradients' global L2 norm to this value; 0 = off"),
-    "precision": TrialParam("fp32", Among(PRECISIONS), "fp32, or bf16/fp16 autocast (fp16 needs a CUDA GPU)"),
-    # train-time augmentations (ecgsearch.augment): a strength in [0, 1] each, 0 = off
+    "precision": TrialParam("fp32", Among(TRAIN_PRECISIONS), "fp32, or bf16/fp16 autocast (fp16 needs a CUDA GPU)"),
+    # train-time augmentations (ecgsearch.data.augment): a strength in [0, 1] each, 0 = off
     **{AUGMENT_PREFIX + f.name: TrialParam(f.default, Number(low=0, high=1), f"augmentation: {f.name}")
        for f in dataclasses.fields(Augmentation)},
 }

@@ -14,7 +14,14 @@ from typing import Any, Mapping
 
 from ecgsearch.infos import PluginInfo
 from ecgsearch.plugins import Registries
-from ecgsearch.space.distributions import DISTRIBUTIONS, BadArguments, Distribution, Fixed, Grid, make_distribution
+from ecgsearch.space.distributions import (
+    DISTRIBUTIONS,
+    BadArguments,
+    Distribution,
+    Fixed,
+    Grid,
+    make_distribution,
+)
 from ecgsearch.space.fields import (
     MISSING_PROBLEM,
     check_keys,
@@ -65,7 +72,7 @@ def parse_space_section(ctx: Context, value: Any, registries: Registries) -> Spa
         choices[kind] = tuple(options)
     for name, trial in TRIAL_PARAMS.items():
         given = section.get(name)
-        dist = Fixed(trial.default) if given is None else _trial_param(ctx, f"space.{name}", given, trial)
+        dist = Fixed(trial.default) if given is None else trial_param(ctx, f"space.{name}", given, trial)
         params.append(Param(name, dist))
     return Space(parameters=tuple(params), choices=choices)
 
@@ -177,7 +184,7 @@ def _fixed(ctx: Context, key: str, value: Any) -> Fixed:
     return Fixed(value)
 
 
-def _trial_param(ctx: Context, key: str, value: Any, trial: TrialParam) -> Distribution:
+def trial_param(ctx: Context, key: str, value: Any, trial: TrialParam) -> Distribution:
     """A trial parameter: fixed or a distribution, every possible value accepted by its check."""
     if isinstance(value, dict):
         dist_name = _distribution_name(ctx, key, value, group_ok=False)

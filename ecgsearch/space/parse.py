@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from ecgsearch.plugins import Registries
+from ecgsearch.plugins import Registries, get_registries
 from ecgsearch.space.fields import Number, Text, check_keys
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.params import parse_space_section
@@ -72,8 +72,6 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
             problem = "the section is empty" if key in document else "the required section is missing"
             raise ctx.error(key, problem)
     if registries is None:
-        from ecgsearch.plugins import get_registries
-
         registries = get_registries()
 
     def optional(key: str, parse: Any, default: Any) -> Any:

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecgsearch.plugins import Registries
-from ecgsearch.space.fields import Number, OneOf, mapping, parse_fields, plain_params, registered
+from ecgsearch.plugins import Registries, get_registries
+from ecgsearch.space.fields import (
+    Number,
+    OneOf,
+    mapping,
+    parse_fields,
+    plain_params,
+    registered,
+)
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.yamlio import child_key
 
@@ -74,7 +81,5 @@ def surrogate_fields(registries: Registries) -> dict[str, Any]:
 def parse_surrogate_options(ctx: Context, params: dict[str, Any], registries: Registries | None) -> dict[str, Any]:
     """The checked options of the surrogate search (keys as ``SurrogateSearcher`` takes them)."""
     if registries is None:
-        from ecgsearch.plugins import get_registries
-
         registries = get_registries()
     return parse_fields(ctx, "search", params, surrogate_fields(registries), noun="an option of the surrogate search")

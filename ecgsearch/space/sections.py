@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecgsearch.accel import Switch
 from ecgsearch.infos import TaskInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import (
@@ -16,6 +15,7 @@ from ecgsearch.space.fields import (
     Names,
     Number,
     OneOf,
+    Switch,
     Text,
     check_parameter_names,
     mapping,
@@ -25,7 +25,11 @@ from ecgsearch.space.fields import (
 )
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.paths import data_paths
+from ecgsearch.space.search_options import parse_surrogate_options
 from ecgsearch.space.spec import (
+    HINTS,
+    LATENCY_PRECISIONS,
+    MEASURE_MODES,
     BudgetSpec,
     ConstraintSpec,
     DataSpec,
@@ -52,13 +56,13 @@ BUDGET_FIELDS = {
     "reduction_factor": Number(integer=True, low=2),
     "max_concurrent": _POSITIVE_INT,
     "trial_time_limit_s": _POSITIVE,
-    # fault tolerance (ecgsearch.faults, ecgsearch.checkpoints; docs/fault-tolerance.md)
+    # fault tolerance (ecgsearch.engine.faults, ecgsearch.train.checkpoints; docs/fault-tolerance.md)
     "max_failures": Number(integer=True, low=0),
     "checkpoint_every": Number(integer=True, low=0),
     "hang_timeout_s": _POSITIVE,
 }
 RESOURCE_FIELDS = {"cpu": _POSITIVE, "gpu": Number(low=0),
-                   "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.accel
+                   "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.train.accel
 CONSTRAINT_FIELDS = {"max_flops": _POSITIVE, "max_params": _POSITIVE, "max_latency_ms": _POSITIVE}
 
 
@@ -130,8 +134,6 @@ def parse_resources(ctx: Context, value: Any) -> ResourceSpec:
 def parse_search(ctx: Context, value: Any, registries: Registries | None = None) -> SearchAlgSpec:
     """``algorithm`` from ``SEARCH_ALGORITHMS``; every other key is an option of that algorithm
     (the surrogate search's options are checked: ``ecgsearch.space.search_options``)."""
-    from ecgsearch.space.search_options import parse_surrogate_options
-
     section = mapping(ctx, "search", value)
     params = {k: v for k, v in section.items() if k != "algorithm"}
     algorithm = SearchAlgSpec.algorithm if section.get("algorithm") is None else OneOf(
@@ -170,9 +172,8 @@ class _RegisteredName:
 
 def _latency_precision(ctx: Context, value: Any, backends: tuple[str, ...]) -> str | dict[str, str]:
     """One precision for all backends, or ``{backend: precision}`` naming only listed backends."""
-    from ecgsearch.latency.options import PRECISIONS
 
-    one = OneOf(PRECISIONS, "a precision")
+    one = OneOf(LATENCY_PRECISIONS, "a precision")
     if not isinstance(value, dict):
         return one.check(ctx, "latency.precision", value)
     for name, precision in value.items():
@@ -185,7 +186,6 @@ def _latency_precision(ctx: Context, value: Any, backends: tuple[str, ...]) -> s
 
 def parse_latency(ctx: Context, value: Any, registries: Registries) -> LatencySpec:
     """Backends, batch size, threads, when to measure, precision, hint, time budget, predictor surrogate."""
-    from ecgsearch.latency.options import HINTS, MEASURE_MODES
 
     fields = {"backends": Names(registries.backends), "batch_size": _POSITIVE_INT, "threads": _POSITIVE_INT,
               "measure": OneOf(MEASURE_MODES, "a latency measuring mode"), "precision": _Later(),

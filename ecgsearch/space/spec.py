@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from ecgsearch.errors import UserError
 from ecgsearch.space.model import Space
+
+# The words of the ``latency`` section (and of ``ecgsearch bench``): execution precisions of a backend,
+# OpenVINO's performance hints, and when trials are measured.
+LATENCY_PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+HINTS: tuple[str, ...] = ("latency", "throughput")
+MEASURE_MODES: tuple[str, ...] = ("all", "pareto", "best")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class ResourceSpec:
 
     cpu: float = 1.0
     gpu: float = 0.0
-    data_on_gpu: bool | None = None  # None: automatic (ecgsearch.accel)
+    data_on_gpu: bool | None = None  # None: automatic (ecgsearch.train.accel)
     compile: bool = False  # torch.compile the model
 
 
@@ -128,3 +135,12 @@ class SearchSpec:
     latency: LatencySpec | None
     lines: Mapping[str, int]
     transfer: TransferSpec | None = None
+
+
+def with_trials(spec: SearchSpec, trials: int | None) -> SearchSpec:
+    """``spec`` with ``budget.trials`` overridden (the CLI's ``--trials``; None keeps it)."""
+    if trials is None:
+        return spec
+    if trials < 1:
+        raise UserError(f"--trials: {trials} is not an integer >= 1; pass a positive number of trials.")
+    return replace(spec, budget=replace(spec.budget, trials=trials))

@@ -24,7 +24,7 @@ from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.model import Param, Space, TrialParam
-from ecgsearch.space.params import _trial_param
+from ecgsearch.space.params import trial_param
 from ecgsearch.space.sections import parse_data, parse_metric, parse_task
 from ecgsearch.space.spec import DataSpec, PretrainSpec, ResourceSpec, TransferSpec
 
@@ -45,7 +45,7 @@ def parse_transfer(ctx: Context, value: Any, data: DataSpec, registries: Registr
     if not isinstance(compare, bool):
         raise ctx.error("transfer.compare_scratch", f"{show(compare)} is not true or false")
     given = section.get(FREEZE_PARAM)
-    freeze = _trial_param(ctx, f"transfer.{FREEZE_PARAM}", 0 if given is None else given, _FREEZE)
+    freeze = trial_param(ctx, f"transfer.{FREEZE_PARAM}", 0 if given is None else given, _FREEZE)
     return TransferSpec(pretrain=pretrain, compare_scratch=compare), Param(FREEZE_PARAM, freeze)
 
 

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 # --- hyperparameter checks --------------------------------------------------------------------
 
 
@@ -150,7 +149,7 @@ class PoolHead(nn.Module):
 
 
 class EcgNet(nn.Module):
-    """The ``ecgsearch.models`` contract shared by the built-in families: ``stem``, ``stages`` (an
+    """The ``ecgsearch.train.models`` contract shared by the built-in families: ``stem``, ``stages`` (an
     ``nn.ModuleList``), a ``head`` with ``in_features`` and ``reset(num_outputs)``; subclasses only
     build those three."""
 

@@ -21,9 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ecgsearch import ArchitectureInfo, hookimpl
-from ecgsearch.costs import AnalyticFactory, Costs, Tally
-from ecgsearch.receptive_field import Span, trace_span
+from ecgsearch import (
+    AnalyticFactory,
+    ArchitectureInfo,
+    Costs,
+    Span,
+    Tally,
+    hookimpl,
+    trace_span,
+)
 from ecgsearch_plugins.architectures._blocks import (
     EcgNet,
     PoolHead,

@@ -21,8 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ecgsearch.costs import AnalyticFactory, Costs, Tally
-from ecgsearch.receptive_field import Span, trace_span
+from ecgsearch import AnalyticFactory, Costs, Span, Tally, trace_span
 from ecgsearch_plugins.architectures._blocks import (
     EcgNet,
     PoolHead,

@@ -20,9 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecgsearch import ArchitectureInfo, hookimpl
-from ecgsearch.costs import AnalyticFactory, Costs, Tally
-from ecgsearch.receptive_field import Span
+from ecgsearch import AnalyticFactory, ArchitectureInfo, Costs, Span, Tally, hookimpl
 from ecgsearch_plugins.architectures._blocks import (
     DropPath,
     EcgNet,

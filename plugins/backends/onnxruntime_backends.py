@@ -16,8 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ecgsearch import BackendInfo, hookimpl
-from ecgsearch.latency.backend import LatencyBackend
+from ecgsearch import BackendInfo, LatencyBackend, hookimpl
 from ecgsearch_plugins.backends._onnx import INPUT_NAME, export_onnx
 
 LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",

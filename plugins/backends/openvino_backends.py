@@ -20,8 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ecgsearch import BackendInfo, hookimpl
-from ecgsearch.latency.backend import LatencyBackend
+from ecgsearch import BackendInfo, LatencyBackend, hookimpl
 from ecgsearch_plugins.backends._onnx import export_onnx
 
 PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}  # int8: the rest stays f32

@@ -18,8 +18,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from ecgsearch import BackendInfo, hookimpl
-from ecgsearch.latency.backend import LatencyBackend
+from ecgsearch import BackendInfo, LatencyBackend, hookimpl
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

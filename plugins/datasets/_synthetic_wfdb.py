@@ -17,7 +17,12 @@ from typing import Sequence
 import numpy as np
 import scipy.io
 
-from ecgsearch_plugins.datasets._wfdb_header import MISSING_RAW, read_header, read_raw, to_physical
+from ecgsearch_plugins.datasets._wfdb_header import (
+    MISSING_RAW,
+    read_header,
+    read_raw,
+    to_physical,
+)
 
 GAIN_PER_MV = 1000  # ADC units per mV, as in every Challenge 2021 record
 INT16_MAX = 32767

@@ -19,10 +19,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ecgsearch import DatasetInfo, hookimpl
-from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import STANDARD_LEADS, check_int, check_number, is_number, resample, standard_leads
-from ecgsearch.signal_writer import SignalWriter
+from ecgsearch import (
+    STANDARD_LEADS,
+    DatasetInfo,
+    EcgArrays,
+    Progress,
+    SignalWriter,
+    SplitShares,
+    check_number,
+    hookimpl,
+    is_number,
+    resample,
+    standard_leads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +71,7 @@ class Code15:
         if not is_number(seconds) or not 0 < seconds <= longest:
             raise ValueError(f"code15: seconds must be a number above 0 and at most {longest:g}, the "
                              f"length of every CODE-15% tracing (got {seconds!r}).")
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not is_number(value) or not 0 < value < 0.5:
-                raise ValueError(f"code15: {name} must be a number above 0 and below 0.5 (got {value!r}).")
-        check_int("code15", "seed", seed)
+        self.split = SplitShares.checked("code15", val_fraction, test_fraction, seed, below=0.5)
         self.leads = standard_leads(leads, "code15")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -76,16 +82,12 @@ class Code15:
                              "CODE-15% folder that holds exams.csv and the exams_part*.hdf5 files.")
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
-        self.val_fraction = float(val_fraction)
-        self.test_fraction = float(test_fraction)
-        self.seed = int(seed)
 
     def fingerprint(self) -> dict[str, Any]:
         """Every parameter that changes the arrays."""
         return {
             "root": str(self.root.resolve()), "sampling_rate": self.sampling_rate, "seconds": self.seconds,
-            "leads": list(self.leads), "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
-            "seed": self.seed, "reader": READER_VERSION,
+            "leads": list(self.leads), **self.split.fingerprint(), "reader": READER_VERSION,
         }
 
     def read_table(self) -> Any:
@@ -187,11 +189,11 @@ class Code15:
         if len(patients) < 3:
             raise ValueError(f"code15: exams.csv has {len(patients)} patient(s); a patient-level split "
                              "needs at least 3 (one per split).")
-        order = np.random.default_rng([self.seed, 15]).permutation(len(patients))
+        order = np.random.default_rng([self.split.seed, 15]).permutation(len(patients))
         total = len(keys)
         group = np.zeros(len(patients), dtype=np.int8)  # 0 train, 1 val, 2 test
         filled = {1: 0, 2: 0}
-        want = {1: max(1, round(self.val_fraction * total)), 2: max(1, round(self.test_fraction * total))}
+        want = dict(zip((1, 2), self.split.counts(total)))
         for patient in order:
             for target in (2, 1):
                 if filled[target] < want[target] and (filled[target] == 0 or filled[target] + counts[patient]

@@ -24,9 +24,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ecgsearch import DatasetInfo, hookimpl
-from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import check_int, check_number, fix_length, is_number, resample, standard_leads
+from ecgsearch import (
+    DatasetInfo,
+    EcgArrays,
+    Progress,
+    SplitShares,
+    check_int,
+    check_number,
+    fix_length,
+    hookimpl,
+    resample,
+    standard_leads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +169,7 @@ class DeepFakeEcg:
         if targets not in TARGET_KINDS:
             raise ValueError(f"deepfake: targets must be one of {', '.join(TARGET_KINDS)} "
                              f"(got {targets!r}).")
-        check_int("deepfake", "seed", seed)
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not is_number(value) or not 0 < value < 1:
-                raise ValueError(f"deepfake: {name} must be a number between 0 and 1, both excluded, "
-                                 f"so that every split has records (got {value!r}).")
-        if val_fraction + test_fraction >= 0.9:
-            raise ValueError(f"deepfake: val_fraction + test_fraction must stay below 0.9 so that "
-                             f"training keeps records (got {val_fraction} + {test_fraction}).")
+        self.split = SplitShares.checked("deepfake", val_fraction, test_fraction, seed, total_below=0.9)
         check_int("deepfake", "batch_size", batch_size, low=1, high=MAX_BATCH_SIZE)
         check_int("deepfake", "workers", workers, note=", 0 for automatic")
         self.records = int(records)
@@ -175,9 +177,7 @@ class DeepFakeEcg:
         self.seconds = float(seconds)
         self.leads = standard_leads(leads, "deepfake", GAN_LEADS)
         self.targets = targets
-        self.seed = int(seed)
-        self.val_fraction = float(val_fraction)
-        self.test_fraction = float(test_fraction)
+        self.seed = self.split.seed
         self.batch_size = int(batch_size)
         self.workers = int(workers)
 
@@ -185,8 +185,7 @@ class DeepFakeEcg:
         """Every parameter that changes the arrays (not ``workers``), plus generator/measurer versions."""
         return {
             "records": self.records, "sampling_rate": self.sampling_rate, "seconds": self.seconds,
-            "leads": list(self.leads), "targets": self.targets, "seed": self.seed,
-            "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
+            "leads": list(self.leads), "targets": self.targets, **self.split.fingerprint(),
             "batch_size": self.batch_size, "generator": GENERATOR_VERSION,
             "deepfake_ecg": _version("deepfake-ecg"), "neurokit2": _version("neurokit2"),
         }
@@ -254,8 +253,9 @@ class DeepFakeEcg:
     def assign_splits(self, kept: int) -> np.ndarray:
         """Random train/val/test of the kept records by seed; train gets at least one record."""
         order = np.random.default_rng([self.seed, 3]).permutation(kept)
-        n_val = min(max(1, round(self.val_fraction * kept)), max(kept - 1, 0))
-        n_test = min(max(1, round(self.test_fraction * kept)), max(kept - 1 - n_val, 0))
+        n_val, n_test = self.split.counts(kept)
+        n_val = min(n_val, max(kept - 1, 0))
+        n_test = min(n_test, max(kept - 1 - n_val, 0))
         if not (n_val and n_test):
             log.warning("deepfake: only %d record(s) could be measured; some splits are empty", kept)
         split = np.full(kept, "train", dtype="<U5")

@@ -24,13 +24,26 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ecgsearch import DatasetInfo, hookimpl
-from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import Preprocessing, check_int, is_int
-from ecgsearch.signal_writer import SignalWriter
+from ecgsearch import (
+    DatasetInfo,
+    EcgArrays,
+    Preprocessing,
+    Progress,
+    SignalWriter,
+    check_int,
+    hookimpl,
+    is_int,
+)
 from ecgsearch_plugins import _challenge2021 as challenge
-from ecgsearch_plugins._challenge2021 import parse_dx  # one Dx parser: the reader and `evaluate`
-from ecgsearch_plugins.datasets._wfdb_header import RecordError, read_header, read_raw, to_physical
+from ecgsearch_plugins._challenge2021 import (
+    parse_dx,  # one Dx parser: the reader and `evaluate`
+)
+from ecgsearch_plugins.datasets._wfdb_header import (
+    RecordError,
+    read_header,
+    read_raw,
+    to_physical,
+)
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +432,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
                     "k-fold or held-out-source splits",
         factory=PhysioNet2021,
         tasks=("multilabel",),
+        evaluator="ecgsearch_plugins.datasets._challenge_eval:evaluate",
         requires=("scipy",),
         install_hint="pip install scipy",
     )]

@@ -25,10 +25,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ecgsearch import DatasetInfo, hookimpl
-from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import check_int, check_number, is_number, resample, standard_leads
-from ecgsearch.signal_writer import SignalWriter
+from ecgsearch import (
+    DatasetInfo,
+    EcgArrays,
+    Progress,
+    SignalWriter,
+    check_int,
+    check_number,
+    hookimpl,
+    is_number,
+    resample,
+    standard_leads,
+)
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ecgsearch import DatasetInfo, hookimpl
-from ecgsearch.data import EcgArrays, Progress
-from ecgsearch.preprocess import check_int, check_number, is_number, standard_leads
+from ecgsearch import (
+    DatasetInfo,
+    EcgArrays,
+    Progress,
+    SplitShares,
+    check_int,
+    check_number,
+    hookimpl,
+    standard_leads,
+)
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
 
@@ -70,12 +77,6 @@ def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float
     return np.stack(signals), dx, np.array(intervals, dtype=np.float32)
 
 
-
-
-
-
-
-
 class SyntheticEcg:
     """An ``EcgSource`` of ECGSYN records: sinus rhythms plus IAVB, NSIVCB, LQT, TInv and LQRSV.
 
@@ -92,11 +93,7 @@ class SyntheticEcg:
         check_int("synthetic", "records", records, low=MIN_RECORDS)
         check_number("synthetic", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         check_number("synthetic", "seconds", seconds, *SECONDS_RANGE)
-        check_int("synthetic", "seed", seed)
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not is_number(value) or not 0 < value < 1:
-                raise ValueError(f"synthetic: {name} must be a number between 0 and 1, both excluded, "
-                                 f"so that every split has records (got {value!r}).")
+        self.split = SplitShares.checked("synthetic", val_fraction, test_fraction, seed)
         check_int("synthetic", "workers", workers, note=", 0 for automatic")
         if not isinstance(targets, str) or targets not in TARGETS:
             raise ValueError(f"synthetic: targets must be 'labels' for the SNOMED classes or 'intervals' "
@@ -106,12 +103,9 @@ class SyntheticEcg:
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
         self.leads = standard_leads(leads, "synthetic", cond.STANDARD_LEADS)
-        self.seed = int(seed)
-        self.val_fraction = float(val_fraction)
-        self.test_fraction = float(test_fraction)
+        self.seed = self.split.seed
         self.workers = int(workers)
-        self.n_val = max(1, round(self.val_fraction * self.records))
-        self.n_test = max(1, round(self.test_fraction * self.records))
+        self.n_val, self.n_test = self.split.counts(self.records)
         n_train = self.records - self.n_val - self.n_test
         if n_train < len(cond.CLASSES):
             raise ValueError(
@@ -123,8 +117,8 @@ class SyntheticEcg:
         """Every parameter that changes the arrays (not ``workers``: results do not depend on it)."""
         return {
             "records": self.records, "sampling_rate": self.sampling_rate, "seconds": self.seconds,
-            "leads": list(self.leads), "seed": self.seed, "val_fraction": self.val_fraction,
-            "test_fraction": self.test_fraction, "targets": self.targets, "generator": GENERATOR_VERSION,
+            "leads": list(self.leads), **self.split.fingerprint(), "targets": self.targets,
+            "generator": GENERATOR_VERSION,
         }
 
     def resolved_workers(self) -> int:

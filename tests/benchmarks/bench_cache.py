@@ -8,7 +8,7 @@ side, the sides alternating (their order rotating each repeat) so machine noise 
 
 (a) building the ``physionet2021`` cache entry (100 Hz, 0.5 Hz high-pass, z-score; a fresh cache each
     repeat, the previous repeat's removed, written and fsynced) vs plain loops over the same records:
-    ``wfdb.rdrecord`` + ``ecgsearch.preprocess.resample`` to 100 Hz (float32 in, float32 out: the
+    ``wfdb.rdrecord`` + ``ecgsearch.data.preprocess.resample`` to 100 Hz (float32 in, float32 out: the
     library's own resampler on its fastest path; the cache's output minus band-pass and z-score),
     ``wfdb.rdrecord`` alone (the floor of any such loop), and ``wfdb.rdrecord`` +
     ``scipy.signal.resample_poly`` (the resampler the library used before, the same numbers). The
@@ -19,8 +19,8 @@ side, the sides alternating (their order rotating each repeat) so machine noise 
 
 Then a per-stage profile (one pass over the records, CPU ms per record) says where the time goes.
 The build wins (a) with its own MATLAB v4 reader, float32 and batched FFT forms of the filters
-(``ecgsearch.spectral``), a helper thread preprocessing one batch while the next is read, and the
-signals written straight into the entry (``ecgsearch.signal_writer``); the cache pays off in (b),
+(``ecgsearch.data.spectral``), a helper thread preprocessing one batch while the next is read, and the
+signals written straight into the entry (``ecgsearch.data.signal_writer``); the cache pays off in (b),
 once per epoch of every trial.
 torch and wfdb are imported inside the functions that use them: the build's worker processes (when
 there are enough records for them) are spawned and re-import this script, and must not pay for torch.
@@ -41,9 +41,9 @@ from typing import Callable
 
 import numpy as np
 
-from ecgsearch.cache import open_dataset, prepare_dataset
+from ecgsearch.data.cache import open_dataset, prepare_dataset
+from ecgsearch.data.preprocess import STANDARD_LEADS, Preprocessing, bandpass, normalize, resample
 from ecgsearch.plugins import get_registries
-from ecgsearch.preprocess import STANDARD_LEADS, Preprocessing, bandpass, normalize, resample
 
 FS, SECONDS, TARGET_HZ, BATCH = 500, 10, 100, 64
 # A few of the 26 scored SNOMED-CT codes (sinus rhythm, AF, RBBB, LAD, ...), as Dx lists draw them.

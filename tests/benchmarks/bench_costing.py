@@ -20,10 +20,10 @@ import warnings
 
 import torch
 
-from ecgsearch.costs import build_on_meta, estimate_costs, fvcore_macs, model_costs
 from ecgsearch.plugins import get_registries
 from ecgsearch.search.candidates import InputShape, candidate_costs
 from ecgsearch.space import load_space
+from ecgsearch.train.costs import build_on_meta, estimate_costs, fvcore_macs, model_costs
 
 SHAPE = InputShape(leads=12, samples=1000, outputs=26, sampling_rate=100.0)
 

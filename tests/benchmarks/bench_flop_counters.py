@@ -4,7 +4,7 @@ Run:  python tests/benchmarks/bench_flop_counters.py [--leads 12] [--samples 100
 
 For each architecture's default configuration: MACs from the analytic path (what the search uses),
 from ``torch.utils.flop_counter`` on the CPU model, from fvcore under the project's convention
-(``ecgsearch.costs.fvcore_macs``: matrix-product ops only, attention handled) and from fvcore with its
+(``ecgsearch.train.costs.fvcore_macs``: matrix-product ops only, attention handled) and from fvcore with its
 own defaults (norms counted, ``scaled_dot_product_attention`` not), with the ratios to torch's count.
 """
 
@@ -16,8 +16,8 @@ import warnings
 
 import torch
 
-from ecgsearch.costs import estimate_costs, torch_macs
 from ecgsearch.plugins import get_registries
+from ecgsearch.train.costs import estimate_costs, torch_macs
 
 
 def fvcore_default_macs(model: torch.nn.Module, leads: int, samples: int) -> int:
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    from ecgsearch.costs import fvcore_macs
+    from ecgsearch.train.costs import fvcore_macs
 
     leads, samples = args.leads, args.samples
     print(f"MACs per {leads} x {samples} input, default configuration of each architecture\n")

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from ecgsearch.costs import model_costs
 from ecgsearch.latency.backend import backend_status, create_backend
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.plugins import get_registries
+from ecgsearch.train.costs import model_costs
 
 DEFAULT_BACKENDS = ("torch-cpu", "onnxruntime-cpu", "openvino-cpu")
 REFERENCE = "torch-cpu"

@@ -17,13 +17,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-
 from bench_latency import measure_model
-from ecgsearch.costs import model_costs
+
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.latency.predictor import cross_validate, score_holdout
 from ecgsearch.plugins import get_registries
 from ecgsearch.space import parse_space
+from ecgsearch.train.costs import model_costs
 
 DEFAULT_BACKENDS = ("torch-cpu", "onnxruntime-cpu", "openvino-cpu")
 

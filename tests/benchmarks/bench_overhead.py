@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgsearch.cache import open_dataset
+from ecgsearch.data.cache import open_dataset
 from ecgsearch.engine import prepare_data, run_search
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import read_results

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ecgsearch.cache import prepare_dataset
+from ecgsearch.data.cache import prepare_dataset
 from ecgsearch.plugins import get_registries
 
 QUICKSTART = dict(records=1200, sampling_rate=100, seconds=10, leads=["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"])

@@ -4,7 +4,7 @@ Run:  python tests/benchmarks/bench_training_options.py [--rounds 8]
 
 Every variant trains the same ResNet-1D (depth 8, 16 channels, kernel 7) with AdamW, batch 32, one
 thread, on the synthetic regression data of the HR must-show (400 records, 4 leads, 50 Hz, 10 s,
-``targets: intervals``), through ``ecgsearch.trial.build_trial`` + ``train_epoch``; ``bare`` is a plain
+``targets: intervals``), through ``ecgsearch.train.trial.build_trial`` + ``train_epoch``; ``bare`` is a plain
 PyTorch loop over the same tensors (L1 loss on standardised targets). All variants are built first,
 then each round trains one epoch of every variant in turn, so load changes on a shared machine hit
 them alike; the table gives training samples/s (median and best epoch) and the ratios to ``bare``.
@@ -22,7 +22,9 @@ import torch
 
 from ecgsearch.engine import prepare_data
 from ecgsearch.space import parse_space
-from ecgsearch.trial import TrialContext, build_trial, train_epoch
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.loop import train_epoch
+from ecgsearch.train.setup import build_trial
 
 SPACE = """
 data: {dataset: synthetic, records: 400, sampling_rate: 50, seconds: 10, leads: [I, II, V1, V5], targets: intervals}

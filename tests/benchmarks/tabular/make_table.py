@@ -4,7 +4,7 @@
 
 Each ``grid_*.yaml`` is parsed by ecgsearch, its data prepared by ``ecgsearch.engine.prepare_data``,
 and every grid point (``Space.sample(seed, index)`` for ``index < grid_size``) trained by
-``ecgsearch.trial.run_trial`` and turned into a results row by ``ecgsearch.tune_glue.result_row`` with
+``ecgsearch.train.trial.run_trial`` and turned into a results row by ``ecgsearch.engine.callbacks.result_row`` with
 the costs of ``ecgsearch.search.candidates.candidate_costs``: exactly what a Ray Tune worker runs for
 ``ecgsearch run``, but in this process, because on a loaded 2-core machine a Tune worker's per-trial
 start-up (tens of seconds) dwarfs these one-second trials.
@@ -25,14 +25,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ecgsearch.data.cache import open_dataset
 from ecgsearch.engine import prepare_data
-from ecgsearch.cache import open_dataset
+from ecgsearch.engine.callbacks import result_row
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import ResultsTable
 from ecgsearch.search.candidates import InputShape, candidate_costs
 from ecgsearch.space import load_space
-from ecgsearch.trial import TrialContext, run_trial
-from ecgsearch.tune_glue import result_row
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.trial import run_trial
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "table.parquet"

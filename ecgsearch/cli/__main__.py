@@ -1,0 +1,5 @@
+import sys
+
+from ecgsearch.cli.app import main
+
+sys.exit(main())

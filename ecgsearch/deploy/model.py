@@ -1,0 +1,43 @@
+"""A trial's trained model, rebuilt from a run folder: the one place predict, export and notebooks get it.
+
+The checkpoint (``OUT/trials/<id>/best.pt``) holds the sampled configuration, the weights and the
+validation thresholds; the run's space file resolves the configuration to the architecture's factory
+arguments, and the run's dataset gives the input shape (leads, and the length after ``crop_fraction``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ecgsearch.data.source import EcgArrays
+from ecgsearch.latency.plan import model_ref_for
+from ecgsearch.latency.request import ModelRef
+from ecgsearch.latency.worker import build_model
+from ecgsearch.plugins import get_registries
+from ecgsearch.results import RunFolder
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trial's model in eval mode with its weights; ``ref`` says what it takes and gives (leads, samples,
+    outputs) and is the recipe the latency worker rebuilds it from."""
+
+    trial_id: str
+    model: torch.nn.Module
+    task: Any  # the run's task, created for the data's targets (``scores`` turns outputs into scores)
+    ref: ModelRef
+    thresholds: list[float] | None
+
+
+def trained_model(run: RunFolder, trial_id: str, data: EcgArrays) -> TrainedModel:
+    """Trial ``trial_id`` of ``run`` with its best weights, shaped for ``data`` (the run's dataset)."""
+    spec = run.spec
+    checkpoint = run.load_checkpoint(trial_id)
+    ref = model_ref_for(checkpoint["config"], spec.space, data, spec.task.name, spec.task.params,
+                        checkpoint=str(run.checkpoint_path(trial_id)))
+    model, _ = build_model(ref, checkpoint)
+    task = get_registries().tasks.get(spec.task.name).create(data.targets.shape[1], **dict(spec.task.params))
+    return TrainedModel(trial_id=trial_id, model=model, task=task, ref=ref, thresholds=checkpoint.get("thresholds"))

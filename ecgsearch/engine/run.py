@@ -1,0 +1,251 @@
+"""run_search(spec): prepare the data once, then run the trials on Ray Tune and record every one.
+
+The driver's side of a search: the run folder (``ecgsearch.results.folder`` has its layout), the data
+and transfer plans, the latency plan (built once here and handed to everything that measures), Ray,
+and the Tune ``Tuner``: trainable (``engine.worker``), searcher (``ecgsearch.search``), scheduler,
+callbacks (``engine.callbacks``), retries and storage (``engine.storage``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pandas as pd
+import torch
+from ray import tune
+
+from ecgsearch.data.cache import open_dataset
+from ecgsearch.data.prepare import prepare_data as prepare_section
+from ecgsearch.engine.callbacks import ResultsCallback, fault_callbacks
+from ecgsearch.engine.storage import (
+    EXPERIMENT,
+    check_run_location,
+    open_run_storage,
+    storage_callbacks,
+    storage_of,
+)
+from ecgsearch.engine.worker import make_trainable
+from ecgsearch.errors import UserError
+from ecgsearch.latency.bench import measure_after_search
+from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
+from ecgsearch.latency.screen import latency_screen
+from ecgsearch.plugins import get_registries
+from ecgsearch.results import RESULTS_FILE, SPACE_COPY, ResultsTable
+from ecgsearch.search.candidates import input_shape
+from ecgsearch.search.factory import make_searcher
+from ecgsearch.train.context import OBJECTIVE, TrialContext, TrialRuntime
+from ecgsearch.train.transfer import TransferPlan, plan_transfer
+
+if TYPE_CHECKING:
+    from ecgsearch.space import SearchSpec
+
+log = logging.getLogger(__name__)
+
+HANG_GRACE_S = 60.0  # without hang_timeout_s: trial_time_limit_s + max(this, trial_time_limit_s)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    out_dir: Path
+    results: pd.DataFrame
+    metric: str
+    mode: str
+
+    def best(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` best finished trials by the search metric."""
+        key = f"val.{self.metric}"
+        if key not in self.results:
+            return self.results.head(0)
+        ranked = self.results.dropna(subset=[key])
+        return ranked.sort_values(key, ascending=self.mode == "min").head(n)
+
+
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse to mix two runs in one directory; refuse a resume with nothing to resume."""
+    check_run_location(out_dir, "folder", (out_dir / EXPERIMENT).exists() or (out_dir / RESULTS_FILE).exists(),
+                       resume)
+
+
+def check_supported(spec: SearchSpec, plan: LatencyPlan | None = None) -> None:
+    """Refuse what the file asks for but cannot be done, rather than ignore it silently."""
+    check_latency(spec, plan if plan is not None else latency_plan(spec))  # a limit needs a usable backend
+
+
+def prepare_data(spec: SearchSpec, progress: Callable[[int, int, str], None] | None = None,
+                 **overrides: Any) -> Path:
+    """Build (or reuse) the cache entry of the space file's ``data`` section (``overrides`` replace keys)."""
+    return prepare_section(spec.data, f"{spec.path}: data", progress, **overrides)
+
+
+def init_ray(spec: SearchSpec) -> None:
+    """Join RAY_ADDRESS's cluster if set, else start a small local one sized for this machine."""
+    import ray
+
+    # Tune's own console output would interleave with ecgsearch's progress display; verbose=0 silences
+    # it only with the classic reporter.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:  # a cluster (inside a submitted job, Ray sets it): trials go wherever resources are
+        ray.init(address=address, logging_level=logging.WARNING)
+        check_trial_fits(spec, cluster=True)
+        return
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, int(spec.resources.cpu + 0.999)),
+        object_store_memory=int(os.environ.get("ECGSEARCH_OBJECT_STORE_BYTES", 512 * 1024**2)),
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+    check_trial_fits(spec, cluster=False)
+
+
+def check_trial_fits(spec: SearchSpec, cluster: bool) -> None:
+    """A trial asking for more CPUs or GPUs than any node has would wait forever: say so instead.
+
+    On a local Ray that is an error; on a cluster it is a warning, as an autoscaler may add the node.
+    """
+    import ray
+
+    need = {"CPU": float(spec.resources.cpu), "GPU": float(spec.resources.gpu)}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if not nodes or any(all(node.get(k, 0.0) >= v for k, v in need.items() if v > 0) for node in nodes):
+        return
+    largest = {k: max(node.get(k, 0.0) for node in nodes) for k in need}
+    message = (f"{spec.path}: resources: one trial needs cpu {need['CPU']:g} and gpu {need['GPU']:g}, but the "
+               f"largest node has {largest['CPU']:g} CPUs and {largest['GPU']:g} GPUs")
+    if cluster:
+        log.warning("%s; trials wait until the cluster has such a node", message)
+        return
+    raise UserError(f"{message}; lower resources.cpu/resources.gpu (gpu: 0 trains on the CPU).")
+
+
+def trial_runtime(spec: SearchSpec, out_dir: str | Path | None = None) -> TrialRuntime:
+    """The worker-side settings of a space file (and of the run's storage, for ``out_dir``)."""
+    budget, resources = spec.budget, spec.resources
+    timeout, key = budget.hang_timeout_s, "budget.hang_timeout_s"
+    if timeout is None and budget.trial_time_limit_s:  # the limit is checked at each epoch's report;
+        limit = budget.trial_time_limit_s                # an epoch that never ends is stopped after a grace
+        timeout, key = limit + max(HANG_GRACE_S, limit), "budget.trial_time_limit_s plus a grace"
+    return TrialRuntime(
+        checkpoint_every=int(budget.checkpoint_every),
+        hang_timeout_s=timeout,
+        hang_key=key,
+        dataset=spec.data.dataset, dataset_params=dict(spec.data.params), cache_dir=spec.data.cache_dir,
+        data_on_gpu=getattr(resources, "data_on_gpu", None), compile=bool(getattr(resources, "compile", False)),
+        storage_uri=storage_of(out_dir).uri if out_dir is not None else None,
+    )
+
+
+def run_options(spec: SearchSpec) -> dict[str, Any]:
+    """``RunConfig`` keywords: retries per trial, and every checkpoint of a running trial kept.
+
+    Keeping only the latest is not enough: Tune saves its experiment state at most every 10 s or so,
+    so after the driver is killed the state it restores may name a checkpoint a few epochs old. A trial's
+    checkpoints are deleted when it ends instead (``CheckpointCleanup``).
+    """
+    return {"failure_config": tune.FailureConfig(max_failures=int(spec.budget.max_failures)),
+            "checkpoint_config": tune.CheckpointConfig(num_to_keep=None)}
+
+
+def trial_context(spec: SearchSpec, out_dir: Path, cache_entry: Path, transfer: TransferPlan | None,
+                  plan: LatencyPlan | None) -> TrialContext:
+    """What every trial gets besides its configuration (sent once to Ray's object store)."""
+    return TrialContext(cache_entry=str(cache_entry), out_dir=str(out_dir), epochs=spec.budget.epochs,
+                        metric=spec.metric, mode=spec.mode, task=spec.task.name,
+                        task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
+                        threads=max(1, int(spec.resources.cpu)), gpu=float(spec.resources.gpu),
+                        transfer=transfer,
+                        runtime=trial_runtime(spec, out_dir),  # checkpoints, hang watchdog, node-local data
+                        latency=plan)  # measured before training (ecgsearch.latency)
+
+
+def make_scheduler(spec: SearchSpec) -> Any:
+    """The trial scheduler of ``budget.scheduler``: ASHA stops weak trials early; FIFO runs all to the end."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if spec.budget.scheduler == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=spec.budget.epochs,
+                             grace_period=spec.budget.grace_period, reduction_factor=spec.budget.reduction_factor)
+    return FIFOScheduler()
+
+
+def restore_tuner(out_dir: Path, trainable: Any) -> Any:
+    """The Tuner restored from ``OUT/tune`` (None when there is nothing to restore).
+
+    Killed before Tune saved any experiment state: the folder is set aside and the search starts again;
+    trials already in results.parquet are recognised by their trial id and not trained again.
+    """
+    experiment = storage_of(out_dir).experiment  # OUT/tune, or URI/tune (ecgsearch.engine.storage)
+    if tune.Tuner.can_restore(experiment):
+        return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=False, restart_errored=False)
+    state = out_dir / EXPERIMENT
+    if state.exists():
+        log.warning("no restorable Tune state in %s; restarting the search, keeping recorded trials", state)
+        state.rename(out_dir / f"{EXPERIMENT}.incomplete-{int(time.time())}")
+    return None
+
+
+def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool,
+                transfer: TransferPlan | None = None, plan: LatencyPlan | None = None) -> Any:
+    """A Ray Tune ``Tuner`` for the space file (or the one restored from ``out_dir``)."""
+    from ray.tune.search import ConcurrencyLimiter
+
+    trainable = make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan), spec.resources)
+    restored = restore_tuner(out_dir, trainable) if resume else None
+    if restored is not None:
+        return restored
+    screen = latency_screen(plan, out_dir, spec.seed)  # max_latency_ms: the predictor screens candidates
+    shape = input_shape(open_dataset(cache_entry), spec.task.name, spec.task.params)
+    searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=screen)
+    if spec.budget.max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(metric=OBJECTIVE, mode=spec.mode, search_alg=searcher,
+                                    scheduler=make_scheduler(spec), num_samples=spec.budget.trials,
+                                    reuse_actors=True,  # a fresh worker per trial pays seconds of imports
+                                    trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
+        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage_of(out_dir).tune_root, verbose=0,
+                                  callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir),
+                                             *storage_callbacks(out_dir)],
+                                  **run_options(spec),  # retries (max_failures), checkpoints kept
+                                  # checked after each epoch's report; the trial is recorded as stopped
+                                  stop=({"time_total_s": spec.budget.trial_time_limit_s}
+                                        if spec.budget.trial_time_limit_s else None)),
+    )
+
+
+def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, display: Any = None) -> SearchOutcome:
+    """Run (or resume) the search a space file describes; results land in ``out_dir``."""
+    out_dir = open_run_storage(out_dir, resume).local  # a folder, or a URI's staging folder (engine.storage)
+    check_out_dir(out_dir, resume)
+    plan = latency_plan(spec)  # the one latency plan of this search
+    check_supported(spec, plan)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume and Path(spec.path).is_file():
+        shutil.copyfile(spec.path, out_dir / SPACE_COPY)
+    progress = display.data_progress if display else None
+    cache_entry = prepare_data(spec, progress)
+    transfer = plan_transfer(spec, cache_entry, progress)
+    init_ray(spec)
+    regs = get_registries()
+    regs.manager.hook.ecgsearch_search_started(spec=spec, out_dir=out_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the driver only builds candidates to cost them; the cores are the trials'
+    try:
+        build_tuner(spec, out_dir, cache_entry, resume, transfer, plan).fit()
+    finally:
+        torch.set_num_threads(threads)
+    measure_after_search(spec, out_dir, cache_entry, plan)  # latency.measure: pareto or best
+    results = ResultsTable(out_dir).frame()
+    regs.manager.hook.ecgsearch_search_finished(spec=spec, out_dir=out_dir, results=results)
+    return SearchOutcome(out_dir=out_dir, results=results, metric=spec.metric, mode=spec.mode)

@@ -1,0 +1,10 @@
+"""What runs inside one trial, in a Ray worker or directly: build, train, score, checkpoint, transfer.
+
+``trial.run_trial`` sequences the phases: ``setup`` builds data, model, optimizer, schedule and task
+from a sampled configuration; ``loop`` runs the epochs; ``scoring`` predicts and scores a split;
+``checkpoints`` saves and restores the resumable state; ``transfer`` pretrains and re-heads. The model
+contract (``models``), cost features (``costs``, ``receptive_field``), the task and schedule contracts
+(``tasks``, ``schedules``), ``precision``, ``accel`` and ``thresholds`` are what those phases use. May
+import the run folder's layout, the space language, data and the contracts; knows nothing of Ray Tune.
+Read ``trial.py`` first.
+"""

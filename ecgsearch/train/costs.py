@@ -1,0 +1,250 @@
+"""Cost features of a model, known before any training: parameters, MACs, FLOPs, receptive field, shape.
+
+Convention (the same for both counters): ``macs`` counts one multiply-accumulate per weight use in
+convolutions, linear layers, matrix products and attention (``QK^T`` and ``AV``, two matrix products
+per head) of one forward pass on **one** ``(1, leads, samples)`` input; biases, norms, activations,
+pooling and other element-wise work are not counted, as in most published figures. ``flops = 2 * macs``.
+
+Three counters, one convention:
+
+- **analytic** (the fast path for the built-in families, well under a millisecond): an
+  ``AnalyticFactory`` derives a validated spec from the hyperparameters and adds up the layers'
+  parameters and MACs (``Tally``) and the receptive field (``Span``) without building any module;
+- **meta** (any other architecture, tens of milliseconds): the model is built on PyTorch's ``meta``
+  device (no memory, no arithmetic) and counted with ``torch.utils.flop_counter.FlopCounterMode``;
+- **fvcore** (the cross-check): a JIT trace counted by fvcore with only the matrix-product handles of the
+  convention (fvcore also counts norms by default) and a handle for ``scaled_dot_product_attention``,
+  which fvcore does not count by itself.
+
+Tests hold all three together for every registered architecture; ``tests/benchmarks/bench_flop_counters.py``
+prints fvcore vs the torch counter per architecture.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ecgsearch.train.models import feature_width, stage_count
+from ecgsearch.train.receptive_field import Span, receptive_field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """One model's cost features; ``None`` where the model does not say (no stem/stages/head contract,
+    or an unknown sampling rate)."""
+
+    params: int
+    macs: int
+    flops: int
+    receptive_field: int | None = None  # input samples one last-stage feature sees (<= input length)
+    receptive_field_s: float | None = None  # the same in seconds
+    stages: int | None = None
+    feature_width: int | None = None  # channels entering the head
+
+    def columns(self) -> dict[str, Any]:
+        """The results-table columns (``cost.params``, ``cost.macs``, ``cost.flops``, ...)."""
+        return {f"cost.{k}": v for k, v in asdict(self).items()}
+
+
+@dataclass
+class Tally:
+    """Parameters and MACs added up layer by layer: the arithmetic of an analytic cost function."""
+
+    params: int = 0
+    macs: int = 0
+
+    def conv(self, c_in: int, c_out: int, kernel: int, length_out: int, *, groups: int = 1,
+             bias: bool = False) -> None:
+        weights = c_out * (c_in // groups) * kernel
+        self.params += weights + (c_out if bias else 0)
+        self.macs += weights * length_out
+
+    def linear(self, n_in: int, n_out: int, positions: int = 1, *, bias: bool = True) -> None:
+        """A linear layer applied at ``positions`` time steps or tokens."""
+        self.params += n_in * n_out + (n_out if bias else 0)
+        self.macs += n_in * n_out * positions
+
+    def norm(self, channels: int) -> None:
+        """An affine BatchNorm or LayerNorm: a scale and a shift per channel, no MACs."""
+        self.params += 2 * channels
+
+    def costs(self, span: Span, num_samples: int, stages: int, feature_width: int) -> Costs:
+        return Costs(params=self.params, macs=self.macs, flops=2 * self.macs,
+                     receptive_field=int(min(span.size, num_samples)), stages=stages,
+                     feature_width=feature_width)
+
+
+class AnalyticFactory:
+    """An architecture factory ``factory(in_leads, num_samples, num_outputs, **hparams)`` made of three
+    parts: ``spec`` validates the arguments into a plain description (raising one-sentence
+    ``ValueError``s), ``model(spec)`` builds the module and ``costs(spec)`` counts it without building.
+
+    It has ``spec``'s signature (the space file's parameter names are checked against it) and is picklable.
+    """
+
+    def __init__(self, spec: Callable[..., Any], model: Callable[[Any], nn.Module],
+                 costs: Callable[[Any], Costs]) -> None:
+        self.spec, self.model, self.costs = spec, model, costs
+        self.__signature__ = inspect.signature(spec).replace(return_annotation=nn.Module)
+        self.__doc__ = spec.__doc__
+        self.__name__ = getattr(spec, "__name__", "factory").removesuffix("_spec")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> nn.Module:
+        return self.model(self.spec(*args, **kwargs))
+
+    def analytic_costs(self, *args: Any, **kwargs: Any) -> Costs:
+        """The cost features, from the same arguments as the factory, without building the model."""
+        return self.costs(self.spec(*args, **kwargs))
+
+    def __repr__(self) -> str:
+        return f"AnalyticFactory({self.__name__}{inspect.signature(self.spec)})"
+
+
+def analytic_costs(factory: Callable[..., Any]) -> Callable[..., Costs] | None:
+    """The factory's analytic cost function (same arguments as the factory), or ``None``.
+
+    Any factory may offer one as an ``analytic_costs`` attribute; ``functools.partial`` variants of a
+    factory that has one inherit it with the same bound arguments.
+    """
+    if isinstance(factory, functools.partial):
+        inner = analytic_costs(factory.func)
+        return None if inner is None else functools.partial(inner, *factory.args, **factory.keywords)
+    fn = getattr(factory, "analytic_costs", None)
+    return fn if callable(fn) else None
+
+
+def count_params(model: nn.Module) -> int:
+    """Every parameter element (trainable or not), also for a model on the meta device."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _probe(model: nn.Module, leads: int, samples: int) -> torch.Tensor:
+    tensor = next(model.parameters(), None)
+    device = tensor.device if tensor is not None else torch.device("cpu")
+    return torch.zeros(1, leads, samples, device=device)
+
+
+def _evaluate(model: nn.Module, fn: Callable[[], int]) -> int:
+    """Run ``fn`` with the model in eval mode and without autograd, restoring the mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return fn()
+    finally:
+        model.train(was_training)
+
+
+def _cpu_sdpa_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
+
+
+def torch_macs(model: nn.Module, leads: int, samples: int) -> int:
+    """MACs of one forward pass counted by ``torch.utils.flop_counter`` (FLOPs / 2).
+
+    On the CPU, PyTorch runs attention as ``_scaled_dot_product_flash_attention_for_cpu``, which the
+    counter does not know; it is mapped to the counter's own attention formula so CPU and meta agree.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = _probe(model, leads, samples)
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+
+    def count() -> int:
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            model(x)
+        return counter.get_total_flops() // 2
+
+    return _evaluate(model, count)
+
+
+def _fvcore_sdpa(inputs: list[Any], outputs: list[Any]) -> int:
+    """fvcore handle for ``aten::scaled_dot_product_attention``: ``QK^T`` plus ``AV`` MACs."""
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    return math.prod(q[:-1]) * k[-2] * q[-1] + math.prod(q[:-1]) * k[-2] * v[-1]
+
+
+def _fvcore_handles() -> dict[str, Any]:
+    """Only the matrix-product ops of the convention (fvcore also counts norms and pooling by default)."""
+    from fvcore.nn import jit_handles as h
+
+    return {"aten::addmm": h.addmm_flop_jit, "aten::bmm": h.bmm_flop_jit, "aten::_convolution": h.conv_flop_jit,
+            "aten::einsum": h.einsum_flop_jit, "aten::matmul": h.matmul_flop_jit, "aten::mm": h.matmul_flop_jit,
+            "aten::linear": h.linear_flop_jit, "aten::scaled_dot_product_attention": _fvcore_sdpa}
+
+
+def fvcore_macs(model: nn.Module, leads: int, samples: int) -> int:
+    """MACs of one forward pass counted by fvcore under the convention above (the cross-check)."""
+    with warnings.catch_warnings():  # fvcore's import uses the deprecated torch.jit.script
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fvcore.nn import FlopCountAnalysis
+
+    x = _probe(model, leads, samples)
+
+    def count() -> int:
+        analysis = FlopCountAnalysis(model, x).clear_op_handles().set_op_handle(**_fvcore_handles())
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about Python values in forward
+            return int(analysis.total())
+
+    return _evaluate(model, count)
+
+
+def _contract_value(fn: Callable[[nn.Module], int], model: nn.Module) -> int | None:
+    try:
+        return int(fn(model))
+    except (AttributeError, TypeError):  # a third-party model without the stem/stages/head contract
+        return None
+
+
+def model_costs(model: nn.Module, leads: int, samples: int, sampling_rate: float | None = None) -> Costs:
+    """Every cost feature of ``model`` (on any device, meta included) for ``(1, leads, samples)`` inputs."""
+    macs = torch_macs(model, leads, samples)
+    field = receptive_field(model, samples)
+    return Costs(params=count_params(model), macs=macs, flops=2 * macs, receptive_field=field,
+                 receptive_field_s=field / sampling_rate if sampling_rate else None,
+                 stages=_contract_value(stage_count, model), feature_width=_contract_value(feature_width, model))
+
+
+def build_on_meta(factory: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """``factory(*args, **kwargs)`` with every tensor on the meta device: shapes only, no memory."""
+    with torch.device("meta"):
+        return factory(*args, **kwargs)
+
+
+def estimate_costs(factory: Callable[..., nn.Module], leads: int, samples: int, outputs: int,
+                   hparams: dict[str, Any], sampling_rate: float | None = None) -> Costs:
+    """The costs of ``factory(leads, samples, outputs, **hparams)``: analytic when the factory offers it,
+    otherwise built on the meta device and counted.
+
+    A ``ValueError`` from the factory (an invalid combination) propagates. A model that cannot run on
+    the meta device (a data-dependent operation, ``.item()``...) is built and costed on the CPU instead.
+    """
+    analytic = analytic_costs(factory)
+    if analytic is not None:
+        costs = analytic(leads, samples, outputs, **hparams)
+        seconds = costs.receptive_field / sampling_rate if sampling_rate and costs.receptive_field else None
+        return replace(costs, receptive_field_s=seconds)
+    try:
+        return model_costs(build_on_meta(factory, leads, samples, outputs, **hparams), leads, samples,
+                           sampling_rate)
+    except (NotImplementedError, RuntimeError) as error:
+        log.debug("costing on the meta device failed (%s); costing on the CPU", error)
+    model = factory(leads, samples, outputs, **hparams)
+    return model_costs(model, leads, samples, sampling_rate)

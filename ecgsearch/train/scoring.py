@@ -1,0 +1,77 @@
+"""Scoring a trial's model: predictions of a split, every metric of the task, per-origin test scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ecgsearch.data.augment import center_crop
+from ecgsearch.plugins import get_registries
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.setup import TrialSetup
+from ecgsearch.train.thresholds import fit_thresholds
+
+EVAL_BATCH = 256
+
+
+@torch.no_grad()
+def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_score)`` of one split, scored in batches by the task."""
+    idx = setup.data.indices(split)
+    setup.model.eval()
+    scores = []
+    for start in range(0, len(idx), EVAL_BATCH):
+        x = center_crop(torch.from_numpy(np.ascontiguousarray(setup.data.signals[idx[start:start + EVAL_BATCH]])),
+                        setup.samples)
+        if setup.stepper is None:
+            scores.append(setup.task.scores(setup.model(x)))
+        else:
+            with setup.stepper.autocast():
+                scores.append(setup.task.scores(setup.model(x.to(setup.device, non_blocking=True))))
+    return np.asarray(setup.data.targets[idx]), np.concatenate(scores) if scores else np.zeros((0, 0))
+
+
+class Scorer:
+    """Every metric of the task; binary-output metrics use thresholds fitted on validation only."""
+
+    def __init__(self, context: TrialContext, task_kind: str, target_names: list[str]) -> None:
+        metrics = get_registries().metrics
+        names = context.metrics or tuple(m.name for m in metrics if task_kind in m.tasks)
+        self.infos = [metrics.get(n) for n in dict.fromkeys((context.metric, *names))]
+        self.target_names = target_names
+        self.thresholds: np.ndarray | None = None
+
+    def fit(self, y_true_val: np.ndarray, y_score_val: np.ndarray) -> None:
+        if any(info.thresholded for info in self.infos) and len(y_true_val):
+            self.thresholds = fit_thresholds(y_true_val, y_score_val)
+
+    def score(self, split: str, y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
+        """Every metric, prefixed with the split (``val.macro_auroc``); nothing for an empty split."""
+        if len(y_true) == 0:
+            return {}
+        out = {}
+        targets = y_true.shape[1] if y_true.ndim == 2 else 0
+        for info in self.infos:
+            fn = info.create(thresholds=self.thresholds) if info.thresholded else info.create()
+            out[f"{split}.{info.name}"] = float(fn(y_true, y_score, self.target_names))
+            if info.per_target and targets:
+                blocks = y_score.shape[1] // targets  # score columns per target (2: mean and variance)
+                for k, name in enumerate(self.target_names):
+                    columns = [k + j * targets for j in range(blocks)]
+                    out[f"{split}.{info.name}.{name}"] = float(fn(y_true[:, [k]], y_score[:, columns], [name]))
+        return out
+
+
+def score_test(setup: TrialSetup, scorer: Scorer) -> dict[str, float]:
+    """Test metrics (``test.<metric>``) and, for datasets that name each record's origin, the same
+    metrics per origin (``test.<metric>@<group>``, e.g. ``test.challenge_score@Georgia``)."""
+    y_true, y_score = predict(setup, "test")
+    out = scorer.score("test", y_true, y_score)
+    if setup.data.groups is None:
+        return out
+    groups = np.asarray(setup.data.groups)[setup.data.indices("test")]
+    for group in sorted(set(groups.tolist())):
+        mask = groups == group
+        out.update({f"{key}@{group}": value
+                    for key, value in scorer.score("test", y_true[mask], y_score[mask]).items()})
+    return out

@@ -1,0 +1,88 @@
+"""A trial's built pieces: cached data, model, optimizer, schedule, task, augmentation and stepper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ecgsearch.data.augment import Augmentation
+from ecgsearch.data.cache import open_dataset
+from ecgsearch.data.source import EcgArrays
+from ecgsearch.plugins import get_registries
+from ecgsearch.space.model import AUGMENT_PREFIX
+from ecgsearch.space.params import OPTIONAL_CHOICES
+from ecgsearch.train.context import TrialContext, hyperparameters, input_samples
+from ecgsearch.train.precision import Stepper, make_stepper, trial_device
+from ecgsearch.train.schedules import Schedule, ScheduleRun, steps_per_epoch
+from ecgsearch.train.tasks import fit_task
+
+
+@dataclass
+class TrialSetup:
+    """The built pieces of a trial, shared by the trial loop and the overhead benchmark."""
+
+    data: EcgArrays
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    task: Any
+    batch_size: int
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    architecture: str
+    optimizer_name: str
+    samples: int  # the model's input length: the stored length, or a crop of it
+    augment: Augmentation = Augmentation()
+    schedule: Schedule | None = None  # None: a constant learning rate
+    schedule_name: str = OPTIONAL_CHOICES["schedule"]
+    stepper: Stepper | None = None  # None: fp32 on the CPU, no clipping
+
+    @property
+    def device(self) -> torch.device:
+        return self.stepper.device if self.stepper is not None else torch.device("cpu")
+
+
+def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.nn.Module | None = None,
+                use_fraction: bool = True) -> TrialSetup:
+    """Open the cached data and build model, optimizer, schedule and task from a sampled config.
+
+    model: a model to train instead of a new one (a pretrained one, already re-headed for this task);
+    only its parameters that require gradients are optimised. use_fraction: apply ``data_fraction``
+    (a transfer's pretraining uses all of its data).
+    """
+    regs = get_registries()
+    resolved = context.space.resolve(context.space.active(hyperparameters(config)))
+    arch_name, arch_params = resolved.choices["architecture"]
+    opt_name, opt_params = resolved.choices["optimizer"]
+    schedule_name, schedule_params = resolved.choices.get("schedule", (OPTIONAL_CHOICES["schedule"], {}))
+    data = open_dataset(Path(context.cache_entry))
+    task = regs.tasks.get(context.task).create(data.targets.shape[1], **dict(context.task_params))
+    leads, samples = data.signals.shape[1], input_samples(data.signals.shape[2], resolved.params)
+    if model is None:
+        model = regs.architectures.get(arch_name).create(leads, samples, task.num_outputs, **arch_params)
+    device = trial_device(context.gpu)
+    model = model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = regs.optimizers.get(opt_name).create(trainable, **opt_params)
+
+    train_idx = data.indices("train")
+    fraction = float(resolved.params.get("data_fraction", 1.0)) if use_fraction else 1.0
+    if fraction < 1.0:
+        rng = np.random.default_rng([context.seed, 7])  # the same subset for every trial of a run
+        train_idx = np.sort(rng.choice(train_idx, max(1, round(fraction * len(train_idx))), replace=False))
+    train_x = torch.from_numpy(np.ascontiguousarray(data.signals[train_idx]))
+    train_y = torch.from_numpy(np.ascontiguousarray(data.targets[train_idx]))
+    fit_task(task, train_y.numpy(), data.target_names)
+    augment = Augmentation.from_params({k[len(AUGMENT_PREFIX):]: v for k, v in resolved.params.items()
+                                        if k.startswith(AUGMENT_PREFIX)})
+    batch_size = int(resolved.params.get("batch_size", 64))
+    run = ScheduleRun(context.epochs, steps_per_epoch(len(train_idx), batch_size), context.mode)
+    schedule = regs.schedules.get(schedule_name).create(optimizer, run, **schedule_params)
+    precision, clip = str(resolved.params.get("precision", "fp32")), float(resolved.params.get("grad_clip", 0.0))
+    stepper = None if (precision, clip, device.type) == ("fp32", 0.0, "cpu") else \
+        make_stepper(precision, clip, device, trainable)
+    return TrialSetup(data, model, optimizer, task, batch_size, train_x, train_y, arch_name, opt_name, samples,
+                      augment, schedule, schedule_name, stepper)

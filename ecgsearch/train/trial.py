@@ -1,0 +1,145 @@
+"""One trial: cached dataset -> model -> optimizer -> epochs, reporting after every epoch.
+
+The trial runs inside a Ray Tune worker (``ecgsearch.engine.worker``) but knows nothing of Tune: it
+reports through a callable, so tests and benchmarks can run it directly. Every report carries the running
+best (validation metrics at the best epoch, test metrics of that epoch's model, costs), so the last report
+always holds a complete results-table row, even for a trial that a scheduler stops early.
+
+``run_trial`` only sequences the phases; each lives in its own module: building (``setup``), the epochs
+(``loop``), scoring (``scoring``), pretraining (``transfer``), checkpoints (``checkpoints``), and the row
+(``TrialRecord`` below).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ecgsearch.results.folder import checkpoint_path
+from ecgsearch.train.accel import accelerate
+from ecgsearch.train.checkpoints import EpochState, Resumed, report_epoch, resume_point
+from ecgsearch.train.context import OBJECTIVE, Report, TrialContext, hyperparameters
+from ecgsearch.train.costs import model_costs
+from ecgsearch.train.loop import Diverged, Epoch, best_columns, train_epochs
+from ecgsearch.train.scoring import Scorer
+from ecgsearch.train.setup import TrialSetup, build_trial
+from ecgsearch.train.tasks import task_state
+from ecgsearch.train.transfer import start_transfer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrialRecord:
+    """The row a trial reports, kept up to date epoch by epoch: fixed columns, the best epoch so far,
+    seconds trained; ``last`` is the latest report (what the results table gets if the trial stops now)."""
+
+    context: TrialContext
+    fixed: dict[str, Any]
+    best: dict[str, Any]
+    train_seconds: float = 0.0
+    last: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"val.{self.context.metric}"
+
+    def epoch_done(self, epoch: Epoch) -> dict[str, Any]:
+        """The report after ``epoch``: ``ok`` once the last epoch is done, ``running`` before."""
+        self.train_seconds += epoch.seconds
+        self.best = epoch.best
+        status = "ok" if epoch.epoch == self.context.epochs else self.fixed["status"]
+        self.last = {**self.fixed, "status": status, **best_columns(self.best, self.key), "epoch": epoch.epoch,
+                     "epochs": epoch.epoch, "loss": epoch.loss, "train_seconds": self.train_seconds,
+                     "samples_per_second": epoch.seen / epoch.seconds if epoch.seconds else 0.0,
+                     **{f"current.{k}": v for k, v in epoch.current.items()},
+                     OBJECTIVE: self.context.objective(epoch.current.get(self.key, math.nan))}
+        return self.last
+
+    def diverged(self, epoch: int, error: Diverged) -> dict[str, Any]:
+        """The report of a trial whose loss became NaN in ``epoch``: its best epoch before that, if any."""
+        self.last = {**self.fixed, "status": "diverged", "error": str(error), **best_columns(self.best, self.key),
+                     "epochs": epoch, "train_seconds": self.train_seconds,
+                     OBJECTIVE: self.context.objective(self.best[self.key])}
+        return self.last
+
+
+def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) -> dict[str, Any]:
+    """Train one configuration for ``context.epochs`` epochs, reporting after each; returns the last report.
+
+    With a transfer plan the trial first trains from scratch (when asked, for comparison), pretrains,
+    re-heads and freezes (``ecgsearch.train.transfer``); every report then carries the ``scratch.*`` and
+    ``pretrain.*`` columns next to the fine-tuned ``val.*``/``test.*``.
+    """
+    seed = int(config.get("_seed", context.seed))
+    torch.set_num_threads(context.threads)  # more threads than the trial's CPUs thrash shared cores
+    model, extra = None, {}
+    if context.transfer is not None:
+        try:
+            model, extra = start_transfer(config, context, seed)
+        except Diverged as error:
+            last = {"status": "diverged", "error": f"pretraining: {error}", "epochs": 0, "train_seconds": 0.0,
+                    OBJECTIVE: context.objective(math.nan)}
+            report(last)
+            return last
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    setup = build_trial(config, context, model=model)
+    accelerate(setup, context.runtime, context.gpu)  # data on the GPU, torch.compile (ecgsearch.train.accel)
+    resumed = resume_point(report, setup, generator)  # a retried/resumed trial continues (train.checkpoints)
+    record = _start_record(config, context, setup, extra, resumed)
+    scorer = Scorer(context, setup.task.kind, setup.data.target_names)
+    epoch = resumed.next_epoch if resumed else 1
+    try:
+        for done in train_epochs(setup, context, scorer, generator, start=resumed):
+            if done.improved:
+                save_best(context, config, setup.model, scorer.thresholds, done.epoch, setup.task)
+            report_epoch(report, record.epoch_done(done),
+                         EpochState(setup, generator, done.epoch, record.best, record.train_seconds, record.last))
+            epoch = done.epoch + 1
+    except Diverged as error:
+        report(record.diverged(epoch, error))
+    return record.last
+
+
+def _start_record(config: Mapping[str, Any], context: TrialContext, setup: TrialSetup, extra: dict[str, Any],
+                  resumed: Resumed | None) -> TrialRecord:
+    """The record of a new trial, or of a resumed one where its checkpoint left off."""
+    costs = config.get("_costs") or trial_costs(setup)
+    fixed = {**costs, **extra, "architecture": setup.architecture, "optimizer": setup.optimizer_name,
+             "schedule": setup.schedule_name, "status": "running", "error": None}
+    if resumed is None:
+        return TrialRecord(context, fixed, best={f"val.{context.metric}": context.worst()})
+    return TrialRecord(context, fixed, best=dict(resumed.best), train_seconds=resumed.train_seconds,
+                       last=dict(resumed.last))
+
+
+def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.Module,
+              thresholds: np.ndarray | None, epoch: int, task: Any = None) -> None:
+    """Keep the best epoch's weights and validation thresholds (``ecgsearch predict`` serves them), and
+    what the task learned from the training targets (a regression's per-target mean and spread).
+
+    Only tensors, numbers and lists are stored, so the file loads with ``torch.load(weights_only=True)``.
+    """
+    if "_trial_id" not in config or not context.out_dir:
+        return
+    path = checkpoint_path(context.out_dir, config["_trial_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    learned = task_state(task)  # only tasks that learn from the targets (regressions) have a state
+    torch.save({"state_dict": model.state_dict(), "epoch": epoch, "config": hyperparameters(config),
+                "thresholds": None if thresholds is None else [float(t) for t in thresholds],
+                **({"task_state": learned} if learned is not None else {})}, tmp)
+    tmp.replace(path)
+
+
+def trial_costs(setup: TrialSetup) -> dict[str, int]:
+    """Cost columns counted here (the driver normally counts them when it samples the candidate)."""
+    model = copy.deepcopy(setup.model).cpu() if setup.device.type != "cpu" else setup.model
+    return model_costs(model, setup.data.signals.shape[1], setup.samples, setup.data.sampling_rate).columns()
