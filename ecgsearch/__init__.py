@@ -3,7 +3,8 @@
 The public face: what a plugin author or a notebook user imports, ``from ecgsearch import ...``.
 
 - Contracts, always loaded: ``hookimpl``, the info records a plugin registers (``ArchitectureInfo``,
-  ``DatasetInfo``, ...), and the errors (``UserError``, ``SpaceError``, ``PluginError``).
+  ``DatasetInfo``, ...), the parameter declarations they carry (``ParamSpec`` and ``int_param``,
+  ``float_param``, ...), and the errors (``UserError``, ``SpaceError``, ``PluginError``).
 - For plugin authors, loaded on first use (so ``import ecgsearch`` stays light): the dataset contract
   (``EcgSource``, ``EcgArrays``, ``Progress``, ``SignalWriter``, ``Preprocessing``, ``SplitShares`` and
   the readers' helpers), the architecture helpers (``Costs``, ``Tally``, ``AnalyticFactory``, ``Span``,
@@ -31,6 +32,13 @@ from ecgsearch.errors import PluginError, SpaceError, UserError
 from ecgsearch.hookspecs import hookimpl
 from ecgsearch.infos import (
     ArchitectureInfo,
+    ParamSpec,
+    any_param,
+    bool_param,
+    float_param,
+    int_param,
+    list_param,
+    str_param,
     BackendInfo,
     DatasetInfo,
     MetricInfo,
@@ -69,7 +77,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "ArchitectureInfo", "BackendInfo", "DatasetInfo", "MetricInfo", "OptimizerInfo", "PluginError", "ScheduleInfo",
-    "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__", *sorted(_LAZY),
+    "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__",
+    "ParamSpec", "any_param", "bool_param", "float_param", "int_param", "list_param", "str_param", *sorted(_LAZY),
 ]
 
 

@@ -10,8 +10,153 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
+
+PARAM_TYPES = ("int", "float", "bool", "str", "int_list", "float_list", "str_list", "any")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A keyword parameter of a plugin's factory, as a space file may set it: type, bounds, allowed values.
+
+    A plugin declares its parameters once, in its info record (``params={"kernel": int_param(1, 1025,
+    odd=True)}``); the space parser checks every fixed value and every value a distribution can give
+    against the declaration before any trial, and ``ecgsearch plugins --params`` lists them.
+
+    type: one of ``PARAM_TYPES``; ``int`` also takes integral floats (``32.0`` from a sampler), lists
+        take their element type; ``any`` is checked only for being a plain (finite) value.
+    low, high: inclusive bounds of numbers (and list elements); ``low_open``/``high_open`` exclude them.
+    choices: the only allowed values (numbers or strings). odd: integers must be odd (kernels).
+    max_len: the longest list. nullable: ``None`` (YAML ``null``) is allowed too. doc: one line for users.
+    """
+
+    type: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] = ()
+    odd: bool = False
+    max_len: int | None = None
+    nullable: bool = False
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"ParamSpec type {self.type!r} is not one of {', '.join(PARAM_TYPES)}")
+
+    def describe(self) -> str:
+        """What the parameter takes, as the end of a sentence: ``an odd integer in [1, 1025]``."""
+        if self.choices:
+            what = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.type.endswith("_list"):
+            element = ParamSpec(self.type.removesuffix("_list"), self.low, self.high, self.low_open,
+                                self.high_open, odd=self.odd).describe().removeprefix("an ").removeprefix("a ")
+            most = f"at most {self.max_len} " if self.max_len else ""
+            for one, many in (("integer", "integers"), ("number", "numbers"), ("string", "strings")):
+                element = element.replace(one, many, 1)
+            what = f"a non-empty list of {most}{element}"
+        else:
+            what = {"int": "an odd integer" if self.odd else "an integer", "float": "a number",
+                    "bool": "true or false", "str": "a string", "any": "a value"}[self.type]
+            what += self._range()
+        return what + (" or null" if self.nullable else "")
+
+    def _range(self) -> str:
+        low, high = _show_number(self.low), _show_number(self.high)
+        if self.low is not None and self.high is not None:
+            return f" in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f" {'>' if self.low_open else '>='} {low}"
+        if self.high is not None:
+            return f" {'<' if self.high_open else '<='} {high}"
+        return ""
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is a valid setting of this parameter."""
+        if value is None:
+            return self.nullable or self.type == "any"
+        if self.choices:
+            return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+        if self.type.endswith("_list"):
+            element = ParamSpec(self.type.removesuffix("_list"), self.low, self.high, self.low_open,
+                                self.high_open, odd=self.odd)
+            return (isinstance(value, (list, tuple)) and len(value) > 0
+                    and (self.max_len is None or len(value) <= self.max_len)
+                    and all(element.accepts(v) for v in value))
+        if self.type == "bool":
+            return isinstance(value, bool)
+        if self.type == "str":
+            return isinstance(value, str)
+        if self.type == "any":
+            return _plain_value(value)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        if self.type == "int" and not float(value).is_integer():
+            return False
+        if self.odd and int(value) % 2 == 0:
+            return False
+        return self._within(float(value))
+
+    def _within(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+
+def _show_number(value: float | None) -> str:
+    """``4096``, ``10000000``, ``0.001``, ``1e+18``: bounds as a person writes them (no commas: they
+    would read as list separators inside an interval)."""
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _plain_value(value: Any) -> bool:
+    """A finite scalar or a list of them (what YAML can give a factory)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
+
+
+def int_param(low: float | None = None, high: float | None = None, *, choices: tuple[int, ...] = (),
+              odd: bool = False, nullable: bool = False, doc: str = "") -> ParamSpec:
+    """An integer parameter (``kernel: int_param(1, 1025, odd=True)``)."""
+    return ParamSpec("int", low, high, choices=tuple(choices), odd=odd, nullable=nullable, doc=doc)
+
+
+def float_param(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                high_open: bool = False, nullable: bool = False, doc: str = "") -> ParamSpec:
+    """A real-number parameter (``lr: float_param(0, 10, low_open=True)``)."""
+    return ParamSpec("float", low, high, low_open, high_open, nullable=nullable, doc=doc)
+
+
+def bool_param(doc: str = "") -> ParamSpec:
+    """A true/false parameter."""
+    return ParamSpec("bool", doc=doc)
+
+
+def str_param(*choices: str, nullable: bool = False, doc: str = "") -> ParamSpec:
+    """A string parameter, one of ``choices`` when given (``pool: str_param("cls", "mean")``)."""
+    return ParamSpec("str", choices=tuple(choices), nullable=nullable, doc=doc)
+
+
+def list_param(element: str, low: float | None = None, high: float | None = None, *, max_len: int | None = None,
+               odd: bool = False, nullable: bool = False, doc: str = "") -> ParamSpec:
+    """A non-empty list of ``int``, ``float`` or ``str`` elements (per-stage widths, lead names)."""
+    return ParamSpec(f"{element}_list", low, high, odd=odd, max_len=max_len, nullable=nullable, doc=doc)
+
+
+def any_param(doc: str = "") -> ParamSpec:
+    """A parameter the factory checks itself (a mix of types); only plain, finite values pass."""
+    return ParamSpec("any", doc=doc)
 
 
 @dataclass(frozen=True)
@@ -25,6 +170,10 @@ class PluginInfo:
         ``{default: true}`` in a space file starts from it.
     requires: import names needed to use the item (checked without importing them).
     install_hint: what fixes a missing requirement, e.g. ``"pip install onnxruntime"``.
+    params: the factory's keyword parameters a space file may set, each a ``ParamSpec`` (type, bounds,
+        allowed values): declared once here, checked by the space parser before any trial and listed by
+        ``ecgsearch plugins --params``. An item that declares none is checked by its factory's defaults'
+        types only.
     plugin: the registering plugin's name, filled in by the registry.
     """
 
@@ -36,6 +185,7 @@ class PluginInfo:
     default_space: Mapping[str, Any] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     install_hint: str = ""
+    params: Mapping[str, ParamSpec] = field(default_factory=dict)
     plugin: str = ""
 
     def available(self) -> tuple[bool, str]:

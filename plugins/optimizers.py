@@ -11,9 +11,24 @@ from typing import Iterable
 
 import torch
 
-from ecgsearch import OptimizerInfo, hookimpl
+from ecgsearch import (
+    OptimizerInfo,
+    bool_param,
+    float_param,
+    hookimpl,
+)
 
 Params = Iterable[torch.nn.Parameter] | Iterable[dict]
+
+
+LR = float_param(0, 10, low_open=True, doc="learning rate")
+WEIGHT_DECAY = float_param(0, 10, doc="weight decay")
+ADAM_PARAMS = {"lr": LR, "weight_decay": WEIGHT_DECAY,
+               "beta1": float_param(0, 1, high_open=True, doc="first-moment decay"),
+               "beta2": float_param(0, 1, high_open=True, doc="second-moment decay"),
+               "eps": float_param(0, 1, low_open=True, doc="denominator term")}
+SGD_PARAMS = {"lr": LR, "momentum": float_param(0, 1, high_open=True, doc="heavy-ball momentum (0: plain SGD)"),
+              "nesterov": bool_param("Nesterov momentum (with momentum > 0)"), "weight_decay": WEIGHT_DECAY}
 
 
 def build_adamw(parameters: Params, *, lr: float = 1e-3, weight_decay: float = 1e-2,
@@ -59,12 +74,14 @@ def ecgsearch_register_optimizers() -> list[OptimizerInfo]:
             default_space={"lr": {"loguniform": [1e-4, 1e-2]},
                            "weight_decay": {"loguniform": [1e-5, 1e-1]}},
             decoupled_weight_decay=True,
+            params=ADAM_PARAMS,
         ),
         OptimizerInfo(
             name="adam",
             description="Adam (weight decay as an L2 penalty)",
             factory=build_adam,
             default_space={"lr": {"loguniform": [1e-4, 1e-2]}},
+            params=ADAM_PARAMS,
         ),
         OptimizerInfo(
             name="sgd",
@@ -73,6 +90,7 @@ def ecgsearch_register_optimizers() -> list[OptimizerInfo]:
             default_space={"lr": {"loguniform": [1e-3, 1e-1]},
                            "weight_decay": {"loguniform": [1e-6, 1e-3]}},
             has_momentum=True,
+            params=SGD_PARAMS,
         ),
         OptimizerInfo(
             name="sgd_momentum",
@@ -82,5 +100,7 @@ def ecgsearch_register_optimizers() -> list[OptimizerInfo]:
                            "nesterov": {"choice": [False, True]},
                            "weight_decay": {"loguniform": [1e-6, 1e-3]}},
             has_momentum=True,
+            params={**SGD_PARAMS, "momentum": float_param(0, 1, low_open=True, high_open=True,
+                                                          doc="heavy-ball momentum, > 0")},
         ),
     ]

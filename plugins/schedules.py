@@ -14,7 +14,15 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from ecgsearch import ScheduleInfo, ScheduleRun, hookimpl
+from ecgsearch import (
+    ScheduleInfo,
+    ScheduleRun,
+    bool_param,
+    float_param,
+    hookimpl,
+    int_param,
+    str_param,
+)
 
 
 class Constant:
@@ -156,12 +164,24 @@ def ecgsearch_register_schedules() -> list[ScheduleInfo]:
         ScheduleInfo(name="constant", description="constant learning rate (the default)", factory=build_constant),
         ScheduleInfo(name="cosine", description="linear warmup, then cosine decay to min_lr_ratio x lr (per step)",
                      factory=build_cosine,
-                     default_space={"warmup_epochs": {"choice": [0, 1]}, "min_lr_ratio": 0.0}),
+                     default_space={"warmup_epochs": {"choice": [0, 1]}, "min_lr_ratio": 0.0},
+                     params={"warmup_epochs": float_param(0, 1e4, doc="epochs of linear warmup"),
+                             "min_lr_ratio": float_param(0, 1, doc="final lr / peak lr")}),
         ScheduleInfo(name="exponential", description="lr x gamma after every epoch", factory=build_exponential,
-                     default_space={"gamma": {"uniform": [0.8, 0.99]}}),
+                     default_space={"gamma": {"uniform": [0.8, 0.99]}},
+                     params={"gamma": float_param(0, 1, low_open=True, doc="lr factor per epoch")}),
         ScheduleInfo(name="onecycle", description="one-cycle policy peaking at lr (per step)",
-                     factory=build_onecycle, default_space={"pct_start": {"choice": [0.2, 0.3]}}),
+                     factory=build_onecycle, default_space={"pct_start": {"choice": [0.2, 0.3]}},
+                     params={"pct_start": float_param(0, 1, low_open=True, doc="share of steps rising to the peak"),
+                             "div_factor": float_param(1, 1e6, doc="peak lr / initial lr"),
+                             "final_div_factor": float_param(1, 1e9, doc="initial lr / final lr"),
+                             "anneal": str_param("cos", "linear", doc="annealing shape"),
+                             "cycle_momentum": bool_param("cycle the momentum inversely to the lr")}),
         ScheduleInfo(name="plateau", description="lr x factor when the validation metric stops improving",
                      factory=build_plateau,
-                     default_space={"factor": {"choice": [0.1, 0.5]}, "patience": {"choice": [1, 2]}}),
+                     default_space={"factor": {"choice": [0.1, 0.5]}, "patience": {"choice": [1, 2]}},
+                     params={"factor": float_param(0, 1, low_open=True, doc="lr factor on a plateau"),
+                             "patience": int_param(0, 1e4, doc="epochs without improvement before lowering"),
+                             "threshold": float_param(0, 1e6, doc="smallest change that counts as improvement"),
+                             "min_lr": float_param(0, 10, doc="the lr never goes below this")}),
     ]

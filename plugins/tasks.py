@@ -24,7 +24,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ecgsearch import TaskInfo, hookimpl
+from ecgsearch import (
+    TaskInfo,
+    bool_param,
+    float_param,
+    hookimpl,
+    int_param,
+    str_param,
+)
 
 MULTILABEL_LOSSES = ("bce", "asymmetric")
 REGRESSION_LOSSES = ("l1", "mse")
@@ -275,11 +282,20 @@ def _flag(task: str, key: str, value: Any) -> bool:
 def ecgsearch_register_tasks() -> list[TaskInfo]:
     return [
         TaskInfo(name="multilabel", description="multi-label classification (BCE with logits or asymmetric loss)",
-                 factory=build_multilabel, default_metric="macro_auroc"),
+                 factory=build_multilabel, default_metric="macro_auroc",
+                 params={"loss": str_param(*MULTILABEL_LOSSES, doc="bce, or the asymmetric loss"),
+                         "gamma_neg": float_param(0, 100, doc="asymmetric loss: focusing of negatives"),
+                         "gamma_pos": float_param(0, 100, doc="asymmetric loss: focusing of positives"),
+                         "clip": float_param(0, 1, high_open=True, doc="asymmetric loss: probability margin")}),
         TaskInfo(name="multiclass", description="one class per record (softmax cross-entropy)",
-                 factory=build_multiclass, default_metric="top1_accuracy"),
+                 factory=build_multiclass, default_metric="top1_accuracy",
+                 params={"classes": int_param(2, 1e5, nullable=True, doc="classes, for index targets"),
+                         "label_smoothing": float_param(0, 1, high_open=True, doc="label smoothing")}),
         TaskInfo(name="regression", description="several continuous targets (L1 or MSE, standardised per target)",
-                 factory=build_regression, default_metric="mae"),
+                 factory=build_regression, default_metric="mae",
+                 params={"loss": str_param(*REGRESSION_LOSSES, doc="l1 or mse"),
+                         "standardize": bool_param("train on standardised targets")}),
         TaskInfo(name="probabilistic", description="Gaussian regression: mean and log-variance per target, NLL loss",
-                 factory=build_probabilistic, default_metric="gaussian_nll"),
+                 factory=build_probabilistic, default_metric="gaussian_nll",
+                 params={"standardize": bool_param("train on standardised targets")}),
     ]

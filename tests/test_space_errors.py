@@ -108,7 +108,7 @@ CASES = {
         "hang_timeout_s); did you mean 'epochs'?"),
     "negative gpu": (
         "gpu: 0", "gpu: -1",
-        "x.yaml:6: resources.gpu: -1 is not a number >= 0"),
+        "x.yaml:6: resources.gpu: -1 is not a number in [0, 1024]"),
     "metric not for this task": (
         "metric: macro_auroc", "metric: mae",
         "x.yaml:4: metric: 'mae' does not apply to task 'multilabel' (allowed: challenge_score, macro_auroc)"),

@@ -76,7 +76,42 @@ def usability(info: PluginInfo) -> tuple[bool, str]:
     return info.available()
 
 
+def parameter_markdown(rows: list[dict[str, Any]]) -> str:
+    """The declared parameters as a Markdown table (docs/architectures.md and friends embed it)."""
+    lines = ["| item | parameter | takes | default | what |", "|---|---|---|---|---|"]
+    for row in rows:
+        default = row["default"]
+        shown = default if default == "required" else json.dumps(list(default) if isinstance(default, tuple)
+                                                                 else default)
+        lines.append(f"| `{row['item']}` | `{row['parameter']}` | {row['takes']} | `{shown}` | {row['doc']} |")
+    return "\n".join(lines)
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    """``ecgsearch plugins --params``: what a space file may set, from the plugins' declarations."""
+    from ecgsearch.space.params import SETTABLE_KINDS, parameter_rows  # deferred: the space imports torch
+
+    if args.kind is not None and args.kind not in SETTABLE_KINDS:
+        raise UserError(f"plugins --kind: '{args.kind}' has no parameters a space file sets (kinds that do: "
+                        f"{', '.join(SETTABLE_KINDS)}); pass one of those.")
+    kinds = tuple(SETTABLE_KINDS) if args.kind is None else (args.kind,)
+    rows = [row for row in parameter_rows(get_registries(), kinds) if args.item in (None, row["item"])]
+    if not rows:
+        raise UserError(f"plugins --item: '{args.item}' has no parameters a space file sets (or is not an item "
+                        "of --kind); `ecgsearch plugins` lists the items.")
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif args.markdown:
+        print(parameter_markdown(rows))
+    else:
+        for row in rows:
+            print(f"{row['kind']:<13}{row['item']:<17}{row['parameter']:<17}{row['takes']}")
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.params:
+        return cmd_params(args)
     regs = get_registries()
     listing = {}
     for kind, registry in regs.by_kind().items():
@@ -119,4 +154,11 @@ def add_parser(subparsers: Any) -> None:
 
     plugins = subparsers.add_parser("plugins", help="list the plugins by kind and whether each is usable here")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("--params", action="store_true",
+                         help="list the parameters a space file may set for each item, with what each takes")
+    plugins.add_argument("--kind", metavar="KIND",
+                         help="with --params: only this kind (architectures, optimizers, schedules, datasets, "
+                              "tasks)")
+    plugins.add_argument("--item", metavar="NAME", help="with --params: only this item (e.g. resnet)")
+    plugins.add_argument("--markdown", action="store_true", help="with --params: a Markdown table (as in docs/)")
     plugins.set_defaults(func=cmd_plugins)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from ecgsearch.infos import PluginInfo
+from ecgsearch.infos import ParamSpec, PluginInfo
 from ecgsearch.plugins import Registry
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.yamlio import child_key, item_key
@@ -55,20 +55,23 @@ class Field(Protocol):
 
 @dataclass(frozen=True)
 class Number:
-    """An int or float with optional bounds; ``low_open`` makes the lower bound exclusive."""
+    """An int or float with optional bounds; ``low_open`` makes the lower bound exclusive.
+
+    Numeric strings (``'5e7'``) count as numbers here (section settings); the bounds and their wording
+    are the plugin contract's ``ParamSpec``, so both say the same thing the same way.
+    """
 
     integer: bool = False
     low: float | None = None
     high: float | None = None
     low_open: bool = False
 
+    @property
+    def spec(self) -> ParamSpec:
+        return ParamSpec("int" if self.integer else "float", self.low, self.high, self.low_open)
+
     def describe(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        if self.low is not None and self.high is not None:
-            return f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
-        if self.low is not None:
-            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
-        return kind
+        return self.spec.describe()
 
     def convert(self, value: Any) -> int | float | None:
         """The number, or None when ``value`` is not one or is out of bounds."""
@@ -77,13 +80,7 @@ class Number:
         else:
             number = as_number(value)
             number = float(number) if number is not None else None
-        if number is None:
-            return None
-        if self.low is not None and (number <= self.low if self.low_open else number < self.low):
-            return None
-        if self.high is not None and number > self.high:
-            return None
-        return number
+        return number if number is not None and self.spec.accepts(number) else None
 
     def check(self, ctx: Context, key: str, value: Any) -> int | float:
         number = self.convert(value)
@@ -195,6 +192,32 @@ def factory_parameters(info: PluginInfo, skip: int) -> list[str] | None:
     ]
 
 
+def declared_params(info: PluginInfo, skip: int) -> dict[str, ParamSpec]:
+    """What each keyword parameter of the item's factory takes: its declaration (``info.params``), or,
+    for one it does not declare, the type of the factory's default (an int default takes integers...)."""
+    declared = dict(info.params)
+    try:
+        parameters = list(inspect.signature(info.load()).parameters.values())[skip:]
+    except Exception:  # an unusable plugin is reported by the plugin host, not here
+        return declared
+    for p in parameters:
+        if p.name not in declared and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            declared[p.name] = _inferred(p.default)
+    return declared
+
+
+def _inferred(default: Any) -> ParamSpec:
+    if isinstance(default, bool):
+        return ParamSpec("bool")
+    if isinstance(default, int):
+        return ParamSpec("int")
+    if isinstance(default, float):
+        return ParamSpec("float")
+    if isinstance(default, str):
+        return ParamSpec("str")
+    return ParamSpec("any")
+
+
 def check_parameter_names(
     ctx: Context, prefix: str, names: Iterable[str], info: PluginInfo, skip: int
 ) -> None:
@@ -208,13 +231,17 @@ def check_parameter_names(
                             f"'{info.name}'", accepted, word=name)
 
 
-def plain_params(ctx: Context, prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Parameters passed as they are (dataset, task): scalars or lists of scalars only."""
+def plain_params(ctx: Context, prefix: str, params: Mapping[str, Any],
+                 declared: Mapping[str, ParamSpec] | None = None) -> dict[str, Any]:
+    """Parameters passed as they are (dataset, task): plain values, each one its plugin declares."""
     for name, value in params.items():
+        key = child_key(prefix, name)
         if not is_plain(value):
-            raise ctx.error(child_key(prefix, name), f"{show(value)} is not a scalar or a list of scalars")
+            raise ctx.error(key, f"{show(value)} is not a scalar or a list of scalars")
+        spec = (declared or {}).get(name)
+        if spec is not None and not spec.accepts(value):
+            raise ctx.error(key, f"{show(value)} is not {spec.describe()}")
     return dict(params)
-
 
 AUTO = "auto"
 

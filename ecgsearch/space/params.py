@@ -10,9 +10,10 @@ group (any other mapping, passed to the factory as a nested dict).
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Mapping
 
-from ecgsearch.infos import PluginInfo
+from ecgsearch.infos import ParamSpec, PluginInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.distributions import (
     DISTRIBUTIONS,
@@ -20,12 +21,14 @@ from ecgsearch.space.distributions import (
     Distribution,
     Fixed,
     Grid,
+    Range,
     make_distribution,
 )
 from ecgsearch.space.fields import (
     MISSING_PROBLEM,
     check_keys,
     check_parameter_names,
+    declared_params,
     is_plain,
     mapping,
     registered,
@@ -66,9 +69,12 @@ def parse_space_section(ctx: Context, value: Any, registries: Registries) -> Spa
             info = registered(ctx, option_key, option, registry, at=at)
             raw = _option_params(ctx, option_key, sub, info)
             check_parameter_names(ctx, option_key, raw, info, skip)
+            declared = declared_params(info, skip)
             for name, param_value in raw.items():
-                params += _parse_param(ctx, child_key(option_key, name), f"{kind}.{option}.{name}",
-                                       param_value, (kind, option), len(options))
+                parsed = _parse_param(ctx, child_key(option_key, name), f"{kind}.{option}.{name}",
+                                      param_value, (kind, option), len(options))
+                check_declared(ctx, child_key(option_key, name), param_value, parsed, declared.get(name))
+                params += parsed
         choices[kind] = tuple(options)
     for name, trial in TRIAL_PARAMS.items():
         given = section.get(name)
@@ -150,6 +156,32 @@ def _parse_param(
     return [Param(name, dist, condition)]
 
 
+def check_declared(ctx: Context, key: str, value: Any, parsed: list[Param], spec: ParamSpec | None) -> None:
+    """Every value the parameter can take (a fixed value, each choice, a range's ends) is one its
+    plugin declares; a range must also give the declared kind of number."""
+    if spec is None or spec.type == "any":
+        return
+    if _is_group(value):
+        raise ctx.error(key, f"a group of parameters is not {spec.describe()}")
+    dist = parsed[0].dist
+    if isinstance(dist, Range) and (spec.type not in ("int", "float") or spec.choices or spec.odd
+                                    or (spec.type == "int" and not _integral(dist))):
+        hint = "use randint, qrandint or choice" if spec.type == "int" and not spec.odd else "use choice"
+        raise ctx.error(key, f"{dist.describe()} gives values that are not {spec.describe()}; {hint}")
+    for edge in dist.edges():
+        if spec.accepts(edge):
+            continue
+        if isinstance(dist, Fixed):
+            raise ctx.error(key, f"{show(edge)} is not {spec.describe()}")
+        raise ctx.error(key, f"{dist.describe()} can give {show(edge)}, which is not {spec.describe()}")
+
+
+def _integral(dist: Range) -> bool:
+    """Whether a range gives only integers (integral floats included, as factories take them)."""
+    return dist.integer or (dist.q is not None and float(dist.q).is_integer()
+                            and all(float(b).is_integer() for b in dist.bounds()))
+
+
 def _distribution_name(ctx: Context, key: str, value: dict[str, Any], group_ok: bool) -> str | None:
     """The distribution keyword of a mapping, or None for a parameter group (when ``group_ok``)."""
     names = list(DISTRIBUTIONS)
@@ -200,3 +232,31 @@ def trial_param(ctx: Context, key: str, value: Any, trial: TrialParam) -> Distri
             raise ctx.error(key, f"{dist.describe()} can give {show(edge)}, which is not "
                             f"{trial.check.describe()}")
     return dist
+
+
+# registry attribute -> leading positional factory parameters the engine supplies (not settable)
+SETTABLE_KINDS: dict[str, int] = {**{attr: skip for attr, skip in CONDITIONAL_CHOICES.values()},
+                                  "datasets": 0, "tasks": 1}
+
+
+def parameter_rows(registries: Registries, kinds: tuple[str, ...] = tuple(SETTABLE_KINDS)) -> list[dict[str, Any]]:
+    """Every settable parameter of every item of ``kinds``: what ``ecgsearch plugins --params`` lists and
+    the docs' parameter tables are generated from (the declarations in the info records)."""
+    rows = []
+    for attr in kinds:
+        skip = SETTABLE_KINDS[attr]
+        for info in getattr(registries, attr):
+            defaults = _factory_defaults(info, skip)
+            for name, spec in declared_params(info, skip).items():
+                rows.append({"kind": info.kind, "item": info.name, "parameter": name, "takes": spec.describe(),
+                             "default": defaults.get(name, "required"), "doc": spec.doc})
+    return rows
+
+
+def _factory_defaults(info: PluginInfo, skip: int) -> dict[str, Any]:
+    """The defaults of the factory's keyword parameters (a variant's ``functools.partial`` included)."""
+    try:
+        parameters = list(inspect.signature(info.load()).parameters.values())[skip:]
+    except Exception:  # an unusable plugin has no defaults to show
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

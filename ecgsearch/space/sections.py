@@ -18,6 +18,7 @@ from ecgsearch.space.fields import (
     Switch,
     Text,
     check_parameter_names,
+    declared_params,
     mapping,
     parse_fields,
     plain_params,
@@ -61,7 +62,7 @@ BUDGET_FIELDS = {
     "checkpoint_every": Number(integer=True, low=0),
     "hang_timeout_s": _POSITIVE,
 }
-RESOURCE_FIELDS = {"cpu": _POSITIVE, "gpu": Number(low=0),
+RESOURCE_FIELDS = {"cpu": Number(low=0, high=4096, low_open=True), "gpu": Number(low=0, high=1024),
                    "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.train.accel
 CONSTRAINT_FIELDS = {"max_flops": _POSITIVE, "max_params": _POSITIVE, "max_latency_ms": _POSITIVE}
 
@@ -80,7 +81,8 @@ def parse_data(ctx: Context, value: Any, registries: Registries, where: str = "d
         cache_dir = Text().check(ctx, f"{where}.cache_dir", cache_dir)
     params = {k: v for k, v in section.items() if k not in ("dataset", "cache_dir")}
     check_parameter_names(ctx, where, params, info, skip=0)
-    params, cache_dir = data_paths(ctx, where, plain_params(ctx, where, params), cache_dir)  # space/paths.py
+    params = plain_params(ctx, where, params, declared_params(info, skip=0))
+    params, cache_dir = data_paths(ctx, where, params, cache_dir)  # space/paths.py
     return DataSpec(dataset=info.name, params=params, cache_dir=cache_dir)
 
 
@@ -95,7 +97,7 @@ def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "t
     info = registered(ctx, key, section["name"], registries.tasks)
     params = {k: v for k, v in section.items() if k != "name"}
     check_parameter_names(ctx, where, params, info, skip=TASK_FACTORY_SKIP)
-    return TaskSpec(name=info.name, params=plain_params(ctx, where, params))
+    return TaskSpec(name=info.name, params=plain_params(ctx, where, params, declared_params(info, TASK_FACTORY_SKIP)))
 
 
 def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registries,

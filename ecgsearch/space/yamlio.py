@@ -7,6 +7,7 @@ nodes are turned into plain Python values while a map ``dotted.key -> line`` is 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,12 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
     """Parse ``text`` into plain values (dict, list, scalars) and the 1-based line of every key.
 
     The root's line is stored under ``""``. Raises ``SpaceError`` for syntax errors (with the line of
-    the YAML mark), unsupported tags, duplicate keys, non-name keys and an empty document.
+    the YAML mark), unsupported tags, duplicate keys, non-name keys, non-finite numbers, an empty
+    document and a file over the size limits (checked first, before any parsing).
     """
+    if len(text) > MAX_CHARACTERS:
+        raise SpaceError(f"{source}: the file has {len(text):,} characters, more than the {MAX_CHARACTERS:,} a "
+                         "space file may have; a space file is a short description of a search, not data")
     try:
         loader = SpaceLoader(text)  # refuses control characters (NUL...) as it reads the text
     except yaml.YAMLError as error:
@@ -102,6 +107,7 @@ def _one_line(text: str) -> str:
 
 
 MAX_VALUES = 100_000  # a space file holds hundreds; aliases of aliases could expand to billions
+MAX_CHARACTERS = 100_000  # the study spaces have about 3,000; parsing 100,000 takes about 2 s
 
 
 class _Builder:
@@ -122,14 +128,11 @@ class _Builder:
         path = (*path, id(node))
         self.built += 1
         if self.built > MAX_VALUES:
-            raise self.fail(node, f"{key or 'the document'}: the file expands to more than {MAX_VALUES} values "
-                            "through YAML aliases; a space file is small, so remove the alias chain")
+            raise self.fail(node, f"{key or 'the document'}: the file holds more than {MAX_VALUES:,} values "
+                            "(YAML aliases count each time they are used); a space file is small: shorten the "
+                            "lists or remove the alias chain")
         if isinstance(node, yaml.ScalarNode):
-            try:
-                return self.loader.construct_object(node, deep=True)
-            except (ValueError, KeyError, TypeError, OverflowError):  # e.g. `!!bool maybe`, `!!int twelve`
-                raise self.fail(node, f"{key or 'the document'}: {node.value!r} is not a valid value for "
-                                f"the YAML tag '{node.tag}'") from None
+            return self.scalar(node, key or "the document")
         if isinstance(node, yaml.SequenceNode):
             self._check_tag(node, _SEQ_TAG, key)
             values = []
@@ -140,6 +143,18 @@ class _Builder:
             return values
         self._check_tag(node, _MAP_TAG, key)
         return self._mapping(node, key, path)
+
+    def scalar(self, node: yaml.ScalarNode, key: str) -> Any:
+        """A scalar's value; a value its tag cannot read, or a non-finite number, is a ``SpaceError``."""
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, KeyError, TypeError, OverflowError, AttributeError):  # `!!int twelve`, `!!timestamp x`
+            raise self.fail(node, f"{key}: {node.value!r} is not a valid value for the YAML tag "
+                            f"'{node.tag}'") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(node, f"{key}: {node.value!r} is not a finite number; space files take finite "
+                            "numbers only (write a bound such as 1.0e9 instead of .inf)")
+        return value
 
     def _check_tag(self, node: yaml.Node, tag: str, key: str) -> None:
         if node.tag != tag:
@@ -153,7 +168,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node, f"{key or 'the document'}: a mapping key must be a name")
-            name = self.loader.construct_object(key_node, deep=True)
+            name = self.scalar(key_node, child_key(key, key_node.value))
             if not isinstance(name, str):
                 raise self.fail(key_node, f"{child_key(key, name)}: the key {name!r} must be a name (quote it)")
             sub = child_key(key, name)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ecgsearch import ParamSpec, float_param, int_param
+
 # --- hyperparameter checks --------------------------------------------------------------------
 
 
@@ -53,6 +55,29 @@ def check_float(owner: str, name: str, value: Any, low: float, high: float, *,
 
 
 DOWNSAMPLING = "the model's total downsampling; use longer records or fewer stages"
+
+# --- the declared ranges of the hyperparameters the families share (ArchitectureInfo.params) ----------
+
+MAX_WIDTH = 8192  # channels: far beyond the studies' 512, a typo's guard
+MAX_KERNEL = 1023
+MAX_BLOCKS = 256
+
+
+def width_param(low: int = 1, doc: str = "channels") -> ParamSpec:
+    return int_param(low, MAX_WIDTH, doc=doc)
+
+
+def kernel_param(doc: str = "convolution kernel size, odd") -> ParamSpec:
+    return int_param(1, MAX_KERNEL, odd=True, doc=doc)
+
+
+def blocks_param(doc: str = "number of blocks") -> ParamSpec:
+    return int_param(1, MAX_BLOCKS, doc=doc)
+
+
+def rate_param(doc: str) -> ParamSpec:
+    """A dropout-like rate in [0, 1)."""
+    return float_param(0, 1, high_open=True, doc=doc)
 
 
 def check_io(owner: str, in_leads: Any, num_samples: Any, num_outputs: Any, min_samples: int,

@@ -22,23 +22,45 @@ from ecgsearch import (
     Costs,
     Span,
     Tally,
+    float_param,
     hookimpl,
+    int_param,
+    list_param,
     trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
+    MAX_BLOCKS,
+    MAX_WIDTH,
     ChannelLayerNorm,
     DropPath,
     EcgNet,
     PoolHead,
+    blocks_param,
     check_float,
     check_int,
     check_int_list,
     check_io,
     check_kernel,
     check_kernel_fits,
+    kernel_param,
+    rate_param,
+    width_param,
 )
 
 MAX_STAGES = 4
+PARAMS = {
+    "stages": int_param(1, MAX_STAGES, doc="number of stages (each after the first halves the length)"),
+    "width": width_param(doc="channels of stage 0; stage `i` has `width * 2**i`"),
+    "depth": blocks_param("blocks per stage"),
+    "depths": list_param("int", 1, MAX_BLOCKS, max_len=MAX_STAGES, nullable=True,
+                         doc="blocks per stage as a list, e.g. `[3, 3, 9, 3]`; sets the stage count"),
+    "widths": list_param("int", 1, MAX_WIDTH, max_len=MAX_STAGES, nullable=True,
+                         doc="channels per stage as a list, e.g. `[96, 192, 384, 768]`; sets the stage count"),
+    "kernel": kernel_param("odd depthwise kernel"),
+    "patch": int_param(1, 4096, doc="the stem: a conv with kernel = stride = `patch`, then LayerNorm"),
+    "drop_path": rate_param("stochastic depth rate, growing linearly over the blocks"),
+    "layer_scale": float_param(0, 10, doc="LayerScale initial value (0 = off)"),
+}
 
 
 class ConvNeXtBlock(nn.Module):
@@ -184,6 +206,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             default_space={"stages": {"randint": [2, 4]}, "width": {"choice": [16, 32, 64]},
                            "depth": {"choice": [1, 2, 3]}, "kernel": {"choice": [7, 15]},
                            "drop_path": {"choice": [0.0, 0.1]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="convnext_tiny",
@@ -191,5 +214,6 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             factory=functools.partial(build_convnext, stages=2, width=16, depth=1),
             family="convnext",
             default_space={"width": {"choice": [8, 16]}, "kernel": {"choice": [3, 7]}},
+            params=PARAMS,
         ),
     ]

@@ -23,15 +23,21 @@ from ecgsearch import (
     Costs,
     Span,
     Tally,
+    bool_param,
     hookimpl,
+    int_param,
     trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
+    MAX_WIDTH,
     EcgNet,
     PoolHead,
+    blocks_param,
     check_int,
     check_io,
     check_kernel,
+    kernel_param,
+    width_param,
 )
 
 MODULES_PER_BLOCK = 3
@@ -108,6 +114,15 @@ class InceptionTime1d(EcgNet):
         self.head = PoolHead(4 * f, spec.num_outputs)
 
 
+PARAMS = {
+    "filters": width_param(doc="channels per branch; a module outputs `4 * filters`"),
+    "depth": blocks_param("Inception modules; every three form a residual block (a stage)"),
+    "kernel": kernel_param("the longest kernel; the branches use `kernel`, `kernel / 2`, `kernel / 4`, made odd"),
+    "bottleneck": int_param(0, MAX_WIDTH, doc="channels of the 1x1 bottleneck before the branches (0 = none)"),
+    "residual": bool_param("the 1x1 conv + BN shortcut around each block"),
+}
+
+
 def inception_spec(in_leads: int, num_samples: int, num_outputs: int, *, filters: int = 32, depth: int = 6,
                    kernel: int = 39, bottleneck: int = 32, residual: bool = True) -> InceptionSpec:
     """InceptionTime-1D with ``depth`` modules of ``4 * filters`` channels, longest odd ``kernel`` (which
@@ -161,6 +176,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             family="inception",
             default_space={"filters": {"choice": [16, 32]}, "depth": {"choice": [3, 6]},
                            "kernel": {"choice": [19, 39]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="inception_tiny",
@@ -168,5 +184,6 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             factory=functools.partial(build_inception, filters=8, depth=3, kernel=19, bottleneck=8),
             family="inception",
             default_space={"filters": {"choice": [4, 8]}, "kernel": {"choice": [9, 19]}},
+            params=PARAMS,
         ),
     ]

@@ -27,17 +27,23 @@ from ecgsearch import (
     Costs,
     Span,
     Tally,
+    float_param,
     hookimpl,
+    int_param,
     trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
+    MAX_WIDTH,
     EcgNet,
     PoolHead,
+    blocks_param,
     check_float,
     check_int,
     check_io,
     check_kernel,
     conv_length,
+    kernel_param,
+    width_param,
 )
 from ecgsearch_plugins.architectures.resnet import conv_bn
 
@@ -148,6 +154,20 @@ class RegNet1d(EcgNet):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
+PARAMS = {
+    "stem_width": width_param(doc="stem channels w_init (design space A: 16-64, step 8)"),
+    "stem_kernel": kernel_param("odd stem kernel (A: 3, 9, 15); the stem conv has stride 2"),
+    "w0": int_param(QUANTUM, MAX_WIDTH, doc=f"initial width, a multiple of {QUANTUM} (A: 32-128, step 8)"),
+    "wa": float_param(0, 1024, doc="width slope (A: 10-50)"),
+    "wm": float_param(1, 16, low_open=True, doc="width multiplier between stages (A: 1.1-3.0)"),
+    "depth": blocks_param("blocks over all stages (A: 4-20)"),
+    "group_width": width_param(doc="channels per group of the grouped conv (A: 1-32)"),
+    "bottleneck": float_param(1e-3, 64, doc="bottleneck multiplier: inner width = width x bottleneck (A: 0.5-4)"),
+    "se": float_param(0, 1, doc="squeeze-excitation ratio of the block's input width (0 = none)"),
+    "kernel": kernel_param("odd kernel of the grouped conv"),
+}
+
+
 def regnet_spec(in_leads: int, num_samples: int, num_outputs: int, *, stem_width: int = 32,
                 stem_kernel: int = 9, w0: int = 32, wa: float = 16.0, wm: float = 2.0, depth: int = 8,
                 group_width: int = 8, bottleneck: float = 1.0, se: float = 0.25, kernel: int = 3) -> RegNetSpec:
@@ -230,6 +250,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
                            "wm": {"uniform": [1.5, 3.0]}, "depth": {"randint": [4, 12]},
                            "group_width": {"choice": [4, 8, 16]}, "bottleneck": {"choice": [1.0, 2.0]},
                            "se": {"choice": [0.0, 0.25]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="regnet_tiny",
@@ -238,5 +259,6 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
                                       group_width=4),
             family="regnet",
             default_space={"w0": {"choice": [8, 16]}, "se": {"choice": [0.0, 0.25]}},
+            params=PARAMS,
         ),
     ]

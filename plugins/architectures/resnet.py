@@ -30,9 +30,12 @@ from ecgsearch import (
     Span,
     Tally,
     hookimpl,
+    int_param,
+    list_param,
     trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
+    MAX_BLOCKS,
     EcgNet,
     PoolHead,
     check_int,
@@ -41,8 +44,10 @@ from ecgsearch_plugins.architectures._blocks import (
     check_kernel,
     check_kernel_fits,
     conv_length,
+    kernel_param,
+    width_param,
 )
-from ecgsearch_plugins.architectures.resnet_code import build_code_resnet
+from ecgsearch_plugins.architectures.resnet_code import CODE_PARAMS, build_code_resnet
 
 BLOCKS_PER_STAGE: dict[int, tuple[int, ...]] = {
     8: (1, 1, 1),
@@ -51,6 +56,14 @@ BLOCKS_PER_STAGE: dict[int, tuple[int, ...]] = {
     34: (3, 4, 6, 3),
 }
 MAX_STAGES = 6
+PARAMS = {
+    "depth": int_param(choices=tuple(BLOCKS_PER_STAGE), doc="weight layers D: 8 (1,1,1), 10 (1,1,1,1), "
+                       "18 (2,2,2,2), 34 (3,4,6,3) basic blocks per stage"),
+    "channels": width_param(doc="channels of stage 0, C; stage `i` has `C * 2**i`"),
+    "kernel": kernel_param("odd kernel of every conv, K"),
+    "blocks": list_param("int", 1, MAX_BLOCKS, max_len=MAX_STAGES, nullable=True,
+                         doc="basic blocks per stage (1-6 stages), overriding `depth` (= 2 + 2 x sum)"),
+}
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -176,6 +189,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             family="resnet",
             default_space={"depth": {"choice": [8, 18, 34]}, "channels": {"choice": [32, 64]},
                            "kernel": {"choice": [3, 7, 15]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="resnet_tiny",
@@ -183,6 +197,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             factory=functools.partial(build_resnet, depth=8, channels=16, kernel=7),
             family="resnet",
             default_space={"channels": {"choice": [8, 16]}, "kernel": {"choice": [3, 7]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="resnet_code",
@@ -190,5 +205,6 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             factory=build_code_resnet,
             family="resnet",
             default_space={"kernel": {"choice": [9, 17]}, "dropout": {"choice": [0.0, 0.2]}},
+            params=CODE_PARAMS,
         ),
     ]

@@ -21,8 +21,17 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ecgsearch import AnalyticFactory, Costs, Span, Tally, trace_span
+from ecgsearch import (
+    AnalyticFactory,
+    Costs,
+    Span,
+    Tally,
+    int_param,
+    list_param,
+    trace_span,
+)
 from ecgsearch_plugins.architectures._blocks import (
+    MAX_WIDTH,
     EcgNet,
     PoolHead,
     check_float,
@@ -31,6 +40,8 @@ from ecgsearch_plugins.architectures._blocks import (
     check_io,
     check_kernel,
     check_kernel_fits,
+    kernel_param,
+    rate_param,
 )
 
 CODE_WIDTHS = (64, 128, 196, 256, 320)
@@ -86,6 +97,14 @@ class CodeResNet1d(EcgNet):
             CodeBlock(c_in, c_out, kernel, spec.downsample, spec.dropout, first=i == 0, last=i == len(pairs) - 1)
             for i, (c_in, c_out) in enumerate(pairs))
         self.head = PoolHead(widths[-1], spec.num_outputs)
+
+
+CODE_PARAMS = {
+    "widths": list_param("int", 1, MAX_WIDTH, max_len=8, doc="stem width, then one width per residual block"),
+    "kernel": kernel_param("odd kernel of every conv"),
+    "downsample": int_param(1, 64, doc="stride of each block"),
+    "dropout": rate_param("dropout rate"),
+}
 
 
 def code_resnet_spec(in_leads: int, num_samples: int, num_outputs: int, *,

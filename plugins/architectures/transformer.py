@@ -20,16 +20,39 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecgsearch import AnalyticFactory, ArchitectureInfo, Costs, Span, Tally, hookimpl
+from ecgsearch import (
+    AnalyticFactory,
+    ArchitectureInfo,
+    Costs,
+    Span,
+    Tally,
+    float_param,
+    hookimpl,
+    int_param,
+    str_param,
+)
 from ecgsearch_plugins.architectures._blocks import (
     DropPath,
     EcgNet,
+    blocks_param,
     check_float,
     check_int,
     check_io,
+    rate_param,
+    width_param,
 )
 
 POOLS = ("cls", "mean")
+PARAMS = {
+    "width": width_param(2, doc="token width"),
+    "depth": blocks_param("encoder blocks (each is one stage)"),
+    "heads": int_param(1, 64, doc="attention heads; must divide `width`"),
+    "patch": int_param(1, 4096, doc="samples per token (conv patch embedding, kernel = stride = `patch`)"),
+    "mlp_ratio": float_param(0.1, 64, doc="MLP hidden width / width"),
+    "pool": str_param(*POOLS, doc="`cls` (a learned class token) or `mean` (mean over tokens)"),
+    "dropout": rate_param("dropout in attention and the MLP"),
+    "drop_path": rate_param("stochastic depth, growing linearly over the blocks"),
+}
 
 
 def sinusoid(tokens: int, width: int, like: torch.Tensor) -> torch.Tensor:
@@ -216,6 +239,7 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             default_space={"width": {"choice": [64, 128, 256]}, "depth": {"choice": [2, 4, 6]},
                            "heads": {"choice": [2, 4, 8]}, "patch": {"choice": [10, 20, 50]},
                            "pool": {"choice": ["cls", "mean"]}},
+            params=PARAMS,
         ),
         ArchitectureInfo(
             name="transformer_tiny",
@@ -223,5 +247,6 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
             factory=functools.partial(build_transformer, width=32, depth=2, heads=2, patch=20),
             family="transformer",
             default_space={"width": {"choice": [16, 32]}, "pool": {"choice": ["cls", "mean"]}},
+            params=PARAMS,
         ),
     ]

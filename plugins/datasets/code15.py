@@ -27,10 +27,14 @@ from ecgsearch import (
     SignalWriter,
     SplitShares,
     check_number,
+    float_param,
     hookimpl,
+    int_param,
     is_number,
+    list_param,
     resample,
     standard_leads,
+    str_param,
 )
 
 log = logging.getLogger(__name__)
@@ -216,4 +220,15 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         tasks=("multilabel",),
         requires=("h5py", "pandas", "scipy"),
         install_hint="pip install h5py pandas scipy",
+        params={
+            "root": str_param(doc="the CODE-15% folder (exams.csv, exams_part*.hdf5)"),
+            "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
+            "seconds": float_param(0, FILE_SAMPLES / FILE_RATE, low_open=True,
+                                   doc="the central `seconds` of each tracing"),
+            "leads": list_param("str", nullable=True, doc="lead names (null: 12)"),
+            "val_fraction": float_param(0, 0.5, low_open=True, high_open=True,
+                                        doc="validation share of exams, by patient (no patient in two splits)"),
+            "test_fraction": float_param(0, 0.5, low_open=True, high_open=True, doc="test share of exams, by patient"),
+            "seed": int_param(0, 2**32 - 1, doc="the patient shuffle"),
+        }
     )]

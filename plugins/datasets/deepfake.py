@@ -32,9 +32,13 @@ from ecgsearch import (
     check_int,
     check_number,
     fix_length,
+    float_param,
     hookimpl,
+    int_param,
+    list_param,
     resample,
     standard_leads,
+    str_param,
 )
 
 log = logging.getLogger(__name__)
@@ -291,4 +295,16 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         tasks=("regression",),
         requires=("deepfakeecg", "neurokit2"),
         install_hint="pip install deepfake-ecg",
+        params={
+            "records": int_param(MIN_RECORDS, 10_000_000, doc="records generated, before dropping unmeasurable ones"),
+            "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
+            "seconds": float_param(*SECONDS_RANGE, doc="the central `seconds` of the 10 s records"),
+            "leads": list_param("str", nullable=True, doc="a subset of I, II, V1-V6 (null: all 8)"),
+            "targets": str_param(*TARGET_KINDS, doc="HR, PR, QRS and QT measured on lead II"),
+            "seed": int_param(0, 2**32 - 1, doc="the GAN's input noise is drawn per (seed, batch)"),
+            "val_fraction": float_param(0, 1, low_open=True, high_open=True, doc="validation share"),
+            "test_fraction": float_param(0, 1, low_open=True, high_open=True, doc="test share"),
+            "batch_size": int_param(1, MAX_BATCH_SIZE, doc="records per generator call (decides each record's noise)"),
+            "workers": int_param(0, 1024, doc="torch threads for generation (0: up to 2)"),
+        }
     )]

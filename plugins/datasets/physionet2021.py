@@ -27,12 +27,17 @@ import numpy as np
 from ecgsearch import (
     DatasetInfo,
     EcgArrays,
+    ParamSpec,
     Preprocessing,
     Progress,
     SignalWriter,
+    bool_param,
     check_int,
+    float_param,
     hookimpl,
+    int_param,
     is_int,
+    str_param,
 )
 from ecgsearch_plugins import _challenge2021 as challenge
 from ecgsearch_plugins._challenge2021 import (
@@ -435,4 +440,27 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         evaluator="ecgsearch_plugins.datasets._challenge_eval:evaluate",
         requires=("scipy",),
         install_hint="pip install scipy",
+        params={
+            "root": str_param(doc="the training folder (records one or two levels down)"),
+            "sampling_rate": float_param(1, 10_000, doc="resampled rate (Hz)"),
+            "seconds": float_param(0, 3600, low_open=True, doc="records are cropped (centre) or zero-padded to this"),
+            "leads": ParamSpec("any", doc="a Challenge lead set (12, 8, 6, 4, 3, 2) or a list of lead names "
+                                          "(null: 12)"),
+            "classes": str_param("scored", "all",
+                                 doc="`scored`: the 26 scored classes, equivalent codes merged; `all`: every code"),
+            "folds": int_param(3, 1000, doc="folds of `split: kfold`"),
+            "fold": int_param(0, 999, doc="the test fold of `split: kfold` (the next one is validation)"),
+            "split": str_param("kfold", "source", doc="`kfold`: stratified by (source, labels); `source`: "
+                               "`holdout_source` is the test set"),
+            "holdout_source": str_param(nullable=True, doc="for `split: source`: CPSC, CPSC-Extra, INCART, PTB, "
+                                        "PTB-XL, Georgia or Chapman-Shaoxing/Ningbo (the JS prefix covers both)"),
+            "bandpass_low": float_param(0, 10_000, low_open=True, nullable=True,
+                                        doc="zero-phase Butterworth high-pass edge (Hz; null: off)"),
+            "bandpass_high": float_param(0, 10_000, low_open=True, nullable=True,
+                                         doc="low-pass edge (Hz; null: off)"),
+            "normalize": bool_param("per-lead z-score"),
+            "workers": int_param(0, 1024, doc="decoding processes (0: up to 4, one per 5,000 records); the arrays "
+                                 "do not depend on it"),
+            "seed": int_param(0, 2**32 - 1, doc="the k-fold assignment"),
+        }
     )]

@@ -30,12 +30,17 @@ from ecgsearch import (
     EcgArrays,
     Progress,
     SignalWriter,
+    bool_param,
     check_int,
     check_number,
+    float_param,
     hookimpl,
+    int_param,
     is_number,
+    list_param,
     resample,
     standard_leads,
+    str_param,
 )
 
 log = logging.getLogger(__name__)
@@ -227,4 +232,15 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         tasks=("multilabel",),
         requires=("wfdb", "pandas", "scipy"),
         install_hint="pip install wfdb pandas scipy",
+        params={
+            "root": str_param(doc="the PTB-XL folder"),
+            "labels": str_param(*LABEL_SETS, doc="the statements used as labels; `superdiagnostic`: NORM, MI, STTC, CD, HYP"),
+            "records": str_param(*RECORD_SETS, doc="`records100` (100 Hz files) or `records500`"),
+            "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
+            "seconds": float_param(0, MAX_SECONDS, low_open=True, doc="the central `seconds` (at most 10)"),
+            "leads": list_param("str", nullable=True,
+                                doc="lead names, e.g. the 8-lead subset `[I, II, V1, V2, V3, V4, V5, V6]` (null: 12)"),
+            "workers": int_param(0, 1024, doc="reading threads"),
+            "drop_unlabelled": bool_param("drop records with no statement of the set (else kept, all labels 0)"),
+        }
     )]

@@ -35,8 +35,12 @@ from ecgsearch import (
     SplitShares,
     check_int,
     check_number,
+    float_param,
     hookimpl,
+    int_param,
+    list_param,
     standard_leads,
+    str_param,
 )
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
@@ -239,4 +243,16 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         tasks=("multilabel", "regression"),
         requires=("neurokit2", "scipy"),
         install_hint="pip install neurokit2 scipy",
+        params={
+            "records": int_param(MIN_RECORDS, 10_000_000, doc="number of records"),
+            "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="Hz"),
+            "seconds": float_param(*SECONDS_RANGE, doc="record length"),
+            "leads": list_param("str", nullable=True, doc="lead names, any subset (null: the 12 standard leads)"),
+            "seed": int_param(0, 2**32 - 1, doc="the records and their split"),
+            "val_fraction": float_param(0, 1, low_open=True, high_open=True, doc="validation share"),
+            "test_fraction": float_param(0, 1, low_open=True, high_open=True, doc="test share"),
+            "workers": int_param(0, 1024, doc="generation processes (0: up to 2); the arrays do not depend on it"),
+            "targets": str_param(*TARGETS, doc="`labels` (9 SNOMED codes, multilabel) or `intervals` (HR, PR, QRS, "
+                                 "QT; regression)"),
+        }
     )]
