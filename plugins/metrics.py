@@ -29,13 +29,20 @@ COVERAGE_LEVELS = tuple(round(0.1 * k, 1) for k in range(1, 10))  # central inte
 
 
 def checked(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str] | None,
-            score_columns: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """``(y_true, y_score)`` as float arrays after checking that their shapes and names agree.
+            score_columns: int = 1, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_score)`` as float arrays after checking that their shapes and names agree and that the
+    scores are finite (and, with ``probabilities``, in [0, 1]); each problem is one ``ValueError`` sentence.
 
     score_columns: how many score columns each target has (2 for a mean and a variance).
     """
     y_true = np.asarray(y_true, dtype=float)
     y_score = np.asarray(y_score, dtype=float)
+    if not np.isfinite(y_score).all():
+        raise ValueError("y_score holds NaN or infinite values; metrics need finite scores (a trial whose outputs "
+                         "diverge is recorded as diverged before any metric is computed).")
+    if probabilities and y_score.size and (y_score.min() < 0 or y_score.max() > 1):
+        raise ValueError(f"y_score must be probabilities in [0, 1], got values from {y_score.min():.4g} to "
+                         f"{y_score.max():.4g}; pass the task's scores, not the model's raw outputs.")
     if y_true.ndim != 2 or y_score.shape != (y_true.shape[0], y_true.shape[1] * score_columns):
         shape = "same (records, classes)" if score_columns == 1 else f"(records, {score_columns} x targets)"
         raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} must be the {shape} shape.")
@@ -53,24 +60,28 @@ def one_hot(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
 
 
 def macro_average(score: Callable[[np.ndarray, np.ndarray], float], y_true: np.ndarray,
-                  y_score: np.ndarray, label_names: Sequence[str] | None = None) -> float:
-    """Mean of ``score(y_true[:, k], y_score[:, k])`` over the classes with both label values.
+                  y_score: np.ndarray, label_names: Sequence[str] | None = None, needs_negatives: bool = True) -> float:
+    """Mean of ``score(y_true[:, k], y_score[:, k])`` over the classes it is defined for: those with a
+    positive, and (``needs_negatives``, as ROC AUC) a negative too. NaN when there is no such class.
 
-    Multiclass class-index targets are compared one-vs-rest (their names are not per class).
+    Average precision is defined for every class with a positive (1.0 when every record is positive),
+    which is how docs/metrics.md and the official Challenge scorer count it. Multiclass class-index
+    targets are compared one-vs-rest (their names are not per class).
     """
     if np.shape(y_true)[-1:] == (1,) and np.ndim(y_score) == 2 and np.shape(y_score)[1] > 1:
         y_true, label_names = one_hot(y_true, y_score), None
     y_true, y_score = checked(y_true, y_score, label_names)
     y_true = y_true > 0.5
     positives = y_true.sum(axis=0)
-    valid = np.flatnonzero((positives > 0) & (positives < len(y_true)))
+    defined = (positives > 0) & (positives < len(y_true)) if needs_negatives else positives > 0
+    valid = np.flatnonzero(defined)
     if valid.size == 0:
         return float("nan")
     return float(np.mean([score(y_true[:, k], y_score[:, k]) for k in valid]))
 
 
 macro_auroc: MetricFn = functools.partial(macro_average, roc_auc_score)
-macro_auprc: MetricFn = functools.partial(macro_average, average_precision_score)
+macro_auprc: MetricFn = functools.partial(macro_average, average_precision_score, needs_negatives=False)
 
 
 def challenge_score(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequence[str],
@@ -118,8 +129,9 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
 
     ``sum_b n_b / N * |mean(y_true in b) - mean(y_score in b)|``; the last bin includes 1.0. Pooling
     (rather than averaging per-class ECEs) keeps rare classes from adding bins of one or two records.
+    ``y_score`` must be probabilities in [0, 1] (a ``ValueError`` sentence says so otherwise).
     """
-    y_true, y_score = checked(y_true, y_score, label_names)
+    y_true, y_score = checked(y_true, y_score, label_names, probabilities=True)
     p, y = y_score.ravel(), (y_true > 0.5).ravel()
     bins = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
     counts = np.bincount(bins, minlength=ECE_BINS)
@@ -174,8 +186,10 @@ def regression_ece(y_true: np.ndarray, y_score: np.ndarray, label_names: Sequenc
 
     ``y_score`` is means then variances (the probabilistic task's scores). The central p interval is
     ``mean +- z_((1+p)/2) * sd``; a calibrated model covers 10% of the targets with its 10% intervals,
-    ..., 90% with its 90% intervals, giving 0; 0.4 is the worst possible at these levels. NaN targets
-    are skipped.
+    ..., 90% with its 90% intervals, giving 0; 0.5 is the worst possible at these levels (every
+    interval covering all targets, or none: the mean of ``|1 - p|`` or of ``p`` over p = 0.1..0.9). NaN
+    targets are skipped; ``val.regression_ece.<target>`` gives each target's own value (the pooled one
+    can hide a single badly calibrated target).
     """
     y_true, y_score = checked(y_true, y_score, label_names, score_columns=2)
     mean, variance = np.split(y_score, 2, axis=1)

@@ -118,6 +118,27 @@ def test_real_records_perfect_and_all_normal(shared_data: Path, tmp_path: Path) 
     assert challenge_io.evaluate(labels, tmp_path / "normal")["challenge_metric"] == pytest.approx(0.0)
 
 
+def duplicate_record(tmp_path: Path) -> tuple[Path, Path]:
+    labels, outs = write_fixture(tmp_path)
+    (labels / "g2").mkdir()
+    (labels / "g2" / "E2.hea").write_text(HEADERS["E2"])
+    return labels, outs
+
+
+def test_a_published_folder_nests_records_one_or_two_levels_down(tmp_path: Path, capsys) -> None:
+    """``training/georgia/g1/E00001.hea``: the layout of the published Challenge data, for labels and outputs."""
+    labels, outs = tmp_path / "training", tmp_path / "nested_outputs"
+    for k, name in enumerate(HEADERS):
+        folder = labels / ("georgia" if k % 2 else "cpsc_2018") / f"g{k}"
+        folder.mkdir(parents=True)
+        (folder / f"{name}.hea").write_text(HEADERS[name])
+    for name, text in OUTPUTS.items():
+        (outs / name[-1]).mkdir(parents=True)
+        (outs / name[-1] / f"{name}.csv").write_text(text)
+    assert main(["evaluate", "--labels", str(labels), "--outputs", str(outs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(EXPECTED)
+
+
 def bad_output(tmp_path: Path, text: str) -> tuple[Path, Path]:
     return write_fixture(tmp_path, {**OUTPUTS, "E2": text})
 
@@ -140,6 +161,15 @@ def bad_output(tmp_path: Path, text: str) -> tuple[Path, Path]:
     (lambda tmp: bad_output(tmp, "#E2\n426783006|164889003\n1\n0.7\n"),
      "output file {tmp}/outputs/E2.csv: label '426783006|164889003' joins codes of different Challenge "
      "classes (AF, NSR); name one class per column."),
+    (lambda tmp: bad_output(tmp, "#E2\n426783006,164889003\n1,0\nnan,0.3\n"),
+     "output file {tmp}/outputs/E2.csv: the probability of class 426783006 is nan; write a finite number (the "
+     "scores are ranked to compute AUROC and AUPRC)."),
+    (lambda tmp: bad_output(tmp, "#E2\n426783006,164889003\n1,0\n0.7,inf\n"),
+     "output file {tmp}/outputs/E2.csv: the probability of class 164889003 is inf; write a finite number (the "
+     "scores are ranked to compute AUROC and AUPRC)."),
+    (lambda tmp: duplicate_record(tmp),
+     "--labels folder {tmp}/labels: record E2 is there twice ({tmp}/labels/E2.hea and {tmp}/labels/g2/E2.hea); "
+     "keep one copy of each record."),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path, capsys, setup, message: str) -> None:
     labels, outs = setup(tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ecgsearch.train.context import TrialContext
@@ -47,3 +49,26 @@ def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
 def test_an_empty_split_scores_nothing():
     scorer = Scorer(_context(), "multilabel", ["x"])
     assert scorer.score("test", np.zeros((0, 1)), np.zeros((0, 1))) == {}
+
+
+def test_a_trial_whose_outputs_become_nan_is_recorded_as_diverged(tmp_path):
+    """The loss stays finite but the scores are NaN: before, scikit-learn raised 'Input contains NaN.'"""
+    from ecgsearch.data.prepare import prepare_entry
+    from ecgsearch.space import parse_space
+    from ecgsearch.train.trial import run_trial
+
+    spec = parse_space("""
+name: nan
+data: {dataset: synthetic, records: 60, sampling_rate: 50, seconds: 4, leads: [I, II]}
+task: multilabel
+budget: {trials: 1, epochs: 2}
+space: {architecture: fault_nan_outputs, optimizer: {adamw: {lr: 1.0e-3}}, batch_size: 16}
+""")
+    entry = prepare_entry("synthetic", dict(spec.data.params), None, "test")
+    context = TrialContext(cache_entry=str(entry), out_dir=str(tmp_path), epochs=2, metric=spec.metric,
+                           mode=spec.mode, task="multilabel", task_params={}, seed=0, space=spec.space)
+    reports: list[dict] = []
+    last = run_trial({**spec.space.sample(0, 0), "_trial_id": "t0000"}, context, reports.append)
+    assert last["status"] == "diverged" and reports[-1] is last
+    assert last["error"] == "the model's outputs became NaN or infinite on 9 of 9 val records"
+    assert last["epochs"] == 1 and math.isnan(last["val.macro_auroc"]) and last["objective"] == -1e30

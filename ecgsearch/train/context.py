@@ -19,6 +19,10 @@ WORST = {"max": -1e30, "min": 1e30}  # the objective of a trial without a usable
 Report = Callable[[dict[str, Any]], None]
 
 
+class Diverged(Exception):
+    """The training loss, or the model's outputs, became NaN or infinite."""
+
+
 def objective_value(value: float | None, mode: str) -> float:
     """A finite objective for schedulers and searchers: a missing or non-finite value is the worst one."""
     if value is None or math.isnan(value) or math.isinf(value):

@@ -15,13 +15,9 @@ import torch
 
 from ecgsearch.data.augment import random_crop
 from ecgsearch.train.checkpoints import Resumed
-from ecgsearch.train.context import TrialContext
+from ecgsearch.train.context import Diverged, TrialContext
 from ecgsearch.train.scoring import Scorer, predict, score_test
 from ecgsearch.train.setup import TrialSetup
-
-
-class Diverged(Exception):
-    """The training loss became NaN or infinite."""
 
 
 def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, int]:

@@ -7,7 +7,7 @@ import torch
 
 from ecgsearch.data.augment import center_crop
 from ecgsearch.plugins import get_registries
-from ecgsearch.train.context import TrialContext
+from ecgsearch.train.context import Diverged, TrialContext
 from ecgsearch.train.setup import TrialSetup
 from ecgsearch.train.thresholds import fit_thresholds
 
@@ -16,7 +16,11 @@ EVAL_BATCH = 256
 
 @torch.no_grad()
 def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(y_true, y_score)`` of one split, scored in batches by the task."""
+    """``(y_true, y_score)`` of one split, scored in batches by the task.
+
+    Raises ``Diverged`` when a score is NaN or infinite: the weights went bad without the loss showing it
+    (an overflow in evaluation), and the trial is recorded as diverged with its best epoch so far.
+    """
     idx = setup.data.indices(split)
     setup.model.eval()
     scores = []
@@ -28,7 +32,11 @@ def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
         else:
             with setup.stepper.autocast():
                 scores.append(setup.task.scores(setup.model(x.to(setup.device, non_blocking=True))))
-    return np.asarray(setup.data.targets[idx]), np.concatenate(scores) if scores else np.zeros((0, 0))
+    y_score = np.concatenate(scores) if scores else np.zeros((0, 0))
+    if not np.isfinite(y_score).all():
+        bad = int((~np.isfinite(y_score)).any(axis=1).sum())
+        raise Diverged(f"the model's outputs became NaN or infinite on {bad} of {len(y_score)} {split} records")
+    return np.asarray(setup.data.targets[idx]), y_score
 
 
 class Scorer:

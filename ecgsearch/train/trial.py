@@ -26,7 +26,8 @@ from ecgsearch.train.accel import accelerate
 from ecgsearch.train.checkpoints import EpochState, Resumed, report_epoch, resume_point
 from ecgsearch.train.context import OBJECTIVE, Report, TrialContext, hyperparameters
 from ecgsearch.train.costs import model_costs
-from ecgsearch.train.loop import Diverged, Epoch, best_columns, train_epochs
+from ecgsearch.train.context import Diverged
+from ecgsearch.train.loop import Epoch, best_columns, train_epochs
 from ecgsearch.train.scoring import Scorer
 from ecgsearch.train.setup import TrialSetup, build_trial
 from ecgsearch.train.tasks import task_state

@@ -68,7 +68,13 @@ def read_outputs(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
             raise UserError(f"output file {path}: line {n} has {len(cells)} values but the class line "
                             f"names {len(classes)} classes; {OUTPUT_FORMAT}.")
     binary = np.array([cell.lower() in TRUE_WORDS for cell in values[0][1]])
-    return classes, binary, np.array([_number(cell) for cell in values[1][1]])
+    probabilities = np.array([_number(cell) for cell in values[1][1]])
+    bad = np.flatnonzero(~np.isfinite(probabilities))
+    if bad.size:
+        k = int(bad[0])
+        raise UserError(f"output file {path}: the probability of class {classes[k]} is {values[1][1][k]}; write a "
+                        "finite number (the scores are ranked to compute AUROC and AUPRC).")
+    return classes, binary, probabilities
 
 
 def _number(cell: str) -> float:
@@ -78,34 +84,51 @@ def _number(cell: str) -> float:
         return 0.0
 
 
-def load_directories(labels_dir: str | Path,
-                     outputs_dir: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """``(record ids, labels, binary outputs, probabilities)`` over the 26 scored classes.
+def _by_record(folder: Path, suffix: str, option: str) -> dict[str, Path]:
+    """Every ``*suffix`` file under ``folder`` (at any depth, as the Challenge folders nest them), by record
+    name; a record name found twice is a ``UserError`` naming both files."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob(f"*{suffix}"), key=lambda p: p.parts):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        other = found.setdefault(path.stem, path)
+        if other != path:
+            raise UserError(f"{option} folder {folder}: record {path.stem} is there twice ({other} and {path}); "
+                            "keep one copy of each record.")
+    return found
 
-    Records are the headers in ``labels_dir`` (sorted by name); each one's outputs are
-    ``outputs_dir/<header name>.csv``, all zeros when that file is missing.
+
+def load_directories(labels_dir: str | Path,
+                     outputs_dir: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(record ids, labels, binary outputs, probabilities, records without outputs)`` over the 26
+    scored classes (a class absent from a record's output file scores 0 there).
+
+    Records are the headers anywhere under ``labels_dir`` (a published training folder nests them one or
+    two levels down: ``training/georgia/g1/E00001.hea``), sorted by name; each one's outputs are the
+    ``<record>.csv`` anywhere under ``outputs_dir``, all zeros when there is none.
     """
     labels_dir, outputs_dir = Path(labels_dir), Path(outputs_dir)
     for folder, option, what in ((labels_dir, "--labels", "the records' .hea files"),
                                  (outputs_dir, "--outputs", "your model's .csv outputs")):
         if not folder.is_dir():
             raise UserError(f"{option} folder {folder} does not exist; pass the folder of {what}.")
-    headers = sorted(p for p in labels_dir.iterdir()
-                     if p.is_file() and p.suffix.lower() == ".hea" and not p.name.startswith("."))
+    headers = _by_record(labels_dir, ".hea", "--labels")
     if not headers:
-        raise UserError(f"--labels folder {labels_dir} has no .hea header files; pass the folder that "
-                        "holds the records' .hea files.")
+        raise UserError(f"--labels folder {labels_dir} has no .hea header files; pass the folder "
+                        "that holds the records' .hea files.")
+    outputs = _by_record(outputs_dir, ".csv", "--outputs")
     names = challenge.class_names()
-    labels = np.zeros((len(headers), len(names)), dtype=bool)
+    records = sorted(headers)
+    labels = np.zeros((len(records), len(names)), dtype=bool)
     binary = np.zeros_like(labels)
     scalar = np.zeros(labels.shape)
     missing = []
-    for i, header in enumerate(headers):
-        codes = read_header(header)[1]
+    for i, record in enumerate(records):
+        codes = read_header(headers[record])[1]
         labels[i] = challenge.to_scored(np.ones((1, len(codes)), dtype=bool), codes)[0]
-        output = outputs_dir / f"{header.stem}.csv"
-        if not output.is_file():
-            missing.append(output.name)
+        output = outputs.get(record)
+        if output is None:
+            missing.append(f"{record}.csv")
             continue
         classes, row_binary, row_scalar = read_outputs(output)
         try:
@@ -113,13 +136,13 @@ def load_directories(labels_dir: str | Path,
             scalar[i] = challenge.to_scored(row_scalar[None], classes, combine="mean")[0]
         except ValueError as error:
             raise UserError(f"output file {output}: {error}") from None
-    if len(missing) == len(headers):
-        raise UserError(f"--outputs folder {outputs_dir} has none of the {len(headers)} records' output "
+    if len(missing) == len(records):
+        raise UserError(f"--outputs folder {outputs_dir} has none of the {len(records)} records' output "
                         f"files (e.g. {missing[0]}); pass the folder your model wrote its .csv files to.")
     if missing:
         log.warning("%d of %d records have no output file (e.g. %s); they count as all-negative.",
-                    len(missing), len(headers), missing[0])
-    return [h.stem for h in headers], labels, binary, np.nan_to_num(scalar, nan=0.0)
+                    len(missing), len(records), missing[0])
+    return records, labels, binary, np.nan_to_num(scalar, nan=0.0), len(missing)
 
 
 def macro_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -161,6 +184,5 @@ def evaluate(labels_dir: str | Path, outputs_dir: str | Path) -> Scores:
     Returns ``auroc``, ``auprc``, ``accuracy``, ``f_measure``, ``challenge_metric`` (see ``SCORES``)
     plus ``records`` and ``missing_outputs`` (records scored as all-negative).
     """
-    records, labels, binary, scalar = load_directories(labels_dir, outputs_dir)
-    missing = sum(not (Path(outputs_dir) / f"{r}.csv").is_file() for r in records)
+    records, labels, binary, scalar, missing = load_directories(labels_dir, outputs_dir)
     return Scores({**score(labels, binary, scalar), "records": len(records), "missing_outputs": missing})
