@@ -89,7 +89,7 @@ def test_report_on_the_quickstart_run_writes_the_html_and_every_plot(quickstart_
                                 "pareto_params_by_optimizer.png", "cv.png", "importance.png",
                                 "scaling_compute.png", "scaling_parameters.png"}
     assert_images_exist(report_dir, page)
-    assert page.sections == ["best", "progress", "pareto", "cv", "importance", "scaling"]  # no latency measured
+    assert page.sections == ["best", "progress", "pareto", "cv", "importance", "scaling", "next"]  # no latency
     text = " ".join(page.text)
     assert "2-fold cross-validation of the random_forest surrogate" in text
     # the quickstart fixes data_fraction: the data axis says so instead of plotting

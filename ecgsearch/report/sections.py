@@ -7,6 +7,7 @@ single data size) carries a note with the reason instead of failing the whole re
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 
 from ecgsearch.analysis.explain import explain
 from ecgsearch.analysis.pareto import hypervolume, pareto_front
+from ecgsearch.analysis.prune import MIN_TRIALS as PRUNE_MIN_TRIALS
 from ecgsearch.analysis.run import RunData
 from ecgsearch.analysis.scaling import (
     AXES,
@@ -235,6 +237,27 @@ def latency_section(run: RunData, out: Path) -> Section | None:
                    tables=[Table("latency by backend", ["backend.percentile", "trials", "median (ms)"], rows)])
 
 
+def next_steps_section(run: RunData) -> Section:
+    """What to run next on this run, as commands with this run's own folder and values (each one exists
+    and runs as printed: tests/test_doc_commands.py runs them)."""
+    folder = shlex.quote(str(run.run_dir))
+    flops = pd.to_numeric(run.trials.get("cost.flops", pd.Series(dtype=float)), errors="coerce").dropna()
+    rows = []
+    if len(flops):
+        rows.append([f"ecgsearch scale {folder} --target-flops {float(flops.max()):.3g}",
+                     "configurations near the largest trial's FLOPs, ranked by the surrogate; raise --target-flops "
+                     "to scale up (with --space for a wider copy of the space file)"])
+    if len(run.trials) >= PRUNE_MIN_TRIALS:
+        rows.append([f"ecgsearch prune {folder}", "a narrower space file the results support, and the diff"])
+    if not latency_columns(run.results):
+        rows.append([f"ecgsearch bench {folder} --trials pareto --backend onnxruntime-cpu --backend openvino-cpu",
+                     "measured latency of the Pareto-optimal trials on the deployment runtimes"])
+    rows.append([f"ecgsearch export {folder} --format onnx --out {shlex.quote(str(run.run_dir / 'export'))}",
+                 "the best trial as an ONNX model, checked against PyTorch"])
+    return Section("What to run next", "next", "Commands for this run (copy them to a shell).",
+                   tables=[Table("commands", ["command", "what it gives"], rows)])
+
+
 def summary_rows(run: RunData) -> list[tuple[str, str]]:
     counts = ", ".join(f"{n} {s}" for s, n in run.results["status"].value_counts().items())
     spec = run.spec
@@ -251,5 +274,5 @@ def all_sections(run: RunData, out: Path, surrogate: str, folds: int, bootstrap:
                 *surrogate_sections(run, out, surrogate, folds, seed),
                 scaling_section(run, out, bootstrap, seed, train_records)]
     latency = latency_section(run, out)
-    return sections + ([latency] if latency is not None else [])
+    return sections + ([latency] if latency is not None else []) + [next_steps_section(run)]
 
