@@ -156,7 +156,7 @@ def _fix_for(error: BaseException, module: str, distribution: str | None) -> str
         return f"pip install {missing.split('.')[0]}"
     if distribution:
         return f"pip install --force-reinstall {distribution}"
-    return "check that the module imports: python -c 'import MODULE'"
+    return f"check that the module imports: python -c 'import {module}'"
 
 
 def _register_module(pm: EcgsearchPluginManager, name: str, module: str, dist: str | None = None) -> None:
@@ -166,6 +166,17 @@ def _register_module(pm: EcgsearchPluginManager, name: str, module: str, dist: s
         broken = BrokenPlugin(name, f"{type(error).__name__}: {error}", _fix_for(error, module, dist))
         log.warning(broken.message())
         pm.broken.append(broken)
+
+
+def check_named_modules(modules: Iterable[str]) -> None:
+    """Import each explicitly named plugin module (``ecgsearch -p MODULE``) now: one that cannot be imported
+    is a ``PluginError`` naming it, not a warning the run goes on past without the plugin."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:
+            broken = BrokenPlugin(module, f"{type(error).__name__}: {error}", _fix_for(error, module, None))
+            raise PluginError(f"-p {module}: {broken.message()}.") from None
 
 
 def get_plugin_manager(extra_modules: Iterable[str] = ()) -> EcgsearchPluginManager:

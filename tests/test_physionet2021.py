@@ -30,7 +30,7 @@ RECORDS = [
     ("S0001", "wfdb", 1000, "999999999", [], "PTB"),
     ("HR00001", "wfdb", 500, "426783006,17338001", ["426783006", "427172004|17338001"], "PTB-XL"),
     ("E00001", "matname", 500, "63593006,,284470004", ["284470004|63593006"], "Georgia"),
-    ("JS00001", "matname", 500, "", [], "Chapman-Shaoxing/Ningbo"),
+    ("JS00001", "matname", 500, "999999999", [], "Chapman-Shaoxing/Ningbo"),  # an unscored code only
 ]
 
 
@@ -219,8 +219,26 @@ def test_missing_and_empty_folders(tmp_path):
         PhysioNet2021(str(tmp_path)).build(None)
 
 
+def test_records_without_labels_or_samples_are_skipped_and_counted(tmp_path, capsys):
+    """Before, a header with no (or an empty) Dx line was an all-negative labelled record, and a record with
+    every sample missing a flat zero signal; `evaluate` already refused the first."""
+    write_record(tmp_path, "A0001", _raw(0, 500), 500, "wfdb", "164889003")
+    write_record(tmp_path, "A0002", _raw(1, 500), 500, "wfdb", "")
+    no_line = write_record(tmp_path, "A0003", _raw(2, 500), 500, "wfdb", "164889003")
+    no_line.write_text("\n".join(line for line in no_line.read_text().splitlines() if "Dx" not in line) + "\n")
+    write_record(tmp_path, "A0004", np.full((12, 5000), -32768), 500, "wfdb", "164889003")  # all missing
+    data = PhysioNet2021(str(tmp_path), **IDENTITY).build(None)
+    assert list(data.record_ids) == ["A0001"]
+    no_labels = ("the header has no Dx codes (a '#Dx:' line with SNOMED-CT codes); a record without labels is "
+                 "skipped")
+    assert data.extra["skipped"] == [
+        {"record": "A0002", "reason": no_labels}, {"record": "A0003", "reason": no_labels},
+        {"record": "A0004", "reason": "every sample of the record is missing (NaN); it would be a flat signal, "
+                                      "so it is skipped"}]
+
+
 def test_missing_leads_and_rates(tmp_path):
-    path = write_record(tmp_path, "S0001", _raw(0, 100)[:2], 100, "wfdb", "", leads=("I", "II"))
+    path = write_record(tmp_path, "S0001", _raw(0, 100)[:2], 100, "wfdb", "426783006", leads=("I", "II"))
     with raises(
             f"physionet2021: record {path}: lead(s) V2 requested but the record has only I, II."):
         PhysioNet2021(str(tmp_path), leads=3, workers=1).build(None)

@@ -147,3 +147,17 @@ def test_an_unknown_name_mentions_the_plugins_that_failed_to_load(monkeypatch, t
     assert str(info.value) == (
         "x.yaml:1: data.dataset: 'mimic' is not a registered dataset (plugins 'plugin_that_is_not_installed' "
         f"failed to load: see `ecgsearch plugins`) (allowed: {', '.join(regs.datasets.names())})")
+
+
+def test_an_explicitly_named_plugin_that_cannot_be_imported_is_an_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ECGSEARCH_PLUGINS", raising=False)
+    assert main(["-p", "no_such_plugin_mod", "plugins"]) == 2
+    assert capsys.readouterr().err == (
+        "error: -p no_such_plugin_mod: plugin 'no_such_plugin_mod' could not be loaded (ModuleNotFoundError: No "
+        "module named 'no_such_plugin_mod'); fix: pip install no_such_plugin_mod.\n")
+    (tmp_path / "raising_cli_plugin.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["-p", "raising_cli_plugin", "plugins"]) == 2
+    assert capsys.readouterr().err == (
+        "error: -p raising_cli_plugin: plugin 'raising_cli_plugin' could not be loaded (RuntimeError: boom at "
+        "import); fix: check that the module imports: python -c 'import raising_cli_plugin'.\n")

@@ -51,8 +51,9 @@ def test_best_weights_are_saved_as_plain_data(ray_session, challenge_run):
     frame = read_results(run)
     for trial_id in frame["trial_id"]:
         checkpoint = torch.load(checkpoint_path(run, trial_id), weights_only=True)
-        assert set(checkpoint) == {"state_dict", "epoch", "config", "thresholds"}
+        assert set(checkpoint) == {"state_dict", "epoch", "config", "thresholds", "targets"}
         assert checkpoint["config"]["architecture"] == "resnet_tiny" and len(checkpoint["thresholds"]) == 26
+        assert len(checkpoint["targets"]) == 26 and "426783006" in checkpoint["targets"]  # the model's classes
 
 
 def test_predict_then_evaluate(ray_session, challenge_run, tmp_path, capsys):
@@ -81,3 +82,33 @@ def test_predict_bad_inputs(ray_session, challenge_run, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: {run / 'space.yaml'}: data: dataset 'physionet2021': the data folder "
         f"{tmp_path / 'none'} does not exist; set root to the unpacked Challenge 2021 training folder.\n")
+
+
+def test_a_model_writes_its_own_classes_whatever_the_new_records_label(ray_session, shared_data, tmp_path, capsys):
+    """Trained on ``classes: all`` (the codes its records carry), the model meets a folder with another code
+    set: before, a different count ended in 'size mismatch for head.fc.weight', and the same count wrote
+    one code's score under another code it never learned."""
+    import shutil
+
+    records = shared_data / "physionet2021" / "sample_records"
+    space = tmp_path / "all.yaml"
+    space.write_text(f"""
+name: allcodes
+data: {{dataset: physionet2021, root: {records}, sampling_rate: 50, seconds: 8, leads: 4, classes: all, workers: 1}}
+task: multilabel
+metric: macro_auroc
+budget: {{trials: 1, epochs: 1}}
+space: {{architecture: {{resnet_tiny: {{channels: 8}}}}, optimizer: {{adamw: {{lr: 1.0e-3}}}}, batch_size: 4}}
+""")
+    run_search(load_space(space), tmp_path / "run")
+    trial = read_results(tmp_path / "run")["trial_id"].iloc[0]
+    trained = torch.load(checkpoint_path(tmp_path / "run", trial), weights_only=True)["targets"]
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    for header in sorted(records.glob("*.hea"))[:3]:  # three records: fewer codes than the ten
+        for part in records.glob(header.stem + ".*"):
+            shutil.copy(part, subset / part.name)
+    assert main(["predict", str(tmp_path / "run"), "--data", str(subset), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    for output in (tmp_path / "out").glob("*.csv"):
+        assert output.read_text().splitlines()[1].split(",") == [t.split("|")[0] for t in trained]

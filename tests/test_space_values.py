@@ -129,3 +129,19 @@ def test_an_undeclared_parameter_is_checked_by_its_default_type():
 
     declared = declared_params(OptimizerInfo(name="plain", description="", factory=build), skip=1)
     assert {k: v.type for k, v in declared.items()} == {"lr": "float", "steps": "int", "flag": "bool", "name": "str"}
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "x" * 300, ".hidden", "", "runs\\\\x"])
+def test_a_run_name_must_be_a_safe_folder_name(name):
+    """``name:`` becomes runs/<name> without --out: ``../../x`` wrote outside ./runs, 300 characters crashed."""
+    text = QUICKSTART.replace("name: quickstart", f"name: '{name}'", 1)
+    with pytest.raises(SpaceError) as caught:
+        parse_space(text, source="x.yaml")
+    assert str(caught.value).startswith("x.yaml:4: name: ") and str(caught.value).endswith(
+        "is not a safe run name; use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+        "(it names the folder runs/<name>)")
+
+
+def test_a_safe_run_name_passes():
+    assert parse_space(QUICKSTART.replace("name: quickstart", "name: loso-Georgia_v2.1"), source="x.yaml").name == \
+        "loso-Georgia_v2.1"

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from ecgsearch.cli import analysis, data, jobs, latency, search
 from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.plugins import check_named_modules
 
 # The verb families, in the order ``--help`` lists them; each adds its subcommands.
 FAMILIES = (search, data, analysis, latency, jobs)
@@ -33,11 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.plugin:  # explicitly named modules reach the workers too, through the environment
-        os.environ["ECGSEARCH_PLUGINS"] = ",".join(filter(None, [os.environ.get("ECGSEARCH_PLUGINS", ""),
-                                                                 *args.plugin]))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if args.plugin:  # explicitly named modules must import; they reach the workers through the environment
+            check_named_modules(args.plugin)
+            os.environ["ECGSEARCH_PLUGINS"] = ",".join(filter(None, [os.environ.get("ECGSEARCH_PLUGINS", ""),
+                                                                     *args.plugin]))
         return func(args)
     except UserError as error:
         if args.debug:

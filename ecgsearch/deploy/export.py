@@ -100,7 +100,7 @@ def export_trial(run_dir: str | Path, trial_id: str | None, fmt: str, out_dir: s
                 "architecture": ref.architecture, "params": ref.params,
                 "input": {"shape": ["batch", ref.leads, ref.samples], "dtype": "float32",
                           "leads": list(arrays.leads), "sampling_rate": float(arrays.sampling_rate)},
-                "outputs": {"count": ref.outputs, "targets": list(arrays.target_names), "task": spec.task.name,
+                "outputs": {"count": ref.outputs, "targets": trained.targets, "task": spec.task.name,
                             "thresholds": trained.thresholds},
                 "max_abs_diff_vs_pytorch": diff}
     (out_dir / METADATA).write_text(json.dumps(metadata, indent=2))

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ecgsearch.data.cache import open_dataset
+from ecgsearch.data.prepare import prepare_data
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.latency.plan import model_ref_for
 from ecgsearch.latency.request import ModelRef
@@ -23,21 +25,33 @@ from ecgsearch.results import RunFolder
 @dataclass(frozen=True)
 class TrainedModel:
     """A trial's model in eval mode with its weights; ``ref`` says what it takes and gives (leads, samples,
-    outputs) and is the recipe the latency worker rebuilds it from."""
+    outputs) and is the recipe the latency worker rebuilds it from; ``targets`` names what each output
+    stands for (a class code, a regression target), in order."""
 
     trial_id: str
     model: torch.nn.Module
-    task: Any  # the run's task, created for the data's targets (``scores`` turns outputs into scores)
+    task: Any  # the run's task for the model's targets (``scores`` turns outputs into scores)
     ref: ModelRef
     thresholds: list[float] | None
+    targets: list[str]
 
 
 def trained_model(run: RunFolder, trial_id: str, data: EcgArrays) -> TrainedModel:
-    """Trial ``trial_id`` of ``run`` with its best weights, shaped for ``data`` (the run's dataset)."""
+    """Trial ``trial_id`` of ``run`` with its best weights; ``data`` gives the input shape (the run's dataset,
+    or new records read the same way). The outputs are the targets the model was trained on, whatever
+    ``data``'s targets are."""
     spec = run.spec
     checkpoint = run.load_checkpoint(trial_id)
+    targets = checkpoint.get("targets") or _training_targets(run)
     ref = model_ref_for(checkpoint["config"], spec.space, data, spec.task.name, spec.task.params,
-                        checkpoint=str(run.checkpoint_path(trial_id)))
+                        checkpoint=str(run.checkpoint_path(trial_id)), num_targets=len(targets))
     model, _ = build_model(ref, checkpoint)
-    task = get_registries().tasks.get(spec.task.name).create(data.targets.shape[1], **dict(spec.task.params))
-    return TrainedModel(trial_id=trial_id, model=model, task=task, ref=ref, thresholds=checkpoint.get("thresholds"))
+    task = get_registries().tasks.get(spec.task.name).create(len(targets), **dict(spec.task.params))
+    return TrainedModel(trial_id=trial_id, model=model, task=task, ref=ref, thresholds=checkpoint.get("thresholds"),
+                        targets=list(targets))
+
+
+def _training_targets(run: RunFolder) -> list[str]:
+    """The target names of the run's own dataset (checkpoints written before they carried their targets)."""
+    spec = run.spec
+    return list(open_dataset(prepare_data(spec.data, f"{spec.path}: data")).target_names)

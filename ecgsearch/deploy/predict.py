@@ -61,8 +61,9 @@ def run_predict(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, 
     trained = trained_model(run, chosen, data)
     thresholds = np.asarray(trained.thresholds if trained.thresholds is not None
                             else [0.5] * trained.ref.outputs)
-    # merged equivalent classes ("a|b") are written as their first code, which the official scorer maps
-    classes = [name.split("|")[0] for name in data.target_names]
+    # the model's own classes, whatever the new records' label set is (outputs are matched by code, never
+    # by position); merged equivalent classes ("a|b") are written as their first code, as the scorer maps
+    classes = [name.split("|")[0] for name in trained.targets]
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         for start in range(0, len(data.signals), EVAL_BATCH):

@@ -115,11 +115,16 @@ def check_latency(spec: SearchSpec, plan: LatencyPlan | None) -> None:
 
 
 def model_ref_for(config: Mapping[str, Any], space: Space, data: EcgArrays, task: str,
-                  task_params: Mapping[str, Any], checkpoint: str | None = None, seed: int = 0) -> ModelRef:
-    """The ``ModelRef`` of a sampled configuration, shaped by the run's data (leads, length) and task."""
+                  task_params: Mapping[str, Any], checkpoint: str | None = None, seed: int = 0,
+                  num_targets: int | None = None) -> ModelRef:
+    """The ``ModelRef`` of a sampled configuration, shaped by the run's data (leads, length) and task.
+
+    num_targets: the targets the model was trained for, when they differ from ``data``'s (new records).
+    """
     resolved = space.resolve(space.active(hyperparameters(config)))
     arch, params = resolved.choices["architecture"]
-    outputs = get_registries().tasks.get(task).create(data.targets.shape[1], **dict(task_params)).num_outputs
+    targets = data.targets.shape[1] if num_targets is None else num_targets
+    outputs = get_registries().tasks.get(task).create(targets, **dict(task_params)).num_outputs
     return ModelRef(architecture=arch, params=plain(params), leads=int(data.signals.shape[1]),
                     samples=input_samples(int(data.signals.shape[2]), resolved.params), outputs=int(outputs),
                     checkpoint=checkpoint, seed=seed)

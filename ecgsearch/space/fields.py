@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
@@ -20,6 +21,7 @@ from ecgsearch.space.yamlio import child_key, item_key
 log = logging.getLogger(__name__)
 
 MISSING_PROBLEM = "the required key is missing"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def as_number(value: Any) -> int | float | None:
@@ -109,6 +111,18 @@ class Text:
     def check(self, ctx: Context, key: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise ctx.error(key, f"{show(value)} is not a non-empty string")
+        return value
+
+
+@dataclass(frozen=True)
+class RunName:
+    """The run's ``name``: it names the folder ``runs/<name>`` when ``--out`` is omitted, so it must be a
+    safe file name (no path separators, no ``..``, not too long for a file system)."""
+
+    def check(self, ctx: Context, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+            raise ctx.error(key, f"{show(value)} is not a safe run name; use 1 to 100 letters, digits, '.', '_' "
+                            "or '-', starting with a letter or digit (it names the folder runs/<name>)")
         return value
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ecgsearch.plugins import Registries, get_registries
-from ecgsearch.space.fields import Number, Text, check_keys
+from ecgsearch.space.fields import Number, RunName, check_keys
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.params import parse_space_section
 from ecgsearch.space.sections import (
@@ -77,7 +77,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     def optional(key: str, parse: Any, default: Any) -> Any:
         return default if document.get(key) is None else parse(ctx, document[key])
 
-    name = optional("name", lambda c, v: Text().check(c, "name", v), stem)
+    name = optional("name", lambda c, v: RunName().check(c, "name", v), stem)
     seed = optional("seed", lambda c, v: Number(integer=True, low=0).check(c, "seed", v), 0)
     data = parse_data(ctx, document["data"], registries)
     task = parse_task(ctx, document["task"], registries)

@@ -16,7 +16,7 @@ import copy
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -100,7 +100,8 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
     try:
         for done in train_epochs(setup, context, scorer, generator, start=resumed):
             if done.improved:
-                save_best(context, config, setup.model, scorer.thresholds, done.epoch, setup.task)
+                save_best(context, config, setup.model, scorer.thresholds, done.epoch, setup.task,
+                          setup.data.target_names)
             report_epoch(report, record.epoch_done(done),
                          EpochState(setup, generator, done.epoch, record.best, record.train_seconds, record.last))
             epoch = done.epoch + 1
@@ -122,9 +123,12 @@ def _start_record(config: Mapping[str, Any], context: TrialContext, setup: Trial
 
 
 def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.Module,
-              thresholds: np.ndarray | None, epoch: int, task: Any = None) -> None:
-    """Keep the best epoch's weights and validation thresholds (``ecgsearch predict`` serves them), and
-    what the task learned from the training targets (a regression's per-target mean and spread).
+              thresholds: np.ndarray | None, epoch: int, task: Any = None,
+              targets: Sequence[str] | None = None) -> None:
+    """Keep the best epoch's weights and validation thresholds (``ecgsearch predict`` serves them), the
+    names of the targets its outputs stand for (a model's classes travel with it: outputs are matched by
+    code, never by position), and what the task learned from the training targets (a regression's
+    per-target mean and spread).
 
     Only tensors, numbers and lists are stored, so the file loads with ``torch.load(weights_only=True)``.
     """
@@ -136,6 +140,7 @@ def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.
     learned = task_state(task)  # only tasks that learn from the targets (regressions) have a state
     torch.save({"state_dict": model.state_dict(), "epoch": epoch, "config": hyperparameters(config),
                 "thresholds": None if thresholds is None else [float(t) for t in thresholds],
+                **({"targets": [str(t) for t in targets]} if targets is not None else {}),
                 **({"task_state": learned} if learned is not None else {})}, tmp)
     tmp.replace(path)
 

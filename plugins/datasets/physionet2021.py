@@ -53,7 +53,9 @@ from ecgsearch_plugins.datasets._wfdb_header import (
 log = logging.getLogger(__name__)
 
 # Bump when build() output changes for the same parameters. 3: float32 decoding, batched FFT filters.
-READER_VERSION = 3
+READER_VERSION = 4  # 4: records without Dx codes or without a single sample are skipped (were kept)
+NO_LABELS = "the header has no Dx codes (a '#Dx:' line with SNOMED-CT codes); a record without labels is skipped"
+NO_SAMPLES = "every sample of the record is missing (NaN); it would be a flat signal, so it is skipped"
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
 PROGRESS_EVERY = 200  # records between two progress reports
 # A spawned worker process costs about 2 s before its first record (a fresh interpreter importing
@@ -192,12 +194,18 @@ def _decode_chunk(paths: Sequence[str], preprocessing: Preprocessing, emit: Emit
                 batch.flush()
                 batch.collect()
             batch = _Batch(header, preprocessing, emit, helper)
-        to_physical(raw, header, np.float32, out=batch.buffer[len(batch.records), :header.n_samples],
-                    leads_last=True)
         comments = header.comments
+        dx = parse_dx(comments.get("Dx", ""))
+        if not dx:  # the same rule as `ecgsearch evaluate`: a record without labels is not all-negative
+            emit([{"record": name, "path": path, "reason": NO_LABELS}], None)
+            continue
+        row = batch.buffer[len(batch.records), :header.n_samples]
+        to_physical(raw, header, np.float32, out=row, leads_last=True)
+        if not np.isfinite(row).any():  # would become a flat zero signal, labelled as if it had been read
+            emit([{"record": name, "path": path, "reason": NO_SAMPLES}], None)
+            continue
         batch.records.append({
-            "record": name, "path": path, "source": source_of(name),
-            "dx": parse_dx(comments.get("Dx", "")), "age": _age(comments.get("Age")),
+            "record": name, "path": path, "source": source_of(name), "dx": dx, "age": _age(comments.get("Age")),
             "sex": _sex(comments.get("Sex")), "fs": header.fs,
         })
         if len(batch.records) == len(batch.buffer):
