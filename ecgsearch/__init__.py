@@ -32,20 +32,20 @@ from ecgsearch.errors import PluginError, SpaceError, UserError
 from ecgsearch.hookspecs import hookimpl
 from ecgsearch.infos import (
     ArchitectureInfo,
+    BackendInfo,
+    DatasetInfo,
+    MetricInfo,
+    OptimizerInfo,
     ParamSpec,
+    ScheduleInfo,
+    SurrogateInfo,
+    TaskInfo,
     any_param,
     bool_param,
     float_param,
     int_param,
     list_param,
     str_param,
-    BackendInfo,
-    DatasetInfo,
-    MetricInfo,
-    OptimizerInfo,
-    ScheduleInfo,
-    SurrogateInfo,
-    TaskInfo,
 )
 
 __version__ = "0.1.0"

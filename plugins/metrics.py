@@ -157,8 +157,11 @@ def mean_absolute_error(y_true: np.ndarray, y_score: np.ndarray,
                         label_names: Sequence[str] | None = None) -> float:
     """Mean ``|target - prediction|`` over all targets; NaN targets (not measurable) are skipped.
 
-    For a probabilistic task the prediction is the predicted mean.
+    For a probabilistic task the prediction is the predicted mean (its variances must be finite too: a
+    model whose variances diverged has not produced a prediction to score).
     """
+    if not np.isfinite(np.asarray(y_score, dtype=float)).all():
+        checked(y_true, y_score, None, score_columns=np.shape(y_score)[1] // max(np.shape(y_true)[1], 1))
     y_true, y_score = checked(y_true, predicted_means(y_true, y_score), label_names)
     known = np.isfinite(y_true)
     return float(np.mean(np.abs(y_true - y_score)[known])) if known.any() else float("nan")

@@ -65,3 +65,32 @@ def test_error_summary_takes_the_exception_line():
     text = "Traceback (most recent call last):\n  File 'x', line 1\nray.exceptions.RayTaskError(RuntimeError): " \
            "ray::f()\n  File 'y'\nRuntimeError: injected fault: this architecture always raises\n"
     assert error_summary(text) == "RuntimeError: injected fault: this architecture always raises"
+
+
+def test_reading_while_a_trial_is_appended_never_sees_a_torn_file(tmp_path):
+    """The table is replaced atomically, but pyarrow opening the path twice (footer, then pages) read an
+    old footer with new pages about once in 40 reads ('Page was smaller than expected'); one read of the
+    bytes sees one file."""
+    import threading
+
+    from ecgsearch.results import ResultsTable, read_results
+
+    table = ResultsTable(tmp_path)
+    table.append({"trial_id": "x0", "status": "ok", "val.a": 0.5})
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 1
+        while not stop.is_set():
+            table.append({"trial_id": f"x{i}", "status": "ok", "val.a": i / 7,
+                          **{f"hp.c{k}": k * i for k in range(i % 20)}})
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        sizes = [len(read_results(tmp_path)) for _ in range(300)]
+    finally:
+        stop.set()
+        writer.join()
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]

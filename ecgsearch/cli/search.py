@@ -40,6 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ecgsearch.cli.display import RunDisplay, best_table
     from ecgsearch.engine import (  # deferred: the engine imports Ray and torch
         check_out_dir,
+        resumed_spec,
         run_search,
     )
     from ecgsearch.engine.storage import is_uri
@@ -54,6 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = args.out
     else:
         check_out_dir(out, args.resume)  # before any output or work
+        if args.resume:  # the budget the run started with, for the progress display
+            spec = resumed_spec(spec, out)
     manager = get_registries().manager
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
         manager.register(display)  # the progress display is a lifecycle-hook plugin like any logger

@@ -7,7 +7,15 @@ run on a shared folder or an object store. May import latency, search, train, th
 data and the contracts; nothing but the CLI imports it. Read ``run.py`` first.
 """
 
-from ecgsearch.engine.run import SearchOutcome, check_out_dir, check_supported, prepare_data, run_search
+from ecgsearch.engine.run import (
+    SearchOutcome,
+    check_out_dir,
+    check_supported,
+    prepare_data,
+    resumed_spec,
+    run_search,
+)
 from ecgsearch.space.spec import with_trials  # the CLI's --trials, kept here for existing callers
 
-__all__ = ["SearchOutcome", "check_out_dir", "check_supported", "prepare_data", "run_search", "with_trials"]
+__all__ = ["SearchOutcome", "check_out_dir", "check_supported", "prepare_data", "resumed_spec", "run_search",
+           "with_trials"]

@@ -118,33 +118,44 @@ class FaultLogCallback(tune.Callback):
 
     def _record(self, trial: Any, kind: str) -> None:
         trial_id = str(trial.config.get("_trial_id", trial.trial_id))
+        if ResultsTable(self.out_dir).status_of(trial_id) not in (None, "failed"):
+            return  # it ended well before (a resumed run restoring it): the fault log agrees with the table
         reason = fault_reason(self.out_dir, trial_id, trial_error(trial))
         record_fault(self.out_dir, trial_id, kind, reason, attempt=int(trial.num_failures),
                      recorded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 class CheckpointCleanup(tune.Callback):
-    """Deletes an ended trial's checkpoints: they exist to continue a retried or resumed trial, and its
-    best weights are kept apart (``OUT/trials/<id>/best.pt``)."""
+    """Deletes the trials' checkpoints when the experiment ends: they exist to continue a retried or
+    resumed trial, and each trial's best weights are kept apart (``OUT/trials/<id>/best.pt``).
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._clean(trial)
+    Not when a trial ends: Tune saves its experiment state only every few seconds, so after the driver is
+    killed the restored state may still call a trial running that had finished, and its checkpoint must
+    be there for Tune to restore it (the trainable then sees the trial's row and reports it as done).
+    """
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._clean(trial)
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for trial in trials:
+            self._clean(trial)
 
     @staticmethod
     def _clean(trial: Any) -> None:
-        import pyarrow.fs  # deferred: only when a trial ends
+        import pyarrow.fs  # deferred: only when the experiment ends
 
         storage = trial.storage
         try:
             entries = storage.storage_filesystem.get_file_info(pyarrow.fs.FileSelector(storage.trial_fs_path))
-            for entry in entries:
-                if entry.type == pyarrow.fs.FileType.Directory and entry.base_name.startswith("checkpoint_"):
-                    storage.storage_filesystem.delete_dir(entry.path)
+        except FileNotFoundError:  # the trial never wrote a checkpoint
+            return
         except OSError as error:  # disk space only: the trial's row is already recorded
-            log.warning("could not delete the checkpoints of trial %s: %s", trial.trial_id, error)
+            log.warning("could not list the checkpoints of trial %s: %s", trial.trial_id, error)
+            return
+        for entry in entries:
+            if entry.type == pyarrow.fs.FileType.Directory and entry.base_name.startswith("checkpoint_"):
+                try:
+                    storage.storage_filesystem.delete_dir(entry.path)
+                except OSError as error:
+                    log.warning("could not delete checkpoint %s: %s", entry.path, error)
 
 
 def fault_callbacks(out_dir: str | Path) -> list[Any]:

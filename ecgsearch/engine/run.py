@@ -26,6 +26,7 @@ from ecgsearch.engine.callbacks import ResultsCallback, fault_callbacks
 from ecgsearch.engine.storage import (
     EXPERIMENT,
     check_run_location,
+    is_uri,
     open_run_storage,
     storage_callbacks,
     storage_of,
@@ -36,9 +37,11 @@ from ecgsearch.latency.bench import measure_after_search
 from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
 from ecgsearch.latency.screen import latency_screen
 from ecgsearch.plugins import get_registries
-from ecgsearch.results import RESULTS_FILE, SPACE_COPY, ResultsTable
+from ecgsearch.results import RESULTS_FILE, SPACE_COPY, ResultsTable, read_results
+from ecgsearch.results.folder import recorded_trials, write_run_record
 from ecgsearch.search.candidates import input_shape
 from ecgsearch.search.factory import make_searcher
+from ecgsearch.space.spec import with_trials
 from ecgsearch.train.context import OBJECTIVE, TrialContext, TrialRuntime
 from ecgsearch.train.transfer import TransferPlan, plan_transfer
 
@@ -67,9 +70,23 @@ class SearchOutcome:
 
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:
-    """Refuse to mix two runs in one directory; refuse a resume with nothing to resume."""
+    """Refuse to mix two runs in one directory; refuse a resume with nothing to resume, or over a results
+    table that cannot be read (resuming would fail the unfinished trials and lose the finished ones)."""
     check_run_location(out_dir, "folder", (out_dir / EXPERIMENT).exists() or (out_dir / RESULTS_FILE).exists(),
                        resume)
+    if resume and (out_dir / RESULTS_FILE).exists():
+        try:
+            read_results(out_dir / RESULTS_FILE)
+        except UserError as error:
+            raise UserError(f"run --resume: {str(error).rstrip('.')}; the finished trials it held would be lost, so nothing was "
+                            f"resumed: restore {out_dir / RESULTS_FILE} from a copy, or start a new run in "
+                            "another --out.") from None
+
+
+def resumed_spec(spec: SearchSpec, out_dir: Path | str) -> SearchSpec:
+    """On resume, the budget the run started with (``--trials`` may have differed from the space file)."""
+    trials = recorded_trials(out_dir) if not is_uri(out_dir) else None
+    return with_trials(spec, trials)
 
 
 def check_supported(spec: SearchSpec, plan: LatencyPlan | None = None) -> None:
@@ -186,7 +203,7 @@ def restore_tuner(out_dir: Path, trainable: Any) -> Any:
     experiment = storage_of(out_dir).experiment  # OUT/tune, or URI/tune (ecgsearch.engine.storage)
     if tune.Tuner.can_restore(experiment):
         return tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
-                                  resume_errored=False, restart_errored=False)
+                                  resume_errored=True, restart_errored=False)  # errored: by a killed driver
     state = out_dir / EXPERIMENT
     if state.exists():
         log.warning("no restorable Tune state in %s; restarting the search, keeping recorded trials", state)
@@ -228,11 +245,14 @@ def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, disp
     """Run (or resume) the search a space file describes; results land in ``out_dir``."""
     out_dir = open_run_storage(out_dir, resume).local  # a folder, or a URI's staging folder (engine.storage)
     check_out_dir(out_dir, resume)
+    spec = resumed_spec(spec, out_dir) if resume else spec
     plan = latency_plan(spec)  # the one latency plan of this search
     check_supported(spec, plan)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and Path(spec.path).is_file():
-        shutil.copyfile(spec.path, out_dir / SPACE_COPY)
+    if not resume:
+        write_run_record(out_dir, spec.budget.trials)
+        if Path(spec.path).is_file():
+            shutil.copyfile(spec.path, out_dir / SPACE_COPY)
     progress = display.data_progress if display else None
     cache_entry = prepare_data(spec, progress)
     transfer = plan_transfer(spec, cache_entry, progress)

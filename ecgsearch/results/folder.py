@@ -5,6 +5,7 @@ Layout::
     OUT/results.parquet        one row per finished trial (``ecgsearch.results.table``)
     OUT/space.yaml             the copy of the space file that produced the run
     OUT/space.pruned.yaml      the narrower space ``ecgsearch prune`` derived from the results
+    OUT/run.json               what the run started with beyond its space file (``trials``)
     OUT/trials/<id>/best.pt    a trial's best weights, config and validation thresholds
     OUT/faults/                the fault log (``ecgsearch.engine.faults``)
     OUT/tune/                  Ray Tune's experiment state (what ``--resume`` restores)
@@ -16,6 +17,7 @@ wrong folder is the same sentence whichever verb was given it.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import pickle
 import re
@@ -34,10 +36,27 @@ if TYPE_CHECKING:
 
 SPACE_COPY = "space.yaml"
 PRUNED_FILE = "space.pruned.yaml"  # what `ecgsearch prune` writes by default
+RUN_FILE = "run.json"  # what the run was started with beyond its space file (the --trials it ran)
 TRIALS_DIR = "trials"
 BEST_CHECKPOINT = "best.pt"
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 _UNSUPPORTED = re.compile(r"Unsupported operand \d+|Unsupported class [\w.]+")
+
+
+def write_run_record(out_dir: str | Path, trials: int) -> None:
+    """Remember the budget the run started with (``--trials`` may differ from the space file's)."""
+    path = Path(out_dir) / RUN_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"trials": int(trials)}))
+    tmp.replace(path)
+
+
+def recorded_trials(out_dir: str | Path) -> int | None:
+    """The trials the run in ``out_dir`` started with (None for a run from before run.json existed)."""
+    try:
+        return int(json.loads((Path(out_dir) / RUN_FILE).read_text())["trials"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def checkpoint_path(out_dir: str | Path, trial_id: str) -> Path:

@@ -6,6 +6,7 @@ killed at any moment leaves a readable table holding every trial that had finish
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -36,13 +37,20 @@ def column_order(columns: Iterable[str]) -> list[str]:
     return [c for g in groups for c in g] + sorted(c for c in cols if c not in known)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns mixing strings and numbers (a choice over both) are stored as strings."""
+    """Columns mixing strings and numbers (a choice over both), or holding lists, are stored as strings;
+    a cell a trial does not have stays empty (None), and a column of booleans stays boolean."""
     for col in frame.columns:
         if frame[col].dtype == object:
-            kinds = {type(v) for v in frame[col] if v is not None and not (isinstance(v, float) and math.isnan(v))}
-            if len(kinds) > 1 or (kinds and not kinds <= {str}):
-                frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+            kinds = {type(v) for v in frame[col] if not _missing(v)}
+            if kinds <= {bool}:
+                frame[col] = frame[col].map(lambda v: None if _missing(v) else bool(v))
+            elif len(kinds) > 1 or not kinds <= {str}:
+                frame[col] = frame[col].map(lambda v: None if _missing(v) else str(v))
     return frame
 
 
@@ -57,6 +65,10 @@ class ResultsTable:
 
     def finished_ids(self) -> set[str]:
         return {str(r["trial_id"]) for r in self._rows}
+
+    def status_of(self, trial_id: str) -> str | None:
+        """The recorded status of a trial (None when it has no row)."""
+        return next((str(r["status"]) for r in self._rows if str(r["trial_id"]) == trial_id), None)
 
     def append(self, row: Mapping[str, Any]) -> bool:
         """Record and persist a row; False (and nothing written) if the trial is already recorded."""
@@ -88,10 +100,9 @@ def read_results(path: Path | str, command: str | None = None) -> pd.DataFrame:
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE
-    try:
-        return pd.read_parquet(path)
-    except FileNotFoundError:
-        raise
+    data = path.read_bytes()  # one read of one file: the writer replaces it atomically, and pyarrow
+    try:                       # opening the path twice could see the old footer and the new pages
+        return pd.read_parquet(io.BytesIO(data))
     except Exception as error:  # a truncated or foreign file: pyarrow's own message says which
         prefix = f"{command}: " if command else ""
         raise UserError(f"{prefix}{path} cannot be read ({error}); it is not a results table written by "

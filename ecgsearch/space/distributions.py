@@ -153,8 +153,10 @@ class Range(Distribution):
         """The first and last multiples ``k`` of ``q`` with ``k * q`` in ``[lo, hi]``."""
         assert self.q is not None
         low, high = self.lo / self.q, self.hi / self.q
-        first = round(low) if _close(low, round(low)) else math.ceil(low)
-        last = round(high) if _close(high, round(high)) else math.floor(high)
+        # a bound within float noise of a multiple snaps to it, but never a nonzero bound to 0: 1e-13 / 0.1
+        # is close to 0 in absolute terms, and 0 is not in [1e-13, ...] (nor has a logarithm)
+        first = round(low) if _close(low, round(low)) and (round(low) != 0 or low == 0) else math.ceil(low)
+        last = round(high) if _close(high, round(high)) and (round(high) != 0 or high == 0) else math.floor(high)
         return int(first), int(last)
 
     def _cast(self, value: float) -> int | float:

@@ -31,8 +31,7 @@ from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.space.transfer import FREEZE_PARAM
-from ecgsearch.train.context import TrialContext, hyperparameters
-from ecgsearch.train.context import Diverged
+from ecgsearch.train.context import Diverged, TrialContext, hyperparameters
 from ecgsearch.train.loop import best_columns, train_epochs
 from ecgsearch.train.models import check_model, freeze_stages, stage_count
 from ecgsearch.train.scoring import Scorer

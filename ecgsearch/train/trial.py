@@ -24,9 +24,8 @@ import torch
 from ecgsearch.results.folder import checkpoint_path
 from ecgsearch.train.accel import accelerate
 from ecgsearch.train.checkpoints import EpochState, Resumed, report_epoch, resume_point
-from ecgsearch.train.context import OBJECTIVE, Report, TrialContext, hyperparameters
+from ecgsearch.train.context import OBJECTIVE, Diverged, Report, TrialContext, hyperparameters
 from ecgsearch.train.costs import model_costs
-from ecgsearch.train.context import Diverged
 from ecgsearch.train.loop import Epoch, best_columns, train_epochs
 from ecgsearch.train.scoring import Scorer
 from ecgsearch.train.setup import TrialSetup, build_trial
