@@ -42,6 +42,7 @@ from ecgsearch.infos import (
     TaskInfo,
     any_param,
     bool_param,
+    either,
     float_param,
     int_param,
     list_param,
@@ -54,7 +55,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     # datasets
     **dict.fromkeys(("EcgArrays", "EcgSource", "Progress", "SPLITS"), "ecgsearch.data.source"),
-    **dict.fromkeys(("Preprocessing", "STANDARD_LEADS", "standard_leads", "resample", "fix_length"),
+    **dict.fromkeys(("Preprocessing", "STANDARD_LEADS", "LEAD_SETS", "standard_leads", "resample", "fix_length"),
                     "ecgsearch.data.preprocess"),
     **dict.fromkeys(("SplitShares", "check_int", "check_number", "is_int", "is_number"), "ecgsearch.data.params"),
     "SignalWriter": "ecgsearch.data.signal_writer",
@@ -78,7 +79,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "ArchitectureInfo", "BackendInfo", "DatasetInfo", "MetricInfo", "OptimizerInfo", "PluginError", "ScheduleInfo",
     "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__",
-    "ParamSpec", "any_param", "bool_param", "float_param", "int_param", "list_param", "str_param", *sorted(_LAZY),
+    "ParamSpec", "any_param", "bool_param", "either", "float_param", "int_param", "list_param", "str_param", *sorted(_LAZY),
 ]
 
 
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         is_number,
     )
     from ecgsearch.data.preprocess import (
+        LEAD_SETS,
         STANDARD_LEADS,
         Preprocessing,
         fix_length,

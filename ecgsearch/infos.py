@@ -29,8 +29,10 @@ class ParamSpec:
     type: one of ``PARAM_TYPES``; ``int`` also takes integral floats (``32.0`` from a sampler), lists
         take their element type; ``any`` is checked only for being a plain (finite) value.
     low, high: inclusive bounds of numbers (and list elements); ``low_open``/``high_open`` exclude them.
-    choices: the only allowed values (numbers or strings). odd: integers must be odd (kernels).
-    max_len: the longest list. nullable: ``None`` (YAML ``null``) is allowed too. doc: one line for users.
+    choices: the only allowed values (numbers or strings; for a list, of its elements); ``ignore_case``
+    compares strings without case (lead names). odd: integers must be odd (kernels). max_len: the longest
+    list. nullable: ``None`` (YAML ``null``) is allowed too. forms: alternatives, any of which may match
+    (a lead count or a list of lead names). doc: one line for users.
     """
 
     type: str
@@ -43,6 +45,8 @@ class ParamSpec:
     max_len: int | None = None
     nullable: bool = False
     doc: str = ""
+    ignore_case: bool = False
+    forms: tuple[ParamSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -50,11 +54,16 @@ class ParamSpec:
 
     def describe(self) -> str:
         """What the parameter takes, as the end of a sentence: ``an odd integer in [1, 1025]``."""
-        if self.choices:
+        if self.forms:
+            what = " or ".join(form.describe() for form in self.forms)
+        elif self.choices and not self.type.endswith("_list"):
             what = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.type.endswith("_list") and self.choices:
+            most = f"at most {self.max_len} " if self.max_len else ""
+            what = (f"a non-empty list of {most}values from " + ", ".join(repr(c) for c in self.choices)
+                    + (" (any case)" if self.ignore_case else ""))
         elif self.type.endswith("_list"):
-            element = ParamSpec(self.type.removesuffix("_list"), self.low, self.high, self.low_open,
-                                self.high_open, odd=self.odd).describe().removeprefix("an ").removeprefix("a ")
+            element = self._element().describe().removeprefix("an ").removeprefix("a ")
             most = f"at most {self.max_len} " if self.max_len else ""
             for one, many in (("integer", "integers"), ("number", "numbers"), ("string", "strings")):
                 element = element.replace(one, many, 1)
@@ -78,15 +87,16 @@ class ParamSpec:
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is a valid setting of this parameter."""
         if value is None:
-            return self.nullable or self.type == "any"
-        if self.choices:
-            return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+            return self.nullable or (self.type == "any" and not self.forms)
+        if self.forms:
+            return any(form.accepts(value) for form in self.forms)
         if self.type.endswith("_list"):
-            element = ParamSpec(self.type.removesuffix("_list"), self.low, self.high, self.low_open,
-                                self.high_open, odd=self.odd)
+            element = self._element()
             return (isinstance(value, (list, tuple)) and len(value) > 0
                     and (self.max_len is None or len(value) <= self.max_len)
                     and all(element.accepts(v) for v in value))
+        if self.choices:
+            return any(self._same(value, c) for c in self.choices)
         if self.type == "bool":
             return isinstance(value, bool)
         if self.type == "str":
@@ -100,6 +110,15 @@ class ParamSpec:
         if self.odd and int(value) % 2 == 0:
             return False
         return self._within(float(value))
+
+    def _element(self) -> ParamSpec:
+        return ParamSpec(self.type.removesuffix("_list"), self.low, self.high, self.low_open, self.high_open,
+                         self.choices, self.odd, ignore_case=self.ignore_case)
+
+    def _same(self, value: Any, choice: Any) -> bool:
+        if self.ignore_case and isinstance(value, str) and isinstance(choice, str):
+            return value.lower() == choice.lower()
+        return value == choice and isinstance(value, bool) == isinstance(choice, bool)
 
     def _within(self, value: float) -> bool:
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
@@ -149,9 +168,17 @@ def str_param(*choices: str, nullable: bool = False, doc: str = "") -> ParamSpec
 
 
 def list_param(element: str, low: float | None = None, high: float | None = None, *, max_len: int | None = None,
-               odd: bool = False, nullable: bool = False, doc: str = "") -> ParamSpec:
-    """A non-empty list of ``int``, ``float`` or ``str`` elements (per-stage widths, lead names)."""
-    return ParamSpec(f"{element}_list", low, high, odd=odd, max_len=max_len, nullable=nullable, doc=doc)
+               odd: bool = False, choices: tuple[Any, ...] = (), ignore_case: bool = False, nullable: bool = False,
+               doc: str = "") -> ParamSpec:
+    """A non-empty list of ``int``, ``float`` or ``str`` elements (per-stage widths, lead names), each one of
+    ``choices`` when given (compared without case with ``ignore_case``)."""
+    return ParamSpec(f"{element}_list", low, high, choices=tuple(choices), odd=odd, max_len=max_len,
+                     nullable=nullable, doc=doc, ignore_case=ignore_case)
+
+
+def either(*forms: ParamSpec, nullable: bool = False, doc: str = "") -> ParamSpec:
+    """A parameter that takes any of several forms (a lead count, or a list of lead names)."""
+    return ParamSpec("any", forms=tuple(forms), nullable=nullable, doc=doc)
 
 
 def any_param(doc: str = "") -> ParamSpec:

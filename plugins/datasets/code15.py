@@ -225,7 +225,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
             "seconds": float_param(0, FILE_SAMPLES / FILE_RATE, low_open=True,
                                    doc="the central `seconds` of each tracing"),
-            "leads": list_param("str", nullable=True, doc="lead names (null: 12)"),
+            "leads": list_param("str", choices=STANDARD_LEADS, ignore_case=True, nullable=True, doc="lead names (null: 12)"),
             "val_fraction": float_param(0, 0.5, low_open=True, high_open=True,
                                         doc="validation share of exams, by patient (no patient in two splits)"),
             "test_fraction": float_param(0, 0.5, low_open=True, high_open=True, doc="test share of exams, by patient"),

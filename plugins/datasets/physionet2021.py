@@ -25,18 +25,21 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ecgsearch import (
+    LEAD_SETS,
+    STANDARD_LEADS,
     DatasetInfo,
     EcgArrays,
-    ParamSpec,
     Preprocessing,
     Progress,
     SignalWriter,
     bool_param,
     check_int,
+    either,
     float_param,
     hookimpl,
     int_param,
     is_int,
+    list_param,
     str_param,
 )
 from ecgsearch_plugins import _challenge2021 as challenge
@@ -452,8 +455,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "root": str_param(doc="the training folder (records one or two levels down)"),
             "sampling_rate": float_param(1, 10_000, doc="resampled rate (Hz)"),
             "seconds": float_param(0, 3600, low_open=True, doc="records are cropped (centre) or zero-padded to this"),
-            "leads": ParamSpec("any", doc="a Challenge lead set (12, 8, 6, 4, 3, 2) or a list of lead names "
-                                          "(null: 12)"),
+            "leads": either(int_param(choices=tuple(LEAD_SETS)), list_param("str", choices=STANDARD_LEADS, ignore_case=True),
+                            nullable=True, doc="a Challenge lead set or a list of lead names (null: 12)"),
             "classes": str_param("scored", "all",
                                  doc="`scored`: the 26 scored classes, equivalent codes merged; `all`: every code"),
             "folds": int_param(3, 1000, doc="folds of `split: kfold`"),

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ecgsearch import (
+    STANDARD_LEADS,
     DatasetInfo,
     EcgArrays,
     Progress,
@@ -238,7 +239,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "records": str_param(*RECORD_SETS, doc="`records100` (100 Hz files) or `records500`"),
             "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
             "seconds": float_param(0, MAX_SECONDS, low_open=True, doc="the central `seconds` (at most 10)"),
-            "leads": list_param("str", nullable=True,
+            "leads": list_param("str", choices=STANDARD_LEADS, ignore_case=True, nullable=True,
                                 doc="lead names, e.g. the 8-lead subset `[I, II, V1, V2, V3, V4, V5, V6]` (null: 12)"),
             "workers": int_param(0, 1024, doc="reading threads"),
             "drop_unlabelled": bool_param("drop records with no statement of the set (else kept, all labels 0)"),
