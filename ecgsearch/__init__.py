@@ -38,6 +38,8 @@ from ecgsearch.infos import (
     OptimizerInfo,
     ParamSpec,
     ScheduleInfo,
+    SchedulerInfo,
+    SearcherInfo,
     SurrogateInfo,
     TaskInfo,
     any_param,
@@ -67,6 +69,9 @@ _LAZY: dict[str, str] = {
     "Task": "ecgsearch.train.tasks",
     **dict.fromkeys(("Schedule", "ScheduleRun"), "ecgsearch.train.schedules"),
     "binarize": "ecgsearch.train.thresholds",
+    # searchers and schedulers
+    **dict.fromkeys(("SearchProblem", "SchedulerRun", "RandomSearcher", "SurrogateSearcher", "GridSearcher",
+                     "ConstrainedSearcher", "WarmPoint"), "ecgsearch.search"),
     # latency backends
     **dict.fromkeys(("LatencyBackend", "BackendUnavailable"), "ecgsearch.latency.backend"),
     # notebooks
@@ -78,7 +83,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "ArchitectureInfo", "BackendInfo", "DatasetInfo", "MetricInfo", "OptimizerInfo", "PluginError", "ScheduleInfo",
-    "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__",
+    "SchedulerInfo", "SearcherInfo", "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__",
     "ParamSpec", "any_param", "bool_param", "either", "float_param", "int_param", "list_param", "str_param", *sorted(_LAZY),
 ]
 
@@ -118,6 +123,15 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ecgsearch.latency.backend import BackendUnavailable, LatencyBackend
     from ecgsearch.plugins import get_registries
     from ecgsearch.results import open_run, read_results
+    from ecgsearch.search import (
+        ConstrainedSearcher,
+        GridSearcher,
+        RandomSearcher,
+        SchedulerRun,
+        SearchProblem,
+        SurrogateSearcher,
+        WarmPoint,
+    )
     from ecgsearch.space import load_space, parse_space
     from ecgsearch.train.costs import AnalyticFactory, Costs, Tally
     from ecgsearch.train.models import check_model, freeze_stages

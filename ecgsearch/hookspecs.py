@@ -26,6 +26,8 @@ from ecgsearch.infos import (
     MetricInfo,
     OptimizerInfo,
     ScheduleInfo,
+    SchedulerInfo,
+    SearcherInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -123,6 +125,31 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
     ``predict(X)``; with ``has_uncertainty`` also ``predict_mean_std(X) -> (mean, std)`` (the surrogate
     search's acquisition needs the spread). ``feature_importances_`` is used when present. Not
     firstresult: every plugin's list is collected.
+    """
+
+
+@hookspec
+def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
+    """Return trial schedulers (``fifo``, ``asha``, ``hyperband``, ``median_stopping``, ``pbt``, ...).
+
+    ``SchedulerInfo.factory(run, **options)`` returns a Ray Tune ``TrialScheduler``; ``run`` is an
+    ``ecgsearch.SchedulerRun``. A space file picks one with ``budget: {scheduler: NAME}`` or
+    ``budget: {scheduler: {name: NAME, option: value}}``, options checked against ``params``.
+
+    Not firstresult: every plugin's list is collected.
+    """
+
+
+@hookspec
+def ecgsearch_register_searchers() -> list[SearcherInfo]:
+    """Return searchers (``random``, ``grid``, ``surrogate``, ``optuna``, ...).
+
+    ``SearcherInfo.factory(problem, **options)`` returns a Ray Tune ``Searcher`` whose suggestions carry
+    the engine's private keys (``problem.annotate``); ``problem`` is an ``ecgsearch.SearchProblem``. A
+    space file picks one with ``search: {algorithm: NAME, option: value}``, options checked against
+    ``params``.
+
+    Not firstresult: every plugin's list is collected.
     """
 
 

@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
-PARAM_TYPES = ("int", "float", "bool", "str", "int_list", "float_list", "str_list", "any")
+PARAM_TYPES = ("int", "float", "bool", "str", "int_list", "float_list", "str_list", "mapping", "objectives", "any")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,10 @@ class ParamSpec:
     choices: the only allowed values (numbers or strings; for a list, of its elements); ``ignore_case``
     compares strings without case (lead names). odd: integers must be odd (kernels). max_len: the longest
     list. nullable: ``None`` (YAML ``null``) is allowed too. forms: alternatives, any of which may match
-    (a lead count or a list of lead names). doc: one line for users.
+    (a lead count or a list of lead names). registry: for a ``str``, the registry its value must be a
+    name of (``"surrogates"``, ``"metrics"``: the space parser checks it). ``mapping`` is a plain mapping
+    (options passed on as they are); ``objectives`` maps result columns (``macro_auroc``, ``cost.flops``)
+    to ``max``/``min``. doc: one line for users.
     """
 
     type: str
@@ -47,6 +50,7 @@ class ParamSpec:
     doc: str = ""
     ignore_case: bool = False
     forms: tuple[ParamSpec, ...] = ()
+    registry: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -70,7 +74,10 @@ class ParamSpec:
             what = f"a non-empty list of {most}{element}"
         else:
             what = {"int": "an odd integer" if self.odd else "an integer", "float": "a number",
-                    "bool": "true or false", "str": "a string", "any": "a value"}[self.type]
+                    "bool": "true or false", "str": f"a registered {self.registry.rstrip('s')}" if self.registry
+                    else "a string", "any": "a value", "mapping": "a mapping of plain values",
+                    "objectives": "a mapping of at least two objectives (a metric or a cost column) to max or "
+                                  "min"}[self.type]
             what += self._range()
         return what + (" or null" if self.nullable else "")
 
@@ -103,6 +110,12 @@ class ParamSpec:
             return isinstance(value, str)
         if self.type == "any":
             return _plain_value(value)
+        if self.type == "mapping":
+            return isinstance(value, Mapping) and all(isinstance(k, str) and _plain_value(v)
+                                                     for k, v in value.items())
+        if self.type == "objectives":
+            return (isinstance(value, Mapping) and len(value) >= 2
+                    and all(isinstance(k, str) and v in ("max", "min") for k, v in value.items()))
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             return False
         if self.type == "int" and not float(value).is_integer():
@@ -162,9 +175,10 @@ def bool_param(doc: str = "") -> ParamSpec:
     return ParamSpec("bool", doc=doc)
 
 
-def str_param(*choices: str, nullable: bool = False, doc: str = "") -> ParamSpec:
-    """A string parameter, one of ``choices`` when given (``pool: str_param("cls", "mean")``)."""
-    return ParamSpec("str", choices=tuple(choices), nullable=nullable, doc=doc)
+def str_param(*choices: str, nullable: bool = False, registry: str = "", doc: str = "") -> ParamSpec:
+    """A string parameter, one of ``choices`` when given (``pool: str_param("cls", "mean")``), or the name of
+    an item of a registry (``surrogate: str_param(registry="surrogates")``)."""
+    return ParamSpec("str", choices=tuple(choices), nullable=nullable, doc=doc, registry=registry)
 
 
 def list_param(element: str, low: float | None = None, high: float | None = None, *, max_len: int | None = None,
@@ -338,6 +352,37 @@ class SurrogateInfo(PluginInfo):
     has_uncertainty: bool = False
 
 
+@dataclass(frozen=True)
+class SchedulerInfo(PluginInfo):
+    """A trial scheduler: ``factory(run, **options) -> ray.tune.schedulers.TrialScheduler``.
+
+    ``run`` (``ecgsearch.SchedulerRun``) says what the scheduler schedules on: the reported metric and
+    its mode, the epochs a trial may run (``max_t``), the iteration attribute, the trials' space (for a
+    scheduler that mutates hyperparameters, as PBT does) and the seed; ``options`` are the space file's
+    ``budget.scheduler`` options, declared in ``params``.
+    mutates_config: whether it changes a trial's hyperparameters while the trial runs (PBT); a model-based
+    searcher cannot learn from such trials, and the space parser refuses the pair.
+    """
+
+    kind: ClassVar[str] = "scheduler"
+    mutates_config: bool = False
+
+
+@dataclass(frozen=True)
+class SearcherInfo(PluginInfo):
+    """A searcher: ``factory(problem, **options) -> ray.tune.search.Searcher`` proposing configurations.
+
+    ``problem`` (``ecgsearch.SearchProblem``) is the space, the metric and mode, the seed, the number of
+    trials, and the engine's candidate machinery (a feasible random candidate by index; the cost of a
+    configuration or None when it breaks a constraint; the private keys every suggestion must carry).
+    ``options`` are the space file's ``search`` options, declared in ``params``.
+    model_based: whether it learns from results (it then needs ``warm_start`` rows to continue a search).
+    """
+
+    kind: ClassVar[str] = "searcher"
+    model_based: bool = False
+
+
 def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
     """A callable as given, or the object a ``"module:attr"`` string names (imported now)."""
     if callable(ref):
@@ -358,4 +403,6 @@ INFO_TYPES: tuple[type[PluginInfo], ...] = (
     BackendInfo,
     SurrogateInfo,
     ScheduleInfo,
+    SchedulerInfo,
+    SearcherInfo,
 )

@@ -33,6 +33,8 @@ from ecgsearch.infos import (
     OptimizerInfo,
     PluginInfo,
     ScheduleInfo,
+    SchedulerInfo,
+    SearcherInfo,
     SurrogateInfo,
     TaskInfo,
 )
@@ -62,6 +64,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "code15": "ecgsearch_plugins.datasets.code15",
     "deepfake": "ecgsearch_plugins.datasets.deepfake",
     "surrogates": "ecgsearch_plugins.surrogates",
+    "schedulers": "ecgsearch_plugins.schedulers",
+    "searchers": "ecgsearch_plugins.searchers",
     "torch_backends": "ecgsearch_plugins.backends.torch_backends",
     "onnxruntime_backends": "ecgsearch_plugins.backends.onnxruntime_backends",
     "openvino_backends": "ecgsearch_plugins.backends.openvino_backends",
@@ -77,6 +81,8 @@ COLLECTION_HOOKS: dict[str, tuple[str, type[PluginInfo]]] = {
     "ecgsearch_register_metrics": ("metrics", MetricInfo),
     "ecgsearch_register_backends": ("backends", BackendInfo),
     "ecgsearch_register_surrogates": ("surrogates", SurrogateInfo),
+    "ecgsearch_register_schedulers": ("schedulers", SchedulerInfo),
+    "ecgsearch_register_searchers": ("searchers", SearcherInfo),
 }
 
 
@@ -216,6 +222,8 @@ class Registries:
     metrics: Registry[MetricInfo] = field(default_factory=lambda: Registry("metric"))
     backends: Registry[BackendInfo] = field(default_factory=lambda: Registry("backend"))
     surrogates: Registry[SurrogateInfo] = field(default_factory=lambda: Registry("surrogate"))
+    schedulers: Registry[SchedulerInfo] = field(default_factory=lambda: Registry("scheduler"))
+    searchers: Registry[SearcherInfo] = field(default_factory=lambda: Registry("searcher"))
     plugins: list[str] = field(default_factory=list)
     broken: list[BrokenPlugin] = field(default_factory=list)
     manager: Any = None

@@ -21,13 +21,19 @@ os.environ.setdefault("ECGSEARCH_CACHE", str(ROOT / ".cache" / "test-datasets"))
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray cluster for the whole session: 2 CPUs, a fixed small object store."""
+def start_ray():
+    """The session's local Ray cluster: 2 CPUs, a fixed small object store."""
     import ray
 
     ray.init(num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
              log_to_driver=False, configure_logging=False)
+    return ray
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for the whole session (a test that kills it starts it again: ``start_ray``)."""
+    ray = start_ray()
     yield ray
     ray.shutdown()
 

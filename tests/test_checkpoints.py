@@ -16,7 +16,7 @@ from ecgsearch.data.prepare import prepare_entry
 from ecgsearch.errors import UserError
 from ecgsearch.results.folder import load_weights
 from ecgsearch.space import parse_space
-from ecgsearch.train.checkpoints import STATE_FILE, restore_state, save_state, stateful_parts
+from ecgsearch.train.checkpoints import STATE_FILE, restore_state, retune, save_state, stateful_parts
 from ecgsearch.train.context import TrialContext
 from ecgsearch.train.trial import run_trial
 
@@ -55,8 +55,9 @@ class Reporter:
         if state.epoch == self.crash_at:
             raise _Crash
 
-    def restore(self, setup: Any, generator: torch.Generator) -> Any:
-        return None if self.restore_from is None else restore_state(self.restore_from, setup, generator)
+    def restore(self, setup: Any, generator: torch.Generator, config: Any = None) -> Any:
+        self.setup = setup
+        return None if self.restore_from is None else restore_state(self.restore_from, setup, generator, config)
 
 
 def _context(tmp_path: Path) -> tuple[dict[str, Any], TrialContext]:
@@ -96,6 +97,56 @@ def test_the_checkpoint_holds_every_stateful_part(tmp_path, single_thread):
     payload = torch.load(tmp_path / STATE_FILE, weights_only=True)
     assert {"model", "optimizer"} <= set(payload["parts"]) and payload["epoch"] == 1
     assert payload["last"]["epoch"] == 1 and payload["best"]["best_epoch"] == 1
+
+
+def test_a_state_continued_with_new_optimizer_settings_takes_them(tmp_path, single_thread):
+    """Population-based training continues a better trial's state with a perturbed learning rate and
+    weight decay: the restored optimizer runs at the saved rate times new/old, with the new decay."""
+    config, context = _context(tmp_path)
+    reporter = Reporter(tmp_path, save_at=1, crash_at=1)
+    with pytest.raises(_Crash):
+        run_trial(config, context, reporter)
+    saved = torch.load(tmp_path / STATE_FILE, weights_only=True)["parts"]["optimizer"]["param_groups"][0]
+    lr_key = next(k for k in config if k.startswith("optimizer.") and k.endswith(".lr"))
+    decay_key = lr_key.replace(".lr", ".weight_decay")
+    perturbed = {**config, lr_key: config[lr_key] * 1.2, decay_key: 0.0123}
+    continued = Reporter(tmp_path, restore_from=tmp_path / STATE_FILE, crash_at=2)
+    with pytest.raises(_Crash):
+        run_trial(perturbed, context, continued)
+    assert [r["epoch"] for r in continued.reports] == [2]
+    group = continued.setup.optimizer.param_groups[0]
+    assert group["weight_decay"] == 0.0123
+    # the second epoch ran at the saved rate x 1.2 (a constant schedule: the rate itself)
+    assert group["lr"] == pytest.approx(saved["lr"] * 1.2)
+
+    plain = Reporter(tmp_path, restore_from=tmp_path / STATE_FILE, crash_at=2)
+    with pytest.raises(_Crash):
+        run_trial(config, context, plain)  # the same settings: the saved state as it was
+    assert plain.setup.optimizer.param_groups[0]["lr"] == pytest.approx(saved["lr"])
+    assert plain.setup.optimizer.param_groups[0]["weight_decay"] == saved["weight_decay"]
+
+
+def test_retune_scales_a_schedule_part_way_through():
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    before = optimizer.param_groups[0]["lr"]
+
+    class Setup:
+        pass
+
+    setup = Setup()
+    setup.optimizer, setup.scheduler = optimizer, scheduler
+    old = {"optimizer": "adamw", "optimizer.adamw.lr": 0.01, "optimizer.adamw.weight_decay": 0.1}
+    changed = retune(setup, old, {**old, "optimizer.adamw.lr": 0.02})
+    assert changed == ["optimizer.adamw.lr"]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(2 * before)
+    assert scheduler.base_lrs == [pytest.approx(0.02)]
+    scheduler.step()  # the cosine continues from the scaled rate: exactly twice the unscaled one
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.02 * (1 + math.cos(math.pi * 5 / 10)) / 2)
 
 
 def test_stateful_parts_are_found_one_level_down():

@@ -32,7 +32,7 @@ def test_validate_accepts_the_shipped_spaces(capsys):
 
 @pytest.mark.parametrize("old, new, message", [
     ("loguniform", "logunifrom", ":7: space.optimizer.adamw.lr: 'logunifrom' is not a distribution (allowed: "
-     "choice, uniform, loguniform, randint, quniform, qloguniform, qrandint, grid); did you mean 'loguniform'?"),
+     "choice, uniform, loguniform, randint, lograndint, quniform, qloguniform, qrandint, grid); did you mean 'loguniform'?"),
     ("resnet_tiny", "resnet_tinny", ":6: space.architecture.resnet_tinny: 'resnet_tinny' is not a registered "
      "architecture"),
     ("trials: 2", "trials: two", ":4: budget.trials: 'two' is not an integer >= 1"),

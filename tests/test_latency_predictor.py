@@ -58,6 +58,7 @@ def test_held_out_models_are_predicted_within_ten_percent():
     cv = cross_validate(pd.concat([train, test]), BACKEND, folds=3)
     assert cv is not None and cv.folds == 3 and cv.models == 210 and cv.within >= 0.7
     assert "held-out models predicted within +-10%" in cv.sentence()
+    assert 0 < cv.band < 0.2 and cv.band >= cv.median_rel_error  # the 90th percentile of the errors
     assert cross_validate(train.head(3), BACKEND) is None  # too few rows to cross-validate
 
 
@@ -78,5 +79,8 @@ def test_the_screen_waits_for_measurements_then_rejects_predicted_slow_candidate
     write_results(tmp_path, synthetic_rows(120, seed=3))
     reasons = screen(config, slow)
     assert len(reasons) == 1 and reasons[0].startswith(f"predicted {COLUMN} ")
-    assert reasons[0].endswith(" > max_latency_ms 1")
+    assert " > max_latency_ms 1 by more than the predictor's error band (" in reasons[0]
+    fitted = screen.fitted()
+    assert fitted is not None and fitted.models == 120 and 0 < fitted.band < 0.2  # its cross-validated error
     assert screen(config, fast) == []
+    assert screen.decisions == {"accept": 1, "measure": 0, "reject": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
+from ecgsearch.analysis.run import load_run
 from ecgsearch.cli import main
 from ecgsearch.engine import run_search, with_trials
-from ecgsearch.report import build_report
+from ecgsearch.report import build_report, plots
 from ecgsearch.report.html import Section, Table, render
+from ecgsearch.report.sections import scaling_section
 from ecgsearch.results import RESULTS_FILE
 from ecgsearch.results.folder import SPACE_COPY
 from ecgsearch.search.features import config_frame
@@ -138,7 +141,7 @@ def test_report_shows_latency_the_data_axis_and_the_extrapolation_error(tmp_path
     page = rendered(report.path)
     assert_images_exist(report.path.parent, page)
     assert {"latency.png", "scaling_data.png", "pareto_torch-cpu_p50_ms_by_optimizer.png"} <= set(page.images)
-    assert page.sections[-1] == "latency"
+    assert page.sections[-2:] == ["latency", "next"]  # "next" always comes last
     text = " ".join(page.text)
     for axis in ("compute", "parameters", "data"):
         fit = [s for s in report.sections if s.anchor == "scaling"][0].tables[0]
@@ -149,6 +152,40 @@ def test_report_shows_latency_the_data_axis_and_the_extrapolation_error(tmp_path
     assert "training records" in text  # the data axis is in records of the training split
     latency = [s for s in report.sections if s.anchor == "latency"][0].tables[0]
     assert [row[0] for row in latency.rows] == ["torch-cpu.p50_ms", "torch-cpu.p90_ms"]
+
+
+def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_cannot_be_trusted(tmp_path,
+                                                                                                monkeypatch):
+    figures: list = []
+
+    class Recorded(plots.Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            figures.append(self)
+
+    monkeypatch.setattr(plots, "Figure", Recorded)
+    run = load_run(synthetic_run(tmp_path))
+    section = scaling_section(run, tmp_path, bootstrap=0, seed=0, train_records=None)
+    compute = next(row for row in section.tables[0].rows if row[0] == "compute")
+    collections = {c.get_label(): c for c in figures[0].axes[0].collections}  # compute is plotted first
+    used, left_out = collections["used by the fit (lowest per cost bin)"], collections["Pareto-optimal, not used"]
+    assert len(left_out.get_offsets()) > 0 and len(left_out.get_facecolors()) == 0  # hollow
+    assert len(used.get_offsets()) > 0 and len(used.get_facecolors()) > 0  # filled
+    n_used, n_front = map(int, compute[1].split(" of "))
+    assert (len(used.get_offsets()), len(used.get_offsets()) + len(left_out.get_offsets())) == (n_used, n_front)
+    # the same trials over one decade of FLOPs: the law cannot be told from its floor, and the report says so
+    rng = np.random.default_rng(1)
+    flops = 10 ** rng.uniform(6, 7, len(run.trials))
+    narrow = run.trials.assign(**{"cost.flops": flops,
+                                  "val.macro_auroc": 1 - 0.1 - 12.6 * flops ** -0.3 * rng.uniform(1, 1.1, len(flops))})
+    figures.clear()
+    section = scaling_section(replace(run, trials=narrow), tmp_path, bootstrap=0, seed=0, train_records=None)
+    compute = next(row for row in section.tables[0].rows if row[0] == "compute")
+    assert compute[-1].startswith("no (")
+    assert any(re.match(r"warning, compute law not to be trusted: .*x \(FLOPs per sample\) spans only \d\.\d decades",
+                        note) for note in section.notes), section.notes
+    texts = [t.get_text() for t in figures[0].axes[0].texts]
+    assert any(t.startswith("not to be trusted:") for t in texts), texts
 
 
 def test_render_escapes_what_comes_from_a_run():

@@ -96,6 +96,7 @@ class _Storage:
 
         self.storage_filesystem = pyarrow.fs.LocalFileSystem()
         self.trial_fs_path = str(folder)
+        self.trial_dir_name = folder.name  # None for a trial that never started
 
 
 class _Trial:
@@ -142,8 +143,8 @@ def test_a_resume_over_a_damaged_table_is_refused_before_any_work(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"error: run --resume: {out / 'results.parquet'} cannot be read (")
     assert err.endswith("it is not a results table written by `ecgsearch run`; the finished trials it held would "
-                        f"be lost, so nothing was resumed: restore {out / 'results.parquet'} from a copy, or start "
-                        "a new run in another --out.\n")
+                        "be lost, so nothing was resumed: restore that file from a copy, or start a new run in "
+                        "another --out.\n")
     assert (out / "results.parquet").read_bytes() == b"PAR1 truncated"  # nothing was touched
 
 

@@ -17,6 +17,7 @@ CASES = {
     "uniform": ([0.1, 0.9], None, (0.1, 0.9), float),
     "loguniform": ([1.0e-4, 1.0e-2], None, (1.0e-4, 1.0e-2), float),
     "randint": ([2, 5], {2, 3, 4, 5}, (2, 5), int),
+    "lograndint": ([2, 9], set(range(2, 10)), (2, 9), int),
     "quniform": ([0.1, 1.0, 0.3], {0.3, 0.6, 0.9}, (0.1, 1.0), float),
     "qloguniform": ([1, 100, 25], {25.0, 50.0, 75.0, 100.0}, (1, 100), float),
     "qrandint": ([1, 10, 3], {3, 6, 9}, (1, 10), int),
@@ -76,6 +77,22 @@ def test_qrandint_with_q_one_includes_both_ends_in_tune():
     assert {dist.sample(rng) for _ in range(200)} == {2, 3, 4}
 
 
+def test_lograndint_is_an_integer_log_uniform_in_ours_and_in_tune():
+    """Each k in [lo, hi] with probability log((k + 1) / k) / log((hi + 1) / lo): 2 about 3.85 times as
+    often as 9 in [2, 9], where randint gives them alike; qloguniform with q = 1 gives floats instead."""
+    dist = make_distribution("lograndint", [2, 9])
+    rng = np.random.default_rng(5)
+    ours = np.array([dist.sample(rng) for _ in range(4000)])
+    theirs = np.array([dist.to_tune().sample(random_state=rng) for _ in range(4000)])
+    expected = np.log(3 / 2) / np.log(10 / 2)
+    for values in (ours, theirs):
+        assert set(values.tolist()) == set(range(2, 10))
+        assert abs((values == 2).mean() - expected) < 0.03
+        assert (values == 2).sum() > 2.5 * (values == 9).sum()
+    assert all(type(v) is int for v in ours[:50].tolist())
+    assert type(make_distribution("qloguniform", [2, 9, 1]).sample(rng)) is float
+
+
 def test_quantized_samples_are_clean_multiples():
     dist = make_distribution("quniform", [0.0, 1.0, 0.1])
     rng = np.random.default_rng(3)
@@ -130,6 +147,8 @@ def test_fixed_is_returned_as_is():
         ("uniform", [1, "x"], "uniform needs numbers [lo, hi], got [1, 'x']"),
         ("loguniform", [-1, 1], "loguniform needs 0 < lo, got [-1, 1]"),
         ("randint", [5, 2], "randint needs lo < hi, got [5, 2]"),
+        ("lograndint", [0, 10], "lograndint needs 0 < lo, got [0, 10]"),
+        ("lograndint", [1.5, 10], "lograndint needs integers [lo, hi], got [1.5, 10]"),
         ("quniform", [0, 1, 0], "quniform needs q > 0, got [0, 1, 0]"),
         ("qloguniform", [0, 1, 0.1], "qloguniform needs 0 < lo, got [0, 1, 0.1]"),
         ("qrandint", [0, 10, 2.5], "qrandint needs integers [lo, hi, q], got [0, 10, 2.5]"),

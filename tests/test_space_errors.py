@@ -31,7 +31,7 @@ space:
 #  1 name / 2 data / 3 task / 4 metric / 5 budget / 6 resources / 7 space / 8 architecture /
 #  9 resnet / 10 convnext / 11 optimizer / 12 adamw / 13 batch_size
 
-DISTS = "choice, uniform, loguniform, randint, quniform, qloguniform, qrandint, grid"
+DISTS = "choice, uniform, loguniform, randint, lograndint, quniform, qloguniform, qrandint, grid"
 TOP = "name, seed, data, task, metric, budget, resources, search, constraints, latency, space, transfer"
 RESNET = "    resnet: {depth: {choice: [8, 10]}, kernel: 7}"
 ADAMW = "    adamw: {lr: {loguniform: [1.0e-4, 1.0e-2]}}"
@@ -97,7 +97,8 @@ CASES = {
         "x.yaml:5: budget.epochs: 0 is not an integer >= 1"),
     "unknown scheduler": (
         BUDGET, "budget: {trials: 4, epochs: 2, scheduler: asah}",
-        "x.yaml:5: budget.scheduler: 'asah' is not a scheduler (allowed: fifo, asha); did you mean 'asha'?"),
+        "x.yaml:5: budget.scheduler: 'asah' is not a registered scheduler (allowed: asha, fifo); did you mean "
+        "'asha'?"),
     "grace_period above epochs": (
         BUDGET, "budget: {trials: 4, epochs: 2, scheduler: asha, grace_period: 3}",
         "x.yaml:5: budget.grace_period: 3 is not an integer between 1 and budget.epochs = 2"),
@@ -105,7 +106,7 @@ CASES = {
         BUDGET, "budget: {trials: 4, epochs: 2, epoch: 3}",
         "x.yaml:5: budget.epoch: 'epoch' is not a budget setting (allowed: trials, epochs, scheduler, "
         "grace_period, reduction_factor, max_concurrent, trial_time_limit_s, max_failures, checkpoint_every, "
-        "hang_timeout_s); did you mean 'epochs'?"),
+        "hang_timeout_s, time, gpu_hours, on_budget); did you mean 'epochs'?"),
     "negative gpu": (
         "gpu: 0", "gpu: -1",
         "x.yaml:6: resources.gpu: -1 is not a number in [0, 1024]"),
@@ -162,7 +163,7 @@ CASES = {
         "x.yaml:6: latency.backends: [] is not a non-empty list of backend names"),
     "unknown search algorithm": (
         RESOURCES, "search: {algorithm: randon}",
-        "x.yaml:6: search.algorithm: 'randon' is not a search algorithm (allowed: random, surrogate); "
+        "x.yaml:6: search.algorithm: 'randon' is not a registered searcher (allowed: random, surrogate); "
         "did you mean 'random'?"),
     "an option of the random search": (
         RESOURCES, "search: {algorithm: random, initial_trials: 8}",

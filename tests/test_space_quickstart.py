@@ -100,7 +100,7 @@ space: {architecture: resnet, optimizer: sgd, batch_size: null}
     assert spec.metric == "macro_auroc"  # the task's default metric
     assert spec.data == DataSpec("synthetic", {}, "/tmp/cache")
     assert spec.task == TaskSpec("multilabel", {"pos_weight": 2.0})
-    assert spec.budget == BudgetSpec(3, 5, "asha", 2, 3, None, 60.0)
+    assert spec.budget == BudgetSpec(3, 5, "asha", {"grace_period": 2, "reduction_factor": 3}, None, 60.0)
     assert spec.resources == ResourceSpec(cpu=1.0, gpu=0.25)
     assert spec.search == SearchAlgSpec("random", {})  # the default algorithm
     assert spec.constraints == ConstraintSpec(5e7, 1e6, 20.0)

@@ -182,16 +182,16 @@ def test_search_options_in_the_space_file() -> None:
 
 
 @pytest.mark.parametrize(("search", "message"), [
-    ("{algorithm: surrogat}", r"search.algorithm: 'surrogat' is not a search algorithm \(allowed: random, "
-                              r"surrogate\); did you mean 'surrogate'\?"),
-    ("{algorithm: surrogate, acquisiton: ei}", r"search.acquisiton: 'acquisiton' is not an option of the "
-                                               r"surrogate search .*did you mean 'acquisition'\?"),
+    ("{algorithm: surrogat}", r"search.algorithm: 'surrogat' is not a registered searcher \(allowed: grid, "
+                              r"optuna, random, surrogate\); did you mean 'surrogate'\?"),
+    ("{algorithm: surrogate, acquisiton: ei}", r"search.acquisiton: 'acquisiton' is not a parameter of searcher "
+                                               r"'surrogate' .*did you mean 'acquisition'\?"),
     ("{algorithm: surrogate, surrogate: forest}", r"search.surrogate: 'forest' is not a registered surrogate"),
-    ("{algorithm: surrogate, acquisition: pi}", r"search.acquisition: 'pi' is not an acquisition function "
-                                                r"\(allowed: ei, ucb\)"),
-    ("{algorithm: surrogate, initial_trials: 0}", r"search.initial_trials: 0 is not an integer >= 1"),
-    ("{algorithm: surrogate, objectives: {macro_auroc: max}}", r"search.objectives: .* names 1 objective; "
-                                                               r"multi-objective search needs at least two"),
+    ("{algorithm: surrogate, acquisition: pi}", r"search.acquisition: 'pi' is not one of 'ei', 'ucb'"),
+    ("{algorithm: surrogate, initial_trials: 0}", r"search.initial_trials: 0 is not an integer in \[1, 1000000\]"),
+    ("{algorithm: surrogate, objectives: {macro_auroc: max}}", r"search.objectives: .* is not a mapping of at least "
+                                                               r"two objectives to max or min; multi-objective "
+                                                               r"search needs e.g."),
     ("{algorithm: surrogate, objectives: {macro_auroc: best, cost.flops: min}}",
      r"search.objectives.macro_auroc: 'best' is not max or min"),
     ("{algorithm: surrogate, objectives: {macro_aurc: max, cost.flops: min}}",
@@ -265,3 +265,135 @@ space:
     assert sorted(frame["trial_id"]) == ["t0000", "t0001", "t0002"] and set(frame["status"]) == {"ok"}
     assert (frame["cost.flops"] <= 5.0e6).all()  # channels 64 breaks the constraint and is never proposed
     assert (frame["hp.architecture.resnet.channels"] < 64).all()
+
+
+# --- plain spaces, Tune's param_space, a missing metric, shared dimensions -------------------------
+
+
+PLAIN = {
+    "model": {"mlp": {"width": {"lograndint": [8, 512]}, "lr": {"loguniform": [1.0e-4, 1.0e-1]}},
+              "cnn": {"kernel": {"choice": [3, 5, 7]}, "lr": {"loguniform": [1.0e-4, 1.0e-1]}}},
+    "dropout": {"uniform": [0.0, 0.5]},
+    "epochs": 3,
+}
+
+
+def plain_value(config: dict) -> float:
+    """Best: the mlp, width about 128, lr 1e-2, no dropout."""
+    lr = config.get("model.mlp.lr") or config["model.cnn.lr"]
+    width = config.get("model.mlp.width", 16)
+    return (0.2 * (config["model"] == "mlp") - 0.1 * (math.log10(lr) + 2) ** 2
+            - 0.05 * (math.log2(width) - 7) ** 2 - 0.3 * config["dropout"])
+
+
+def test_any_plain_hyperparameter_space_is_searched() -> None:
+    searcher = SurrogateSearcher(PLAIN, "score", "max", seed=0, initial_trials=6, candidates=200, local_rounds=1)
+    configs = drive(searcher, 20, value=plain_value)
+    for c in configs:
+        assert c["epochs"] == 3 and c["model"] in ("mlp", "cnn")
+        assert ("model.mlp.width" in c) == (c["model"] == "mlp") and ("model.cnn.kernel" in c) == (c["model"] == "cnn")
+        assert type(c.get("model.mlp.width", 8)) is int and 8 <= c.get("model.mlp.width", 8) <= 512
+    assert max(plain_value(c) for c in configs[6:]) > max(plain_value(c) for c in configs[:6])
+
+
+def test_a_hyperparameter_two_options_have_alike_is_one_dimension_and_one_feature() -> None:
+    from ecgsearch.search.features import config_frame, feature_frame, shared_groups
+    from ecgsearch.search.sampling import dimensions, from_unit, plain_space, to_unit
+
+    space = plain_space(PLAIN)
+    assert shared_groups(space) == {"model.*.lr": ("model.mlp.lr", "model.cnn.lr")}
+    assert shared_groups(SPACE) == {"optimizer.*.lr": ("optimizer.adamw.lr", "optimizer.sgd.lr")}
+    dims = dimensions(space, shared=True)
+    assert [d.name for d in dims] == ["model", "model.mlp.width", "model.*.lr", "model.cnn.kernel", "dropout"]
+    assert len(dimensions(space)) == len(dims) + 1
+    configs = [{"model": "mlp", "model.mlp.width": 64, "model.mlp.lr": 1e-3, "dropout": 0.1},
+               {"model": "cnn", "model.cnn.kernel": 5, "model.cnn.lr": 1e-2, "dropout": 0.2}]
+    features = feature_frame(config_frame(configs, space), space, shared=True)
+    assert "hp.model.*.lr" in features.columns
+    assert not {"hp.model.mlp.lr", "hp.model.cnn.lr"} & set(features.columns)
+    assert features["hp.model.*.lr"].tolist() == [1e-3, 1e-2]
+    # the same position in the unit cube is the same learning rate under either option
+    units = to_unit(space, config_frame(configs, space), dims=dims)
+    switched = np.nan_to_num(units, nan=0.5)  # inactive coordinates are missing; any value will do
+    switched[:, 0] = units[::-1, 0]  # swap the options, keep the learning rates' positions
+    frame = from_unit(space, switched, dims=dims)
+    assert frame["hp.model.cnn.lr"].iloc[0] == pytest.approx(1e-3)
+    assert frame["hp.model.mlp.lr"].iloc[1] == pytest.approx(1e-2)
+    assert np.isnan(frame["hp.model.mlp.lr"].iloc[0]) and np.isnan(frame["hp.model.cnn.lr"].iloc[1])
+
+
+def test_a_plain_space_that_cannot_be_searched_is_one_sentence() -> None:
+    from ecgsearch.search.sampling import PlainSpaceError
+
+    with pytest.raises(PlainSpaceError, match=r"^space: lr: loguniform needs 0 < lo, got \[0, 1\]\.$"):
+        SurrogateSearcher({"lr": {"loguniform": [0, 1]}}, "score", "max")
+    with pytest.raises(PlainSpaceError, match=r"^space: a search space is a non-empty mapping"):
+        SurrogateSearcher({}, "score", "max")
+
+
+def test_a_result_without_the_metric_is_refused_until_some_trial_reported_it(caplog) -> None:
+    searcher = SurrogateSearcher(SPACE, "score", "max", seed=0, initial_trials=2)
+    searcher.suggest("t0")
+    with pytest.raises(ValueError, match=r"^SurrogateSearcher: trial t0 finished without reporting the metric "
+                                         r"'score' \(it reported scroe\); pass the metric the trainable reports, "
+                                         r"or report it\.$"):
+        searcher.on_trial_complete("t0", {"scroe": 0.5, "training_iteration": 1})
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", {"score": 0.5, "training_iteration": 1})
+    searcher.suggest("t2")
+    with caplog.at_level("WARNING", logger="ecgsearch.search.surrogate"):
+        searcher.on_trial_complete("t2", {"loss": 0.5, "training_iteration": 1})
+    assert "trial t2 finished without reporting the metric 'score'; it counts as failed" in caplog.text
+    assert [o.value for o in searcher.observations][-1] is None
+    searcher.suggest("t3")
+    searcher.on_trial_complete("t3", None, error=True)  # a crashed trial is a failure, not a typo
+    assert searcher.observations[-1].value is None
+
+
+def test_it_takes_the_param_space_tune_hands_over() -> None:
+    from ray import tune
+
+    param_space = {"lr": tune.loguniform(1e-4, 1e-1), "width": tune.lograndint(8, 513),
+                   "act": tune.choice(["relu", "gelu"]), "model": {"depth": tune.randint(2, 6)}, "epochs": 3}
+    searcher = SurrogateSearcher(seed=0, initial_trials=3, candidates=100, local_rounds=1)
+    assert searcher.set_search_properties("score", "max", param_space) is True
+    configs = []
+    for i in range(6):
+        config = searcher.suggest(f"t{i}")
+        configs.append(config)
+        searcher.on_trial_complete(f"t{i}", {"score": -abs(math.log10(config["lr"]) + 2), "training_iteration": 1})
+    for c in configs:
+        assert set(c) == {"lr", "width", "act", "model", "epochs"} and c["epochs"] == 3
+        assert type(c["width"]) is int and 8 <= c["width"] <= 512 and 1e-4 <= c["lr"] <= 1e-1
+        assert type(c["model"]["depth"]) is int and 2 <= c["model"]["depth"] <= 5 and c["act"] in ("relu", "gelu")
+    # a searcher given its space declines a param_space with distributions (Tune then says so), not constants
+    assert SurrogateSearcher(SPACE).set_search_properties("score", "max", param_space) is False
+    assert SurrogateSearcher(SPACE).set_search_properties("score", "max", {"epochs": 3}) is True
+    with pytest.raises(ValueError, match="SurrogateSearcher has no search space"):
+        SurrogateSearcher(metric="score", mode="max").suggest("t")
+
+
+def nested_trainable(config: dict) -> None:
+    from ray import tune
+
+    tune.report({"score": -abs(math.log10(config["lr"]) + 2) - 0.1 * config["net"]["depth"]})
+
+
+@pytest.mark.ray
+def test_a_tune_param_space_is_searched_and_one_that_clashes_is_refused(ray_session, tmp_path) -> None:
+    from ray import cloudpickle, tune
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    param_space = {"lr": tune.loguniform(1e-4, 1e-1), "net": {"depth": tune.randint(2, 6)}, "epochs": 2}
+    grid = tune.Tuner(nested_trainable, param_space=param_space, tune_config=tune.TuneConfig(
+        metric="score", mode="max", num_samples=4,
+        search_alg=SurrogateSearcher(seed=0, initial_trials=2, candidates=50, local_rounds=1)),
+        run_config=tune.RunConfig(name="param_space", storage_path=str(tmp_path), verbose=0)).fit()
+    assert len(grid) == 4 and not grid.errors
+    for result in grid:
+        assert type(result.config["net"]["depth"]) is int and result.config["epochs"] == 2
+    assert len({r.config["lr"] for r in grid}) == 4
+    with pytest.raises(ValueError, match="the search algorithm was already instantiated with a search space"):
+        tune.Tuner(nested_trainable, param_space=param_space, tune_config=tune.TuneConfig(
+            metric="score", mode="max", num_samples=1, search_alg=SurrogateSearcher(SPACE)),
+            run_config=tune.RunConfig(name="clash", storage_path=str(tmp_path), verbose=0)).fit()

@@ -1,16 +1,21 @@
 """Scaling laws: error = E_inf + A * x^(-alpha) of the best trials against compute, parameters or data.
 
 Error is ``1 - value`` for a metric that is maximised (scores bounded by 1: AUROC, challenge score,
-F1) and the metric itself for one that is minimised (a loss, an MAE). The law is fitted to the
-Pareto-optimal trials (the lowest error reached at each x or below it), as neural scaling studies fit
-the frontier rather than the cloud of all trials.
+F1) and the metric itself for one that is minimised (a loss, an MAE).
 
-Fitting: for a fixed alpha the law is linear in (E_inf, A), so a grid over alpha with a bounded linear
-least-squares solve gives a start that cannot be far off; ``scipy.optimize.least_squares`` then refines
-all three (E_inf in [0, max error] for non-negative errors, A >= 0, alpha in [1e-3, 5]), on x divided
-by its geometric mean for conditioning. Confidence intervals come from a residual bootstrap (the x
-values stay fixed, residuals are resampled), which behaves at the handful of frontier points a search
-gives, where resampling the points themselves would often leave too few distinct x values.
+Which trials: the law describes the best error reachable at each x, so it is fitted to the lower
+envelope of the trials. A plain Pareto front is biased: a cheap, poorly trained trial joins it whenever
+no well-trained trial is as cheap (it fitted alpha 0.38-0.56 for a true 0.3), and noise knocks
+well-trained trials off it. The envelope used here is the lowest-error trial of each cost bin (half a
+decade of x wide, narrower when x spans less than three decades, so that at least six bins remain),
+kept when it is also Pareto-optimal among those: a poorly trained trial whose cost is within a bin of a
+well-trained one loses to it, and one that beats no cheaper bin is left out.
+
+Fitting and intervals (``scaling_ci``): weighted least squares under additive or multiplicative noise,
+profile-likelihood intervals for E_inf, A, alpha and the curve, and the union of both noise models'
+intervals when the points cannot tell which holds. A fit lists in ``warnings`` why it should not be
+trusted: too few points, too few decades of x, no bend (E_inf not determined), a parameter at its bound,
+noise that changes with x in a way neither model describes.
 
 The extrapolation check is the honest test of a law: fit on the trials with the smaller x (the lower
 two thirds), predict the larger ones and report the relative error of those predictions.
@@ -19,22 +24,35 @@ two thirds), predict the larger ones and report the relative error of those pred
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import least_squares, lsq_linear
 
-from ecgsearch.analysis.pareto import pareto_front
+from ecgsearch.analysis.pareto import non_dominated, pareto_front
+from ecgsearch.analysis.scaling_ci import (
+    ALPHA_BOUNDS,
+    Intervals,
+    e_bounds_of,
+    fit_noise,
+    profile_intervals,
+    spread_trend,
+)
 from ecgsearch.errors import UserError
 from ecgsearch.search.features import check_mode, metric_column
 
 MIN_POINTS = 4  # three parameters and at least one residual degree of freedom
 MIN_DISTINCT = 3  # a curve with an asymptote needs three distinct x values to be determined
-ALPHA_BOUNDS = (1e-3, 5.0)
-_ALPHA_GRID = np.geomspace(0.01, 4.0, 48)
+TRUSTED_POINTS = 6  # intervals checked by simulation from here up (conservative below 10 points)
+TRUSTED_DECADES = 2.0  # below, E_inf and alpha trade off and the law should not be extrapolated
+BIN_DECADES = 0.5  # width of the cost bins of the envelope, in decades of x
+MIN_BINS = 6  # bins are narrowed on a short x range so that at least this many remain
+TREND_P = 0.01  # a rank correlation of residual size with log x this significant earns a warning
+TREND_POINTS = 10  # fewer points cannot show a trend in the spread
 PARAMS = ("e_inf", "a", "alpha")
+NOISE_MODELS = ("additive", "multiplicative")
 
 # axis name -> (results column, label); "data" is hp.data_fraction times the training records
 AXES: dict[str, tuple[str, str]] = {
@@ -86,7 +104,8 @@ class Extrapolation:
 
 @dataclass(frozen=True)
 class ScalingFit:
-    """A fitted law with bootstrap intervals, goodness of fit and the extrapolation check."""
+    """A fitted law with profile-likelihood intervals, goodness of fit, the extrapolation check and the
+    reasons not to trust it (``warnings``; empty when none applies)."""
 
     law: PowerLaw
     x: np.ndarray
@@ -95,29 +114,34 @@ class ScalingFit:
     level: float
     r2: float
     rmse: float
-    boot: np.ndarray  # (resamples, 3) bootstrap parameters, columns as PARAMS
     extrapolation: Extrapolation | None = None
     extrapolation_note: str = ""  # why there is no extrapolation check, when there is none
     axis: str = "x"
     trial_ids: tuple[str, ...] = field(default_factory=tuple)
+    noise: str = "additive"  # the noise model(s) behind the intervals: "additive or multiplicative" = union
+    warnings: tuple[str, ...] = ()
+    decades: float = 0.0  # log10 of the largest over the smallest x
+    intervals: Intervals | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         return len(self.x)
 
+    @property
+    def trusted(self) -> bool:
+        return not self.warnings
+
     def predict(self, x: Any) -> np.ndarray:
         return self.law(x)
 
     def band(self, x: Any, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Pointwise ``level`` interval of the fitted curve at ``x`` over the bootstrap laws."""
-        level = self.level if level is None else level
+        """Pointwise ``level`` interval of the curve at ``x`` (profile likelihood of the curve's value)."""
         x = np.atleast_1d(np.asarray(x, dtype=float))
-        if not len(self.boot):
+        if self.intervals is None:
             value = self.predict(x)
             return value, value
-        curves = self.boot[:, 0:1] + self.boot[:, 1:2] * x[None, :] ** -self.boot[:, 2:3]
-        tail = 100 * (1 - level) / 2
-        return np.percentile(curves, tail, axis=0), np.percentile(curves, 100 - tail, axis=0)
+        low, high = self.intervals.band(x, self.level if level is None else level)
+        return np.minimum(low, self.predict(x)), np.maximum(high, self.predict(x))
 
 
 def check_points(x: np.ndarray, y: np.ndarray, what: str = "x") -> None:
@@ -137,53 +161,23 @@ def check_points(x: np.ndarray, y: np.ndarray, what: str = "x") -> None:
                            "are zero or negative; leave those trials out.")
 
 
-def _linear_step(z: np.ndarray, y: np.ndarray, e_bounds: tuple[float, float]) -> tuple[np.ndarray, float]:
-    """Best (E_inf, A) for one basis ``z = u^-alpha`` under the bounds, and its sum of squares."""
-    matrix = np.column_stack([np.ones_like(z), z])
-    solved = lsq_linear(matrix, y, bounds=([e_bounds[0], 0.0], [e_bounds[1], np.inf]))
-    return solved.x, float(np.sum((matrix @ solved.x - y) ** 2))
-
-
-def _fit_normalised(u: np.ndarray, y: np.ndarray, e_bounds: tuple[float, float],
-                    start: np.ndarray | None = None) -> np.ndarray:
-    """(E_inf, A0, alpha) of ``y = E_inf + A0 * u^-alpha`` by least squares (u = x / x0)."""
-    if start is None:
-        trials = [(*_linear_step(u ** -alpha, y, e_bounds), alpha) for alpha in _ALPHA_GRID]
-        (e0, a0), _, alpha0 = min(trials, key=lambda t: t[1])
-        start = np.array([e0, a0, alpha0])
-    log_u = np.log(u)
-
-    def residuals(p: np.ndarray) -> np.ndarray:
-        return p[0] + p[1] * np.exp(-p[2] * log_u) - y
-
-    def jacobian(p: np.ndarray) -> np.ndarray:
-        z = np.exp(-p[2] * log_u)
-        return np.column_stack([np.ones_like(z), z, -p[1] * log_u * z])
-
-    lower, upper = [e_bounds[0], 0.0, ALPHA_BOUNDS[0]], [e_bounds[1], np.inf, ALPHA_BOUNDS[1]]
-    start = np.clip(start, np.array(lower) + 1e-12 * np.isfinite(lower),
-                    np.where(np.isfinite(upper), np.array(upper) - 1e-12, np.inf))
-    return least_squares(residuals, start, jac=jacobian, bounds=(lower, upper), method="trf").x
-
-
 def _to_law(p: np.ndarray, x0: float) -> PowerLaw:
     e_inf = 0.0 if abs(p[0]) < 1e-12 else float(p[0])  # at its bound, not a tiny measured asymptote
     return PowerLaw(e_inf=e_inf, a=float(p[1] * x0 ** p[2]), alpha=float(p[2]))
 
 
-def _e_bounds(y: np.ndarray) -> tuple[float, float]:
-    return (0.0 if (y >= 0).all() else -np.inf, float(np.max(y)))
-
-
-def fit_law(x: Any, y: Any, what: str = "x") -> PowerLaw:
-    """The least-squares law through ``(x, y)`` (no intervals); ``ScalingError`` on degenerate input."""
+def fit_law(x: Any, y: Any, what: str = "x", noise: str = "additive") -> PowerLaw:
+    """The least-squares law through ``(x, y)`` under ``noise`` (no intervals); ``ScalingError`` on
+    degenerate input. Multiplicative noise needs positive errors (else the additive fit is returned)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     check_points(x, y, what)
     x0 = float(np.exp(np.mean(np.log(x))))
-    return _to_law(_fit_normalised(x / x0, y, _e_bounds(y)), x0)
+    noise = noise if (y > 0).all() else "additive"
+    return _to_law(fit_noise(np.log(x / x0), y, noise, e_bounds_of(y)).params, x0)
 
 
-def extrapolation_check(x: Any, y: Any, fraction: float = 2 / 3, what: str = "x") -> Extrapolation:
+def extrapolation_check(x: Any, y: Any, fraction: float = 2 / 3, what: str = "x",
+                        noise: str = "additive") -> Extrapolation:
     """Fit on the points with the smallest x (``fraction`` of them, never splitting equal x values)
     and predict the rest; ``ScalingError`` when either part is too small."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -196,48 +190,73 @@ def extrapolation_check(x: Any, y: Any, fraction: float = 2 / 3, what: str = "x"
                            f"({what}), and none of the {len(x)} points lies above x = {split:.3g}; run trials "
                            f"at larger {what}.")
     try:
-        law = fit_law(x[fit_part], y[fit_part], what=what)
+        law = fit_law(x[fit_part], y[fit_part], what=what, noise=noise)
     except ScalingError as error:
         raise ScalingError(f"extrapolation check (fit on the lower {fraction:.0%}): {error}") from None
     return Extrapolation(split=float(split), n_fit=int(fit_part.sum()), n_test=int(test_part.sum()),
                          x=x[test_part], actual=y[test_part], predicted=law(x[test_part]))
 
 
-def fit_power_law(x: Any, y: Any, bootstrap: int = 500, level: float = 0.95, seed: int = 0,
-                  extrapolate: float | None = 2 / 3, what: str = "x") -> ScalingFit:
-    """Fit ``y = E_inf + A x^-alpha`` with ``level`` bootstrap intervals and the extrapolation check.
+def trust_warnings(x: np.ndarray, y: np.ndarray, result: Intervals, ci: Mapping[str, tuple[float, float]],
+                   what: str = "x") -> tuple[str, ...]:
+    """Why the law should not be trusted, one sentence each (none: the intervals hold as simulated)."""
+    notes, decades = [], float(np.log10(x.max() / x.min()))
+    if len(x) < TRUSTED_POINTS:
+        notes.append(f"only {len(x)} points: the intervals are checked by simulation from {TRUSTED_POINTS} points up, "
+                     "and so few cannot show whether the law's shape fits")
+    if decades < TRUSTED_DECADES:
+        notes.append(f"x ({what}) spans only {decades:.1f} decades: too short a range to tell E_inf from alpha, so "
+                     "the law should not be extrapolated")
+    low_e, high_e = e_bounds_of(y)
+    if ci["e_inf"][0] <= low_e + 1e-12 * max(abs(high_e), 1.0):
+        notes.append("no bend: E_inf = 0 (a straight line on log-log axes) is inside its interval, so the floor "
+                     "is not determined and alpha and A depend on assuming one")
+    elif ci["e_inf"][1] >= high_e * (1 - 1e-9):
+        notes.append("no decrease to speak of: E_inf's interval reaches the largest error, so the points do not "
+                     "show how error falls with x")
+    at_bound = [f"{bound:g}" for bound, end in zip(ALPHA_BOUNDS, ci["alpha"]) if abs(end - bound) <= 1e-9 * bound]
+    if at_bound:
+        notes.append(f"alpha's interval reaches its bound{'s' if len(at_bound) > 1 else ''} {' and '.join(at_bound)}: "
+                     "alpha is not determined")
+    if len(x) >= TREND_POINTS and spread_trend(x, y, result) < TREND_P:
+        notes.append(f"the spread of the residuals changes with x in a way the {result.noise} noise model does "
+                     "not describe, so the intervals may be too narrow")
+    return tuple(notes)
 
-    x: positive values (FLOPs, parameters, records); y: errors (lower is better). Raises
-    ``ScalingError`` with the reason when the points cannot determine the law.
+
+def fit_power_law(x: Any, y: Any, bootstrap: int = 500, level: float = 0.95, seed: int = 0,
+                  extrapolate: float | None = 2 / 3, what: str = "x", noise: str | None = None) -> ScalingFit:
+    """Fit ``y = E_inf + A x^-alpha`` with ``level`` profile-likelihood intervals and the extrapolation check.
+
+    x: positive values (FLOPs, parameters, records); y: errors (lower is better); noise: force
+    ``additive`` or ``multiplicative`` (default: chosen from the points, or both when they cannot tell).
+    ``bootstrap`` and ``seed`` are accepted for existing callers and unused (nothing is resampled).
+    Raises ``ScalingError`` with the reason when the points cannot determine the law.
     """
+    del bootstrap, seed  # the intervals are profile likelihood: deterministic, nothing to resample
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     check_points(x, y, what)
-    x0 = float(np.exp(np.mean(np.log(x))))
-    u, e_bounds = x / x0, _e_bounds(y)
-    best = _fit_normalised(u, y, e_bounds)
-    fitted = best[0] + best[1] * u ** -best[2]
-    residuals = y - fitted
-    n = len(x)
-    # residuals shrink by sqrt((n - p) / n) in a fit with p parameters: rescale before resampling
-    pool = (residuals - residuals.mean()) * math.sqrt(n / max(n - len(PARAMS), 1))
-    rng = np.random.default_rng(seed)
-    boot = np.array([_fit_normalised(u, fitted + rng.choice(pool, size=n, replace=True), e_bounds, start=best)
-                     for _ in range(bootstrap)]).reshape(-1, 3)
-    boot[:, 1] = boot[:, 1] * x0 ** boot[:, 2]  # A in the units of x
-    tail = 100 * (1 - level) / 2
-    ci = {name: (float(np.percentile(boot[:, i], tail)), float(np.percentile(boot[:, i], 100 - tail)))
-          for i, name in enumerate(PARAMS)} if len(boot) else {}
-    total = float(np.sum((y - y.mean()) ** 2))
-    sse = float(np.sum(residuals ** 2))
+    if noise is not None and noise not in NOISE_MODELS:
+        raise ScalingError(f"noise={noise!r} is not a noise model; pass one of {', '.join(NOISE_MODELS)} or None.")
+    if noise == "multiplicative" and (y <= 0).any():
+        raise ScalingError(f"multiplicative noise needs positive errors, and {int((y <= 0).sum())} are zero or "
+                           "negative; use noise='additive'.")
+    result = profile_intervals(x, y, noise)
+    law = _to_law(result.params, result.x0)
+    ci = {name: result.interval(name, level) for name in PARAMS}
+    residuals = y - law(x)
+    total, sse = float(np.sum((y - y.mean()) ** 2)), float(np.sum(residuals ** 2))
     extrapolation, note = None, ""
     if extrapolate is not None:
         try:
-            extrapolation = extrapolation_check(x, y, extrapolate, what)
+            preferred = max(result.chosen, key=lambda fit: fit.loglik).noise
+            extrapolation = extrapolation_check(x, y, extrapolate, what, noise=preferred)
         except ScalingError as error:
             note = str(error)
-    return ScalingFit(law=_to_law(best, x0), x=x, y=y, ci=ci, level=level,
-                      r2=1 - sse / total if total > 0 else float("nan"), rmse=math.sqrt(sse / n), boot=boot,
-                      extrapolation=extrapolation, extrapolation_note=note, axis=what)
+    return ScalingFit(law=law, x=x, y=y, ci=ci, level=level, r2=1 - sse / total if total > 0 else float("nan"),
+                      rmse=math.sqrt(sse / len(x)), extrapolation=extrapolation, extrapolation_note=note,
+                      axis=what, noise=result.noise, warnings=trust_warnings(x, y, result, ci, what),
+                      decades=float(np.log10(x.max() / x.min())), intervals=result)
 
 
 def error_values(frame: pd.DataFrame, metric: str, mode: str) -> pd.Series:
@@ -268,29 +287,49 @@ def axis_label(axis: str, train_records: int | None = None) -> str:
     return AXES[axis][1]
 
 
-def scaling_points(frame: pd.DataFrame, metric: str, mode: str, axis: str,
-                   train_records: int | None = None) -> pd.DataFrame:
-    """Every trial with a finite error and x > 0 on ``axis``: trial_id, x, error, pareto (bool)."""
+def envelope(x: Any, error: Any, bin_decades: float | None = BIN_DECADES) -> np.ndarray:
+    """Mask of the trials the law is fitted to: the lowest error of each cost bin (``bin_decades`` wide,
+    narrowed to leave ``MIN_BINS`` bins on a short range), kept when Pareto-optimal among those; with
+    ``bin_decades=None``, every Pareto-optimal trial."""
+    x, error = np.asarray(x, dtype=float), np.asarray(error, dtype=float)
+    if not len(x) or bin_decades is None:
+        return non_dominated(x, -error)
+    log_x = np.log10(x)
+    width = min(bin_decades, max(float(np.ptp(log_x)), 1e-12) / MIN_BINS)
+    bins = np.floor((log_x - log_x.min()) / width + 1e-9).astype(int)
+    lowest = pd.Series(error).groupby(bins).transform("min").to_numpy()
+    best = error == lowest
+    keep = np.zeros(len(x), dtype=bool)
+    keep[np.flatnonzero(best)[non_dominated(x[best], -error[best])]] = True
+    return keep
+
+
+def scaling_points(frame: pd.DataFrame, metric: str, mode: str, axis: str, train_records: int | None = None,
+                   bin_decades: float | None = BIN_DECADES) -> pd.DataFrame:
+    """Every trial with a finite error and x > 0 on ``axis``: trial_id, x, error, pareto (bool: on the
+    Pareto front) and envelope (bool: what the law is fitted to, see ``envelope``)."""
     points = pd.DataFrame({
         "trial_id": frame["trial_id"].astype(str) if "trial_id" in frame else frame.index.astype(str),
         "x": axis_values(frame, axis, train_records), "error": error_values(frame, metric, mode)},
         index=frame.index)
     points = points[np.isfinite(points["x"]) & np.isfinite(points["error"]) & (points["x"] > 0)]
     front = pareto_front(points, "error", "min", cost="x")
-    return points.assign(pareto=points.index.isin(front.index))
+    return points.assign(pareto=points.index.isin(front.index),
+                         envelope=envelope(points["x"], points["error"], bin_decades))
 
 
 def fit_scaling(frame: pd.DataFrame, metric: str, mode: str, axis: str = "compute", pareto: bool = True,
                 train_records: int | None = None, bootstrap: int = 500, level: float = 0.95,
-                seed: int = 0) -> ScalingFit:
-    """The law of a results table on one axis, fitted on its Pareto-optimal trials (or all of them)."""
-    points = scaling_points(frame, metric, mode, axis, train_records)
+                seed: int = 0, bin_decades: float | None = BIN_DECADES) -> ScalingFit:
+    """The law of a results table on one axis, fitted on its lower envelope (``pareto=False``: on every
+    trial; ``bin_decades=None``: on every Pareto-optimal trial). ``bootstrap`` and ``seed`` are unused."""
+    points = scaling_points(frame, metric, mode, axis, train_records, bin_decades)
     if pareto:
-        points = points[points["pareto"]]
+        points = points[points["envelope"]]
     try:
         fit = fit_power_law(points["x"], points["error"], bootstrap=bootstrap, level=level, seed=seed,
                             what=axis_label(axis, train_records))
     except ScalingError as error:
-        used = "Pareto-optimal trials" if pareto else "trials"
+        used = "trials on the lower envelope" if pareto else "trials"
         raise ScalingError(f"scaling law on the {axis} axis ({len(points)} {used}): {error}") from None
     return replace(fit, axis=axis, trial_ids=tuple(points["trial_id"]))

@@ -71,8 +71,9 @@ def format_proposal(proposal: Any) -> str:
         value, low, high = proposal.expected_error
         law = proposal.law.law
         as_metric = (f"; {metric} {1 - value:.3f} [{1 - high:.3f}, {1 - low:.3f}]" if proposal.mode == "max" else "")
-        lines.append(f"law (compute, {proposal.law.n} Pareto-optimal trials): error = {law.e_inf:.3g} + "
-                     f"{law.a:.3g} x^-{law.alpha:.3g}, R^2 {proposal.law.r2:.3f}")
+        lines.append(f"law (compute, {proposal.law.n} trials: the best of each half-decade of FLOPs on the Pareto "
+                     f"front): error = {law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}, R^2 {proposal.law.r2:.3f}")
+        lines.extend(f"warning: the law cannot be trusted: {reason}" for reason in proposal.law.warnings)
         lines.append(f"expected at {proposal.target_flops:.3g} FLOPs: error {value:.3f} [{low:.3f}, {high:.3f}] "
                      f"(95% band){as_metric}")
         check = proposal.law.extrapolation
@@ -154,8 +155,8 @@ def add_parser(subparsers: Any) -> None:
                                                                      "sections (default: random_forest)")
     report.add_argument("--folds", type=int, default=3, help="cross-validation folds (default: 3)")
     report.add_argument("--bootstrap", type=_positive_int, default=500,
-                        help="bootstrap resamples for the scaling-law intervals (default: 500)")
-    report.add_argument("--seed", type=int, default=0, help="seed of the CV split and the bootstrap")
+                        help="ignored, kept for old scripts: the scaling-law intervals are profile likelihood")
+    report.add_argument("--seed", type=int, default=0, help="seed of the CV split")
     report.set_defaults(func=cmd_report)
 
     scale = subparsers.add_parser("scale", help="propose configurations at a larger FLOP budget from the run's "
@@ -171,8 +172,9 @@ def add_parser(subparsers: Any) -> None:
     scale.add_argument("--space", metavar="FILE", help="draw candidates from this space file (a copy of the "
                                                        "run's with wider size ranges) instead of the run's")
     scale.add_argument("--surrogate", default="random_forest", help="surrogate that ranks the candidates")
-    scale.add_argument("--bootstrap", type=_positive_int, default=500, help="bootstrap resamples for the law")
-    scale.add_argument("--seed", type=int, default=0, help="seed of the surrogate and the bootstrap")
+    scale.add_argument("--bootstrap", type=_positive_int, default=500,
+                       help="ignored, kept for old scripts: the law's intervals are profile likelihood")
+    scale.add_argument("--seed", type=int, default=0, help="seed of the surrogate")
     scale.add_argument("--json", action="store_true", help="machine-readable output")
     scale.set_defaults(func=cmd_scale)
     _add_prune(subparsers)

@@ -107,8 +107,9 @@ def cmd_params(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(parameter_markdown(rows))
     else:
+        widths = [max(len(row[key]) for row in rows) + 2 for key in ("kind", "item", "parameter")]
         for row in rows:
-            print(f"{row['kind']:<13}{row['item']:<17}{row['parameter']:<17}{row['takes']}")
+            print(f"{row['kind']:<{widths[0]}}{row['item']:<{widths[1]}}{row['parameter']:<{widths[2]}}{row['takes']}")
     return 0
 
 

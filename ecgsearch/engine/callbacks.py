@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 CHOICE_COLUMNS = ("architecture", "optimizer", "schedule")
 # report keys kept in the row: best-epoch validation/test metrics and a transfer's comparison columns
 METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.")
+# report keys kept when present: the trial whose state population-based training continued last
+OPTIONAL_KEYS = ("cloned_from",)
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
 
 
@@ -62,6 +64,7 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
         "train_seconds": float(result.get("train_seconds", 0.0) or 0.0),
         **dict(config.get("_costs") or {}),
         **{k: v for k, v in result.items() if k.startswith("latency.")},  # measured before training
+        **{k: result[k] for k in OPTIONAL_KEYS if result.get(k)},
     }
     return row
 
@@ -96,6 +99,14 @@ class ResultsCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(result_row(trial.config, trial.last_result or {}, status="failed",
                                 error=fault_reason(self.out_dir, trial.config["_trial_id"], trial_error(trial))))
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Fold the row log into ``results.parquet`` (before the mirror's last copy): a search that ended,
+        stopped or was interrupted leaves a parquet file holding every row."""
+        try:
+            self.table.compact()
+        except OSError as error:  # the rows are safe in the log, which every reader merges
+            log.warning("results table not compacted (%s); its rows stay in %s", error, self.table.log_path)
 
     def _record(self, row: dict[str, Any]) -> None:
         if not self.table.append(row):
@@ -143,6 +154,8 @@ class CheckpointCleanup(tune.Callback):
         import pyarrow.fs  # deferred: only when the experiment ends
 
         storage = trial.storage
+        if storage is None or storage.trial_dir_name is None:  # the trial never started
+            return
         try:
             entries = storage.storage_filesystem.get_file_info(pyarrow.fs.FileSelector(storage.trial_fs_path))
         except FileNotFoundError:  # the trial never wrote a checkpoint

@@ -22,6 +22,7 @@ from ray import tune
 
 from ecgsearch.data.cache import open_dataset
 from ecgsearch.data.prepare import prepare_data as prepare_section
+from ecgsearch.engine.budget import BudgetCallback, BudgetedSearcher, SearchBudget, TrialStopper
 from ecgsearch.engine.callbacks import ResultsCallback, fault_callbacks
 from ecgsearch.engine.storage import (
     EXPERIMENT,
@@ -35,12 +36,14 @@ from ecgsearch.engine.worker import make_trainable
 from ecgsearch.errors import UserError
 from ecgsearch.latency.bench import measure_after_search
 from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
-from ecgsearch.latency.screen import latency_screen
+from ecgsearch.latency.screen import candidate_models, latency_screen
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import RESULTS_FILE, SPACE_COPY, ResultsTable, read_results
 from ecgsearch.results.folder import recorded_trials, write_run_record
 from ecgsearch.search.candidates import input_shape
 from ecgsearch.search.factory import make_searcher
+from ecgsearch.search.problem import SchedulerRun
+from ecgsearch.search.warm_start import WarmPoint, load_warm_start
 from ecgsearch.space.spec import with_trials
 from ecgsearch.train.context import OBJECTIVE, TrialContext, TrialRuntime
 from ecgsearch.train.transfer import TransferPlan, plan_transfer
@@ -77,10 +80,9 @@ def check_out_dir(out_dir: Path, resume: bool) -> None:
     if resume and (out_dir / RESULTS_FILE).exists():
         try:
             read_results(out_dir / RESULTS_FILE)
-        except UserError as error:
+        except UserError as error:  # the parquet file or its row log (the error names which)
             raise UserError(f"run --resume: {str(error).rstrip('.')}; the finished trials it held would be lost, so nothing was "
-                            f"resumed: restore {out_dir / RESULTS_FILE} from a copy, or start a new run in "
-                            "another --out.") from None
+                            "resumed: restore that file from a copy, or start a new run in another --out.") from None
 
 
 def resumed_spec(spec: SearchSpec, out_dir: Path | str) -> SearchSpec:
@@ -185,13 +187,13 @@ def trial_context(spec: SearchSpec, out_dir: Path, cache_entry: Path, transfer: 
 
 
 def make_scheduler(spec: SearchSpec) -> Any:
-    """The trial scheduler of ``budget.scheduler``: ASHA stops weak trials early; FIFO runs all to the end."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if spec.budget.scheduler == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=spec.budget.epochs,
-                             grace_period=spec.budget.grace_period, reduction_factor=spec.budget.reduction_factor)
-    return FIFOScheduler()
+    """The trial scheduler plugin ``budget.scheduler`` names, created with its options."""
+    info = get_registries().schedulers.get(spec.budget.scheduler)
+    run = SchedulerRun(metric=OBJECTIVE, mode=spec.mode, max_t=spec.budget.epochs, space=spec.space, seed=spec.seed)
+    try:
+        return info.create(run, **dict(spec.budget.scheduler_params))
+    except ValueError as error:  # an option the declaration could not judge (pbt with nothing to mutate, ...)
+        raise UserError(f"{spec.path}: budget.scheduler: {error}") from None
 
 
 def restore_tuner(out_dir: Path, trainable: Any) -> Any:
@@ -220,11 +222,15 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
     restored = restore_tuner(out_dir, trainable) if resume else None
     if restored is not None:
         return restored
-    screen = latency_screen(plan, out_dir, spec.seed)  # max_latency_ms: the predictor screens candidates
+    # max_latency_ms: the predictor screens candidates (the kernel predictor builds them: candidate_models)
+    screen = latency_screen(plan, out_dir, spec.seed, candidate_models(spec, cache_entry))
     shape = input_shape(open_dataset(cache_entry), spec.task.name, spec.task.params)
-    searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=screen)
+    searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=screen, warm_start=warm_start(spec))
     if spec.budget.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)
+    budget = search_budget(spec, out_dir)  # budget.time / gpu_hours, over every resume (engine.budget)
+    if budget.limited:
+        searcher = BudgetedSearcher(searcher, budget)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(metric=OBJECTIVE, mode=spec.mode, search_alg=searcher,
@@ -233,12 +239,26 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage_of(out_dir).tune_root, verbose=0,
                                   callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir),
-                                             *storage_callbacks(out_dir)],
+                                             *storage_callbacks(out_dir), BudgetCallback(budget)],
                                   **run_options(spec),  # retries (max_failures), checkpoints kept
                                   # checked after each epoch's report; the trial is recorded as stopped
-                                  stop=({"time_total_s": spec.budget.trial_time_limit_s}
-                                        if spec.budget.trial_time_limit_s else None)),
+                                  stop=TrialStopper(budget, spec.budget.trial_time_limit_s)),
     )
+
+
+def warm_start(spec: SearchSpec) -> tuple[WarmPoint, ...]:
+    """``search.warm_start``: the earlier runs' trials inside this space, with what was left out logged."""
+    if not spec.search.warm_start:
+        return ()
+    warm = load_warm_start(spec.space, spec.search.warm_start, f"val.{spec.metric}")
+    log.info("warm start: %s", warm.summary())
+    return warm.points
+
+
+def search_budget(spec: SearchSpec, out_dir: Path) -> SearchBudget:
+    """The run's whole-search budget (``budget.time``, ``budget.gpu_hours``, ``budget.on_budget``)."""
+    return SearchBudget(out_dir, spec.budget.time, spec.budget.gpu_hours, float(spec.resources.gpu),
+                        spec.budget.on_budget)
 
 
 def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, display: Any = None) -> SearchOutcome:

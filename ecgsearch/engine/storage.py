@@ -2,7 +2,7 @@
 
 A folder is used as is. A URI is reached through pyarrow filesystems (the same Ray Tune uses): Tune
 keeps its experiment state and the trial checkpoints at ``URI/tune`` directly, so every node of a
-cluster reads and writes them; ecgsearch's own files (``results.parquet``, ``space.yaml``,
+cluster reads and writes them; ecgsearch's own files (``results.parquet`` and its row log, ``space.yaml``,
 ``faults/``, ``trials/<id>/best.pt``) are written to a local staging folder on the driver
 (``$ECGSEARCH_STAGING``, default ``~/.cache/ecgsearch/staging/<hash of the URI>``) and copied to the URI
 each time a trial ends and when the search ends. A resumed run first copies them back from the URI.
@@ -22,12 +22,13 @@ from typing import Any
 from ray import tune
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.table import RESULTS_FILE, RESULTS_LOG
 
 log = logging.getLogger(__name__)
 
 STAGING_ENV = "ECGSEARCH_STAGING"
 MARKER = ".ecgsearch-storage"  # in a staging folder: the URI it mirrors
-MIRRORED = ("results.parquet", "space.yaml", "faults", "trials")
+MIRRORED = (RESULTS_FILE, RESULTS_LOG, "space.yaml", "faults", "trials")
 EXPERIMENT = "tune"
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
@@ -74,6 +75,8 @@ class RunStorage:
             source = self.local / name
             if source.exists():
                 _copy(fs.LocalFileSystem(), str(source), remote, f"{root}/{name}")
+            elif name == RESULTS_LOG and remote.get_file_info(f"{root}/{name}").type == fs.FileType.File:
+                remote.delete_file(f"{root}/{name}")  # compacted: its rows are in the parquet file
 
     def pull(self) -> bool:
         """Copy ecgsearch's files from the URI into the staging folder; whether the URI holds a run."""

@@ -112,15 +112,16 @@ class TuneReporter:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def restore(self, setup: Any, generator: Any) -> Resumed | None:
+    def restore(self, setup: Any, generator: Any, config: Any = None) -> Resumed | None:
         checkpoint = tune.get_checkpoint()
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            resumed = restore_state(Path(folder) / STATE_FILE, setup, generator)
+            resumed = restore_state(Path(folder) / STATE_FILE, setup, generator, config)
         self.epoch, self.last = resumed.epoch, dict(resumed.last)
-        record_fault(self.context.out_dir, self.trial_id, "resumed",
-                     f"continued from the checkpoint of epoch {resumed.epoch}", epoch=resumed.epoch)
+        if resumed.trial_id in ("", self.trial_id):  # else not a fault: PBT continues a better trial's state
+            record_fault(self.context.out_dir, self.trial_id, "resumed",
+                         f"continued from the checkpoint of epoch {resumed.epoch}", epoch=resumed.epoch)
         return resumed
 
     def out_of_memory(self, error: BaseException) -> None:

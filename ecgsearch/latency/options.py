@@ -12,10 +12,11 @@ from typing import Any, Mapping
 from ecgsearch.space.spec import HINTS, MEASURE_MODES
 from ecgsearch.space.spec import LATENCY_PRECISIONS as PRECISIONS
 
-__all__ = ["BackendOptions", "HINTS", "MEASURE_MODES", "MeasureSettings", "OPTIMIZATION_LEVELS", "PRECISIONS",
+__all__ = ["BackendOptions", "HINTS", "KERNEL_PREDICTOR", "MEASURE_MODES", "MeasureSettings", "OPTIMIZATION_LEVELS", "PRECISIONS",
            "precision_for"]
 
 OPTIMIZATION_LEVELS: tuple[str, ...] = ("all", "extended", "basic", "disabled")
+KERNEL_PREDICTOR = "kernel"  # ``latency.predictor: kernel``: the kernel-level predictor (else a surrogate name)
 
 
 @dataclass(frozen=True)

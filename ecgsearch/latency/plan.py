@@ -23,7 +23,8 @@ from ecgsearch.data.cache import open_dataset
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.latency.backend import backend_status
-from ecgsearch.latency.options import BackendOptions, MeasureSettings, precision_for
+from ecgsearch.latency.kernel_table import KERNEL_RUNNERS
+from ecgsearch.latency.options import KERNEL_PREDICTOR, BackendOptions, MeasureSettings, precision_for
 from ecgsearch.latency.request import DataRef, MeasureRequest, ModelRef
 from ecgsearch.latency.runner import measure_isolated
 from ecgsearch.plugins import get_registries
@@ -103,6 +104,10 @@ def check_latency(spec: SearchSpec, plan: LatencyPlan | None) -> None:
                         f"but latency.measure is '{section.measure}'; set latency.measure: all or remove "
                         "max_latency_ms.")
     assert plan is not None
+    if limit is not None and plan.predictor == KERNEL_PREDICTOR and plan.target not in KERNEL_RUNNERS:
+        raise UserError(f"{spec.path}: latency.predictor: the kernel-level predictor measures kernels on "
+                        f"{', '.join(KERNEL_RUNNERS)}, not on the first backend '{plan.target}'; list one of those "
+                        "first or use a surrogate (e.g. predictor: random_forest).")
     for name in plan.backends:
         usable, reason = backend_status(get_registries().backends.get(name), plan.options[name])
         if usable:

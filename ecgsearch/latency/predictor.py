@@ -19,6 +19,7 @@ import pandas as pd
 from ecgsearch.search.surrogate_model import SurrogateModel
 
 TOLERANCE = 0.10
+BAND_QUANTILE = 0.9  # a predictor's error band: this quantile of its held-out relative errors
 FEATURE_COLUMNS = ("architecture",)
 COST_PREFIX = "cost."
 
@@ -79,6 +80,7 @@ class PredictorScore:
     within: float  # fraction within +-TOLERANCE of the measured median
     median_rel_error: float
     folds: int
+    band: float = math.nan  # the error band: BAND_QUANTILE of the held-out relative errors
 
     def sentence(self) -> str:
         return (f"{self.backend}: {self.within:.0%} of {self.models} held-out models predicted within "
@@ -89,13 +91,20 @@ def relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(predicted, dtype=float) / np.asarray(measured, dtype=float) - 1.0)
 
 
+def error_band(errors: np.ndarray) -> float:
+    """A predictor's measured error: the ``BAND_QUANTILE`` of its held-out relative errors (inf without any)."""
+    errors = np.asarray(errors, dtype=float)
+    return float(np.quantile(errors, BAND_QUANTILE)) if len(errors) else math.inf
+
+
 def score_holdout(train: pd.DataFrame, test: pd.DataFrame, backend: str, surrogate: str = "random_forest",
                   seed: int = 0) -> PredictorScore:
     """Fit on ``train``, score on ``test`` (models the predictor never saw)."""
     test = measured_rows(test, backend)
     errors = relative_errors(LatencyPredictor(backend, surrogate, seed).fit(train).predict(test),
                              test[latency_column(backend)].to_numpy(dtype=float))
-    return PredictorScore(backend, len(errors), float(np.mean(errors <= TOLERANCE)), float(np.median(errors)), 1)
+    return PredictorScore(backend, len(errors), float(np.mean(errors <= TOLERANCE)), float(np.median(errors)), 1,
+                          error_band(errors))
 
 
 def cross_validate(frame: pd.DataFrame, backend: str, surrogate: str = "random_forest", folds: int = 5,
@@ -113,4 +122,4 @@ def cross_validate(frame: pd.DataFrame, backend: str, surrogate: str = "random_f
         predicted = LatencyPredictor(backend, surrogate, seed).fit(rows.iloc[kept]).predict(rows.iloc[held])
         errors[held] = relative_errors(predicted, rows[latency_column(backend)].to_numpy(dtype=float)[held])
     return PredictorScore(backend, len(rows), float(np.mean(errors <= TOLERANCE)),
-                          float(np.median(errors)) if len(errors) else math.nan, folds)
+                          float(np.median(errors)) if len(errors) else math.nan, folds, error_band(errors))

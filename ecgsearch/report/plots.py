@@ -111,21 +111,24 @@ def importance_plot(importance: pd.DataFrame, groups: Sequence[str], path: Path,
 
 
 def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, title: str, path: Path) -> Path:
-    """Error of every trial (faint), the Pareto-optimal ones, and the fitted law with its bootstrap band.
-
-    The extrapolation check is drawn too: the held-out points and the predictions of the law fitted
-    without them.
-    """
+    """Error of every trial (faint), the trials the law is fitted to (filled) and the other Pareto-optimal
+    ones (hollow), the fitted law with its interval band, and the extrapolation check: the held-out points
+    and the predictions of the law fitted without them. A law with warnings says so in the figure."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     ax.scatter(points["x"], points["error"], s=14, color="#7f7f7f", alpha=0.35, label="trials")
-    front = points[points["pareto"]].sort_values("x")
-    ax.scatter(front["x"], front["error"], s=30, color=_COLORS[0], zorder=3, label="Pareto-optimal")
+    used = points["trial_id"].isin(fit.trial_ids) if fit is not None else points["envelope"]
+    left_out = points[points["pareto"] & ~used]
+    ax.scatter(left_out["x"], left_out["error"], s=30, facecolors="none", edgecolors=_COLORS[0], zorder=3,
+               label="Pareto-optimal, not used")
+    ax.scatter(points.loc[used, "x"], points.loc[used, "error"], s=30, color=_COLORS[0], zorder=3,
+               label="used by the fit (lowest per cost bin)")
     if fit is not None:
         grid = np.geomspace(points["x"].min(), points["x"].max() * 2, 200)
         low, high = fit.band(grid)
         law = fit.law
-        ax.fill_between(grid, low, high, color=_COLORS[0], alpha=0.18, label=f"{fit.level:.0%} bootstrap band")
+        ax.fill_between(grid, low, high, color=_COLORS[0], alpha=0.18,
+                        label=f"{fit.level:.0%} interval ({fit.noise} noise)")
         ax.plot(grid, fit.predict(grid), color=_COLORS[0], lw=1.8,
                 label=f"fit: {law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}")
         if fit.extrapolation is not None:
@@ -134,6 +137,9 @@ def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, tit
             ax.scatter(check.x, check.predicted, marker="x", s=40, color=_COLORS[1], zorder=4,
                        label=f"predicted from x <= {check.split:.3g} (mean rel. error "
                              f"{check.mean_relative_error:.1%})")
+        if fit.warnings:
+            ax.text(0.01, 0.01, f"not to be trusted: {len(fit.warnings)} warning(s), see the notes",
+                    transform=ax.transAxes, fontsize=8, color=_COLORS[1], va="bottom")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x_label)

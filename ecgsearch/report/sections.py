@@ -177,13 +177,18 @@ def _extrapolation_text(fit: ScalingFit) -> str:
 
 
 def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_records: int | None) -> Section:
+    """The law on each axis with its intervals and the reasons not to trust it. ``bootstrap`` and ``seed``
+    are unused: the intervals are profile likelihood (nothing is resampled)."""
     error = f"1 - {run.metric}" if run.mode == "max" else run.metric
     section = Section("Scaling laws", "scaling",
-                      f"error = {error}, fitted as E_inf + A x^-alpha to the Pareto-optimal trials (the lowest error "
-                      "at each x or below). The band is the 95% bootstrap interval of the curve; red crosses are the "
-                      "predictions of a law fitted only to the smaller x (left of the dotted line) for the larger "
-                      "ones: the honest test of whether the law extrapolates. alpha is how fast error falls with x; "
-                      "E_inf is the error no amount of x removes in this design space.")
+                      f"error = {error}, fitted as E_inf + A x^-alpha to the lower envelope of the trials (filled "
+                      "blue: the lowest error in each cost bin of half a decade, when no cheaper bin does better; "
+                      "hollow: Pareto-optimal trials left out, as a poorly trained trial that is only cheaper than "
+                      "its bin's best). The band is the 95% profile-likelihood interval of the curve; the noise "
+                      "model (additive, multiplicative, or both when the points cannot tell) sets the intervals. "
+                      "Red crosses are the predictions of a law fitted only to the smaller x (left of the dotted "
+                      "line) for the larger ones: the honest test of whether the law extrapolates. alpha is how "
+                      "fast error falls with x; E_inf is the error no amount of x removes in this design space.")
     rows = []
     for axis in AXES:
         label = axis_label(axis, train_records)
@@ -203,23 +208,27 @@ def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_re
             continue
         fit: ScalingFit | None = None
         try:
-            fit = fit_scaling(run.trials, run.metric, run.mode, axis, train_records=train_records,
-                              bootstrap=bootstrap, seed=seed)
+            fit = fit_scaling(run.trials, run.metric, run.mode, axis, train_records=train_records)
         except ScalingError as reason:
             section.notes.append(str(reason))
         path = plots.scaling_plot(points, fit, label, f"{error} vs {label}", out / f"scaling_{axis}.png")
         caption = f"{error} vs {label}" + (f"; {_extrapolation_text(fit)}" if fit else " (no law fitted)")
         section.images.append(Image(path.name, caption))
         if fit is not None:
+            if fit.warnings:
+                section.notes.append(f"warning, {axis} law not to be trusted: {'; '.join(fit.warnings)}.")
             check = fit.extrapolation
-            rows.append([axis, str(fit.n), _interval(fit, "e_inf", fit.law.e_inf), _interval(fit, "a", fit.law.a),
+            rows.append([axis, f"{fit.n} of {int(points['pareto'].sum())}", fit.noise,
+                         _interval(fit, "e_inf", fit.law.e_inf), _interval(fit, "a", fit.law.a),
                          _interval(fit, "alpha", fit.law.alpha), fmt(fit.r2, 3), fmt(fit.rmse, 3),
                          f"{check.mean_relative_error:.1%} (max {check.max_relative_error:.1%}, "
-                         f"{check.n_fit} -> {check.n_test} points)" if check else fit.extrapolation_note])
+                         f"{check.n_fit} -> {check.n_test} points)" if check else fit.extrapolation_note,
+                         "yes" if fit.trusted else f"no ({len(fit.warnings)} warning{'s' * (len(fit.warnings) > 1)})"])
     if rows:
-        section.tables.append(Table("fitted laws (95% bootstrap intervals in brackets)",
-                                    ["axis", "points", "E_inf", "A", "alpha", "R^2", "RMSE",
-                                     "extrapolation error (fit on lower 2/3, predict the rest)"], rows))
+        section.tables.append(Table("fitted laws (95% profile-likelihood intervals in brackets)",
+                                    ["axis", "points used (of Pareto-optimal)", "noise model", "E_inf", "A", "alpha",
+                                     "R^2", "RMSE", "extrapolation error (fit on lower 2/3, predict the rest)",
+                                     "trusted"], rows))
     return section
 
 

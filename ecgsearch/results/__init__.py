@@ -1,8 +1,9 @@
 """The run folder and its results table: the contract between what writes a run and what reads it.
 
 ``table`` is ``OUT/results.parquet`` (one row per trial, written as trials end, read through one guarded
-``read_results``); ``folder`` is the rest of ``OUT``: the space file's copy, each trial's best weights,
-and ``open_run``, the one way a verb opens a finished run. Nothing here trains or searches: it may
+``read_results``) and its row log ``rowlog`` (the latest rows, a line each, until folded in); ``folder``
+is the rest of ``OUT``: the space file's copy, each trial's best weights, and ``open_run``, the one way
+a verb opens a finished run. Nothing here trains or searches: it may
 import the space language and the contracts only. Read ``folder.py`` first.
 """
 

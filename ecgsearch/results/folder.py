@@ -3,6 +3,8 @@
 Layout::
 
     OUT/results.parquet        one row per finished trial (``ecgsearch.results.table``)
+    OUT/results.appended.jsonl the rows of trials ended since results.parquet was last written, merged
+                               on read (``ecgsearch.results.rowlog``; none once the search ended)
     OUT/space.yaml             the copy of the space file that produced the run
     OUT/space.pruned.yaml      the narrower space ``ecgsearch prune`` derived from the results
     OUT/run.json               what the run started with beyond its space file (``trials``)

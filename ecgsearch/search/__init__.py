@@ -1,13 +1,20 @@
 """Search algorithms (Ray Tune searchers) over a parsed space, and the surrogate model they learn.
 
-``random`` and ``surrogate`` are the searchers; ``factory.make_searcher`` picks one for a space file and
-wires it to ``candidates`` (feasible, costed configurations). The surrogate's inputs (``features``) and
+``random``, ``grid`` and ``surrogate`` are searchers, ``adapter`` makes any Ray Tune searcher one; the
+searcher plugins create them from the ``SearchProblem`` (``problem``) that ``factory.make_searcher``
+poses with the engine's ``candidates`` (feasible, costed configurations). The surrogate's inputs (``features``) and
 model (``surrogate_model``), ``sampling`` (the space as a unit cube) and ``acquisition`` serve the
-surrogate searcher and the analysis alike. May import train (to cost candidates), the space language,
+surrogate searcher and the analysis alike; ``warm_start`` reads earlier runs' trials for
+``search.warm_start``. May import train (to cost candidates), the space language,
 data and the contracts. Read ``factory.py`` first.
 """
 
+from ecgsearch.search.adapter import ConstrainedSearcher
+from ecgsearch.search.grid import GridError, GridSearcher
+from ecgsearch.search.problem import SchedulerRun, SearchProblem
 from ecgsearch.search.random import RandomSearcher
 from ecgsearch.search.surrogate import SurrogateSearcher
+from ecgsearch.search.warm_start import WarmPoint, WarmStart, load_warm_start
 
-__all__ = ["RandomSearcher", "SurrogateSearcher"]
+__all__ = ["ConstrainedSearcher", "GridError", "GridSearcher", "RandomSearcher", "SchedulerRun", "SearchProblem",
+           "SurrogateSearcher", "WarmPoint", "WarmStart", "load_warm_start"]

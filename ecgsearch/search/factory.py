@@ -1,12 +1,15 @@
-"""The searcher a space file's ``search:`` section asks for, wired to the engine's candidates and costs."""
+"""The searcher a space file's ``search:`` section names (a searcher plugin), given the ``SearchProblem``
+the engine poses: the space, the budget, and its candidates and costs."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from ecgsearch.errors import UserError
+from ecgsearch.plugins import get_registries
 from ecgsearch.search.candidates import (
     InputShape,
     candidate_costs,
@@ -14,10 +17,10 @@ from ecgsearch.search.candidates import (
     trial_ids,
     violations,
 )
-from ecgsearch.search.random import RandomSearcher
-from ecgsearch.search.surrogate import SurrogateSearcher
+from ecgsearch.search.problem import SearchProblem
 
 if TYPE_CHECKING:
+    from ecgsearch.search.warm_start import WarmPoint
     from ecgsearch.space import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -56,11 +59,21 @@ class EngineIds:
         return {**config, **trial_ids(self.seed, index), **({"_costs": dict(costs)} if costs else {})}
 
 
-def make_searcher(spec: SearchSpec, shape: InputShape, metric: str, screen: Any = None) -> Any:
-    """``RandomSearcher`` or ``SurrogateSearcher`` as ``spec.search.algorithm`` says, over ``spec.space``."""
-    if spec.search.algorithm != "surrogate":  # the random search has no options (the space file says so)
-        return RandomSearcher(functools.partial(feasible_candidate, spec, shape, screen=screen), spec.budget.trials,
-                              metric=metric, mode=spec.mode)
-    return SurrogateSearcher(spec.space, metric=metric, mode=spec.mode, trials=spec.budget.trials, seed=spec.seed,
-                             costs=EngineCosts(spec, shape, screen), cost_inputs=COST_INPUTS,
-                             annotate=EngineIds(spec.seed), **dict(spec.search.params))
+def search_problem(spec: SearchSpec, shape: InputShape, metric: str, screen: Any = None,
+                   warm_start: Sequence[WarmPoint] = ()) -> SearchProblem:
+    """The ``SearchProblem`` of a space file: its space, budget and seed, and the engine's candidates."""
+    return SearchProblem(space=spec.space, metric=metric, mode=spec.mode, seed=spec.seed, trials=spec.budget.trials,
+                         candidate=functools.partial(feasible_candidate, spec, shape, screen=screen),
+                         costs=EngineCosts(spec, shape, screen), annotate=EngineIds(spec.seed),
+                         cost_inputs=COST_INPUTS, warm_start=tuple(warm_start))
+
+
+def make_searcher(spec: SearchSpec, shape: InputShape, metric: str, screen: Any = None,
+                  warm_start: Sequence[WarmPoint] = ()) -> Any:
+    """The searcher plugin ``spec.search.algorithm`` names, created with the space file's options."""
+    info = get_registries().searchers.get(spec.search.algorithm)
+    problem = search_problem(spec, shape, metric, screen, warm_start)
+    try:
+        return info.create(problem, **dict(spec.search.params))
+    except ValueError as error:  # an option the declaration could not judge (the grid of a range, ...)
+        raise UserError(f"{spec.path}: search: {error}") from None

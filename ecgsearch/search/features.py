@@ -10,7 +10,10 @@ scores, so the columns are chosen (``feature_frame``) and encoded (``FeatureEnco
   costs the run recorded, e.g. stages or receptive field) are used as they are; a hyperparameter of an
   option that was not chosen is missing and is filled with a value far below the column's range, so a
   tree separates "not applicable" from every real value;
-- columns that are constant at fit time carry no information and are dropped.
+- columns that are constant at fit time carry no information and are dropped;
+- with ``shared=True`` (the surrogate search), a parameter that several options of one choice have
+  alike (``optimizer.adamw.lr`` and ``optimizer.sgd.lr``, both log-uniform; ``shared_groups``) is one
+  column ``hp.optimizer.*.lr``, so the model learns one effect of the learning rate from both options.
 
 Tree models are indifferent to monotone transforms, so nothing is log-scaled or standardised.
 """
@@ -26,7 +29,7 @@ import pandas as pd
 
 from ecgsearch.errors import UserError
 from ecgsearch.space import CONDITIONAL_CHOICES
-from ecgsearch.space.distributions import Fixed
+from ecgsearch.space.distributions import Choice, Fixed, Range
 
 if TYPE_CHECKING:
     from ecgsearch.space import Space
@@ -52,13 +55,45 @@ def _searched(space: Space) -> list[str]:
     return [HP_PREFIX + p.name for p in space.parameters if not isinstance(p.dist, Fixed)]
 
 
-def feature_frame(results: pd.DataFrame, space: Space | None = None, fidelity: bool = False) -> pd.DataFrame:
+def _alike(dists: list[Any]) -> bool:
+    """Whether distributions describe the same kind of value: ranges of one class (bounds may differ),
+    or choices of the same values."""
+    first = dists[0]
+    if isinstance(first, Range):
+        return all(type(d) is type(first) for d in dists)
+    if isinstance(first, Choice):
+        return all(type(d) is type(first) and list(d.values) == list(first.values) for d in dists)
+    return False
+
+
+def shared_groups(space: Space) -> dict[str, tuple[str, ...]]:
+    """Searched parameters that two or more options of one choice have alike, by shared name.
+
+    ``{"optimizer.*.lr": ("optimizer.adamw.lr", "optimizer.sgd.lr")}`` when both learning rates are
+    ranges of the same kind (both log-uniform, say) or choices of the same values. At most one option
+    is chosen, so at most one member of a group is active in any configuration.
+    """
+    found: dict[tuple[str, str], list[Any]] = {}
+    for p in space.parameters:
+        if p.condition is None or isinstance(p.dist, Fixed):
+            continue
+        choice, option = p.condition
+        prefix = f"{choice}.{option}."
+        if p.name.startswith(prefix):
+            found.setdefault((choice, p.name[len(prefix):]), []).append(p)
+    return {f"{choice}.*.{rest}": tuple(p.name for p in members) for (choice, rest), members in found.items()
+            if len(members) > 1 and _alike([p.dist for p in members])}
+
+
+def feature_frame(results: pd.DataFrame, space: Space | None = None, fidelity: bool = False,
+                  shared: bool = False) -> pd.DataFrame:
     """The model inputs of a results table (or of ``config_frame(candidates)``), row for row.
 
     Columns: the choice columns, the ``hp.*`` columns (with ``space``: exactly its searched parameters,
     missing ones filled with NaN, so that trials and candidates give the same columns; without it:
     every ``hp.*`` column present) and every ``cost.*`` column present; with ``fidelity`` also
-    ``epochs``. The index is the input's index.
+    ``epochs``. With ``shared`` (and ``space``) the members of each ``shared_groups`` group are one
+    column, the value of whichever member is present. The index is the input's index.
     """
     columns = _choice_columns(space, results.columns)
     if space is not None:
@@ -68,6 +103,17 @@ def feature_frame(results: pd.DataFrame, space: Space | None = None, fidelity: b
     costs = sorted(c for c in results.columns if c.startswith(COST_PREFIX))
     wanted = [*columns, *hp, *costs, *([FIDELITY] if fidelity else [])]
     frame = results.reindex(columns=wanted)
+    if not (shared and space is not None):
+        return frame
+    for group, members in shared_groups(space).items():
+        member_columns = [HP_PREFIX + m for m in members]
+        merged = frame[member_columns[0]].astype(object) if frame[member_columns[0]].dtype == object \
+            else frame[member_columns[0]].copy()
+        for column in member_columns[1:]:
+            merged = merged.where(merged.notna(), frame[column])
+        position = frame.columns.get_loc(member_columns[0])
+        frame = frame.drop(columns=member_columns)
+        frame.insert(position, HP_PREFIX + group, merged)
     return frame
 
 

@@ -2,10 +2,18 @@
 
 The first ``initial_trials`` suggestions are a space-filling design (scrambled Sobol points, or random
 draws). After that every suggestion fits the surrogate on the trials so far (hyperparameters + cost
-features, ``ecgsearch.search.features``) and picks, from ``candidates`` fresh candidates (random
-points of the space plus perturbations of the best trials), the one with the highest acquisition
-(expected improvement or an upper confidence bound). Candidates whose costs break the constraints are
-never proposed (``costs`` returns None for them), and a configuration is never proposed twice.
+features, ``ecgsearch.search.features``; the values as normal scores of their ranks, ``transform``) and
+maximises the acquisition (expected improvement or an upper confidence bound) over candidates:
+
+1. a pool of ``candidates``: random points of the space, and (``local_fraction`` of them) neighbours of
+   the best trials at several step sizes (a few coordinates moved at a time);
+2. ``local_rounds`` rounds of local search: neighbours of the pool's best-scoring candidates, at
+   smaller and smaller steps, are scored and join the pool.
+
+The candidate with the highest acquisition becomes the suggestion. Candidates whose costs break the
+constraints are never proposed (``costs`` returns None for them), and a configuration is never proposed
+twice. A parameter that several options of one choice have alike (a learning rate under two
+optimizers) is one dimension and one feature (``ecgsearch.search.sampling.dimensions(shared=True)``).
 
 How imperfect trials are used:
 
@@ -17,10 +25,19 @@ How imperfect trials are used:
 - trials still running are included at the median observed value ("constant liar"), so parallel
   suggestions spread out instead of piling onto one optimum.
 
+A trial that reports results but never the metric is refused (``ValueError``) while no trial has
+reported it, since a misspelt metric would otherwise leave the model with nothing to learn; later it
+is counted as failed, with a warning.
+
 Multi-objective mode (``objectives={"val.macro_auroc": "max", "cost.flops": "min"}``) aims at the
 Pareto front: each suggestion draws random weights and maximises the augmented Chebyshev
-scalarisation of the objectives, cost objectives taken exactly from the candidate's costs and the
-others from a surrogate each, optimistically (mean + kappa x std).
+scalarisation of the objectives (in place of the acquisition: the same pool and local search, with the
+neighbourhoods of the trials best for the drawn weights), cost objectives taken exactly from the
+candidate's costs and the others from a surrogate each, optimistically (mean + kappa x std).
+
+The space is a parsed space file's ``Space``, a plain mapping of hyperparameters
+(``ecgsearch.search.sampling.plain_space``: space-file distributions, Ray Tune domains, constants,
+conditional choices), or, when none is given, the ``param_space`` Ray Tune hands over.
 """
 
 from __future__ import annotations
@@ -33,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from ray.tune.search import Searcher
-from scipy.stats import qmc
+from scipy.stats import norm, qmc, rankdata
 
 from ecgsearch.errors import UserError
 from ecgsearch.search.acquisition import ACQUISITIONS, acquire, chebyshev, normalise
@@ -41,14 +58,18 @@ from ecgsearch.search.features import COST_PREFIX, FIDELITY, config_frame, featu
 from ecgsearch.search.sampling import (
     Dimension,
     dimensions,
+    flatten,
     from_unit,
-    perturb,
+    is_space,
+    neighbours,
+    plain_space,
     row_configs,
     signatures,
     to_unit,
 )
 from ecgsearch.search.state import StatefulSearcher
 from ecgsearch.search.surrogate_model import SurrogateModel
+from ecgsearch.space.model import nest
 from ecgsearch.space.search_options import INITIAL_DESIGNS as DESIGNS
 
 if TYPE_CHECKING:
@@ -59,9 +80,16 @@ log = logging.getLogger(__name__)
 FAILED_VALUE = 1e29  # reports at or beyond this magnitude are failure sentinels (ecgsearch's worst objective)
 DESIGN_ATTEMPTS = 200
 PARENTS = 5  # the best trials whose neighbourhoods are searched
+SCALES = np.array([0.03, 0.07, 0.15, 0.3])  # neighbour step sizes in the unit cube (std of a Gaussian step)
+TRANSFORMS = ("rank", "none")
+# The searcher's own defaults for the built-in forest (the plugin's defaults serve explain and prune):
+# fully grown trees on bootstrap samples, each split among half the features, so the trees disagree
+# away from the data (chosen on the tuning scenarios of docs/benchmarks.md, reported on others).
+FOREST_PARAMS: dict[str, Any] = {"max_features": 0.5}
 
 Costs = Callable[[dict[str, Any]], "Mapping[str, float] | None"]
 Annotate = Callable[[int, dict[str, Any], Mapping[str, float]], dict[str, Any]]
+Score = Callable[[pd.DataFrame], np.ndarray]  # candidates -> how good each is (larger better)
 
 
 @dataclass
@@ -83,46 +111,73 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) and abs(number) < FAILED_VALUE else None
 
 
-class SurrogateSearcher(StatefulSearcher):
-    """Model-based search over a parsed space (``load_space(path).space``); see the module docstring.
+def _cost_scale(costs: np.ndarray, log_scale: bool) -> np.ndarray:
+    """Costs as the multi-objective mode compares them: their logarithm where ``log_scale`` (NaN where not
+    positive), else as they are."""
+    if not log_scale:
+        return costs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(costs > 0, np.log(costs), np.nan)
 
+
+def normal_scores(y: np.ndarray) -> np.ndarray:
+    """Values replaced by the normal quantiles of their ranks (ties share a rank): the order is kept,
+    outliers and skew are not, so a few very bad trials do not flatten the model where it matters."""
+    if len(y) < 2:
+        return np.zeros(len(y))
+    return norm.ppf((rankdata(y) - 0.5) / len(y))
+
+
+class SurrogateSearcher(StatefulSearcher):
+    """Model-based search over a space; see the module docstring.
+
+    space: a parsed ``Space`` (``load_space(path).space``; a ``SearchSpec`` is accepted too), a plain
+        mapping of hyperparameters (``plain_space``), or None to take the ``param_space`` Ray Tune hands
+        over (``tune.Tuner(..., param_space={...})``).
     costs: ``config -> {"cost.flops": ..., ...}`` or None when the candidate breaks a constraint
         (None for no cost features); cost_inputs: the configuration keys (prefixes) the costs depend
         on, so each distinct architecture is costed once (None: every key); max_new_costs: at most this
         many not-yet-costed architectures are costed per suggestion (candidates beyond are skipped).
     annotate: ``(index, config, costs) -> config`` adds private keys (trial id, seed) to a suggestion.
+    local_rounds: rounds of local search on the acquisition after the pool is scored (0: none).
+    transform: ``rank`` fits the model on the normal scores of the values' ranks, ``none`` on the values.
     """
 
-    def __init__(self, space: Space, metric: str | None = None, mode: str | None = None, *,
-                 trials: int | None = None, seed: int = 0, surrogate: str = "random_forest",
-                 surrogate_params: Mapping[str, Any] | None = None, initial_trials: int = 8,
-                 initial_design: str = "sobol", acquisition: str = "ei", candidates: int = 1000,
-                 local_fraction: float = 0.3, kappa: float = 1.96, xi: float = 0.01,
+    def __init__(self, space: Space | Mapping[str, Any] | None = None, metric: str | None = None,
+                 mode: str | None = None, *, trials: int | None = None, seed: int = 0,
+                 surrogate: str = "random_forest", surrogate_params: Mapping[str, Any] | None = None,
+                 initial_trials: int = 8, initial_design: str = "sobol", acquisition: str = "ei",
+                 candidates: int = 1000, local_fraction: float = 0.5, kappa: float = 1.96, xi: float = 0.01,
                  objectives: Mapping[str, str] | None = None, costs: Costs | None = None,
                  cost_inputs: Sequence[str] | None = None, max_new_costs: int = 64,
-                 annotate: Annotate | None = None) -> None:
+                 annotate: Annotate | None = None, local_rounds: int = 3, transform: str = "rank") -> None:
         super().__init__(metric=metric, mode=mode)
-        space = getattr(space, "space", space)  # a SearchSpec is accepted too
         if initial_design not in DESIGNS:
             raise ValueError(f"initial_design must be one of {DESIGNS}, got {initial_design!r}")
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, got {transform!r}")
         if objectives is not None and (len(objectives) < 2 or set(objectives.values()) - {"max", "min"}):
             raise ValueError(f"objectives must map >= 2 result keys to 'max' or 'min', got {dict(objectives)!r}")
-        self.space = space
         self.trials = trials
         self.seed = seed
-        self.surrogate, self.surrogate_params = surrogate, dict(surrogate_params or {})
+        self.surrogate = surrogate
+        defaults = FOREST_PARAMS if surrogate == "random_forest" else {}
+        self.surrogate_params = {**defaults, **dict(surrogate_params or {})}
         SurrogateModel(surrogate, seed, self.surrogate_params)  # an unknown surrogate fails now
         self.initial_trials, self.initial_design = max(1, initial_trials), initial_design
         self.acquisition, self.candidates = acquisition, max(1, candidates)
         self.local_fraction, self.kappa, self.xi = local_fraction, kappa, xi
+        self.local_rounds, self.transform = max(0, local_rounds), transform
         self.objectives = dict(objectives) if objectives else None
         self._costs, self._annotate = costs, annotate
         self.cost_inputs = tuple(cost_inputs) if cost_inputs is not None else None
         self.max_new_costs = max_new_costs
-        self._dims: list[Dimension] = dimensions(space)
-        self._columns = [d.column for d in self._dims]
+        self.space: Space | None = None
+        self._nested = False  # suggestions go back as nested dicts (a nested Tune param_space)
+        if space is not None:
+            self._use_space(space if is_space(space) else plain_space(space))
         # state (get_state / set_state)
         self._next = 0
         self._design_next = 0
@@ -130,16 +185,36 @@ class SurrogateSearcher(StatefulSearcher):
         self._observations: list[Observation] = []
         self._seen: set[int] = set()
         self._cost_cache: dict[int, dict[str, float] | None] = {}
+        self._metric_seen = False  # some trial has reported the metric
+
+    def _use_space(self, space: Any) -> None:
+        space = getattr(space, "space", space)  # a SearchSpec is accepted too
+        self.space = space
+        self._dims: list[Dimension] = dimensions(space, shared=True)  # the unit cube's axes
+        self._params: list[Dimension] = dimensions(space)  # one per parameter (the results' columns)
+        self._columns = [d.column for d in self._params]
 
     # --- Tune's interface ---------------------------------------------------------------------
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        """Take Tune's metric and mode unless given here; the space comes from the constructor."""
+        """Take Tune's metric and mode unless given here, and Tune's ``param_space`` when the searcher
+        has no space yet. A searcher that has a space declines a ``param_space`` with distributions in it
+        (returns False, so Tune says that the space belongs to the searcher); constants are fine (Tune
+        adds them to every trial's configuration)."""
+        if self.space is not None and config and _has_domains(config):
+            return False
+        if self.space is None and config:
+            flat = flatten(config, choices=False)
+            self._nested = any("/" in key for key in flat)
+            self._use_space(plain_space(config, choices=False))
         self._metric = self._metric or metric
         self._mode = self._mode or mode
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.space is None:
+            raise ValueError("SurrogateSearcher has no search space: pass one to its constructor (a space file's "
+                             "space or a mapping of hyperparameters) or give Ray Tune a param_space.")
         if not self._metric or self._mode not in ("max", "min"):
             raise ValueError("SurrogateSearcher needs the metric and mode (max or min) it optimises: pass them "
                              "to its constructor (Tune hands them over only to searchers given a param_space).")
@@ -153,8 +228,10 @@ class SurrogateSearcher(StatefulSearcher):
         costs = {k: float(v) for k, v in row.iloc[0].items() if k.startswith(COST_PREFIX) and pd.notna(v)}
         self._next += 1
         self._seen.add(int(signatures(row, self._columns)[0]))
-        self._live[trial_id] = {"config": config, "costs": costs, "value": None, "fidelity": None, "last": {}}
-        return self._annotate(index, config, costs) if self._annotate else dict(config)
+        self._live[trial_id] = {"config": config, "costs": costs, "value": None, "fidelity": None, "last": {},
+                                "reported": []}
+        out = self._annotate(index, config, costs) if self._annotate else dict(config)
+        return nest(out, sep="/") if self._nested else out  # a nested Tune param_space's keys
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         live = self._live.get(trial_id)
@@ -164,13 +241,16 @@ class SurrogateSearcher(StatefulSearcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         live = self._live.pop(trial_id, None)
         if live is None:  # not suggested by this searcher object (e.g. a run resumed from scratch)
-            config = dict((result or {}).get("config") or {})
+            config = flatten(dict((result or {}).get("config") or {}), choices=False)
             if not config:
                 return
             live = {"config": {k: v for k, v in config.items() if not k.startswith("_")},
-                    "costs": dict(config.get("_costs") or {}), "value": None, "fidelity": None, "last": {}}
+                    "costs": dict(config.get("_costs") or {}), "value": None, "fidelity": None, "last": {},
+                    "reported": []}
         if result:
             self._update(live, result)
+        if not error and live["value"] is None:
+            self._check_metric(trial_id, live)
         value = None if error else live["value"]
         self._observations.append(Observation(live["config"], live["costs"], value, live["fidelity"],
                                               self._objective_values(live)))
@@ -179,13 +259,18 @@ class SurrogateSearcher(StatefulSearcher):
                             intermediate_values: list[float] | None = None) -> None:
         """Warm-start from a trial run elsewhere (a previous run's results); ``_costs`` in ``parameters``
         is used when present, else the costs function when given."""
-        config = {k: v for k, v in parameters.items() if not k.startswith("_")}
+        if self.space is None:
+            raise ValueError("SurrogateSearcher has no search space yet: pass one to its constructor before "
+                             "adding evaluated points.")
+        config = {k: v for k, v in flatten(parameters, choices=False).items() if not k.startswith("_")}
         costs = dict(parameters.get("_costs") or {})
         if not costs and self._costs is not None:
             frame = self._with_costs(config_frame([config], self.space).reindex(columns=self._columns), None)
             costs = {k: float(v) for k, v in frame.iloc[0].items() if k.startswith(COST_PREFIX)} if len(frame) else {}
         fidelity = len(intermediate_values) if pruned and intermediate_values else None
-        self._observations.append(Observation(config, costs, None if error else _finite(value), fidelity))
+        finite = None if error else _finite(value)
+        self._metric_seen = self._metric_seen or finite is not None
+        self._observations.append(Observation(config, costs, finite, fidelity))
         self._seen.add(int(signatures(config_frame([config], self.space), self._columns)[0]))
 
     # --- state ---------------------------------------------------------------------------------
@@ -193,7 +278,8 @@ class SurrogateSearcher(StatefulSearcher):
     def get_state(self) -> dict[str, Any]:
         return {"next": self._next, "design_next": self._design_next, "live": self._live,
                 "observations": [asdict(o) for o in self._observations], "seen": sorted(self._seen),
-                "cost_cache": self._cost_cache, "metric": self._metric, "mode": self._mode}
+                "cost_cache": self._cost_cache, "metric": self._metric, "mode": self._mode,
+                "metric_seen": self._metric_seen}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._next, self._design_next = state["next"], state["design_next"]
@@ -202,6 +288,7 @@ class SurrogateSearcher(StatefulSearcher):
         self._seen = set(state["seen"])
         self._cost_cache = state["cost_cache"]
         self._metric, self._mode = state["metric"], state["mode"]
+        self._metric_seen = state.get("metric_seen", any(o.value is not None for o in self._observations))
 
     @property
     def observations(self) -> list[Observation]:
@@ -212,12 +299,28 @@ class SurrogateSearcher(StatefulSearcher):
     def _update(self, live: dict[str, Any], result: Mapping[str, Any]) -> None:
         """Keep the best metric value reported so far and the iterations run."""
         value = _finite(result.get(self._metric)) if self._metric else None
+        if self._metric in result:
+            self._metric_seen = True
         if value is not None and (live["value"] is None or self._sign() * (value - live["value"]) > 0):
             live["value"] = value
         iteration = result.get("training_iteration")
         if isinstance(iteration, (int, np.integer)):
             live["fidelity"] = int(iteration)
         live["last"] = {k: result[k] for k in (self.objectives or {}) if k in result}
+        live.setdefault("reported", [])
+        live["reported"] = sorted(set(live["reported"]) | {str(k) for k in result if not str(k).startswith("_")
+                                                           and k not in ("config",)})
+
+    def _check_metric(self, trial_id: str, live: Mapping[str, Any]) -> None:
+        """A finished trial without the metric: refused while no trial has reported it, else a warning."""
+        reported = [k for k in live.get("reported", []) if k not in TUNE_KEYS]
+        if not reported:  # nothing reported at all: a trial that died quietly counts as failed
+            return
+        if not self._metric_seen:
+            raise ValueError(f"SurrogateSearcher: trial {trial_id} finished without reporting the metric "
+                             f"{self._metric!r} (it reported {', '.join(reported[:8])}); pass the metric the "
+                             "trainable reports, or report it.")
+        log.warning("trial %s finished without reporting the metric %r; it counts as failed", trial_id, self._metric)
 
     def _objective_values(self, live: Mapping[str, Any]) -> dict[str, float]:
         out = {}
@@ -235,7 +338,7 @@ class SurrogateSearcher(StatefulSearcher):
     def _cost_columns(self) -> list[str]:
         if self.cost_inputs is None:
             return self._columns
-        return [d.column for d in self._dims
+        return [d.column for d in self._params
                 if any(d.name == p or d.name.startswith(p + ".") for p in self.cost_inputs)]
 
     def _with_costs(self, frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
@@ -258,6 +361,9 @@ class SurrogateSearcher(StatefulSearcher):
         costs = table.iloc[inverse[keep]].set_axis(frame.index[keep])
         return pd.concat([frame[keep], costs], axis=1)
 
+    def _frame(self, units: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        return from_unit(self.space, units, rng, dims=self._dims)
+
     def _design(self, allow_seen: bool = False) -> pd.DataFrame:
         """The next feasible, unseen point of the initial design (Sobol or random).
 
@@ -267,7 +373,7 @@ class SurrogateSearcher(StatefulSearcher):
         for _ in range(DESIGN_ATTEMPTS):
             k = self._design_next
             self._design_next += 1
-            row = self._with_costs(from_unit(self.space, self._unit(k)[None, :], np.random.default_rng(k)), None)
+            row = self._with_costs(self._frame(self._unit(k)[None, :], np.random.default_rng(k)), None)
             if len(row) and (allow_seen or int(signatures(row, self._columns)[0]) not in self._seen):
                 return row.reset_index(drop=True)
         if not allow_seen and self._seen:
@@ -286,17 +392,28 @@ class SurrogateSearcher(StatefulSearcher):
             self._sobol_cache = (m, qmc.Sobol(d, scramble=True, seed=self.seed).random_base2(m))
         return self._sobol_cache[1][k]
 
-    def _pool(self, index: int, rng: np.random.Generator, parents: pd.DataFrame) -> pd.DataFrame:
-        """Random candidates plus neighbours of ``parents``: feasible, costed, untried, distinct."""
+    def _fresh(self, frame: pd.DataFrame, taken: set[int] | None = None) -> pd.DataFrame:
+        """Feasible (costed), untried, distinct rows of ``frame``; ``taken`` collects their signatures."""
+        frame = self._with_costs(frame, self.max_new_costs)
+        if frame.empty:
+            return frame
+        sig = signatures(frame, self._columns)
+        exclude = np.fromiter(self._seen | (taken or set()), np.uint64)
+        fresh = ~pd.Series(sig).duplicated().to_numpy() & ~np.isin(sig, exclude)
+        if taken is not None:
+            taken.update(int(s) for s in sig[fresh])
+        return frame[fresh].reset_index(drop=True)
+
+    def _pool(self, index: int, rng: np.random.Generator, parents: pd.DataFrame,
+              taken: set[int] | None = None) -> pd.DataFrame:
+        """Random candidates plus neighbours of ``parents`` at several step sizes: feasible, costed,
+        untried, distinct."""
         n_local = int(round(self.candidates * self.local_fraction)) if len(parents) else 0
         units = rng.random((self.candidates - n_local, len(self._dims)))
         if n_local:
-            base = to_unit(self.space, parents)[rng.integers(0, len(parents), n_local)]
-            units = np.vstack([units, perturb(base, self._dims, rng)])
-        frame = self._with_costs(from_unit(self.space, units, rng), self.max_new_costs)
-        sig = signatures(frame, self._columns)
-        fresh = ~pd.Series(sig).duplicated().to_numpy() & ~np.isin(sig, np.fromiter(self._seen, np.uint64))
-        return frame[fresh].reset_index(drop=True)
+            base = to_unit(self.space, parents, dims=self._dims)[rng.integers(0, len(parents), n_local)]
+            units = np.vstack([units, neighbours(base, self._dims, rng, rng.choice(SCALES, n_local))])
+        return self._fresh(self._frame(units, rng), taken)
 
     # --- the model ------------------------------------------------------------------------------
 
@@ -306,7 +423,10 @@ class SurrogateSearcher(StatefulSearcher):
         frame = config_frame([{**o.config, "_costs": o.costs} for o in rows], self.space)
         top = max([o.fidelity for o in rows if o.fidelity is not None], default=1)
         frame[FIDELITY] = [o.fidelity if o.fidelity is not None else top for o in rows]
-        return feature_frame(frame, self.space, fidelity=True), rows
+        return self._features(frame), rows
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return feature_frame(frame, self.space, fidelity=True, shared=True)
 
     def _targets(self, rows: list[Observation], key: str | None, sign: float) -> np.ndarray:
         """Signed values (larger better): failed -> the worst observed, running -> the median."""
@@ -318,48 +438,125 @@ class SurrogateSearcher(StatefulSearcher):
         values = np.where(np.isfinite(values), values, worst)
         return np.concatenate([values, np.full(len(rows) - done, np.median(finite) if len(finite) else 0.0)])
 
+    def _model(self, features: pd.DataFrame, y: np.ndarray) -> SurrogateModel:
+        return SurrogateModel(self.surrogate, self.seed, self.surrogate_params).fit(features, y)
+
     def _propose(self, index: int) -> pd.DataFrame:
         rng = np.random.default_rng([self.seed, index, 1])
         features, rows = self._training_frame()
-        y = self._targets(rows, None, self._sign())
-        done = len(self._observations)
-        order = np.argsort(-y[:done])[:PARENTS]
+        top = int(features[FIDELITY].max())
+        if self.objectives:
+            scores, observed = self._scalarised(features, rows, top, rng)
+        else:
+            scores, observed = self._acquisition(features, rows, top)
+        order = np.argsort(-observed, kind="stable")[:PARENTS]
         parents = config_frame([self._observations[i].config for i in order], self.space)
-        pool = self._pool(index, rng, parents)
+        taken: set[int] = set()
+        pool = self._pool(index, rng, parents, taken)
         if pool.empty:
             log.warning("suggestion %d: no untried feasible candidate among %d draws; proposing from the design",
                         index, self.candidates)
             return self._design()
-        top = int(features[FIDELITY].max())
-        pool_features = feature_frame(pool.assign(**{FIDELITY: top}), self.space, fidelity=True)
-        if self.objectives:
-            score = self._scalarised(features, rows, pool, pool_features, rng)
-        else:
-            mean, std = SurrogateModel(self.surrogate, self.seed, self.surrogate_params).fit(features, y) \
-                .predict(pool_features)
-            full = (features[FIDELITY].to_numpy()[:done] == top) & np.isfinite(y[:done])
-            best = float(y[:done][full].max() if full.any() else y[:done].max())
-            score = acquire(self.acquisition, mean, std, best, float(np.std(y[:done])) or 1.0, self.kappa, self.xi)
+        score = scores(pool)
+        for round_ in range(self.local_rounds):
+            pool, score = self._refine(pool, score, scores, rng, round_, taken)
         return pool.iloc[[int(np.argmax(score))]].reset_index(drop=True)
 
-    def _scalarised(self, features: pd.DataFrame, rows: list[Observation], pool: pd.DataFrame,
-                    pool_features: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Random-weight Chebyshev scalarisation of the objectives (optimistic for modelled ones)."""
+    def _refine(self, pool: pd.DataFrame, score: np.ndarray, scores: Score, rng: np.random.Generator,
+                round_: int, taken: set[int]) -> tuple[pd.DataFrame, np.ndarray]:
+        """One round of local search: neighbours of the best-scoring candidates at smaller steps."""
+        best = np.argsort(-score, kind="stable")[:10]
+        per = max(1, self.candidates // (4 * len(best)))
+        base = to_unit(self.space, pool.iloc[best], dims=self._dims)
+        base = np.repeat(base, per, axis=0)
+        scales = rng.choice(SCALES[: max(1, len(SCALES) - 1 - round_)], len(base))
+        extra = self._fresh(self._frame(neighbours(base, self._dims, rng, scales), rng), taken)
+        if extra.empty:
+            return pool, score
+        return pd.concat([pool, extra], ignore_index=True), np.concatenate([score, scores(extra)])
+
+    def _inputs(self, frame: pd.DataFrame, top: int) -> pd.DataFrame:
+        """The model inputs of candidates, at the full fidelity ``top``."""
+        return self._features(frame.assign(**{FIDELITY: top}))
+
+    def _acquisition(self, features: pd.DataFrame, rows: list[Observation], top: int) -> tuple[Score, np.ndarray]:
+        """The acquisition of candidates (one surrogate of the metric) and the completed trials' values."""
+        y = self._targets(rows, None, self._sign())
+        done = len(self._observations)
+        fitted = y if self.transform == "none" else normal_scores(y)
+        model = self._model(features, fitted)
+        full = (features[FIDELITY].to_numpy()[:done] == top) & np.isfinite(y[:done])
+        best = float(fitted[:done][full].max() if full.any() else fitted[:done].max())
+        spread = float(np.std(fitted[:done])) or 1.0
+
+        def scores(frame: pd.DataFrame) -> np.ndarray:
+            mean, std = model.predict(self._inputs(frame, top))
+            return acquire(self.acquisition, mean, std, best, spread, self.kappa, self.xi)
+
+        return scores, y[:done]
+
+    def _scalarised(self, features: pd.DataFrame, rows: list[Observation], top: int,
+                    rng: np.random.Generator) -> tuple[Score, np.ndarray]:
+        """Random-weight Chebyshev scalarisation of the objectives, of candidates (optimistic for modelled
+        objectives: mean + kappa x std) and of the completed trials (their observed values), each objective
+        scaled by the range the completed trials span. A positive cost counts by its logarithm (FLOPs and
+        parameters span orders of magnitude; on a linear scale every small model would cost about 0).
+
+        The trials' scalarisation picks the parents whose neighbourhoods are searched, so that each
+        suggestion searches near the trials best for its weights (cheap ones when the cost weighs most),
+        not only near the trials best by the metric.
+        """
         assert self.objectives is not None
         weights = rng.dirichlet(np.ones(len(self.objectives)))
-        columns = []
+        done = len(self._observations)
+        exact: dict[str, bool] = {}  # cost objectives -> whether compared by their logarithm
+        models: dict[str, SurrogateModel] = {}
+        observed = []
         for key, mode in self.objectives.items():
             sign = 1.0 if mode == "max" else -1.0
-            if key in pool.columns:  # a cost: known exactly before training
-                values = sign * pd.to_numeric(pool[key], errors="coerce").to_numpy(dtype=float)
-                observed = np.array([sign * o.costs[key] for o in self._observations if key in o.costs])
+            if key.startswith(COST_PREFIX) and any(key in o.costs for o in self._observations):
+                # a cost the costs function gives: known exactly before training
+                costs = np.array([o.costs.get(key, np.nan) for o in self._observations], dtype=float)
+                exact[key] = bool(np.nanmin(costs) > 0)
+                observed.append(sign * _cost_scale(costs, exact[key]))
             else:
                 y = self._targets(rows, key, sign)
-                mean, std = SurrogateModel(self.surrogate, self.seed, self.surrogate_params).fit(features, y) \
-                    .predict(pool_features)
-                values = mean + self.kappa * std
-                observed = y[:len(self._observations)]
-            reference = np.concatenate([observed, values[np.isfinite(values)]])
-            low, high = (reference.min(), reference.max()) if len(reference) else (0.0, 1.0)
-            columns.append(np.nan_to_num(normalise(values, low, high), nan=0.0))
-        return chebyshev(np.stack(columns, axis=1), weights)
+                models[key] = self._model(features, y)
+                observed.append(y[:done])
+        ranges = [(np.nanmin(o), np.nanmax(o)) if np.isfinite(o).any() else (0.0, 1.0) for o in observed]
+
+        def scalarise(columns: list[np.ndarray]) -> np.ndarray:
+            scaled = [np.nan_to_num(normalise(c, low, high), nan=0.0) for c, (low, high) in zip(columns, ranges)]
+            return chebyshev(np.stack(scaled, axis=1), weights)
+
+        def scores(frame: pd.DataFrame) -> np.ndarray:
+            inputs = self._inputs(frame, top) if models else None
+            columns = []
+            for key, mode in self.objectives.items():
+                sign = 1.0 if mode == "max" else -1.0
+                if key in exact:
+                    costs = pd.to_numeric(frame[key], errors="coerce") if key in frame.columns else np.nan
+                    values = np.broadcast_to(np.asarray(costs, dtype=float), len(frame))
+                    columns.append(sign * _cost_scale(values, exact[key]))
+                else:
+                    mean, std = models[key].predict(inputs)
+                    columns.append(mean + self.kappa * std)
+            return scalarise(columns)
+
+        return scores, scalarise(observed)
+
+
+TUNE_KEYS = frozenset({"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "date", "pid",
+                       "hostname", "node_ip", "iterations_since_restore", "time_since_restore", "done",
+                       "trial_id", "experiment_tag", "checkpoint_dir_name", "should_checkpoint", "config"})
+
+
+def _has_domains(config: Mapping[str, Any]) -> bool:
+    """Whether a Tune ``param_space`` holds distributions (not only constants)."""
+    for value in config.values():
+        if isinstance(value, Mapping):
+            if "grid_search" in value or _has_domains(value):
+                return True
+        elif type(value).__module__.startswith("ray.tune"):
+            return True
+    return False

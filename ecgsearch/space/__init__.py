@@ -18,7 +18,6 @@ from ecgsearch.space.distributions import (
 from ecgsearch.space.model import TRIAL_PARAMS, Param, Resolved, Space, TrialParam
 from ecgsearch.space.params import CONDITIONAL_CHOICES
 from ecgsearch.space.parse import TOP_LEVEL_KEYS, load_space, parse_space
-from ecgsearch.space.sections import SCHEDULERS, SEARCH_ALGORITHMS
 from ecgsearch.space.spec import (
     BudgetSpec,
     ConstraintSpec,
@@ -42,8 +41,6 @@ __all__ = [
     "Param",
     "Resolved",
     "ResourceSpec",
-    "SCHEDULERS",
-    "SEARCH_ALGORITHMS",
     "SearchAlgSpec",
     "SearchSpec",
     "Space",

@@ -176,6 +176,8 @@ class Range(Distribution):
 
     def sample(self, rng: np.random.Generator) -> int | float:
         lo, hi = self.bounds()
+        if self.integer and self.q is None and self.log:  # each k with probability log((k + 1) / k), as Tune's
+            return int(min(math.floor(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))), hi))
         if self.integer and self.q is None:
             return int(rng.integers(lo, hi + 1))
         if self.q is None:
@@ -219,6 +221,15 @@ class RandInt(Range):
     integer: ClassVar[bool] = True
 
 
+class LogRandInt(Range):
+    """An integer in ``[lo, hi]`` (both included), log-uniformly: ``floor`` of a log-uniform draw in
+    ``[lo, hi + 1)``, so small values are as likely per octave as large ones (widths, batch sizes)."""
+
+    name: ClassVar[str] = "lograndint"
+    integer: ClassVar[bool] = True
+    log: ClassVar[bool] = True
+
+
 class QUniform(Range):
     name: ClassVar[str] = "quniform"
     quantized: ClassVar[bool] = True
@@ -238,7 +249,7 @@ class QRandInt(Range):
 
 # The space-file keywords, in the order error messages list them.
 DISTRIBUTIONS: dict[str, type[Choice] | type[Range]] = {
-    cls.name: cls for cls in (Choice, Uniform, LogUniform, RandInt, QUniform, QLogUniform, QRandInt, Grid)
+    cls.name: cls for cls in (Choice, Uniform, LogUniform, RandInt, LogRandInt, QUniform, QLogUniform, QRandInt, Grid)
 }
 
 
@@ -251,8 +262,10 @@ def make_distribution(name: str, args: Any) -> Distribution:
 def tune_compilers() -> dict[str, Callable[[Any], Any]]:
     """Distribution name -> function building its Ray Tune domain (Ray is imported only when needed).
 
-    Tune's ``randint`` excludes its upper bound, hence ``hi + 1``. Tune insists that quantized float
-    bounds are multiples of ``q``, so they are passed snapped inwards (``bounds()``). In the installed
+    Tune's ``randint`` and ``lograndint`` exclude their upper bound, hence ``hi + 1`` (Tune's
+    ``lograndint`` floors a log-uniform draw in ``[lo, hi + 1)``, as ``LogRandInt.sample`` does). Tune
+    insists that quantized float bounds are multiples of ``q``, so they are passed snapped inwards
+    (``bounds()``). In the installed
     Ray, ``qrandint`` includes the upper multiple of ``q`` except when ``q == 1``, where it is exclusive
     like ``randint``; both are mapped so that our "both ends included" holds.
     """
@@ -269,6 +282,7 @@ def tune_compilers() -> dict[str, Callable[[Any], Any]]:
         "uniform": lambda d: tune.uniform(d.lo, d.hi),
         "loguniform": lambda d: tune.loguniform(d.lo, d.hi),
         "randint": lambda d: tune.randint(int(d.lo), int(d.hi) + 1),
+        "lograndint": lambda d: tune.lograndint(int(d.lo), int(d.hi) + 1),
         "quniform": lambda d: tune.quniform(*d.bounds(), d.q),
         "qloguniform": lambda d: tune.qloguniform(*d.bounds(), d.q),
         "qrandint": qrandint,

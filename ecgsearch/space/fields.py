@@ -91,6 +91,29 @@ class Number:
         return number
 
 
+DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                      r"(?:(\d+(?:\.\d+)?)s)?")
+DURATION_UNITS = (86_400, 3_600, 60, 1)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time > 0, in seconds: a number of seconds or ``2h``, ``90m``, ``1h30m``, ``45s``, ``1.5d``."""
+
+    def convert(self, value: Any) -> float | None:
+        match = DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is not None and any(match.groups()):
+            value = sum(float(part) * unit for part, unit in zip(match.groups(), DURATION_UNITS) if part)
+        number = as_number(value)
+        return float(number) if number is not None and math.isfinite(number) and number > 0 else None
+
+    def check(self, ctx: Context, key: str, value: Any) -> float:
+        seconds = self.convert(value)
+        if seconds is None:
+            raise ctx.error(key, f"{show(value)} is not a duration > 0; write seconds (7200) or e.g. 2h, 90m, 1h30m")
+        return seconds
+
+
 @dataclass(frozen=True)
 class OneOf:
     """A string out of a fixed tuple (schedulers, search algorithms)."""

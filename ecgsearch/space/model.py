@@ -85,11 +85,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"stem.width": 32, "depth": 18}`` -> ``{"stem": {"width": 32}, "depth": 18}``."""
+def nest(flat: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
+    """``{"stem.width": 32, "depth": 18}`` -> ``{"stem": {"width": 32}, "depth": 18}`` (groups split at ``sep``)."""
     nested: dict[str, Any] = {}
     for key, value in flat.items():
-        *groups, last = key.split(".")
+        *groups, last = key.split(sep)
         target = nested
         for group in groups:
             target = target.setdefault(group, {})
@@ -166,7 +166,7 @@ class Space:
                 raise ValueError(f"configuration has {key}={option!r}; expected one of {list(options)}")
             prefix = f"{key}.{option}."
             flat = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-            choices[key] = (option, _nest(flat))
+            choices[key] = (option, nest(flat))
         params = {name: trial.default for name, trial in TRIAL_PARAMS.items()}
         params.update({p.name: config[p.name] for p in self.parameters
                        if p.condition is None and p.name in config})

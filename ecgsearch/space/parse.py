@@ -11,6 +11,8 @@ from ecgsearch.space.fields import Number, RunName, check_keys
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.params import parse_space_section
 from ecgsearch.space.sections import (
+    check_budget_resources,
+    check_scheduler_and_searcher,
     parse_budget,
     parse_constraints,
     parse_data,
@@ -82,9 +84,11 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     data = parse_data(ctx, document["data"], registries)
     task = parse_task(ctx, document["task"], registries)
     metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
-    budget = parse_budget(ctx, document["budget"])
+    budget = parse_budget(ctx, document["budget"], registries)
     resources = optional("resources", parse_resources, ResourceSpec())
+    check_budget_resources(ctx, budget, resources)
     search = optional("search", lambda c, v: parse_search(c, v, registries), SearchAlgSpec())
+    check_scheduler_and_searcher(ctx, budget, search, registries)
     constraints = optional("constraints", parse_constraints, ConstraintSpec())
     latency = optional("latency", lambda c, v: parse_latency(c, v, registries), None)
     space = parse_space_section(ctx, document["space"], registries)

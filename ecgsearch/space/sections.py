@@ -6,19 +6,23 @@ within the epochs, a metric that fits the task) are written by hand.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecgsearch.infos import TaskInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import (
     MISSING_PROBLEM,
+    Duration,
     Names,
     Number,
     OneOf,
     Switch,
     Text,
+    check_keys,
     check_parameter_names,
     declared_params,
+    factory_parameters,
     mapping,
     parse_fields,
     plain_params,
@@ -26,11 +30,12 @@ from ecgsearch.space.fields import (
 )
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.paths import data_paths
-from ecgsearch.space.search_options import parse_surrogate_options
+from ecgsearch.space.search_options import parse_plugin_options
 from ecgsearch.space.spec import (
     HINTS,
     LATENCY_PRECISIONS,
     MEASURE_MODES,
+    ON_BUDGET,
     BudgetSpec,
     ConstraintSpec,
     DataSpec,
@@ -40,8 +45,10 @@ from ecgsearch.space.spec import (
     TaskSpec,
 )
 
-SCHEDULERS: tuple[str, ...] = ("fifo", "asha")
-SEARCH_ALGORITHMS: tuple[str, ...] = ("random", "surrogate")  # ecgsearch.search: RandomSearcher, SurrogateSearcher
+# scheduler options a file may also write in budget itself (the layout before schedulers were plugins)
+LEGACY_SCHEDULER_KEYS: tuple[str, ...] = ("grace_period", "reduction_factor")
+SCHEDULER_FACTORY_SKIP = 1  # factory(run, **options)
+SEARCHER_FACTORY_SKIP = 1  # factory(problem, **options)
 
 # Skipped leading positional parameters of factories: they are supplied by the engine, not the file.
 TASK_FACTORY_SKIP = 1  # factory(num_outputs, **params)
@@ -52,7 +59,6 @@ _POSITIVE = Number(low=0, low_open=True)
 BUDGET_FIELDS = {
     "trials": _POSITIVE_INT,
     "epochs": _POSITIVE_INT,
-    "scheduler": OneOf(SCHEDULERS, "a scheduler"),
     "grace_period": _POSITIVE_INT,
     "reduction_factor": Number(integer=True, low=2),
     "max_concurrent": _POSITIVE_INT,
@@ -61,6 +67,10 @@ BUDGET_FIELDS = {
     "max_failures": Number(integer=True, low=0),
     "checkpoint_every": Number(integer=True, low=0),
     "hang_timeout_s": _POSITIVE,
+    # the whole search's budget (ecgsearch.engine.budget; docs/space-file.md#budget)
+    "time": Duration(),
+    "gpu_hours": _POSITIVE,
+    "on_budget": OneOf(ON_BUDGET, "finish or stop"),
 }
 RESOURCE_FIELDS = {"cpu": Number(low=0, high=4096, low_open=True), "gpu": Number(low=0, high=1024),
                    "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.train.accel
@@ -116,15 +126,65 @@ def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registrie
         raise ctx.error(where, f"{show(value)} does not apply to task '{kind}'", fitting, word=value)
     return info.name, info.mode
 
+# A run folder's results table (ecgsearch.results.table; the space layer sits below it, so by name here):
+# the parquet file, or the row log of a run killed before the parquet file was first written.
+WARM_START_TABLES = ("results.parquet", "results.appended.jsonl")
 
-def parse_budget(ctx: Context, value: Any) -> BudgetSpec:
-    fields = parse_fields(ctx, "budget", mapping(ctx, "budget", value), BUDGET_FIELDS,
+
+def parse_budget(ctx: Context, value: Any, registries: Registries) -> BudgetSpec:
+    """Trials, epochs, fault tolerance, and the trial scheduler (``parse_scheduler``)."""
+    section = mapping(ctx, "budget", value)
+    check_keys(ctx, "budget", section, ["trials", "epochs", "scheduler", *list(BUDGET_FIELDS)[2:]],
+               "a budget setting")
+    fields = parse_fields(ctx, "budget", {k: v for k, v in section.items() if k != "scheduler"}, BUDGET_FIELDS,
                           required=("trials", "epochs"), noun="a budget setting")
-    grace = fields.get("grace_period", 1)
-    if grace > fields["epochs"]:
-        raise ctx.error("budget.grace_period", f"{show(grace)} is not an integer between 1 and "
-                        f"budget.epochs = {fields['epochs']}")
-    return BudgetSpec(**fields)
+    legacy = {key: fields.pop(key) for key in LEGACY_SCHEDULER_KEYS if key in fields}
+    name, params = parse_scheduler(ctx, section.get("scheduler"), legacy, registries)
+    grace = params.get("grace_period", 1)
+    if isinstance(grace, int) and grace > fields["epochs"]:
+        key = "budget.grace_period" if "grace_period" in legacy else "budget.scheduler.grace_period"
+        raise ctx.error(key, f"{show(grace)} is not an integer between 1 and budget.epochs = {fields['epochs']}")
+    return BudgetSpec(**fields, scheduler=name, scheduler_params=params)
+
+
+def parse_scheduler(ctx: Context, value: Any, legacy: dict[str, Any], registries: Registries
+                    ) -> tuple[str, dict[str, Any]]:
+    """``scheduler: NAME`` or ``scheduler: {name: NAME, option: value}``: a registered scheduler and its
+    options, checked against its declarations. ``legacy`` holds options written in ``budget`` itself
+    (``grace_period``, ``reduction_factor``: the layout before schedulers were plugins)."""
+    key, options = "budget.scheduler", {}
+    if isinstance(value, dict):
+        if "name" not in value:
+            raise ctx.error("budget.scheduler.name", MISSING_PROBLEM)
+        key, options = "budget.scheduler.name", {k: v for k, v in value.items() if k != "name"}
+        value = value["name"]
+    info = usable(ctx, key, registered(ctx, key, value or BudgetSpec.scheduler, registries.schedulers))
+    for name, option in legacy.items():
+        if name not in declared_params(info, SCHEDULER_FACTORY_SKIP):
+            raise ctx.error(f"budget.{name}", f"scheduler '{info.name}' has no option {name}; remove it or "
+                            "choose a scheduler that takes it (asha)")
+        options.setdefault(name, option)
+    return info.name, parse_plugin_options(ctx, "budget.scheduler", options, info, SCHEDULER_FACTORY_SKIP,
+                                           registries)
+
+
+def check_scheduler_and_searcher(ctx: Context, budget: BudgetSpec, search: SearchAlgSpec,
+                                 registries: Registries) -> None:
+    """A scheduler that changes trials' hyperparameters as they train (PBT) goes with a searcher that only
+    proposes the first population (random, grid): a model-based one would learn from rows whose
+    hyperparameters changed under it."""
+    scheduler, searcher = registries.schedulers.get(budget.scheduler), registries.searchers.get(search.algorithm)
+    if getattr(scheduler, "mutates_config", False) and getattr(searcher, "model_based", False):
+        raise ctx.error("search.algorithm", f"the {searcher.name} search learns from finished trials, and scheduler "
+                        f"'{scheduler.name}' changes their hyperparameters while they train; use search.algorithm: "
+                        "random or grid with it, or another scheduler")
+
+
+def check_budget_resources(ctx: Context, budget: BudgetSpec, resources: ResourceSpec) -> None:
+    """A GPU-hour budget counts the GPUs the trials reserve: it needs trials that reserve some."""
+    if budget.gpu_hours is not None and not resources.gpu:
+        raise ctx.error("budget.gpu_hours", f"{show(budget.gpu_hours)} GPU hours cannot be spent by trials that "
+                        "reserve no GPU (resources.gpu is 0); set resources.gpu or budget a time instead")
 
 
 def parse_resources(ctx: Context, value: Any) -> ResourceSpec:
@@ -133,20 +193,47 @@ def parse_resources(ctx: Context, value: Any) -> ResourceSpec:
     return ResourceSpec(**fields)
 
 
-def parse_search(ctx: Context, value: Any, registries: Registries | None = None) -> SearchAlgSpec:
-    """``algorithm`` from ``SEARCH_ALGORITHMS``; every other key is an option of that algorithm
-    (the surrogate search's options are checked: ``ecgsearch.space.search_options``)."""
+def usable(ctx: Context, key: str, info: Any) -> Any:
+    """``info`` when the packages it needs are installed; otherwise the error says which and how."""
+    ok, reason = info.available()
+    if not ok:
+        raise ctx.error(key, f"{info.kind} '{info.name}' {reason}")
+    return info
+
+
+def parse_search(ctx: Context, value: Any, registries: Registries) -> SearchAlgSpec:
+    """``algorithm``: a registered searcher (default ``random``); every other key is one of its options,
+    checked against what the searcher plugin declares."""
     section = mapping(ctx, "search", value)
-    params = {k: v for k, v in section.items() if k != "algorithm"}
-    algorithm = SearchAlgSpec.algorithm if section.get("algorithm") is None else OneOf(
-        SEARCH_ALGORITHMS, "a search algorithm").check(ctx, "search.algorithm", section["algorithm"])
-    if algorithm == "surrogate":
-        params = parse_surrogate_options(ctx, params, registries)
-    elif params:  # most likely surrogate options with the algorithm line forgotten
-        key = f"search.{next(iter(params))}"
-        raise ctx.error(key, f"the {algorithm} search takes no options; set search.algorithm: surrogate to "
-                             "use this one, or remove it")
-    return SearchAlgSpec(algorithm=algorithm, params=params)
+    name = section.get("algorithm") or SearchAlgSpec.algorithm
+    info = usable(ctx, "search.algorithm", registered(ctx, "search.algorithm", name, registries.searchers))
+    options = {k: v for k, v in section.items() if k not in ("algorithm", "warm_start")}
+    warm = parse_warm_start(ctx, section["warm_start"], info) if "warm_start" in section else ()
+    if options and factory_parameters(info, SEARCHER_FACTORY_SKIP) == []:  # another searcher's options, likely
+        name = next(iter(options))
+        takers = [other.name for other in registries.searchers if name in declared_params(other, SEARCHER_FACTORY_SKIP)]
+        hint = f"set search.algorithm: {' or '.join(takers)} to use this one" if takers else "see `ecgsearch " \
+            "plugins --params --kind searchers`"
+        raise ctx.error(f"search.{name}", f"the {info.name} search takes no options; {hint}, or remove it")
+    params = parse_plugin_options(ctx, "search", options, info, SEARCHER_FACTORY_SKIP, registries)
+    return SearchAlgSpec(algorithm=info.name, params=params, warm_start=warm)
+
+
+def parse_warm_start(ctx: Context, value: Any, info: Any) -> tuple[str, ...]:
+    """``warm_start: [runs/a, runs/b]`` (or one folder): earlier runs holding a results table, for a searcher
+    that learns from finished trials. Relative folders are taken from the current directory."""
+    key = "search.warm_start"
+    if not getattr(info, "model_based", False):
+        raise ctx.error(key, f"the {info.name} search does not learn from earlier trials; use a model-based "
+                        "search (search.algorithm: surrogate or optuna) or remove warm_start")
+    runs = [value] if isinstance(value, str) else value
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise ctx.error(key, f"{show(value)} is not a run folder or a list of run folders (warm_start: [runs/a])")
+    for run in runs:
+        if not any((Path(run) / name).is_file() for name in WARM_START_TABLES):
+            raise ctx.error(key, f"{run!r} holds no results table ({WARM_START_TABLES[0]}); give the output folder "
+                            "of an earlier `ecgsearch search` (relative to the current directory)")
+    return tuple(runs)
 
 
 def parse_constraints(ctx: Context, value: Any) -> ConstraintSpec:
@@ -163,12 +250,16 @@ class _Later:
 
 
 class _RegisteredName:
-    """The name of a registered item of ``registry`` (the latency predictor's surrogate)."""
+    """The name of a registered item of ``registry``, or one of ``also`` (the latency predictor: a surrogate,
+    or ``kernel``, the kernel-level predictor of ``ecgsearch.latency.kernel_predictor``)."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, also: tuple[str, ...] = ()) -> None:
         self.registry = registry
+        self.also = also
 
     def check(self, ctx: Context, key: str, value: Any) -> str:
+        if isinstance(value, str) and value in self.also:
+            return value
         return registered(ctx, key, value, self.registry).name
 
 
@@ -192,7 +283,7 @@ def parse_latency(ctx: Context, value: Any, registries: Registries) -> LatencySp
     fields = {"backends": Names(registries.backends), "batch_size": _POSITIVE_INT, "threads": _POSITIVE_INT,
               "measure": OneOf(MEASURE_MODES, "a latency measuring mode"), "precision": _Later(),
               "hint": OneOf(HINTS, "a performance hint"), "time_budget_s": _POSITIVE,
-              "predictor": _RegisteredName(registries.surrogates)}
+              "predictor": _RegisteredName(registries.surrogates, also=("kernel",))}
     checked = parse_fields(ctx, "latency", mapping(ctx, "latency", value), fields, required=("backends",),
                            noun="a latency setting")
     if "precision" in checked:

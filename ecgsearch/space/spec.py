@@ -32,20 +32,25 @@ class TaskSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+ON_BUDGET: tuple[str, ...] = ("finish", "stop")
+
+
 @dataclass(frozen=True)
 class BudgetSpec:
     """``budget:``: how many trials, how long each runs, and how early stopping schedules them."""
 
     trials: int
     epochs: int
-    scheduler: str = "fifo"
-    grace_period: int = 1
-    reduction_factor: int = 2
+    scheduler: str = "fifo"  # a registered scheduler, with its options
+    scheduler_params: Mapping[str, Any] = field(default_factory=dict)
     max_concurrent: int | None = None
     trial_time_limit_s: float | None = None
     max_failures: int = 0  # retries of a failed trial, each from its last checkpoint
     checkpoint_every: int = 1  # epochs between trial checkpoints; 0: none
     hang_timeout_s: float | None = None  # a trial silent this long is stopped (default: trial_time_limit_s)
+    time: float | None = None  # the whole search's wall time in seconds, over all its resumes
+    gpu_hours: float | None = None  # GPU hours the trials may reserve in all (resources.gpu x trial wall time)
+    on_budget: str = "finish"  # when time or GPU hours run out: running trials finish, or stop at their next epoch
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class SearchAlgSpec:
 
     algorithm: str = "random"
     params: Mapping[str, Any] = field(default_factory=dict)
+    warm_start: tuple[str, ...] = ()  # earlier run folders whose trials seed a model-based search
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -76,6 +76,8 @@ class EpochState:
     best: Mapping[str, Any]
     train_seconds: float
     last: Mapping[str, Any]
+    config: Mapping[str, Any] = field(default_factory=dict)  # the hyperparameters the state was trained with
+    trial_id: str = ""  # the trial that trained it
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Resumed:
     best: dict[str, Any]
     train_seconds: float
     last: dict[str, Any]
+    trial_id: str = ""  # the trial whose state this is (another one's, when population-based training cloned it)
 
     @property
     def next_epoch(self) -> int:
@@ -104,6 +107,8 @@ def save_state(state: EpochState, directory: str | Path) -> Path:
         "best": plain(state.best),
         "train_seconds": float(state.train_seconds),
         "last": plain(state.last),
+        "config": plain(state.config),
+        "trial_id": state.trial_id,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -111,8 +116,13 @@ def save_state(state: EpochState, directory: str | Path) -> Path:
     return path
 
 
-def restore_state(path: str | Path, setup: Any, generator: torch.Generator) -> Resumed:
-    """Load a ``save_state`` file into ``setup`` and ``generator`` (refusing anything but data)."""
+def restore_state(path: str | Path, setup: Any, generator: torch.Generator,
+                  config: Mapping[str, Any] | None = None) -> Resumed:
+    """Load a ``save_state`` file into ``setup`` and ``generator`` (refusing anything but data).
+
+    With ``config`` (the trial's hyperparameters now), optimizer settings that differ from those the
+    state was trained with are applied on top of it (``retune``): population-based training continues a
+    better trial's state with perturbed learning rates and weight decays."""
     payload = load_weights(path)
     if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
         raise UserError(f"{path}: not an ecgsearch trial checkpoint (format {STATE_FORMAT}); "
@@ -126,16 +136,54 @@ def restore_state(path: str | Path, setup: Any, generator: torch.Generator) -> R
         parts[name].load_state_dict(state_dict)
     generator.set_state(payload["generator"])
     torch.set_rng_state(payload["torch_rng"])
+    if config is not None and payload.get("config"):
+        retune(setup, payload["config"], plain(config))
     best = {k: (math.nan if v is None else v) if k.startswith(("val.", "test.")) else v
             for k, v in payload["best"].items()}
     return Resumed(epoch=int(payload["epoch"]), best=best, train_seconds=float(payload["train_seconds"]),
-                   last=dict(payload["last"]))
+                   last=dict(payload["last"]), trial_id=str(payload.get("trial_id", "")))
 
 
-def resume_point(report: Callable[..., Any], setup: Any, generator: torch.Generator) -> Resumed | None:
+LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")  # a param group's learning rates, as torch schedules keep them
+
+
+def retune(setup: Any, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Apply the optimizer settings of ``new`` that differ from ``old`` to a restored trial; returns them.
+
+    A new learning rate scales the restored one (and the schedule's base rates) by ``new / old``, so a
+    schedule part-way through keeps its shape; any other optimizer setting (``weight_decay``,
+    ``momentum``) is set in every parameter group. Settings outside the optimizer (augmentation
+    strengths) were built from ``new`` already and hold no state.
+    """
+    optimizer = getattr(setup, "optimizer", None)
+    prefix = f"optimizer.{new.get('optimizer')}."
+    changed = [key for key, value in new.items() if key.startswith(prefix) and old.get(key) != value]
+    for key in changed:
+        name, value, before = key[len(prefix):], new[key], old.get(key)
+        if name == "lr" and before:
+            ratio = float(value) / float(before)
+            for group in optimizer.param_groups:
+                for lr in LR_KEYS:
+                    if isinstance(group.get(lr), (int, float)):
+                        group[lr] *= ratio
+            for part in stateful_parts(setup).values():
+                for holder in (part, getattr(part, "scheduler", None)):
+                    if isinstance(getattr(holder, "base_lrs", None), list):
+                        holder.base_lrs = [base * ratio for base in holder.base_lrs]
+        else:
+            for group in optimizer.param_groups:
+                if name in group:
+                    group[name] = value
+    if changed:
+        log.info("continuing a trained state with changed optimizer settings: %s", ", ".join(changed))
+    return changed
+
+
+def resume_point(report: Callable[..., Any], setup: Any, generator: torch.Generator,
+                 config: Mapping[str, Any] | None = None) -> Resumed | None:
     """The state a retried or resumed trial continues from, if its reporter holds a checkpoint."""
     restore = getattr(report, "restore", None)
-    return restore(setup, generator) if callable(restore) else None
+    return restore(setup, generator, config) if callable(restore) else None
 
 
 def report_epoch(report: Callable[..., Any], metrics: dict[str, Any], state: EpochState) -> None:

@@ -92,7 +92,8 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
     generator = torch.Generator().manual_seed(seed)
     setup = build_trial(config, context, model=model)
     accelerate(setup, context.runtime, context.gpu)  # data on the GPU, torch.compile (ecgsearch.train.accel)
-    resumed = resume_point(report, setup, generator)  # a retried/resumed trial continues (train.checkpoints)
+    # a retried/resumed trial continues; a PBT-exploited one with its new optimizer settings (train.checkpoints)
+    resumed = resume_point(report, setup, generator, hyperparameters(config))
     record = _start_record(config, context, setup, extra, resumed)
     scorer = Scorer(context, setup.task.kind, setup.data.target_names)
     epoch = resumed.next_epoch if resumed else 1
@@ -102,7 +103,8 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
                 save_best(context, config, setup.model, scorer.thresholds, done.epoch, setup.task,
                           setup.data.target_names)
             report_epoch(report, record.epoch_done(done),
-                         EpochState(setup, generator, done.epoch, record.best, record.train_seconds, record.last))
+                         EpochState(setup, generator, done.epoch, record.best, record.train_seconds, record.last,
+                                    hyperparameters(config), str(config.get("_trial_id", ""))))
             epoch = done.epoch + 1
     except Diverged as error:
         report(record.diverged(epoch, error))
@@ -117,6 +119,10 @@ def _start_record(config: Mapping[str, Any], context: TrialContext, setup: Trial
              "schedule": setup.schedule_name, "status": "running", "error": None}
     if resumed is None:
         return TrialRecord(context, fixed, best={f"val.{context.metric}": context.worst()})
+    if resumed.trial_id and resumed.trial_id != config.get("_trial_id"):  # population-based training's exploit
+        fixed["cloned_from"] = resumed.trial_id
+    elif resumed.last.get("cloned_from"):
+        fixed["cloned_from"] = resumed.last["cloned_from"]
     return TrialRecord(context, fixed, best=dict(resumed.best), train_seconds=resumed.train_seconds,
                        last=dict(resumed.last))
 

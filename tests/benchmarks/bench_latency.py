@@ -59,8 +59,8 @@ def measure_model(model: torch.nn.Module, x: torch.Tensor, backends: tuple[str, 
             backend.prepare(model, x)
             diff = backend.numerics_check(model, x.numpy())
             stats = backend.measure(settings)
-            out[name] = {"p50": stats.p50_ms, "p90": stats.p90_ms, "diff": diff, "ci": stats.ci_rel,
-                         "precision": backend.effective_precision}
+            out[name] = {"p50": stats.p50_ms, "p90": stats.p90_ms, "min": stats.min_ms, "diff": diff,
+                         "ci": stats.ci_rel, "precision": backend.effective_precision}
         except Exception as error:  # a benchmark reports a failing backend and goes on
             out[name] = {"error": f"{type(error).__name__}: {str(error)[:80]}"}
     return out

@@ -84,7 +84,8 @@ def main() -> None:
     started = time.perf_counter()
     model = SurrogateModel(args.surrogate, 0).fit(features, y)
     fit = time.perf_counter() - started
-    pool = searcher._with_costs(from_unit(spec.space, rng.random((searcher.candidates, len(searcher._dims))), rng), None)
+    units = rng.random((searcher.candidates, len(searcher._dims)))  # the searcher's axes (shared ones merged)
+    pool = searcher._with_costs(from_unit(spec.space, units, rng, dims=searcher._dims), None)
     pool_features = feature_frame(pool.assign(epochs=1), spec.space, fidelity=True)
     started = time.perf_counter()
     mean, std = model.predict(pool_features)

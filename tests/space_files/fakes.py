@@ -11,7 +11,11 @@ from ecgsearch.infos import (
     DatasetInfo,
     MetricInfo,
     OptimizerInfo,
+    SchedulerInfo,
+    SearcherInfo,
     TaskInfo,
+    int_param,
+    str_param,
 )
 from ecgsearch.plugins import Registries
 
@@ -56,6 +60,22 @@ def backend_factory(**options):
     return ("backend", options)
 
 
+def fifo(run):
+    return ("fifo", run)
+
+
+def asha(run, grace_period=1, reduction_factor=2):
+    return ("asha", run, grace_period, reduction_factor)
+
+
+def random_search(problem):
+    return ("random", problem)
+
+
+def surrogate_search(problem, surrogate="random_forest", initial_trials=8, acquisition="ei"):
+    return ("surrogate", problem, surrogate, initial_trials, acquisition)
+
+
 RESNET_DEFAULT_SPACE = {
     "depth": {"choice": [8, 10]},
     "channels": {"choice": [16, 32]},
@@ -88,4 +108,12 @@ def fake_registries() -> Registries:
     regs.backends.add(BackendInfo(name="torch-cpu", description="PyTorch on CPU", factory=backend_factory))
     regs.backends.add(BackendInfo(name="onnxruntime-cpu", description="ONNX Runtime on CPU",
                                   factory=backend_factory))
+    regs.schedulers.add(SchedulerInfo(name="fifo", description="every trial to the end", factory=fifo))
+    regs.schedulers.add(SchedulerInfo(name="asha", description="successive halving", factory=asha,
+                                      params={"grace_period": int_param(1), "reduction_factor": int_param(2)}))
+    regs.searchers.add(SearcherInfo(name="random", description="random candidates", factory=random_search))
+    regs.searchers.add(SearcherInfo(name="surrogate", description="model-based", factory=surrogate_search,
+                                    params={"surrogate": str_param("random_forest", "xgboost"),
+                                            "initial_trials": int_param(1),
+                                            "acquisition": str_param("ei", "ucb")}))
     return regs

@@ -1,0 +1,173 @@
+"""The built-in trial schedulers, registered like any third-party scheduler plugin.
+
+Each factory takes the ``ecgsearch.SchedulerRun`` (metric, mode, the epochs a trial may run, the space)
+and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray Tune ``TrialScheduler``:
+
+- ``fifo``: every trial runs all its epochs;
+- ``asha``: asynchronous successive halving (stops the weaker trials at rungs grace_period x eta^k);
+- ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides);
+- ``median_stopping``: stops a trial whose running mean falls below the median of the others;
+- ``pbt``: population-based training: at every ``perturbation_interval`` epochs the worse trials copy the
+  weights of better ones (from the checkpoints the engine writes) and continue with perturbed learning
+  rates, weight decays and augmentation strengths (the searched ones).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from ecgsearch import SchedulerInfo, bool_param, float_param, hookimpl, int_param
+
+if TYPE_CHECKING:
+    from ecgsearch import SchedulerRun
+
+# the hyperparameters population-based training mutates: the optimizer's learning rate and weight decay,
+# the augmentation strengths
+PBT_SUFFIXES = (".lr", ".weight_decay")
+PBT_PREFIX = "augment_"
+OWN_KEYS = ("_trial_id", "_seed")  # what an exploiting trial keeps of its own configuration
+
+
+def build_fifo(run: SchedulerRun) -> Any:
+    from ray.tune.schedulers import FIFOScheduler  # deferred: Ray
+
+    return FIFOScheduler()
+
+
+def build_asha(run: SchedulerRun, *, grace_period: int = 1, reduction_factor: int = 2, brackets: int = 1) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(time_attr=run.time_attr, max_t=run.max_t, grace_period=grace_period,
+                         reduction_factor=reduction_factor, brackets=brackets)
+
+
+def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_trials: bool = True) -> Any:
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
+                              stop_last_trials=stop_last_trials)
+
+
+def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_samples_required: int = 3) -> Any:
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(time_attr=run.time_attr, grace_period=grace_period,
+                              min_samples_required=min_samples_required)
+
+
+class Perturb:
+    """PBT's explore step over the space's own distributions: a searched value is resampled (with
+    ``resample_probability``) or scaled by 0.8 or 1.2 and kept inside its distribution's bounds; a value
+    of a choice moves to a neighbouring option. Only parameters of the trial's chosen options exist in
+    its configuration, and only those are touched."""
+
+    def __init__(self, run: SchedulerRun, resample_probability: float) -> None:
+        self.params = [p for p in run.space.parameters if _mutable(p.name) and _searched(p)]
+        if not self.params:
+            raise ValueError("pbt mutates searched learning rates, weight decays or augmentation strengths, and "
+                             "the space searches none; give one of them a distribution (e.g. lr: {loguniform: "
+                             "[1.0e-4, 1.0e-2]})")
+        self.rng = random.Random(run.seed)
+        self.resample_probability = resample_probability
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        config = dict(config)
+        for param in self.params:
+            if param.name not in config:
+                continue
+            if self.rng.random() < self.resample_probability:
+                config[param.name] = _plain(param.dist.sample(np.random.default_rng(self.rng.getrandbits(32))))
+                continue
+            values = getattr(param.dist, "values", None)
+            if values is not None:
+                position = values.index(config[param.name]) if config[param.name] in values else 0
+                step = self.rng.choice((-1, 1))
+                config[param.name] = values[min(max(position + step, 0), len(values) - 1)]
+            else:
+                low, high = param.dist.bounds()
+                value = float(config[param.name]) * self.rng.choice((0.8, 1.2))
+                config[param.name] = min(max(value, low), high)
+        return config
+
+
+def _searched(param: Any) -> bool:
+    """A parameter the space searches: its distribution can give more than one value."""
+    return len({repr(edge) for edge in param.dist.edges()}) > 1
+
+
+def _mutable(name: str) -> bool:
+    return name.endswith(PBT_SUFFIXES) or name.startswith(PBT_PREFIX)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+class WithoutSearcher:
+    """A view of Tune's controller that shows no search algorithm (see ``on_trial_add`` in ``build_pbt``)."""
+
+    search_alg = None
+
+    def __init__(self, controller: Any) -> None:
+        self._controller = controller
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._controller, name)
+
+
+def build_pbt(run: SchedulerRun, *, perturbation_interval: int = 2, quantile_fraction: float = 0.25,
+              resample_probability: float = 0.25) -> Any:
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    if perturbation_interval >= run.max_t:
+        raise ValueError(f"pbt: perturbation_interval={perturbation_interval} is not below the {run.max_t} epochs "
+                         "of a trial, so no trial would ever be perturbed; lower it or raise budget.epochs")
+
+    class OwnIdentity(PopulationBasedTraining):
+        """PBT whose exploiting trial keeps its own id and training seed (the engine's private keys
+        ``_trial_id``/``_seed``): it takes the better trial's weights and hyperparameters, not its row."""
+
+        def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+            # Tune refuses PBT next to any searcher, for fear it learns from trials whose hyperparameters
+            # changed; the engine's searcher only proposes the first population (model-based ones are
+            # refused with PBT when the space file is read: SchedulerInfo.mutates_config)
+            super().on_trial_add(WithoutSearcher(tune_controller), trial)
+
+        def _get_new_config(self, trial: Any, trial_to_clone: Any) -> tuple[dict, dict]:
+            config, operations = super()._get_new_config(trial, trial_to_clone)
+            return {**config, **{k: trial.config[k] for k in OWN_KEYS if k in trial.config}}, operations
+
+    return OwnIdentity(time_attr=run.time_attr, perturbation_interval=perturbation_interval,
+                       quantile_fraction=quantile_fraction, resample_probability=0.0,
+                       custom_explore_fn=Perturb(run, resample_probability), hyperparam_mutations=None, synch=False)
+
+
+@hookimpl
+def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
+    return [
+        SchedulerInfo(name="fifo", description="every trial runs all its epochs", factory=build_fifo),
+        SchedulerInfo(name="asha", description="asynchronous successive halving: weak trials stop at early rungs",
+                      factory=build_asha,
+                      params={"grace_period": int_param(1, 10_000, doc="epochs before the first rung"),
+                              "reduction_factor": int_param(2, 100, doc="eta: 1/eta of the trials go on at a rung"),
+                              "brackets": int_param(1, 10, doc="brackets of different grace periods")}),
+        SchedulerInfo(name="hyperband", description="synchronous HyperBand brackets (pauses trials at rungs)",
+                      factory=build_hyperband,
+                      params={"reduction_factor": int_param(2, 100, doc="eta of the brackets"),
+                              "stop_last_trials": bool_param("stop the trials that reach max_t")}),
+        SchedulerInfo(name="median_stopping", description="stops a trial below the median of the others' "
+                                                          "running means", factory=build_median_stopping,
+                      params={"grace_period": int_param(1, 10_000, doc="epochs before a trial may be stopped"),
+                              "min_samples_required": int_param(1, 10_000, doc="trials needed for a median")}),
+        SchedulerInfo(name="pbt", description="population-based training over learning rates, weight decays "
+                                              "and augmentation strengths", factory=build_pbt,
+                      mutates_config=True,
+                      params={"perturbation_interval": int_param(1, 10_000, doc="epochs between perturbations"),
+                              "quantile_fraction": float_param(0, 0.5, low_open=True,
+                                                               doc="bottom share that copies the top share"),
+                              "resample_probability": float_param(0, 1, doc="chance of a fresh draw instead of "
+                                                                             "x0.8 or x1.2")}),
+    ]

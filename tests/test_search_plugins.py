@@ -1,0 +1,248 @@
+"""Schedulers and searchers are plugins: every built-in one runs a real (tiny) Ray Tune search, their
+options are checked before any trial, and a third-party scheduler registers like a built-in one."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import start_ray
+
+from ecgsearch import hookimpl
+from ecgsearch.engine import run_search
+from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.plugins import BUILTIN_PLUGINS, get_registries
+from ecgsearch.results import read_results
+from ecgsearch.space import load_space
+
+DATA = "data: {dataset: synthetic, records: 120, sampling_rate: 50, seconds: 4, leads: [I, II, V1, V5]}"
+LR_SPACE = """
+space:
+  architecture: {logged_tiny: {}}
+  optimizer: {sgd: {lr: {loguniform: [1.0e-4, 3.0e-1]}, momentum: 0.9}}
+  batch_size: {choice: [16, 32]}
+"""
+
+
+def write_space(tmp_path, budget: str, search: str = "", space: str = LR_SPACE, name: str = "s", seed: int = 3):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\nseed: {seed}\n{DATA}\ntask: multilabel\nresources: {{cpu: 1, gpu: 0}}\n"
+                    f"budget: {budget}\n{search}\n{space}")
+    return load_space(path)
+
+
+def file_error(tmp_path, budget: str, search: str = "", space: str = LR_SPACE) -> str:
+    with pytest.raises(SpaceError) as info:
+        write_space(tmp_path, budget, search, space)
+    return str(info.value).replace(str(tmp_path / "s.yaml"), "s.yaml")
+
+
+@pytest.mark.ray
+def test_population_based_training_clones_better_trials_with_perturbed_rates(ray_session, tmp_path):
+    spec = write_space(tmp_path, "{trials: 4, epochs: 4, max_concurrent: 4, scheduler: {name: pbt, "
+                                 "perturbation_interval: 1, quantile_fraction: 0.5, resample_probability: 0.0}}")
+    frame = read_results(run_search(spec, tmp_path / "out").out_dir)
+    assert sorted(frame["trial_id"]) == ["t0000", "t0001", "t0002", "t0003"]  # each trial keeps its own id
+    assert set(frame["status"]) == {"ok"} and (frame["epochs"] == 4).all()
+    cloned = frame[frame["cloned_from"].notna()] if "cloned_from" in frame else frame.iloc[:0]
+    assert len(cloned), "no trial continued a better trial's state"
+    assert set(cloned["cloned_from"]) <= set(frame["trial_id"])
+    assert (cloned["cloned_from"] != cloned["trial_id"]).all()
+    # a cloned trial runs at its donor's rate times 0.8 or 1.2 (several exploits compound), inside the range
+    drawn = {spec.space.sample(spec.seed, i)["optimizer.sgd.lr"] for i in range(4)}
+    lrs = cloned["hp.optimizer.sgd.lr"]
+    assert lrs.between(1.0e-4, 3.0e-1).all() and not set(lrs) <= drawn
+
+
+# The options each built-in runs with below; one registered later without an entry runs with its defaults.
+RUN_OPTIONS = {
+    ("schedulers", "asha"): "{name: asha, grace_period: 1, reduction_factor: 2}",
+    ("schedulers", "hyperband"): "{name: hyperband, reduction_factor: 2}",
+    ("schedulers", "median_stopping"): "{name: median_stopping, grace_period: 1, min_samples_required: 2}",
+    ("schedulers", "pbt"): "{name: pbt, perturbation_interval: 1, quantile_fraction: 0.5}",
+    ("searchers", "surrogate"): "{algorithm: surrogate, initial_trials: 2, candidates: 64}",
+    ("searchers", "optuna"): "{algorithm: optuna, n_startup_trials: 2}",
+}
+GRID_SPACE = """
+space:
+  architecture: {logged_tiny: {}}
+  optimizer: {sgd: {lr: {choice: [1.0e-3, 1.0e-2]}, momentum: 0.9}}
+  batch_size: {choice: [16, 32]}
+"""
+
+
+def registered(kind: str) -> list[tuple[str, str]]:
+    """Every built-in scheduler or searcher, as the registry lists them (``ecgsearch_plugins``)."""
+    return [(kind, info.name) for info in getattr(get_registries(), kind) if info.plugin in BUILTIN_PLUGINS]
+
+
+class CrashAfter:
+    """A lifecycle plugin that kills the search (an exception in the driver) after ``rows`` trials ended;
+    the test then stops the Ray cluster, as a killed driver takes its local cluster with it."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows, self.seen = rows, 0
+
+    @hookimpl
+    def ecgsearch_trial_finished(self, trial_id, row):
+        self.seen += 1
+        if self.seen == self.rows:
+            raise KeyboardInterrupt("the driver dies")
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("kind,name", registered("schedulers") + registered("searchers"))
+def test_each_registered_scheduler_and_searcher_runs_and_resumes_a_real_search(ray_session, tmp_path, kind, name):
+    """A real Ray Tune search with each built-in, killed after two trials ended and resumed: every trial ends
+    once, with one row, and the resumed search runs no more trials than the budget."""
+    info = getattr(get_registries(), kind).get(name)
+    if not info.available()[0]:
+        pytest.skip(f"{kind[:-1]} {name} {info.available()[1]}; the README's test install has it")
+    options = RUN_OPTIONS.get((kind, name), f"{{name: {name}}}" if kind == "schedulers" else f"{{algorithm: {name}}}")
+    budget = "{trials: 4, epochs: 2, max_concurrent: 2" + (f", scheduler: {options}}}" if kind == "schedulers" else "}")
+    search = f"search: {options}" if kind == "searchers" else ""
+    spec = write_space(tmp_path, budget, search, GRID_SPACE if name == "grid" else LR_SPACE)
+    crash = CrashAfter(2)
+    get_registries().manager.register(crash)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_search(spec, tmp_path / "out")
+    finally:
+        get_registries().manager.unregister(crash)
+        ray_session.shutdown()  # the trials still running die with the driver's cluster
+        start_ray()
+    assert len(read_results(tmp_path / "out")) >= 2
+    frame = read_results(run_search(spec, tmp_path / "out", resume=True).out_dir)
+    assert sorted(frame["trial_id"]) == ["t0000", "t0001", "t0002", "t0003"]  # none lost, none twice
+    assert set(frame["status"]) <= {"ok", "stopped"}
+    assert (frame.loc[frame["status"] == "ok", "epochs"] == 2).all()
+    assert (frame.loc[frame["status"] == "stopped", "epochs"] < 2).all()
+    assert frame["hp.optimizer.sgd.lr"].between(1.0e-4, 3.0e-1).all() and (frame["cost.flops"] > 0).all()
+
+
+def test_every_built_in_scheduler_and_searcher_is_in_the_generated_tests():
+    names = {n for _, n in registered("schedulers") + registered("searchers")}
+    assert {"fifo", "asha", "hyperband", "median_stopping", "pbt", "random", "grid", "surrogate", "optuna"} <= names
+
+
+@pytest.mark.ray
+def test_grid_search_enumerates_every_combination_once(ray_session, tmp_path):
+    spec = write_space(tmp_path, "{trials: 4, epochs: 1, max_concurrent: 2}", "search: {algorithm: grid}", """
+space:
+  architecture: {logged_tiny: {}}
+  optimizer: {sgd: {lr: {choice: [0.01, 0.1]}}}
+  batch_size: {choice: [16, 32]}
+""")
+    frame = read_results(run_search(spec, tmp_path / "out").out_dir)
+    pairs = sorted(zip(frame["hp.optimizer.sgd.lr"], frame["hp.batch_size"]))
+    assert pairs == [(0.01, 16), (0.01, 32), (0.1, 16), (0.1, 32)]
+
+
+@pytest.mark.ray
+def test_optuna_proposes_only_feasible_configurations(ray_session, tmp_path):
+    if importlib.util.find_spec("optuna") is None:
+        pytest.skip("optuna is not installed (pip install 'ecgsearch[optuna]'); the README's test install has it")
+    spec = write_space(tmp_path, "{trials: 3, epochs: 1, max_concurrent: 1}",
+                       "search: {algorithm: optuna, n_startup_trials: 1}\nconstraints: {max_params: 2000}", """
+space:
+  architecture:
+    logged_tiny: {}
+    resnet: {depth: 8, channels: 16, kernel: 5}
+  optimizer: {adamw: {lr: {loguniform: [1.0e-4, 1.0e-2]}}}
+""")
+    frame = read_results(run_search(spec, tmp_path / "out").out_dir)
+    assert len(frame) == 3 and set(frame["architecture"]) == {"logged_tiny"}  # the resnet breaks max_params
+    assert (frame["cost.params"] <= 2000).all()
+
+
+def test_a_scheduler_option_is_checked_before_any_trial(tmp_path):
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: {name: asha, grace_periods: 2}}")
+    assert message == ("s.yaml:6: budget.scheduler.grace_periods: 'grace_periods' is not a parameter of scheduler "
+                       "'asha' (allowed: grace_period, reduction_factor, brackets); did you mean 'grace_period'?")
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: {name: pbt, quantile_fraction: 0.9}}")
+    assert message == "s.yaml:6: budget.scheduler.quantile_fraction: 0.9 is not a number in (0, 0.5]"
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: {name: asha, grace_period: 4}}")
+    assert message == "s.yaml:6: budget.scheduler.grace_period: 4 is not an integer between 1 and budget.epochs = 3"
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: {grace_period: 2}}")
+    assert message == "s.yaml:6: budget.scheduler.name: the required key is missing"
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: fifo, grace_period: 2}")
+    assert message == ("s.yaml:6: budget.grace_period: scheduler 'fifo' has no option grace_period; remove it or "
+                       "choose a scheduler that takes it (asha)")
+
+
+def test_a_searcher_option_is_checked_before_any_trial(tmp_path):
+    budget = "{trials: 2, epochs: 1}"
+    assert file_error(tmp_path, budget, "search: {algorithm: surrogate, acquisition: pi}") == (
+        "s.yaml:7: search.acquisition: 'pi' is not one of 'ei', 'ucb'")
+    assert file_error(tmp_path, budget, "search: {algorithm: surrogate, surrogate: forest}") == (
+        "s.yaml:7: search.surrogate: 'forest' is not a registered surrogate (allowed: gradient_boosting, "
+        "random_forest, xgboost); did you mean 'random_forest'?")
+    assert file_error(tmp_path, budget, "search: {algorithm: random, acquisition: ucb}") == (
+        "s.yaml:7: search.acquisition: the random search takes no options; set search.algorithm: surrogate to use "
+        "this one, or remove it")
+    assert file_error(tmp_path, budget, "search: {algorithm: surrogate, objectives: {macro_auroc: max}}") == (
+        "s.yaml:7: search.objectives: {'macro_auroc': 'max'} is not a mapping of at least two objectives to max "
+        "or min; multi-objective search needs e.g. {macro_auroc: max, cost.flops: min}")
+    assert file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: pbt}", "search: {algorithm: surrogate}") == (
+        "s.yaml:7: search.algorithm: the surrogate search learns from finished trials, and scheduler 'pbt' changes "
+        "their hyperparameters while they train; use search.algorithm: random or grid with it, or another scheduler")
+    assert file_error(tmp_path, budget, "search: {algorithm: grdi}").startswith(
+        "s.yaml:7: search.algorithm: 'grdi' is not a registered searcher (allowed: grid, optuna, random, surrogate)")
+
+
+@pytest.mark.ray
+def test_an_option_the_declaration_cannot_judge_is_refused_when_the_search_is_built(ray_session, tmp_path):
+    spec = write_space(tmp_path, "{trials: 2, epochs: 3, scheduler: {name: pbt, perturbation_interval: 3}}")
+    with pytest.raises(UserError, match=r"budget\.scheduler: pbt: perturbation_interval=3 is not below the 3 "
+                                        r"epochs of a trial"):
+        run_search(spec, tmp_path / "out")
+    assert not (tmp_path / "out" / "results.parquet").exists()
+    spec = write_space(tmp_path, "{trials: 2, epochs: 1}", "search: {algorithm: grid}")
+    with pytest.raises(UserError, match=r"search: .*grid"):
+        run_search(spec, tmp_path / "out2")
+
+
+def test_a_missing_optional_package_is_named_with_its_install_command(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    assert file_error(tmp_path, "{trials: 2, epochs: 1}", "search: {algorithm: optuna}") == (
+        "s.yaml:7: search.algorithm: searcher 'optuna' needs the Python package 'optuna' (pip install "
+        "'ecgsearch[optuna]')")
+
+
+PLUGIN_DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+
+
+def doc_example(hook: str) -> str:
+    """The Python example under ``### <hook>`` in docs/plugins.md."""
+    section = PLUGIN_DOC.read_text(encoding="utf-8").split(f"\n### {hook}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.ray
+def test_the_documented_third_party_scheduler_and_searcher_run_a_search(ray_session, tmp_path, monkeypatch):
+    if importlib.util.find_spec("optuna") is None:
+        pytest.skip("optuna is not installed (pip install 'ecgsearch[optuna]'); the README's test install has it")
+    (tmp_path / "my_scheduler.py").write_text(doc_example("ecgsearch_register_schedulers"))
+    (tmp_path / "my_searcher.py").write_text(doc_example("ecgsearch_register_searchers"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ECGSEARCH_PLUGINS", ",".join(filter(None, [os.environ.get("ECGSEARCH_PLUGINS"),
+                                                                    "my_scheduler", "my_searcher"])))
+    get_registries.cache_clear()
+    try:
+        regs = get_registries()
+        assert "my_median" in regs.schedulers.names() and "flat_tpe" in regs.searchers.names()
+        with pytest.raises(SpaceError, match=r"budget\.scheduler\.grace_period: 0 is not an integer in \[1, 1000\]"):
+            write_space(tmp_path, "{trials: 3, epochs: 2, scheduler: {name: my_median, grace_period: 0}}")
+        spec = write_space(tmp_path, "{trials: 3, epochs: 2, max_concurrent: 1, scheduler: {name: my_median, "
+                                     "grace_period: 1}}", "search: {algorithm: flat_tpe, n_startup_trials: 2}")
+        frame = read_results(run_search(spec, tmp_path / "out").out_dir)
+        assert sorted(frame["trial_id"]) == ["t0000", "t0001", "t0002"]
+        assert set(frame["status"]) <= {"ok", "stopped"} and frame["hp.optimizer.sgd.lr"].between(1e-4, 0.3).all()
+    finally:
+        for module in ("my_scheduler", "my_searcher"):
+            sys.modules.pop(module, None)
+        get_registries.cache_clear()
