@@ -121,6 +121,7 @@ def test_each_registered_scheduler_and_searcher_runs_and_resumes_a_real_search(r
     assert (frame.loc[frame["status"] == "ok", "epochs"] == 2).all()
     assert (frame.loc[frame["status"] == "stopped", "epochs"] < 2).all()
     assert frame["hp.optimizer.sgd.lr"].between(1.0e-4, 3.0e-1).all() and (frame["cost.flops"] > 0).all()
+    assert not (tmp_path / "out" / "budget.json").exists()  # no time or GPU-hour budget: no account kept
 
 
 def test_every_built_in_scheduler_and_searcher_is_in_the_generated_tests():

@@ -239,7 +239,8 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage_of(out_dir).tune_root, verbose=0,
                                   callbacks=[ResultsCallback(str(out_dir), spec.metric), *fault_callbacks(out_dir),
-                                             *storage_callbacks(out_dir), BudgetCallback(budget)],
+                                             *storage_callbacks(out_dir),
+                                             *([BudgetCallback(budget)] if budget.limited else [])],
                                   **run_options(spec),  # retries (max_failures), checkpoints kept
                                   # checked after each epoch's report; the trial is recorded as stopped
                                   stop=TrialStopper(budget, spec.budget.trial_time_limit_s)),
