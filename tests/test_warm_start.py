@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from ecgsearch.errors import SpaceError
+from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.results import ResultsTable
 from ecgsearch.search.warm_start import as_config, load_warm_start, warm_points
 from ecgsearch.space import load_space
@@ -90,12 +90,15 @@ def test_a_warm_start_for_a_search_that_does_not_learn_is_refused(tmp_path):
                                     "warm_start")
 
 
-def test_a_warm_start_folder_without_a_results_table_is_refused(tmp_path):
-    with pytest.raises(SpaceError) as info:
-        load_space(space_file(tmp_path, f"search: {{algorithm: surrogate, warm_start: [{tmp_path / 'nothing'}]}}"))
-    assert str(info.value).endswith(f"search.warm_start: '{tmp_path / 'nothing'}' holds no results table "
-                                    "(results.parquet); give the output folder of an earlier `ecgsearch search` "
-                                    "(relative to the current directory)")
+def test_a_warm_start_folder_without_a_results_table_is_refused_before_any_trial(tmp_path):
+    from ecgsearch.engine.run import warm_start
+
+    spec = load_space(space_file(tmp_path, f"search: {{algorithm: surrogate, warm_start: [{tmp_path / 'nothing'}]}}"))
+    with pytest.raises(UserError) as info:  # a parsed file names folders; the search reads them when it starts
+        warm_start(spec)
+    assert str(info.value) == (f"{tmp_path / 's.yaml'}: search.warm_start: '{tmp_path / 'nothing'}' holds no results "
+                               "table (results.parquet); give the output folder of an earlier `ecgsearch run` "
+                               "(relative to the current directory)")
 
 
 def test_a_warm_start_that_is_not_a_list_of_folders_is_refused(tmp_path):

@@ -251,7 +251,10 @@ def warm_start(spec: SearchSpec) -> tuple[WarmPoint, ...]:
     """``search.warm_start``: the earlier runs' trials inside this space, with what was left out logged."""
     if not spec.search.warm_start:
         return ()
-    warm = load_warm_start(spec.space, spec.search.warm_start, f"val.{spec.metric}")
+    try:
+        warm = load_warm_start(spec.space, spec.search.warm_start, f"val.{spec.metric}")
+    except UserError as error:
+        raise UserError(f"{spec.path}: {error}") from None
     log.info("warm start: %s", warm.summary())
     return warm.points
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pandas as pd
 
-from ecgsearch.results.table import read_results
+from ecgsearch.errors import UserError
+from ecgsearch.results.table import RESULTS_FILE, RESULTS_LOG, read_results
 from ecgsearch.search.features import COST_PREFIX, HP_PREFIX, VAL_PREFIX
 from ecgsearch.space.distributions import Fixed
 
@@ -125,11 +126,15 @@ def warm_points(space: Space, frame: pd.DataFrame, metric: str) -> tuple[list[Wa
 
 
 def load_warm_start(space: Space, runs: Sequence[str | Path], metric: str) -> WarmStart:
-    """The usable rows of each earlier run's results table (``runs``: run folders)."""
+    """The usable rows of each earlier run's results table (``runs``: run folders); a folder without one is
+    a ``UserError``."""
     points: list[WarmPoint] = []
     used: dict[str, int] = {}
     ignored: dict[str, Counter] = {}
     for run in runs:
+        if not any((Path(run) / name).is_file() for name in (RESULTS_FILE, RESULTS_LOG)):
+            raise UserError(f"search.warm_start: {str(run)!r} holds no results table ({RESULTS_FILE}); give the "
+                            "output folder of an earlier `ecgsearch run` (relative to the current directory)")
         found, left = warm_points(space, read_results(Path(run), "search.warm_start"), metric)
         points.extend(found)
         used[str(run)], ignored[str(run)] = len(found), left

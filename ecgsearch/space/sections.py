@@ -6,7 +6,6 @@ within the epochs, a metric that fits the task) are written by hand.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ecgsearch.infos import TaskInfo
@@ -126,11 +125,6 @@ def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registrie
         raise ctx.error(where, f"{show(value)} does not apply to task '{kind}'", fitting, word=value)
     return info.name, info.mode
 
-# A run folder's results table (ecgsearch.results.table; the space layer sits below it, so by name here):
-# the parquet file, or the row log of a run killed before the parquet file was first written.
-WARM_START_TABLES = ("results.parquet", "results.appended.jsonl")
-
-
 def parse_budget(ctx: Context, value: Any, registries: Registries) -> BudgetSpec:
     """Trials, epochs, fault tolerance, and the trial scheduler (``parse_scheduler``)."""
     section = mapping(ctx, "budget", value)
@@ -221,7 +215,8 @@ def parse_search(ctx: Context, value: Any, registries: Registries) -> SearchAlgS
 
 def parse_warm_start(ctx: Context, value: Any, info: Any) -> tuple[str, ...]:
     """``warm_start: [runs/a, runs/b]`` (or one folder): earlier runs holding a results table, for a searcher
-    that learns from finished trials. Relative folders are taken from the current directory."""
+    that learns from finished trials. Relative folders are taken from the current directory when the search
+    starts; they are not checked here, so a run's copy of its space file parses anywhere (report, prune)."""
     key = "search.warm_start"
     if not getattr(info, "model_based", False):
         raise ctx.error(key, f"the {info.name} search does not learn from earlier trials; use a model-based "
@@ -229,11 +224,7 @@ def parse_warm_start(ctx: Context, value: Any, info: Any) -> tuple[str, ...]:
     runs = [value] if isinstance(value, str) else value
     if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
         raise ctx.error(key, f"{show(value)} is not a run folder or a list of run folders (warm_start: [runs/a])")
-    for run in runs:
-        if not any((Path(run) / name).is_file() for name in WARM_START_TABLES):
-            raise ctx.error(key, f"{run!r} holds no results table ({WARM_START_TABLES[0]}); give the output folder "
-                            "of an earlier `ecgsearch search` (relative to the current directory)")
-    return tuple(runs)
+    return tuple(runs)  # the folders are read (and checked) when a search starts: engine.run.warm_start
 
 
 def parse_constraints(ctx: Context, value: Any) -> ConstraintSpec:
