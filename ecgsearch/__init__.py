@@ -3,8 +3,8 @@
 The public face: what a plugin author or a notebook user imports, ``from ecgsearch import ...``.
 
 - Contracts, always loaded: ``hookimpl``, the info records a plugin registers (``ArchitectureInfo``,
-  ``DatasetInfo``, ...), the parameter declarations they carry (``ParamSpec`` and ``int_param``,
-  ``float_param``, ...), and the errors (``UserError``, ``SpaceError``, ``PluginError``).
+  ``DatasetInfo``, ...), the declarations they carry (``ParamSpec`` and ``int_param``, ``float_param``, ...;
+  a dataset's ``LabelSet``), and the errors (``UserError``, ``SpaceError``, ``PluginError``).
 - For plugin authors, loaded on first use (so ``import ecgsearch`` stays light): the dataset contract
   (``EcgSource``, ``EcgArrays``, ``Progress``, ``SignalWriter``, ``Preprocessing``, ``SplitShares`` and
   the readers' helpers), the architecture helpers (``Costs``, ``Tally``, ``AnalyticFactory``, ``Span``,
@@ -34,6 +34,7 @@ from ecgsearch.infos import (
     ArchitectureInfo,
     BackendInfo,
     DatasetInfo,
+    LabelSet,
     MetricInfo,
     OptimizerInfo,
     ParamSpec,
@@ -71,7 +72,7 @@ _LAZY: dict[str, str] = {
     "binarize": "ecgsearch.train.thresholds",
     # searchers and schedulers
     **dict.fromkeys(("SearchProblem", "SchedulerRun", "RandomSearcher", "SurrogateSearcher", "GridSearcher",
-                     "ConstrainedSearcher", "WarmPoint"), "ecgsearch.search"),
+                     "ConstrainedSearcher", "WarmPoint", "LearningCurveRule", "predict_final"), "ecgsearch.search"),
     # latency backends
     **dict.fromkeys(("LatencyBackend", "BackendUnavailable"), "ecgsearch.latency.backend"),
     # notebooks
@@ -82,9 +83,10 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
-    "ArchitectureInfo", "BackendInfo", "DatasetInfo", "MetricInfo", "OptimizerInfo", "PluginError", "ScheduleInfo",
-    "SchedulerInfo", "SearcherInfo", "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl", "__version__",
-    "ParamSpec", "any_param", "bool_param", "either", "float_param", "int_param", "list_param", "str_param", *sorted(_LAZY),
+    "ArchitectureInfo", "BackendInfo", "DatasetInfo", "LabelSet", "MetricInfo", "OptimizerInfo", "PluginError",
+    "ScheduleInfo", "SchedulerInfo", "SearcherInfo", "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl",
+    "__version__", "ParamSpec", "any_param", "bool_param", "either", "float_param", "int_param", "list_param",
+    "str_param", *sorted(_LAZY),
 ]
 
 
@@ -126,11 +128,13 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ecgsearch.search import (
         ConstrainedSearcher,
         GridSearcher,
+        LearningCurveRule,
         RandomSearcher,
         SchedulerRun,
         SearchProblem,
         SurrogateSearcher,
         WarmPoint,
+        predict_final,
     )
     from ecgsearch.space import load_space, parse_space
     from ecgsearch.train.costs import AnalyticFactory, Costs, Tally

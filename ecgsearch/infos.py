@@ -271,10 +271,41 @@ class OptimizerInfo(PluginInfo):
 
 
 @dataclass(frozen=True)
+class LabelSet:
+    """One set of targets a dataset can give, and the task kinds it fits (``DatasetInfo.label_sets``).
+
+    tasks: the task kinds the targets fit as they are: ``multilabel`` for 0/1 labels, ``regression`` and
+        ``probabilistic`` for continuous targets, ``multiclass`` for exactly one class per record.
+    single_label: for a multi-label set, the dataset's boolean parameter that keeps only the records with
+        exactly one label of the set (``single_label``); set to true, the set also fits ``multiclass``.
+    requires: dataset parameters that must be set (not null) for this set, e.g. ``features_root``.
+    doc: one line for users.
+    deprecated: for an old name kept for a while, what replaces it (the set is then never suggested).
+    """
+
+    tasks: tuple[str, ...]
+    single_label: str = ""
+    requires: tuple[str, ...] = ()
+    doc: str = ""
+    deprecated: str = ""
+
+    def fits(self, single_label: bool = False) -> tuple[str, ...]:
+        """The task kinds these targets fit, with the single-label switch on or off."""
+        extra = ("multiclass",) if self.single_label and single_label and "multiclass" not in self.tasks else ()
+        return (*self.tasks, *extra)
+
+
+@dataclass(frozen=True)
 class DatasetInfo(PluginInfo):
     """A data source: ``factory(**data_params) -> ecgsearch.EcgSource``.
 
-    tasks: the task kinds its labels support (``multilabel``, ``regression``, ...).
+    label_sets: the sets of targets it can give, by name, each a ``LabelSet`` (the task kinds it fits);
+        the first is the factory's default. ``ecgsearch validate`` checks the space file's task against
+        the chosen set before any data is read.
+    label_param: the factory parameter whose value names the set (``labels``, ``targets``); empty when the
+        dataset has one set.
+    tasks: the task kinds its targets support (``multilabel``, ``regression``, ...): with ``label_sets``,
+        leave it out (it is their union); a dataset that declares neither is not checked.
     evaluator: optional, a callable or ``"module:attr"``: ``evaluator(labels_dir, outputs_dir)`` scores a
         folder of model outputs against this dataset's labels the dataset's official way (``ecgsearch
         evaluate --dataset NAME``); it returns a mapping of numbers (printed as JSON with ``--json``)
@@ -282,8 +313,31 @@ class DatasetInfo(PluginInfo):
     """
 
     kind: ClassVar[str] = "dataset"
-    tasks: tuple[str, ...] = ("multilabel",)
+    tasks: tuple[str, ...] = ()
+    label_sets: Mapping[str, LabelSet] = field(default_factory=dict)
+    label_param: str = ""
     evaluator: Callable[..., Any] | str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.label_sets:
+            if self.label_param:
+                raise ValueError(f"dataset {self.name}: label_param {self.label_param!r} names no label_sets; "
+                                 "declare the sets it chooses from")
+            return
+        union = tuple(dict.fromkeys(kind for one in self.label_sets.values() for kind in one.fits(True)))
+        if self.tasks and set(self.tasks) != set(union):
+            raise ValueError(f"dataset {self.name}: tasks {self.tasks} differ from those of its label_sets "
+                             f"{union}; leave tasks out, the label sets declare them")
+        object.__setattr__(self, "tasks", union)
+
+    def label_set(self, params: Mapping[str, Any]) -> tuple[str, LabelSet] | None:
+        """The set the data parameters choose (the first, the default, when ``label_param`` is not set), or
+        None when the dataset declares no sets or the value names none of them."""
+        if not self.label_sets:
+            return None
+        value = params.get(self.label_param) if self.label_param else None
+        name = next(iter(self.label_sets)) if value is None else value
+        return (name, self.label_sets[name]) if isinstance(name, str) and name in self.label_sets else None
 
 
 @dataclass(frozen=True)

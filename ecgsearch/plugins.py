@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "regnet": "ecgsearch_plugins.architectures.regnet",
     "transformer": "ecgsearch_plugins.architectures.transformer",
     "inception": "ecgsearch_plugins.architectures.inception",
+    "recurrent": "ecgsearch_plugins.architectures.recurrent",
     "optimizers": "ecgsearch_plugins.optimizers",
     "schedules": "ecgsearch_plugins.schedules",
     "tasks": "ecgsearch_plugins.tasks",

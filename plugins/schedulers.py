@@ -7,6 +7,8 @@ and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray
 - ``asha``: asynchronous successive halving (stops the weaker trials at rungs grace_period x eta^k);
 - ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides);
 - ``median_stopping``: stops a trial whose running mean falls below the median of the others;
+- ``learning_curve``: extrapolates each trial's partial curve to the last epoch (``ecgsearch.LearningCurveRule``)
+  and stops it when even the optimistic prediction cannot reach the current top k of the completed trials;
 - ``pbt``: population-based training: at every ``perturbation_interval`` epochs the worse trials copy the
   weights of better ones (from the checkpoints the engine writes) and continue with perturbed learning
   rates, weight decays and augmentation strengths (the searched ones).
@@ -54,6 +56,44 @@ def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_sampl
 
     return MedianStoppingRule(time_attr=run.time_attr, grace_period=grace_period,
                               min_samples_required=min_samples_required)
+
+
+def build_learning_curve(run: SchedulerRun, *, grace_period: int = 3, top_k: int = 3, confidence: float = 0.9,
+                         min_curves: int = 3) -> Any:
+    from ray.tune.schedulers import FIFOScheduler, TrialScheduler  # deferred: Ray
+
+    from ecgsearch import LearningCurveRule
+
+    rule = LearningCurveRule(horizon=run.max_t, mode=run.mode, grace_period=grace_period, top_k=top_k,
+                             confidence=confidence, min_curves=min_curves)
+
+    class LearningCurveStopping(FIFOScheduler):
+        """FIFO order; each epoch's report goes through the learning-curve rule, which may stop the trial."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.rule = rule
+
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+            if run.time_attr not in result or run.metric not in result:
+                return TrialScheduler.CONTINUE
+            stop = self.rule.report(trial.trial_id, int(result[run.time_attr]), float(result[run.metric]))
+            return TrialScheduler.STOP if stop else TrialScheduler.CONTINUE
+
+        def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+            self.rule.complete(trial.trial_id)
+
+        def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+            self.rule.remove(trial.trial_id)
+
+        def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+            self.rule.complete(trial.trial_id)
+
+        def debug_string(self) -> str:
+            return (f"Using learning-curve stopping: {len(self.rule.completed)} completed curves, "
+                    f"{len(self.rule.stopped)} trials stopped")
+
+    return LearningCurveStopping()
 
 
 class Perturb:
@@ -162,6 +202,16 @@ def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
                                                           "running means", factory=build_median_stopping,
                       params={"grace_period": int_param(1, 10_000, doc="epochs before a trial may be stopped"),
                               "min_samples_required": int_param(1, 10_000, doc="trials needed for a median")}),
+        SchedulerInfo(name="learning_curve", description="stops a trial whose extrapolated learning curve "
+                                                         "cannot reach the top k", factory=build_learning_curve,
+                      params={"grace_period": int_param(1, 10_000, doc="epochs before a trial may be stopped (and "
+                                                                       "at least 3)"),
+                              "top_k": int_param(1, 1_000, doc="a trial stops when it cannot reach the k-th best "
+                                                               "completed trial"),
+                              "confidence": float_param(0, 1, low_open=True, high_open=True,
+                                                        doc="level of the prediction's upper bound"),
+                              "min_curves": int_param(1, 10_000, doc="completed trials needed before any stop "
+                                                                     "(they calibrate the bound)")}),
         SchedulerInfo(name="pbt", description="population-based training over learning rates, weight decays "
                                               "and augmentation strengths", factory=build_pbt,
                       mutates_config=True,

@@ -32,6 +32,8 @@ SURROGATE_PARAMS = {
     "xi": float_param(0, 1_000, doc="EI's improvement margin"),
     "max_new_costs": int_param(1, 1_000_000, doc="new architectures costed per suggestion at most"),
     "local_rounds": int_param(0, 100, doc="rounds of local search on the acquisition after the pool is scored"),
+    "max_fit_rows": int_param(2, 100_000_000, doc="finished trials the model is fitted on at most (the best half "
+                              "of them, a uniform sample of the rest)"),
     "transform": str_param("rank", "none", doc="fit the model on the normal scores of the values' ranks, or on "
                            "the values"),
     "objectives": ParamSpec("objectives", nullable=True, doc="multi-objective search: result columns to max or min"),

@@ -6,6 +6,8 @@ registered; family-specific expectations (width parameter, bad values) live in t
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 from typing import Any
 
@@ -23,7 +25,31 @@ pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
 # tests/fixtures/ecg_test_plugins.py registers architectures that fail on purpose (fault injection).
 FAULT_INJECTION_PLUGINS = {"ecg_test_plugins"}
-ARCHS = [a for a in get_registries().architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
+REGISTERED = [a for a in get_registries().architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
+
+# Configurations of a registered item that every generated test (here, in test_costs.py and in
+# test_latency_backends.py) also covers as if they were registered variants:
+# name -> (registered item, hyperparameters bound as the defaults, default space)
+CONFIGURED: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "regnet[block=convnext]": (
+        "regnet", {"block": "convnext", "stem_width": 16, "w0": 16, "wa": 8.0, "depth": 4, "kernel": 7,
+                   "drop_path": 0.1},
+        {"kernel": {"choice": [3, 7]}, "expansion": {"choice": [2.0, 4.0]}, "layer_scale": {"choice": [0.0, 1e-6]},
+         "drop_path": {"choice": [0.0, 0.2]}, "w0": {"choice": [8, 24]}}),
+    # the head's pooling (tests/test_heads.py has every pool on every CNN family): flatten by default, every
+    # pool in the space (its corners, which test_latency_backends exports, are attention and max)
+    "resnet_tiny[pool=flatten]": (
+        "resnet_tiny", {"pool": "flatten"}, {"pool": {"choice": ["gap", "max", "gap_max", "attention", "flatten"]}}),
+}
+
+
+def configured(name: str, item: str, hparams: dict[str, Any], space: dict[str, Any]) -> ArchitectureInfo:
+    info = get_registries().architectures.get(item)
+    return dataclasses.replace(info, name=name, factory=functools.partial(info.load(), **hparams),
+                               default_space=space)
+
+
+ARCHS = REGISTERED + [configured(name, *config) for name, config in CONFIGURED.items()]
 NUM_OUTPUTS = 5
 LEADS = (12, 8, 2)
 LENGTHS = (1100, 1400)  # every built-in default fits both (resnet_code needs >= 1089 at kernel 17)
@@ -32,6 +58,7 @@ LENGTHS = (1100, 1400)  # every built-in default fits both (resnet_code needs >=
 WIDER: dict[str, dict[str, Any]] = {
     "resnet": {"channels": 128}, "convnext": {"width": 64}, "regnet": {"w0": 64}, "transformer": {"width": 256},
     "inception": {"filters": 64}, "resnet_code": {"widths": [128, 256, 392, 512, 640]},
+    "rnn": {"hidden": 128}, "lstm": {"hidden": 128}, "gru": {"hidden": 128},
 }
 
 # family -> (bad hyperparameters, text the ValueError must contain)
@@ -72,6 +99,12 @@ BAD_HPARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"w0": 32, "wa": 50.0, "wm": 1.1, "depth": 20},
          "regnet: kernel=3 is longer than the 1 samples left after the 18 stages that w0=32, wa=50, wm=1.1, "
          "depth=20 give (num_samples=1000); use fewer stages"),
+        ({"block": "bottleneck"}, "regnet: block='bottleneck' is not supported; allowed values: resnet_bottleneck, "
+                                  "convnext."),
+        ({"block": "convnext", "group_width": 16}, "regnet: group_width=16 applies to block: resnet_bottleneck only "
+                                                   "(a ConvNeXt block's depthwise conv has one channel per group); "
+                                                   "leave it out, or at its default 8, with block: convnext."),
+        ({"expansion": 2.0}, "regnet: expansion=2.0 applies to block: convnext only"),
     ],
     "transformer": [
         ({"width": 64, "heads": 3}, "transformer: heads=3 does not divide width=64; choose heads among "
@@ -85,6 +118,14 @@ BAD_HPARAMS: dict[str, list[tuple[dict[str, Any], str]]] = {
                            "smaller kernel or longer records."),
         ({"residual": "yes"}, "inception: residual='yes' must be true or false."),
         ({"bottleneck": -1}, "bottleneck=-1 must be an integer >= 0"),
+    ],
+    "lstm": [
+        ({"hidden": 0}, "lstm: hidden=0 must be an integer >= 1."),
+        ({"bidirectional": "yes"}, "lstm: bidirectional='yes' must be true or false."),
+        ({"pool": "cls"}, "lstm: pool='cls' is not supported; allowed values: last, mean, max."),
+        ({"front_kernel": 4}, "front_kernel=4 must be an odd integer"),
+        ({"front_layers": 3, "front_stride": 16}, "lstm: num_samples=1000 is below 4096, the front end's "
+                                                  "downsampling (front_stride=16 over front_layers=3)"),
     ],
 }
 
@@ -110,8 +151,9 @@ def finite(t: torch.Tensor) -> bool:
 def test_builtin_families_are_registered() -> None:
     names = get_registries().architectures.names()
     assert {"resnet", "resnet_tiny", "resnet_code", "convnext", "convnext_tiny", "regnet", "regnet_tiny",
-            "transformer", "transformer_tiny", "inception", "inception_tiny"} <= set(names)
-    assert {a.family for a in ARCHS} >= {"resnet", "convnext", "regnet", "transformer", "inception"}
+            "transformer", "transformer_tiny", "inception", "inception_tiny", "rnn", "lstm", "gru"} <= set(names)
+    assert {a.family for a in ARCHS} >= {"resnet", "convnext", "regnet", "transformer", "inception", "rnn", "lstm",
+                                         "gru"}
 
 
 @by_name
@@ -141,6 +183,7 @@ def test_forward_backward_and_costs(info: ArchitectureInfo, leads: int, samples:
     assert costs.params == count_params(model) > 0
     assert costs.flops == 2 * costs.macs > 0
     assert 1 <= costs.receptive_field <= samples and costs.receptive_field_s == costs.receptive_field / 100.0
+    assert costs.receptive_field_frac == costs.receptive_field / samples
     assert costs.stages == stage_count(model) >= 1 and costs.feature_width == feature_width(model)
     model.eval()
     with torch.no_grad():

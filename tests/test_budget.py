@@ -85,6 +85,8 @@ def test_a_time_budget_stops_starting_trials_and_a_resume_keeps_the_account(ray_
 def test_on_budget_stop_stops_running_trials_at_their_next_epoch(ray_session, tmp_path):
     spec = write_space(tmp_path, "{trials: 2, epochs: 400, max_concurrent: 2, time: 10s, on_budget: stop}")
     frame = read_results(run_search(spec, tmp_path / "out").out_dir)
-    assert len(frame) == 2 and set(frame["status"]) == {"stopped"}
+    # each trial that started is stopped at an epoch boundary (a trial the budget ran out before is never
+    # started: on a loaded machine the second one may not start within the 10 s)
+    assert 1 <= len(frame) <= 2 and set(frame["status"]) == {"stopped"}
     assert (frame["epochs"] < 400).all() and (frame["epochs"] >= 1).all()
     assert frame["val.macro_auroc"].notna().all()  # the best epoch so far is the row

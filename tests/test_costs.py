@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from test_architectures import ARCHS  # the registered architectures and the configured ones
 from torch import nn
 
 from ecgsearch.errors import UserError
@@ -33,7 +34,6 @@ from ecgsearch.train.receptive_field import receptive_field
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
-ARCHS = [a for a in get_registries().architectures if a.plugin != "ecg_test_plugins"]
 SAMPLES = 1100
 
 
@@ -116,7 +116,9 @@ def test_costs_columns_and_unknown_sampling_rate() -> None:
     costs = estimate_costs(get_registries().architectures.get("resnet_tiny").load(), 8, 1000, 3, {})
     assert costs.receptive_field_s is None
     assert set(costs.columns()) == {"cost.params", "cost.macs", "cost.flops", "cost.receptive_field",
-                                    "cost.receptive_field_s", "cost.stages", "cost.feature_width"}
+                                    "cost.receptive_field_s", "cost.receptive_field_frac", "cost.stages",
+                                    "cost.feature_width"}
+    assert costs.receptive_field_frac == costs.receptive_field / 1000
 
 
 # --- the counters agree, for every architecture ----------------------------------------------------
@@ -194,6 +196,7 @@ def test_a_model_without_analytic_costs_is_counted_on_meta_or_cpu(data_dependent
     assert costs.params == 4 * 8 * 5 + 8 + 8 * 2 + 2
     assert costs.macs == 4 * 8 * 5 * 100 + 8 * 2
     assert (costs.receptive_field, costs.receptive_field_s) == (6, 0.12)  # conv 5, then max-pool 2
+    assert costs.receptive_field_frac == 6 / 100
     assert costs.stages is None and costs.feature_width is None
 
 

@@ -134,7 +134,8 @@ def test_bad_arguments_are_explained(kwargs, message):
 
 def test_hook_registers_the_dataset_lazily():
     (info,) = deepfake.ecgsearch_register_datasets()
-    assert (info.name, info.tasks, info.requires) == ("deepfake", ("regression",), ("deepfakeecg", "neurokit2"))
+    assert (info.name, info.tasks, info.requires) == ("deepfake", ("regression", "probabilistic"),
+                                                       ("deepfakeecg", "neurokit2"))
     assert info.factory == "ecgsearch_plugins.datasets.deepfake:DeepFakeEcg"
     assert info.install_hint == "pip install deepfake-ecg" and info.available() == (True, "")
     assert isinstance(info.create(records=10), DeepFakeEcg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_architectures import FAULT_INJECTION_PLUGINS, space_corners
+from test_architectures import ARCHS, space_corners
 
 from ecgsearch.infos import BackendInfo
 from ecgsearch.latency.backend import BackendUnavailable, LatencyBackend, backend_status, create_backend
@@ -20,7 +20,7 @@ from ecgsearch.plugins import get_registries
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
 REGS = get_registries()
-ARCHS = [a for a in REGS.architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
+BY_NAME = {a.name: a for a in ARCHS}  # the registered architectures and the configured ones (test_architectures)
 CPU_BACKENDS = ("torch-cpu", "onnxruntime-cpu", "openvino-cpu")
 GPU_BACKENDS = ("torch-cuda", "onnxruntime-cuda")
 LEADS, SAMPLES, OUTPUTS = 12, 1100, 5  # resnet_code's default kernel needs >= 1089 samples
@@ -29,7 +29,7 @@ QUICK = MeasureSettings(time_budget_s=0.03, warmup_s=0.0, warmup_runs=1, min_rep
 
 
 def small_model(name: str) -> torch.nn.Module:
-    info = REGS.architectures.get(name)
+    info = BY_NAME[name]
     torch.manual_seed(0)
     return info.create(LEADS, SAMPLES, OUTPUTS, **space_corners(dict(info.default_space))[0]).eval()
 

@@ -19,7 +19,7 @@ from ecgsearch.latency.kernels import fusion_groups, model_graph, model_kernels
 from ecgsearch.latency.options import KERNEL_PREDICTOR, BackendOptions, MeasureSettings
 from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
 from ecgsearch.latency.screen import LatencyScreen, cost_key, screen_decision
-from ecgsearch.results import RESULTS_FILE
+from ecgsearch.results import RESULTS_FILE, read_results
 from ecgsearch.space import parse_space
 from ecgsearch.train.costs import Costs
 
@@ -89,7 +89,9 @@ def test_identical_layers_share_a_signature_whatever_their_weights():
 def test_the_kernel_table_measures_each_kernel_once_and_caches_it(tmp_path, backend):
     if backend == "openvino-cpu":
         pytest.importorskip("openvino")
-    kernels = model_kernels(tiny(), EXAMPLE)
+    # wide and long enough that a convolution clearly outlasts the runtime's per-call overhead, which is
+    # subtracted from each kernel (a width-8 conv on 64 samples can time under a one-Relu call on a busy machine)
+    kernels = model_kernels(tiny(width=32), torch.randn(1, 2, 4096, generator=torch.Generator().manual_seed(0)))
     table = KernelTable(backend, OPTIONS, cache_dir=tmp_path, settings=FAST)
     timings = table.times(kernels)
     assert table.log.measured == len(kernels) - 1  # the two identical blocks are one kernel
@@ -197,3 +199,38 @@ def test_a_kernel_limit_on_a_backend_without_kernels_is_refused():
     spec = parse_space({**base, "latency": {"backends": ["torch-cpu"], "predictor": "kernel"}})
     with pytest.raises(UserError, match="the kernel-level predictor measures kernels on onnxruntime-cpu"):
         check_latency(spec, latency_plan(spec))
+
+
+def test_the_screen_reads_the_table_when_it_changes_and_sees_rows_in_the_row_log(tmp_path, monkeypatch):
+    """A new candidate never measured changes nothing (no re-read, no refit: the kernel screen used to read
+    results.parquet again for each one); a trial that ends goes to the row log beside the table, and the
+    screen sees it there (the table file itself is unchanged until it is folded)."""
+    import ecgsearch.latency.screen as screen_module
+    from ecgsearch.results import RESULTS_LOG, ResultsTable
+
+    reads = []
+    monkeypatch.setattr(screen_module, "read_results", lambda path: reads.append(path) or read_results(path))
+    plan = LatencyPlan(backends=(ORT,), options={ORT: OPTIONS}, settings=MeasureSettings(), max_latency_ms=1e3,
+                       predictor=KERNEL_PREDICTOR)
+    predictor = KernelPredictor(ORT, table=KernelTable(ORT, OPTIONS, cache_dir=tmp_path / "k", settings=FAST))
+    screen = LatencyScreen(plan, tmp_path, models=widths_model, kernel_predictor=predictor)
+
+    def row(width: int) -> dict:
+        costs = Costs(params=width, macs=width, flops=width).columns()
+        measured = 2 * screen.sums[cost_key("tiny", costs)].total_ms
+        return {"trial_id": f"t{width:04d}", "status": "ok", "architecture": "tiny", **costs,
+                f"latency.{ORT}.p50_ms": measured}
+
+    for width in range(4, 12):  # MIN_MEASURED (8) measured trials, and some never measured, in the table
+        screen({"architecture": "tiny", "width": width}, Costs(params=width, macs=width, flops=width))
+    unmeasured = [{"trial_id": f"u{i:04d}", "status": "ok", "architecture": "tiny"} for i in range(15)]
+    pd.DataFrame([row(w) for w in range(4, 12)] + unmeasured).to_parquet(tmp_path / RESULTS_FILE, index=False)
+    fitted = screen.fitted()
+    assert fitted is not None and fitted.models == 8 and len(reads) == 1
+    for width in range(20, 25):  # new candidates, never measured
+        screen({"architecture": "tiny", "width": width}, Costs(params=width, macs=width, flops=width))
+    assert len(reads) == 1 and screen.fitted() is fitted  # neither read again nor refitted
+    before = (tmp_path / RESULTS_FILE).stat()
+    ResultsTable(tmp_path).append(row(20))  # one of them ends and is measured: one line in the row log
+    assert (tmp_path / RESULTS_LOG).exists() and (tmp_path / RESULTS_FILE).stat() == before
+    assert screen.fitted().models == 9 and len(reads) == 2

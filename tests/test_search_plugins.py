@@ -63,6 +63,7 @@ RUN_OPTIONS = {
     ("schedulers", "hyperband"): "{name: hyperband, reduction_factor: 2}",
     ("schedulers", "median_stopping"): "{name: median_stopping, grace_period: 1, min_samples_required: 2}",
     ("schedulers", "pbt"): "{name: pbt, perturbation_interval: 1, quantile_fraction: 0.5}",
+    ("schedulers", "learning_curve"): "{name: learning_curve, grace_period: 1, top_k: 1, min_curves: 1}",
     ("searchers", "surrogate"): "{algorithm: surrogate, initial_trials: 2, candidates: 64}",
     ("searchers", "optuna"): "{algorithm: optuna, n_startup_trials: 2}",
 }
@@ -126,7 +127,8 @@ def test_each_registered_scheduler_and_searcher_runs_and_resumes_a_real_search(r
 
 def test_every_built_in_scheduler_and_searcher_is_in_the_generated_tests():
     names = {n for _, n in registered("schedulers") + registered("searchers")}
-    assert {"fifo", "asha", "hyperband", "median_stopping", "pbt", "random", "grid", "surrogate", "optuna"} <= names
+    assert {"fifo", "asha", "hyperband", "median_stopping", "learning_curve", "pbt", "random", "grid", "surrogate",
+            "optuna"} <= names
 
 
 @pytest.mark.ray

@@ -191,3 +191,24 @@ def _leaves(node, path=()):
             yield from _leaves(value, (*path, index))
     else:
         yield path
+
+
+ONE_BAD_ARCHITECTURE = "    transformer: {width: 30, heads: {choice: [4, 8]}, patch: 10}\n"
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_architecture_no_draw_can_build_is_refused_before_any_data(tmp_path, capsys, command):
+    """Fixed values that clash (no ``heads`` divides ``width: 30``; each value alone is valid) are refused
+    by ``validate``, and by ``run`` before it prepares any data, naming the line and the factory's reason;
+    an architecture with some buildable combinations passes (its other draws are redrawn per trial)."""
+    good = QUICKSTART.replace("  architecture:\n", "  architecture:\n" + ONE_BAD_ARCHITECTURE.replace("30", "32"), 1)
+    path = tmp_path / "x.yaml"
+    path.write_text(good.replace("{choice: [4, 8]}", "{choice: [4, 7]}"))  # heads 7 never divides 32
+    assert main(["validate", str(path)]) == 0
+    path.write_text(QUICKSTART.replace("  architecture:\n", "  architecture:\n" + ONE_BAD_ARCHITECTURE, 1))
+    assert main([command, str(path), *(["--out", str(tmp_path / "out")] if command == "run" else [])]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"{path}:20: space.architecture.transformer: none of its drawn combinations can be built; the last was "
+        "rejected with: transformer: heads=8 does not divide width=30; choose heads among 1, 2, 3, 5, 6, 10, 15, "
+        "30 or change the width. Narrow the space to valid combinations.")
+    assert not (tmp_path / "out").exists()  # nothing prepared, nothing written

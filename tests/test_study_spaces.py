@@ -1,5 +1,6 @@
 """The ready space files: every one is valid, and each study space of the architecture/cost work runs end
-to end at a reduced size (tiny synthetic data, one epoch, small models) on the session's local Ray."""
+to end at a reduced size (tiny synthetic data, one epoch, small models) on the session's local Ray; a space
+that needs PTB-XL's single-label superclasses runs on a PTB-XL-layout folder of the same size instead."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from conftest import ROOT
+from ptbxl_fixture import search_root
 
 from ecgsearch.engine import run_search
+from ecgsearch.plugins import get_registries
 from ecgsearch.results import read_results
 from ecgsearch.space import load_space, parse_space
 from ecgsearch.space.yamlio import load_yaml
@@ -23,7 +27,12 @@ REDUCED: dict[str, tuple[int, dict[str, Any]]] = {
     "regnet_space_a": (1, {"max_flops": 2.0e7}),
     "resnet_dck": (1, {}),  # grid point 0: depth 8, 16 channels, kernel 3
     "resnet_vs_transformer": (2, {"max_params": 1.0e5}),
+    "ptbxl_architectures": (2, {"max_flops": 3.0e7}),  # admits the smaller draws of every family
 }
+# Study spaces whose labels the synthetic data cannot give (single-label superclasses, task multiclass): they
+# run on a PTB-XL-layout folder (real metadata rows, synthetic records: tests/ptbxl_fixture.py) at
+# SMALL_DATA's rate, length and leads.
+ON_PTBXL = {"ptbxl_architectures"}
 
 
 @pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
@@ -42,27 +51,59 @@ def test_the_study_spaces_exist_and_are_documented() -> None:
         "adamw", "sgd", "sgd_momentum"}
 
 
-def reduced(name: str, tmp_path: Path) -> Any:
-    """The study's space, with tiny synthetic data, one epoch and limits that keep its models small."""
+def reduced(name: str, tmp_path: Path, ptbxl_root: Path | None = None) -> Any:
+    """The study's space, with tiny synthetic data (or the PTB-XL folder ``ptbxl_root`` at the same size), one
+    epoch and limits that keep its models small."""
     path = ROOT / "spaces" / f"{name}.yaml"
     document, _ = load_yaml(path.read_text(), str(path))
     trials, constraints = REDUCED[name]
-    document.update(data=SMALL_DATA, budget={"trials": trials, "epochs": 1}, resources={"cpu": 1, "gpu": 0},
+    data = SMALL_DATA
+    if ptbxl_root is not None:
+        size = {key: SMALL_DATA[key] for key in ("sampling_rate", "seconds", "leads")}
+        data = {**document["data"], "root": str(ptbxl_root), **size}
+    document.update(data=data, budget={"trials": trials, "epochs": 1}, resources={"cpu": 1, "gpu": 0},
                     constraints=constraints)
+    schedule = document["space"].get("schedule")
+    if isinstance(schedule, dict) and "cosine" in schedule:  # one epoch leaves none after a warmup epoch
+        document["space"]["schedule"] = {"cosine": {**(schedule["cosine"] or {}), "warmup_epochs": 0}}
     return parse_space(document, source=str(tmp_path / f"{name}.yaml"))
 
 
 @pytest.mark.ray
 @pytest.mark.parametrize("name", sorted(REDUCED))
-def test_study_space_runs_at_a_reduced_size(ray_session: Any, tmp_path: Path, name: str) -> None:
-    spec = reduced(name, tmp_path)
+def test_study_space_runs_at_a_reduced_size(ray_session: Any, request: Any, tmp_path: Path, name: str) -> None:
+    ptbxl_root = None
+    if name in ON_PTBXL:  # skips without ../shared/data
+        ptbxl_root = tmp_path / "ptb-xl"
+        search_root(request.getfixturevalue("shared_data"), ptbxl_root)
+    spec = reduced(name, tmp_path, ptbxl_root)
     frame = read_results(run_search(spec, tmp_path / "out").out_dir)
     assert len(frame) == REDUCED[name][0] and set(frame["status"]) == {"ok"}, frame.get("error")
     assert set(frame["architecture"]) <= set(spec.space.choices["architecture"])
-    for column in ("cost.params", "cost.flops", "cost.receptive_field", "cost.receptive_field_s", "cost.stages",
-                   "cost.feature_width"):
+    for column in ("cost.params", "cost.flops", "cost.receptive_field", "cost.receptive_field_s",
+                   "cost.receptive_field_frac", "cost.stages", "cost.feature_width"):
         assert frame[column].notna().all(), column
     assert (frame["cost.receptive_field_s"] == frame["cost.receptive_field"] / 50.0).all()
+    assert (frame["cost.receptive_field_frac"] == frame["cost.receptive_field"] / 200).all()  # 4 s at 50 Hz
     for limit, column in (("max_flops", "cost.flops"), ("max_params", "cost.params")):
         if limit in REDUCED[name][1]:
             assert (frame[column] <= REDUCED[name][1][limit]).all()
+
+
+@pytest.mark.usefixtures("single_thread")  # see conftest.py: an LSTM on 2 threads of a busy 2-core runner takes seconds
+def test_every_family_of_the_ptbxl_comparison_builds_for_ptbxl_input() -> None:
+    """RNN, LSTM, plain CNN (ResNet-1D), Transformer, InceptionTime: the first draw of each, built for the file's
+    input (12 leads, 10 s at 100 Hz), gives one score per superclass."""
+    spec = load_space(ROOT / "spaces" / "ptbxl_architectures.yaml")
+    assert spec.task.name == "multiclass" and spec.data.dataset == "ptbxl"
+    assert spec.data.params["labels"] == "superdiagnostic" and spec.data.params["single_label"] is True
+    first: dict[str, dict[str, Any]] = {}
+    for index in range(100):
+        name, params = spec.space.resolve(spec.space.active(spec.space.sample(spec.seed, index))).choices[
+            "architecture"]
+        first.setdefault(name, params)
+    assert set(first) == {"rnn", "lstm", "resnet", "transformer", "inception"}
+    for name, params in first.items():
+        model = get_registries().architectures.get(name).load()(12, 1000, 5, **params).eval()
+        with torch.no_grad():
+            assert model(torch.zeros(2, 12, 1000)).shape == (2, 5), name

@@ -397,3 +397,24 @@ def test_a_tune_param_space_is_searched_and_one_that_clashes_is_refused(ray_sess
         tune.Tuner(nested_trainable, param_space=param_space, tune_config=tune.TuneConfig(
             metric="score", mode="max", num_samples=1, search_alg=SurrogateSearcher(SPACE)),
             run_config=tune.RunConfig(name="clash", storage_path=str(tmp_path), verbose=0)).fit()
+
+
+def test_a_long_history_is_fitted_on_the_best_trials_and_a_sample_of_the_rest() -> None:
+    """max_fit_rows bounds the rows the model sees: every one of the best half is in, the rest is a
+    uniform sample that changes per suggestion, a failed trial counts as the worst, running trials join."""
+    searcher = SurrogateSearcher(SPACE, "score", "min", seed=3, initial_trials=2, candidates=50, max_fit_rows=20)
+    configs = [SPACE.sample(70, i) for i in range(60)]
+    for i, config in enumerate(configs):
+        searcher.add_evaluated_point(config, None if i == 0 else float(i), error=i == 0)  # trial 1 is the best
+    fitted = [searcher._fitted(np.random.default_rng(k)) for k in range(2)]
+    for rows in fitted:
+        values = [o.value for o in rows]
+        assert len(rows) == 20 and values[:10] == [float(v) for v in range(1, 11)]  # the best 10, in order
+        assert all(v is None or v > 10 for v in values[10:])
+    assert fitted[0][10:] != fitted[1][10:]  # a fresh sample per suggestion
+    searcher.suggest("running")
+    features, rows, done = searcher._training_frame(np.random.default_rng(0))
+    assert done == 20 and len(rows) == len(features) == 21  # the running trial is added for the constant liar
+    small = SurrogateSearcher(SPACE, "score", "min", max_fit_rows=100)
+    small.add_evaluated_point(configs[1], 1.0)
+    assert small._fitted(np.random.default_rng(0)) == small.observations  # under the cap: all of them

@@ -254,7 +254,7 @@ def test_small_splits_are_non_empty_and_train_has_every_class(seed):
 
 def test_dataset_is_registered_through_the_plugin_host():
     info = get_registries().datasets.get("synthetic")
-    assert info.tasks == ("multilabel", "regression") and info.available() == (True, "")
+    assert info.tasks == ("multilabel", "regression", "probabilistic") and info.available() == (True, "")
     assert info.plugin == "synthetic"
     source = info.create(records=20)
     assert isinstance(source, SyntheticEcg) and source.fingerprint()["records"] == 20

@@ -40,7 +40,7 @@ def test_the_transfer_section_parses_and_adds_freeze_stages() -> None:
 
 
 def test_without_freeze_stages_nothing_is_frozen() -> None:
-    spec = parse_space(BASE + "transfer: {pretrain: {task: regression, epochs: 1}}")
+    spec = parse_space(BASE + "transfer: {pretrain: {data: {targets: intervals}, task: regression, epochs: 1}}")
     assert spec.space.sample(0, 0)["freeze_stages"] == 0 and not spec.transfer.compare_scratch
 
 
@@ -48,11 +48,11 @@ def test_without_freeze_stages_nothing_is_frozen() -> None:
     ("{pretrain: {task: regression}}", r"transfer.pretrain.epochs: the required key is missing"),
     ("{pretrain: {task: regresion, epochs: 1}}", r"transfer.pretrain.task: 'regresion' is not a registered task.*"
                                                  r"did you mean 'regression'"),
-    ("{pretrain: {task: regression, metric: macro_auroc, epochs: 1}}",
+    ("{pretrain: {data: {targets: intervals}, task: regression, metric: macro_auroc, epochs: 1}}",
      r"transfer.pretrain.metric: 'macro_auroc' does not apply to task 'regression' \(allowed: mae\)"),
     ("{pretrain: {data: {recrods: 5}, task: regression, epochs: 1}}",
      r"transfer.pretrain.data.recrods: 'recrods' is not a parameter of dataset 'synthetic'"),
-    ("{pretrain: {task: regression, epochs: 1}, freeze_stages: -1}",
+    ("{pretrain: {data: {targets: intervals}, task: regression, epochs: 1}, freeze_stages: -1}",
      r"transfer.freeze_stages: -1 is not an integer >= 0"),
     ("{pretrain: {task: regression, epochs: 1}, compare: true}",
      r"transfer.compare: 'compare' is not a transfer setting.*did you mean 'compare_scratch'"),
@@ -76,7 +76,8 @@ def transfer_context(entries, freeze: int = 1, compare: bool = True, epochs: int
     """Pretrain a regression of the sines' frequency and amplitude, fine-tune a classification of them."""
     values, labels = entries
     context = toy_context(labels, task="multilabel", epochs=epochs,
-                          extra=f"transfer: {{pretrain: {{task: regression, epochs: 2}}, freeze_stages: {freeze}}}")
+                          extra=f"transfer: {{pretrain: {{data: {{targets: intervals}}, task: regression, epochs: 2}}, "
+                                f"freeze_stages: {freeze}}}")
     plan = TransferPlan(cache_entry=str(values), task="regression", task_params={}, metric="mae", mode="min",
                         epochs=2, compare_scratch=compare)
     return replace(context, transfer=plan)

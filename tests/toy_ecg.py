@@ -17,7 +17,7 @@ from ecgsearch.space import parse_space
 from ecgsearch.train.context import TrialContext
 
 SPACE = """
-data: {{dataset: synthetic, records: 40}}
+data: {{dataset: synthetic, records: 40, targets: {targets}}}
 task: {task}
 budget: {{trials: 1, epochs: {epochs}}}
 space:
@@ -64,7 +64,10 @@ def toy_entry(root: Path, **params: Any) -> Path:
 
 def toy_context(entry: Path, task: str = "regression", epochs: int = 2, extra: str = "", **fields: Any) -> TrialContext:
     """A trial context over ``entry`` with a one-configuration space (resnet depth 8, AdamW)."""
-    spec = parse_space(SPACE.format(task=task, epochs=epochs, extra=extra))
+    # the space only carries the trial's settings (the data is ``entry``); its data section names the synthetic
+    # targets that fit the task, as the parser checks the pair
+    targets = "intervals" if task in ("regression", "probabilistic") else "labels"
+    spec = parse_space(SPACE.format(task=task, epochs=epochs, extra=extra, targets=targets))
     return TrialContext(cache_entry=str(entry), out_dir="", epochs=epochs, metric=spec.metric, mode=spec.mode,
                         task=spec.task.name, task_params=dict(spec.task.params), seed=0, space=spec.space,
                         **fields)

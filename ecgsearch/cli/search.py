@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 
 def _load_spec(path: str, trials: int | None = None) -> SearchSpec:
-    # deferred: the parser loads the plugin registries
+    """The space file parsed, with every architecture it draws checked buildable (before any data is read)."""
+    # deferred: the parser loads the plugin registries, the check imports torch
+    from ecgsearch.search.candidates import check_buildable
     from ecgsearch.space import load_space
     from ecgsearch.space.spec import with_trials
 
-    return with_trials(load_space(path), trials)
+    spec = with_trials(load_space(path), trials)
+    check_buildable(spec)
+    return spec
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from ecgsearch.latency.options import KERNEL_PREDICTOR
 from ecgsearch.latency.plan import LatencyPlan, model_ref_for
 from ecgsearch.latency.predictor import LatencyPredictor, cross_validate, latency_column, measured_rows
 from ecgsearch.latency.worker import build_model, example_input
-from ecgsearch.results import RESULTS_FILE, read_results
+from ecgsearch.results import RESULTS_FILE, RESULTS_LOG, read_results
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
@@ -89,20 +89,43 @@ class LatencyScreen:
         self.kernel_predictor = kernel_predictor
         self.sums: dict[tuple[Any, ...], KernelSum] = {}  # cost key -> kernel sum of every candidate seen
         self.decisions = {"accept": 0, "measure": 0, "reject": 0}
-        self._stamp: tuple[float, int] | None = None
+        self._read: tuple[tuple[float, int], ...] | None = None  # the table's stamp when last read
+        self._rows: pd.DataFrame | None = None  # its measured rows
+        self._keys: list[tuple[Any, ...]] = []  # their cost keys
+        self._fit_for: tuple[Any, ...] | None = None  # (table stamp, calibration rows) of the current fit
         self._fitted: FittedScreen | None = None
 
+    def _table_stamp(self) -> tuple[tuple[float, int], ...]:
+        """(modification time, size) of the results table and of its row log: rows of trials that ended
+        since the table was last written are in the log, which changes without the table changing."""
+        return tuple((p.stat().st_mtime, p.stat().st_size) for p in (self.path, self.path.with_name(RESULTS_LOG))
+                     if p.exists())
+
     def fitted(self) -> FittedScreen | None:
-        """The predictor fitted on the current table (None while too few trials are measured)."""
-        if not self.path.exists():
+        """The predictor fitted on the current table (None while too few trials are measured).
+
+        The table is read again only when it (or its row log) changed, and the predictor refitted only when
+        the calibration set changed: for the kernel predictor, a new candidate whose kernel sum matches a
+        measured trial (a candidate never measured changes nothing)."""
+        stamp = self._table_stamp()
+        if not stamp:
             return None
-        stamp = (self.path.stat().st_mtime, len(self.sums))
-        if stamp != self._stamp:
-            self._stamp = stamp
-            self._fitted = None
+        if stamp != self._read:
+            self._read, self._rows = stamp, None
             try:
-                rows = measured_rows(read_results(self.path), self.plan.target)
-                self._fitted = self._fit_kernel(rows) if self.kernel else self._fit_whole_model(rows)
+                self._rows = measured_rows(read_results(self.path), self.plan.target)
+                self._keys = [cost_key(a, r) for a, r in zip(self._rows["architecture"],
+                                                             self._rows.to_dict("records"))]
+            except Exception as error:  # screening is an optimisation: without it every candidate is measured
+                log.warning("latency results not read (%s: %s); candidates are measured unscreened",
+                            type(error).__name__, error)
+        if self._rows is None:
+            return None
+        calibration = sum(k in self.sums for k in self._keys) if self.kernel else len(self._rows)
+        if (stamp, calibration) != self._fit_for:
+            self._fit_for, self._fitted = (stamp, calibration), None
+            try:
+                self._fitted = self._fit_kernel(self._rows) if self.kernel else self._fit_whole_model(self._rows)
             except Exception as error:  # screening is an optimisation: without it every candidate is measured
                 log.warning("latency predictor not fitted (%s: %s); candidates are measured unscreened",
                             type(error).__name__, error)
@@ -121,7 +144,7 @@ class LatencyScreen:
         return FittedScreen(predict, score.band, len(rows))
 
     def _fit_kernel(self, rows: pd.DataFrame) -> FittedScreen | None:
-        keys = [cost_key(a, r) for a, r in zip(rows["architecture"], rows.to_dict("records"))]
+        keys = self._keys  # of ``rows``, computed when the table was read
         known = [k in self.sums for k in keys]
         if sum(known) < MIN_MEASURED:
             return None

@@ -17,6 +17,7 @@ from ecgsearch.results.folder import (
 )
 from ecgsearch.results.table import (
     RESULTS_FILE,
+    RESULTS_LOG,
     STATUSES,
     ResultsTable,
     column_order,
@@ -26,6 +27,7 @@ from ecgsearch.results.table import (
 __all__ = [
     "BEST_CHECKPOINT",
     "RESULTS_FILE",
+    "RESULTS_LOG",
     "RunFolder",
     "SPACE_COPY",
     "STATUSES",

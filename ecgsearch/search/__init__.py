@@ -5,16 +5,18 @@ searcher plugins create them from the ``SearchProblem`` (``problem``) that ``fac
 poses with the engine's ``candidates`` (feasible, costed configurations). The surrogate's inputs (``features``) and
 model (``surrogate_model``), ``sampling`` (the space as a unit cube) and ``acquisition`` serve the
 surrogate searcher and the analysis alike; ``warm_start`` reads earlier runs' trials for
-``search.warm_start``. May import train (to cost candidates), the space language,
+``search.warm_start``; ``learning_curve`` extrapolates partial learning curves (the ``learning_curve``
+scheduler's stopping rule). May import train (to cost candidates), the space language,
 data and the contracts. Read ``factory.py`` first.
 """
 
 from ecgsearch.search.adapter import ConstrainedSearcher
 from ecgsearch.search.grid import GridError, GridSearcher
+from ecgsearch.search.learning_curve import LearningCurveRule, predict_final
 from ecgsearch.search.problem import SchedulerRun, SearchProblem
 from ecgsearch.search.random import RandomSearcher
 from ecgsearch.search.surrogate import SurrogateSearcher
 from ecgsearch.search.warm_start import WarmPoint, WarmStart, load_warm_start
 
-__all__ = ["ConstrainedSearcher", "GridError", "GridSearcher", "RandomSearcher", "SchedulerRun", "SearchProblem",
-           "SurrogateSearcher", "WarmPoint", "WarmStart", "load_warm_start"]
+__all__ = ["ConstrainedSearcher", "GridError", "GridSearcher", "LearningCurveRule", "RandomSearcher", "SchedulerRun",
+           "SearchProblem", "SurrogateSearcher", "WarmPoint", "WarmStart", "load_warm_start", "predict_final"]

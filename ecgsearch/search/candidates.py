@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.space.parse import file_error
 from ecgsearch.train.context import input_samples
-from ecgsearch.train.costs import Costs, estimate_costs
+from ecgsearch.train.costs import Costs, argument_check, estimate_costs
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec, Space
@@ -50,6 +51,39 @@ def candidate_costs(config: Mapping[str, Any], space: Space, shape: InputShape) 
     samples = input_samples(shape.samples, resolved.params)
     factory = get_registries().architectures.get(arch_name).load()
     return estimate_costs(factory, shape.leads, samples, shape.outputs, arch_params, shape.sampling_rate)
+
+
+CHECK_DRAWS = 200  # draws of the space per file check (each a few microseconds of argument checks)
+CHECK_SAMPLES = 1_000_000  # so long that no input-length check of an architecture can fail
+
+
+def check_buildable(spec: SearchSpec) -> None:
+    """Before any data is read: every architecture the space draws can be built in some combination.
+
+    A fixed value that no draw can build with (``heads: 4`` with ``width: 30``, a ConvNeXt block with a
+    bottleneck block's ``group_width``) would otherwise end the run after the data is prepared. Only the
+    architectures' own argument checks run (``AnalyticFactory.spec``: nothing is built), on the data
+    section's leads (12 when it names none), a million samples (so input length is never the reason: that
+    needs the data, and is checked per candidate) and two outputs; other factories are not checked here.
+    """
+    leads = spec.data.params.get("leads")
+    leads = len(leads) if isinstance(leads, (list, tuple)) and leads else 12
+    drawn: dict[str, tuple[int, str]] = {}  # architecture -> (draws that built, the last refusal)
+    for index in range(CHECK_DRAWS):
+        name, params = spec.space.resolve(spec.space.active(spec.space.sample(spec.seed, index))
+                                          ).choices["architecture"]
+        check = argument_check(get_registries().architectures.get(name).load())
+        if check is None or drawn.get(name, (0, ""))[0]:
+            continue
+        try:
+            check(leads, CHECK_SAMPLES, 2, **params)
+            drawn[name] = (1, "")
+        except ValueError as error:
+            drawn[name] = (0, str(error))
+    for name, (built, refusal) in drawn.items():
+        if not built:
+            raise file_error(spec.path, f"space.architecture.{name}", "none of its drawn combinations can be "
+                             f"built; the last was rejected with: {refusal} Narrow the space to valid combinations.")
 
 
 def violations(costs: Costs, constraints: Any) -> list[str]:

@@ -22,6 +22,12 @@ How imperfect trials are used:
 - trials stopped early (ASHA) keep the best value they reported, and the number of iterations they
   ran is a feature (``epochs``); candidates are scored at the largest number observed, so a partly
   trained trial informs the model without being mistaken for a fully trained one;
+- results at every budget (multi-fidelity, as BOHB uses every rung of HyperBand): once trials have ended
+  at different numbers of iterations (a scheduler stopped some), each finished trial also contributes
+  its best value so far at iterations 1, 2, 4, 8, ... below the one it ended at, so the model sees how
+  values grow with the budget for good and bad trials alike (not only bad trials at low budgets);
+  and a running trial that has reported (one paused at a HyperBand rung, say) contributes its best
+  value so far at the iterations it has reached, besides its constant-liar row;
 - trials still running are included at the median observed value ("constant liar"), so parallel
   suggestions spread out instead of piling onto one optimum.
 
@@ -101,6 +107,7 @@ class Observation:
     value: float | None  # the metric (None: failed)
     fidelity: int | None  # iterations it ran (None: unknown, counted as a full run)
     objectives: dict[str, float] = field(default_factory=dict)
+    curve: list[tuple[int, float]] = field(default_factory=list)  # best value so far at iterations 1, 2, 4, ...
 
 
 def _finite(value: Any) -> float | None:
@@ -128,6 +135,21 @@ def normal_scores(y: np.ndarray) -> np.ndarray:
     return norm.ppf((rankdata(y) - 0.5) / len(y))
 
 
+def budget_scores(y: np.ndarray, fidelity: np.ndarray, done: int, top: int) -> np.ndarray:
+    """Normal scores of the values' ranks, ranked among the results at a similar budget when the finished
+    rows span several (iterations in [1, 2), [2, 4), [4, 8), ... below ``top``, and ``top`` itself): a
+    configuration's rank among the trials stopped after 2 epochs says as much about it as its rank among
+    the full-length trials, while its raw value after 2 epochs would read as bad next to any of them.
+    The rows after ``done`` (running trials, the constant liar) get the median score."""
+    bucket = np.where(fidelity[:done] >= top, -1, np.floor(np.log2(np.maximum(fidelity[:done], 1))))
+    if len(np.unique(bucket)) < 2:
+        return normal_scores(y)
+    scores = np.zeros(done)
+    for b in np.unique(bucket):
+        scores[bucket == b] = normal_scores(y[:done][bucket == b])
+    return np.concatenate([scores, np.full(len(y) - done, float(np.median(scores)) if done else 0.0)])
+
+
 class SurrogateSearcher(StatefulSearcher):
     """Model-based search over a space; see the module docstring.
 
@@ -141,6 +163,9 @@ class SurrogateSearcher(StatefulSearcher):
     annotate: ``(index, config, costs) -> config`` adds private keys (trial id, seed) to a suggestion.
     local_rounds: rounds of local search on the acquisition after the pool is scored (0: none).
     transform: ``rank`` fits the model on the normal scores of the values' ranks, ``none`` on the values.
+    max_fit_rows: the model is fitted on at most this many finished trials: the best half of them by the
+        metric and a uniform sample (seeded per suggestion) of the others, so a suggestion's cost stops
+        growing with the history (running trials are added for the constant liar).
     """
 
     def __init__(self, space: Space | Mapping[str, Any] | None = None, metric: str | None = None,
@@ -150,7 +175,8 @@ class SurrogateSearcher(StatefulSearcher):
                  candidates: int = 1000, local_fraction: float = 0.5, kappa: float = 1.96, xi: float = 0.01,
                  objectives: Mapping[str, str] | None = None, costs: Costs | None = None,
                  cost_inputs: Sequence[str] | None = None, max_new_costs: int = 64,
-                 annotate: Annotate | None = None, local_rounds: int = 3, transform: str = "rank") -> None:
+                 annotate: Annotate | None = None, local_rounds: int = 3, transform: str = "rank",
+                 max_fit_rows: int = 10_000) -> None:
         super().__init__(metric=metric, mode=mode)
         if initial_design not in DESIGNS:
             raise ValueError(f"initial_design must be one of {DESIGNS}, got {initial_design!r}")
@@ -170,6 +196,7 @@ class SurrogateSearcher(StatefulSearcher):
         self.acquisition, self.candidates = acquisition, max(1, candidates)
         self.local_fraction, self.kappa, self.xi = local_fraction, kappa, xi
         self.local_rounds, self.transform = max(0, local_rounds), transform
+        self.max_fit_rows = max(2, max_fit_rows)
         self.objectives = dict(objectives) if objectives else None
         self._costs, self._annotate = costs, annotate
         self.cost_inputs = tuple(cost_inputs) if cost_inputs is not None else None
@@ -229,7 +256,7 @@ class SurrogateSearcher(StatefulSearcher):
         self._next += 1
         self._seen.add(int(signatures(row, self._columns)[0]))
         self._live[trial_id] = {"config": config, "costs": costs, "value": None, "fidelity": None, "last": {},
-                                "reported": []}
+                                "reported": [], "curve": []}
         out = self._annotate(index, config, costs) if self._annotate else dict(config)
         return nest(out, sep="/") if self._nested else out  # a nested Tune param_space's keys
 
@@ -246,14 +273,15 @@ class SurrogateSearcher(StatefulSearcher):
                 return
             live = {"config": {k: v for k, v in config.items() if not k.startswith("_")},
                     "costs": dict(config.get("_costs") or {}), "value": None, "fidelity": None, "last": {},
-                    "reported": []}
+                    "reported": [], "curve": []}
         if result:
             self._update(live, result)
         if not error and live["value"] is None:
             self._check_metric(trial_id, live)
         value = None if error else live["value"]
         self._observations.append(Observation(live["config"], live["costs"], value, live["fidelity"],
-                                              self._objective_values(live)))
+                                              self._objective_values(live),
+                                              [] if error else [tuple(p) for p in live.get("curve", [])]))
 
     def add_evaluated_point(self, parameters: dict, value: float, error: bool = False, pruned: bool = False,
                             intermediate_values: list[float] | None = None) -> None:
@@ -270,7 +298,8 @@ class SurrogateSearcher(StatefulSearcher):
         fidelity = len(intermediate_values) if pruned and intermediate_values else None
         finite = None if error else _finite(value)
         self._metric_seen = self._metric_seen or finite is not None
-        self._observations.append(Observation(config, costs, finite, fidelity))
+        self._observations.append(Observation(config, costs, finite, fidelity,
+                                              curve=self._curve(intermediate_values or [])))
         self._seen.add(int(signatures(config_frame([config], self.space), self._columns)[0]))
 
     # --- state ---------------------------------------------------------------------------------
@@ -306,10 +335,24 @@ class SurrogateSearcher(StatefulSearcher):
         iteration = result.get("training_iteration")
         if isinstance(iteration, (int, np.integer)):
             live["fidelity"] = int(iteration)
+            if iteration > 0 and iteration & (iteration - 1) == 0 and live["value"] is not None:  # 1, 2, 4, ...
+                curve = [p for p in live.get("curve", []) if p[0] != iteration]  # a resumed trial reports again
+                live["curve"] = [*curve, (int(iteration), float(live["value"]))]
         live["last"] = {k: result[k] for k in (self.objectives or {}) if k in result}
         live.setdefault("reported", [])
         live["reported"] = sorted(set(live["reported"]) | {str(k) for k in result if not str(k).startswith("_")
                                                            and k not in ("config",)})
+
+    def _curve(self, values: Sequence[Any]) -> list[tuple[int, float]]:
+        """The best value so far at iterations 1, 2, 4, ... of a trial's reports (``values[i]`` at i + 1)."""
+        best, curve = None, []
+        for iteration, raw in enumerate(values, 1):
+            value = _finite(raw)
+            if value is not None and (best is None or self._sign() * (value - best) > 0):
+                best = value
+            if best is not None and iteration & (iteration - 1) == 0:
+                curve.append((iteration, best))
+        return curve
 
     def _check_metric(self, trial_id: str, live: Mapping[str, Any]) -> None:
         """A finished trial without the metric: refused while no trial has reported it, else a warning."""
@@ -417,20 +460,55 @@ class SurrogateSearcher(StatefulSearcher):
 
     # --- the model ------------------------------------------------------------------------------
 
-    def _training_frame(self) -> tuple[pd.DataFrame, list[Observation]]:
-        """Features of the observations and the running trials (the latter for the constant liar)."""
-        rows = self._observations + [Observation(v["config"], v["costs"], None, None) for v in self._live.values()]
+    def _fitted(self, rng: np.random.Generator) -> list[Observation]:
+        """The finished trials the model is fitted on: all of them up to ``max_fit_rows``, else the best half
+        by the metric (failed and unreported trials last) and a uniform sample of the rest, in history order."""
+        kept = self._observations
+        if len(kept) <= self.max_fit_rows:
+            return list(kept)
+        values = np.array([np.nan if o.value is None else self._sign() * o.value for o in kept], dtype=float)
+        order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
+        best, rest = order[: self.max_fit_rows // 2], order[self.max_fit_rows // 2:]
+        sample = rng.choice(rest, self.max_fit_rows - len(best), replace=False)
+        return [kept[i] for i in np.sort(np.concatenate([best, sample]))]
+
+    def _training_frame(self, rng: np.random.Generator) -> tuple[pd.DataFrame, list[Observation], int]:
+        """Features of the fitted observations and of the running trials (the latter for the constant liar),
+        those rows, and how many of them are finished (they come first)."""
+        done = self._fitted(rng)
+        done = done + self._lower_budgets(done)
+        rows = done + [Observation(v["config"], v["costs"], None, None) for v in self._live.values()]
         frame = config_frame([{**o.config, "_costs": o.costs} for o in rows], self.space)
         top = max([o.fidelity for o in rows if o.fidelity is not None], default=1)
         frame[FIDELITY] = [o.fidelity if o.fidelity is not None else top for o in rows]
-        return self._features(frame), rows
+        return self._features(frame), rows, len(done)
+
+    def _lower_budgets(self, done: list[Observation]) -> list[Observation]:
+        """Results at lower budgets (see the module docstring): the fitted trials' best values at iterations
+        1, 2, 4, ... below their last, once trials ended at different budgets, and the running trials'
+        best values so far. Single-objective only (the objectives of a partial result are not kept)."""
+        if self.objectives:
+            return []
+        rows: list[Observation] = []
+        multi = len({o.fidelity for o in done if o.value is not None}) > 1
+        for o in done:
+            if multi and o.value is not None:
+                rows += [Observation(o.config, o.costs, v, f) for f, v in o.curve
+                         if o.fidelity is None or f < o.fidelity]
+        for live in self._live.values():
+            value, fidelity = live.get("value"), live.get("fidelity")
+            if value is None or not fidelity:
+                continue
+            earlier = [(f, v) for f, v in live.get("curve", []) if f < fidelity] if multi else []
+            rows += [Observation(live["config"], live["costs"], v, f) for f, v in [*earlier, (fidelity, value)]]
+        return rows
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         return feature_frame(frame, self.space, fidelity=True, shared=True)
 
-    def _targets(self, rows: list[Observation], key: str | None, sign: float) -> np.ndarray:
-        """Signed values (larger better): failed -> the worst observed, running -> the median."""
-        done = len(self._observations)
+    def _targets(self, rows: list[Observation], done: int, key: str | None, sign: float) -> np.ndarray:
+        """Signed values (larger better) of ``rows``, whose first ``done`` are finished: failed -> the worst
+        observed, running -> the median."""
         raw = [(o.value if key is None else o.objectives.get(key)) for o in rows[:done]]
         values = np.array([np.nan if v is None else sign * v for v in raw], dtype=float)
         finite = values[np.isfinite(values)]
@@ -443,14 +521,14 @@ class SurrogateSearcher(StatefulSearcher):
 
     def _propose(self, index: int) -> pd.DataFrame:
         rng = np.random.default_rng([self.seed, index, 1])
-        features, rows = self._training_frame()
+        features, rows, done = self._training_frame(rng)
         top = int(features[FIDELITY].max())
         if self.objectives:
-            scores, observed = self._scalarised(features, rows, top, rng)
+            scores, observed = self._scalarised(features, rows, done, top, rng)
         else:
-            scores, observed = self._acquisition(features, rows, top)
+            scores, observed = self._acquisition(features, rows, done, top)
         order = np.argsort(-observed, kind="stable")[:PARENTS]
-        parents = config_frame([self._observations[i].config for i in order], self.space)
+        parents = config_frame([rows[i].config for i in order], self.space)
         taken: set[int] = set()
         pool = self._pool(index, rng, parents, taken)
         if pool.empty:
@@ -479,11 +557,12 @@ class SurrogateSearcher(StatefulSearcher):
         """The model inputs of candidates, at the full fidelity ``top``."""
         return self._features(frame.assign(**{FIDELITY: top}))
 
-    def _acquisition(self, features: pd.DataFrame, rows: list[Observation], top: int) -> tuple[Score, np.ndarray]:
+    def _acquisition(self, features: pd.DataFrame, rows: list[Observation], done: int,
+                     top: int) -> tuple[Score, np.ndarray]:
         """The acquisition of candidates (one surrogate of the metric) and the completed trials' values."""
-        y = self._targets(rows, None, self._sign())
-        done = len(self._observations)
-        fitted = y if self.transform == "none" else normal_scores(y)
+        y = self._targets(rows, done, None, self._sign())
+        fidelity = features[FIDELITY].to_numpy()
+        fitted = y if self.transform == "none" else budget_scores(y, fidelity, done, top)
         model = self._model(features, fitted)
         full = (features[FIDELITY].to_numpy()[:done] == top) & np.isfinite(y[:done])
         best = float(fitted[:done][full].max() if full.any() else fitted[:done].max())
@@ -495,7 +574,7 @@ class SurrogateSearcher(StatefulSearcher):
 
         return scores, y[:done]
 
-    def _scalarised(self, features: pd.DataFrame, rows: list[Observation], top: int,
+    def _scalarised(self, features: pd.DataFrame, rows: list[Observation], done: int, top: int,
                     rng: np.random.Generator) -> tuple[Score, np.ndarray]:
         """Random-weight Chebyshev scalarisation of the objectives, of candidates (optimistic for modelled
         objectives: mean + kappa x std) and of the completed trials (their observed values), each objective
@@ -508,19 +587,19 @@ class SurrogateSearcher(StatefulSearcher):
         """
         assert self.objectives is not None
         weights = rng.dirichlet(np.ones(len(self.objectives)))
-        done = len(self._observations)
+        finished = rows[:done]
         exact: dict[str, bool] = {}  # cost objectives -> whether compared by their logarithm
         models: dict[str, SurrogateModel] = {}
         observed = []
         for key, mode in self.objectives.items():
             sign = 1.0 if mode == "max" else -1.0
-            if key.startswith(COST_PREFIX) and any(key in o.costs for o in self._observations):
+            if key.startswith(COST_PREFIX) and any(key in o.costs for o in finished):
                 # a cost the costs function gives: known exactly before training
-                costs = np.array([o.costs.get(key, np.nan) for o in self._observations], dtype=float)
+                costs = np.array([o.costs.get(key, np.nan) for o in finished], dtype=float)
                 exact[key] = bool(np.nanmin(costs) > 0)
                 observed.append(sign * _cost_scale(costs, exact[key]))
             else:
-                y = self._targets(rows, key, sign)
+                y = self._targets(rows, done, key, sign)
                 models[key] = self._model(features, y)
                 observed.append(y[:done])
         ranges = [(np.nanmin(o), np.nanmax(o)) if np.isfinite(o).any() else (0.0, 1.0) for o in observed]

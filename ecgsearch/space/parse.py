@@ -6,12 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+from ecgsearch.errors import SpaceError
 from ecgsearch.plugins import Registries, get_registries
 from ecgsearch.space.fields import Number, RunName, check_keys
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.params import parse_space_section
 from ecgsearch.space.sections import (
     check_budget_resources,
+    check_data_task,
     check_scheduler_and_searcher,
     parse_budget,
     parse_constraints,
@@ -40,6 +42,16 @@ def load_space(path: str | Path, registries: Registries | None = None) -> Search
     source = str(path)
     document, lines = load_yaml(read_text(path), source)
     return _build(document, Context(source, lines), Path(path).stem, registries)
+
+
+def file_error(path: str | Path, key: str, problem: str) -> SpaceError:
+    """A ``FILE:LINE: key: problem`` error about the space file at ``path``, for a check made after parsing
+    (the line of ``key``, or of its nearest ancestor; no line when the file cannot be read again)."""
+    try:
+        _, lines = load_yaml(read_text(path), str(path))
+    except (OSError, SpaceError):
+        lines = {}
+    return Context(str(path), lines).error(key, problem)
 
 
 def parse_space(
@@ -83,6 +95,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     seed = optional("seed", lambda c, v: Number(integer=True, low=0).check(c, "seed", v), 0)
     data = parse_data(ctx, document["data"], registries)
     task = parse_task(ctx, document["task"], registries)
+    check_data_task(ctx, data, task, registries)  # the task fits the chosen targets, before any data is read
     metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
     budget = parse_budget(ctx, document["budget"], registries)
     resources = optional("resources", parse_resources, ResourceSpec())

@@ -6,6 +6,7 @@ within the epochs, a metric that fits the task) are written by hand.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ecgsearch.infos import TaskInfo
@@ -43,6 +44,8 @@ from ecgsearch.space.spec import (
     SearchAlgSpec,
     TaskSpec,
 )
+
+log = logging.getLogger(__name__)
 
 # scheduler options a file may also write in budget itself (the layout before schedulers were plugins)
 LEGACY_SCHEDULER_KEYS: tuple[str, ...] = ("grace_period", "reduction_factor")
@@ -107,6 +110,58 @@ def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "t
     params = {k: v for k, v in section.items() if k != "name"}
     check_parameter_names(ctx, where, params, info, skip=TASK_FACTORY_SKIP)
     return TaskSpec(name=info.name, params=plain_params(ctx, where, params, declared_params(info, TASK_FACTORY_SKIP)))
+
+
+def check_data_task(ctx: Context, data: DataSpec, task: TaskSpec, registries: Registries, data_key: str = "data",
+                    task_key: str = "task") -> None:
+    """The task must fit the targets the data section chooses (``DatasetInfo.label_sets``), before any data
+    is read: a regression needs continuous targets, a multiclass task one label per record. A dataset
+    that declares neither label sets nor tasks is not checked."""
+    info = registries.datasets.get(data.dataset)
+    kind = task.name  # a task's name is its kind
+    if not info.tasks or kind in info.tasks and not info.label_sets:
+        return
+    if kind not in info.tasks:
+        fix = f"use task: {info.tasks[0]}" if len(info.tasks) == 1 else "use one of those tasks"
+        raise ctx.error(task_key, f"{show(kind)} does not fit dataset '{info.name}', whose targets fit only "
+                        f"{_either(info.tasks, 'and')}; {fix}, or a dataset with {kind} targets")
+    chosen = info.label_set(data.params)
+    if chosen is None:  # a value the parameter's declaration let through but no set names: not checked
+        return
+    name, label_set = chosen
+    param = f"{data_key}.{info.label_param}"
+    if label_set.deprecated:
+        log.warning("%s: %s: %s is an old name, read for now; write %s", ctx.source, param, show(name),
+                    label_set.deprecated)
+    for needed in label_set.requires:
+        if data.params.get(needed) is None:
+            raise ctx.error(param, f"{show(name)} of dataset '{info.name}' needs {data_key}.{needed}; set "
+                            f"{data_key}.{needed} or choose another value of {info.label_param}")
+    switch = f"{data_key}.{label_set.single_label}"
+    if kind in label_set.fits(data.params.get(label_set.single_label) is True):
+        return
+    what = f"{param}: {show(name)} of dataset '{info.name}'" if info.label_param else \
+        f"the labels of dataset '{info.name}'"
+    if kind == "multiclass" and label_set.single_label:
+        raise ctx.error(task_key, f"'multiclass' needs exactly one label per record and {what} can give several; "
+                        f"set {switch}: true to keep only the records with exactly one label, or use task: "
+                        "multilabel")
+    fits = _either(label_set.tasks) + (f", or multiclass with {switch}: true" if label_set.single_label else "")
+    others = {other: one for other, one in info.label_sets.items() if kind in one.fits(True) and not one.deprecated}
+    if not others:  # only a deprecated name would fit (a plugin's odd declaration): the task is refused plainly
+        raise ctx.error(task_key, f"{show(kind)} does not fit {what} (it fits {fits})")
+    needs = [f"{data_key}.{n}" for n in dict.fromkeys(n for one in others.values() for n in one.requires)
+             if data.params.get(n) is None]
+    needs += [f"{data_key}.{s}: true" for s in dict.fromkeys(one.single_label for one in others.values()
+                                                                if kind not in one.tasks)]
+    also = f" with {' and '.join(needs)}" if needs else ""
+    raise ctx.error(task_key, f"{show(kind)} does not fit {what} (it fits {fits}); set {param}: "
+                    f"{_either(tuple(others))}{also} for {kind}")
+
+
+def _either(names: tuple[str, ...], word: str = "or") -> str:
+    """``a``, ``a or b``, ``a, b or c`` (or ``and``)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
 
 
 def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registries,

@@ -25,7 +25,7 @@ from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.model import Param, Space, TrialParam
 from ecgsearch.space.params import trial_param
-from ecgsearch.space.sections import parse_data, parse_metric, parse_task
+from ecgsearch.space.sections import check_data_task, parse_data, parse_metric, parse_task
 from ecgsearch.space.spec import DataSpec, PretrainSpec, ResourceSpec, TransferSpec
 
 FREEZE_PARAM = "freeze_stages"
@@ -62,6 +62,7 @@ def _parse_pretrain(ctx: Context, value: Any, data: DataSpec, registries: Regist
                **dict(data.params), **own}
     pre_data = parse_data(ctx, own, registries, where=f"{where}.data")
     task = parse_task(ctx, section["task"], registries, where=f"{where}.task")
+    check_data_task(ctx, pre_data, task, registries, data_key=f"{where}.data", task_key=f"{where}.task")
     metric, mode = parse_metric(ctx, section.get("metric"), task, registries, where=f"{where}.metric")
     epochs = Number(integer=True, low=1).check(ctx, f"{where}.epochs", section["epochs"])
     return PretrainSpec(data=pre_data, task=task, metric=metric, mode=mode, epochs=int(epochs))

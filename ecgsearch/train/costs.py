@@ -1,9 +1,11 @@
 """Cost features of a model, known before any training: parameters, MACs, FLOPs, receptive field, shape.
 
 Convention (the same for both counters): ``macs`` counts one multiply-accumulate per weight use in
-convolutions, linear layers, matrix products and attention (``QK^T`` and ``AV``, two matrix products
-per head) of one forward pass on **one** ``(1, leads, samples)`` input; biases, norms, activations,
-pooling and other element-wise work are not counted, as in most published figures. ``flops = 2 * macs``.
+convolutions, linear layers, matrix products, recurrent layers (the input and the recurrent matrix of
+every gate, at every time step, in each direction) and attention (``QK^T`` and ``AV``, two matrix
+products per head) of one forward pass on **one** ``(1, leads, samples)`` input; biases, norms,
+activations, pooling and other element-wise work (a recurrent cell's gating included) are not counted,
+as in most published figures. ``flops = 2 * macs``.
 
 Three counters, one convention:
 
@@ -13,8 +15,8 @@ Three counters, one convention:
 - **meta** (any other architecture, tens of milliseconds): the model is built on PyTorch's ``meta``
   device (no memory, no arithmetic) and counted with ``torch.utils.flop_counter.FlopCounterMode``;
 - **fvcore** (the cross-check): a JIT trace counted by fvcore with only the matrix-product handles of the
-  convention (fvcore also counts norms by default) and a handle for ``scaled_dot_product_attention``,
-  which fvcore does not count by itself.
+  convention (fvcore also counts norms by default) and handles for ``scaled_dot_product_attention`` and
+  the recurrent layers, which fvcore does not count by itself.
 
 Tests hold all three together for every registered architecture; ``tests/benchmarks/bench_flop_counters.py``
 prints fvcore vs the torch counter per architecture.
@@ -28,7 +30,7 @@ import logging
 import math
 import warnings
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -50,7 +52,8 @@ class Costs:
     receptive_field: int | None = None  # input samples one last-stage feature sees (<= input length)
     receptive_field_s: float | None = None  # the same in seconds
     stages: int | None = None
-    feature_width: int | None = None  # channels entering the head
+    feature_width: int | None = None  # head.in_features: the pooled vector the output layer reads
+    receptive_field_frac: float | None = None  # receptive_field / input samples, in (0, 1]
 
     def columns(self) -> dict[str, Any]:
         """The results-table columns (``cost.params``, ``cost.macs``, ``cost.flops``, ...)."""
@@ -80,9 +83,9 @@ class Tally:
         self.params += 2 * channels
 
     def costs(self, span: Span, num_samples: int, stages: int, feature_width: int) -> Costs:
-        return Costs(params=self.params, macs=self.macs, flops=2 * self.macs,
-                     receptive_field=int(min(span.size, num_samples)), stages=stages,
-                     feature_width=feature_width)
+        field = int(min(span.size, num_samples))
+        return Costs(params=self.params, macs=self.macs, flops=2 * self.macs, receptive_field=field,
+                     stages=stages, feature_width=feature_width, receptive_field_frac=field / num_samples)
 
 
 class AnalyticFactory:
@@ -111,17 +114,30 @@ class AnalyticFactory:
         return f"AnalyticFactory({self.__name__}{inspect.signature(self.spec)})"
 
 
+def _bound(factory: Callable[..., Any], part: Callable[[Any], Any]) -> Callable[..., Any] | None:
+    """``part(factory)`` (a callable taking the factory's arguments, or None), through ``functools.partial``
+    variants of the factory with the same bound arguments."""
+    if isinstance(factory, functools.partial):
+        inner = _bound(factory.func, part)
+        return None if inner is None else functools.partial(inner, *factory.args, **factory.keywords)
+    fn = part(factory)
+    return fn if callable(fn) else None
+
+
 def analytic_costs(factory: Callable[..., Any]) -> Callable[..., Costs] | None:
     """The factory's analytic cost function (same arguments as the factory), or ``None``.
 
     Any factory may offer one as an ``analytic_costs`` attribute; ``functools.partial`` variants of a
     factory that has one inherit it with the same bound arguments.
     """
-    if isinstance(factory, functools.partial):
-        inner = analytic_costs(factory.func)
-        return None if inner is None else functools.partial(inner, *factory.args, **factory.keywords)
-    fn = getattr(factory, "analytic_costs", None)
-    return fn if callable(fn) else None
+    return _bound(factory, lambda f: getattr(f, "analytic_costs", None))
+
+
+def argument_check(factory: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The ``spec`` of an ``AnalyticFactory`` (or of a ``functools.partial`` variant of one): it checks the
+    factory's arguments, raising the factory's ``ValueError``, without building or counting anything.
+    None for any other factory."""
+    return _bound(factory, lambda f: f.spec if isinstance(f, AnalyticFactory) else None)
 
 
 def count_params(model: nn.Module) -> int:
@@ -152,16 +168,31 @@ def _cpu_sdpa_flops(query: Any, key: Any, value: Any, *args: Any, out_shape: Any
     return sdpa_flop_count(query, key, value)
 
 
+def _recurrent_macs(inputs: Sequence[int], weights: Iterable[Sequence[int] | None]) -> int:
+    """A recurrent layer's MACs: every weight matrix (input and recurrent, all gates; the biases and
+    states are not matrices) once per time step of every sequence of ``inputs`` (``(..., features)``)."""
+    return math.prod(inputs[:-1]) * sum(math.prod(w) for w in weights if w is not None and len(w) == 2)
+
+
+def _cpu_lstm_flops(inputs: Any, weight_ih: Any, weight_hh: Any, *args: Any, out_shape: Any = None,
+                    **kwargs: Any) -> int:
+    """``mkldnn_rnn_layer``: one direction of one LSTM layer as oneDNN runs it on the CPU."""
+    return 2 * _recurrent_macs(inputs, (weight_ih, weight_hh))
+
+
 def torch_macs(model: nn.Module, leads: int, samples: int) -> int:
     """MACs of one forward pass counted by ``torch.utils.flop_counter`` (FLOPs / 2).
 
-    On the CPU, PyTorch runs attention as ``_scaled_dot_product_flash_attention_for_cpu``, which the
-    counter does not know; it is mapped to the counter's own attention formula so CPU and meta agree.
+    On the CPU, PyTorch runs attention as ``_scaled_dot_product_flash_attention_for_cpu`` and an LSTM as
+    oneDNN's ``mkldnn_rnn_layer``, which the counter does not know; they are mapped to the counter's own
+    attention formula and to the matrix products of the recurrent layer, so CPU and meta (where attention
+    and the LSTM run as plain matrix products) agree.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     x = _probe(model, leads, samples)
-    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+               torch.ops.aten.mkldnn_rnn_layer: _cpu_lstm_flops}
 
     def count() -> int:
         with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
@@ -179,13 +210,23 @@ def _fvcore_sdpa(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(q[:-1]) * k[-2] * q[-1] + math.prod(q[:-1]) * k[-2] * v[-1]
 
 
+def _fvcore_recurrent(inputs: list[Any], outputs: list[Any]) -> int:
+    """fvcore handle for ``aten::rnn_tanh``, ``rnn_relu``, ``lstm`` and ``gru`` (all layers of an ``nn.RNN``,
+    ``nn.LSTM`` or ``nn.GRU`` at once): the weights come as a list input, beside the states (3-D)."""
+    from fvcore.nn.jit_handles import get_shape
+
+    lists = [v for v in inputs if v.node().kind() == "prim::ListConstruct"]
+    return _recurrent_macs(get_shape(inputs[0]), [get_shape(w) for v in lists for w in v.node().inputs()])
+
+
 def _fvcore_handles() -> dict[str, Any]:
     """Only the matrix-product ops of the convention (fvcore also counts norms and pooling by default)."""
     from fvcore.nn import jit_handles as h
 
     return {"aten::addmm": h.addmm_flop_jit, "aten::bmm": h.bmm_flop_jit, "aten::_convolution": h.conv_flop_jit,
             "aten::einsum": h.einsum_flop_jit, "aten::matmul": h.matmul_flop_jit, "aten::mm": h.matmul_flop_jit,
-            "aten::linear": h.linear_flop_jit, "aten::scaled_dot_product_attention": _fvcore_sdpa}
+            "aten::linear": h.linear_flop_jit, "aten::scaled_dot_product_attention": _fvcore_sdpa,
+            **dict.fromkeys(("aten::rnn_tanh", "aten::rnn_relu", "aten::lstm", "aten::gru"), _fvcore_recurrent)}
 
 
 def fvcore_macs(model: nn.Module, leads: int, samples: int) -> int:
@@ -219,7 +260,8 @@ def model_costs(model: nn.Module, leads: int, samples: int, sampling_rate: float
     field = receptive_field(model, samples)
     return Costs(params=count_params(model), macs=macs, flops=2 * macs, receptive_field=field,
                  receptive_field_s=field / sampling_rate if sampling_rate else None,
-                 stages=_contract_value(stage_count, model), feature_width=_contract_value(feature_width, model))
+                 stages=_contract_value(stage_count, model), feature_width=_contract_value(feature_width, model),
+                 receptive_field_frac=field / samples)
 
 
 def build_on_meta(factory: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
@@ -240,7 +282,8 @@ def estimate_costs(factory: Callable[..., nn.Module], leads: int, samples: int, 
     if analytic is not None:
         costs = analytic(leads, samples, outputs, **hparams)
         seconds = costs.receptive_field / sampling_rate if sampling_rate and costs.receptive_field else None
-        return replace(costs, receptive_field_s=seconds)
+        frac = costs.receptive_field / samples if costs.receptive_field else None  # a plugin's own Costs too
+        return replace(costs, receptive_field_s=seconds, receptive_field_frac=frac)
     try:
         return model_costs(build_on_meta(factory, leads, samples, outputs, **hparams), leads, samples,
                            sampling_rate)

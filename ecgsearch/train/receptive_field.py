@@ -54,7 +54,7 @@ def trace_span(module: nn.Module, span: Span) -> Span:
         stride = module.stride if module.stride is not None else module.kernel_size
         dilation = getattr(module, "dilation", 1)
         return span.conv(_int(module.kernel_size), _int(stride), _int(dilation))
-    if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.MultiheadAttention)):
+    if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d, nn.MultiheadAttention, nn.RNNBase)):
         return span.whole()
     for child in module.children():
         span = trace_span(child, span)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecgsearch import ParamSpec, float_param, int_param
+from ecgsearch import ParamSpec, Span, Tally, float_param, int_param, str_param, trace_span
 
 # --- hyperparameter checks --------------------------------------------------------------------
 
@@ -145,32 +145,199 @@ class ChannelLayerNorm(nn.LayerNorm):
                             self.eps).transpose(1, 2)
 
 
-class PoolHead(nn.Module):
-    """Global average pooling over time, optional LayerNorm, then a linear output layer ``fc``.
+# --- ConvNeXt blocks (Liu et al., 2022), shared by `convnext` and `regnet` with `block: convnext` -----------
 
-    Averaging over time makes every model accept any record length, not only the one it was built for.
+
+def convnext_hidden(channels: int, expansion: float) -> int:
+    """Width of a ConvNeXt block's inverted bottleneck: ``round(channels * expansion)``, at least 1."""
+    return max(1, round(channels * expansion))
+
+
+def drop_path_rates(blocks: int, drop_path: float) -> list[float]:
+    """Stochastic-depth rate per block, growing linearly from 0 to ``drop_path`` as in ConvNeXt (plain
+    Python, so a model also builds on the meta device)."""
+    return [drop_path * i / (blocks - 1) if blocks > 1 else 0.0 for i in range(blocks)]
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv -> LayerNorm -> Linear(``expansion`` x) -> GELU -> Linear -> LayerScale -> DropPath,
+    residual.
+
+    The pointwise part runs on ``(batch, samples, channels)`` so ``nn.Linear`` and ``nn.LayerNorm``
+    work on the last axis (channels-last LayerNorm over the channels) without extra transposes.
+    ``layer_scale`` 0 turns LayerScale off.
     """
 
-    def __init__(self, channels: int, num_outputs: int, *, norm: bool = False) -> None:
+    def __init__(self, channels: int, kernel: int, drop_path: float, layer_scale: float,
+                 expansion: float = 4) -> None:
         super().__init__()
+        hidden = convnext_hidden(channels, expansion)
+        self.dwconv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.pw1 = nn.Linear(channels, hidden)
+        self.act = nn.GELU()
+        self.pw2 = nn.Linear(hidden, channels)
+        self.gamma = nn.Parameter(torch.full((channels,), layer_scale)) if layer_scale > 0 else None
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).transpose(1, 2)
+        y = self.pw2(self.act(self.pw1(self.norm(y))))
+        if self.gamma is not None:
+            y = y * self.gamma
+        return x + self.drop_path(y.transpose(1, 2))
+
+    def receptive_span(self, span: Span) -> Span:
+        return trace_span(self.dwconv, span)  # pointwise layers and the identity add see one step
+
+
+def convnext_downsample(c_in: int, c_out: int) -> list[nn.Module]:
+    """ConvNeXt's downsampling layer between stages: channels-last LayerNorm, then a conv of kernel 2,
+    stride 2 (no padding: ``length // 2`` samples out)."""
+    return [ChannelLayerNorm(c_in, eps=1e-6), nn.Conv1d(c_in, c_out, 2, stride=2)]
+
+
+def convnext_init(m: nn.Module) -> None:
+    """ConvNeXt's initialisation (``module.apply(convnext_init)``): truncated normal (std 0.02) weights
+    and zero biases for convs and linear layers."""
+    if isinstance(m, (nn.Conv1d, nn.Linear)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        nn.init.zeros_(m.bias)
+
+
+def tally_convnext_block(t: Tally, channels: int, kernel: int, length: int, layer_scale: float,
+                         expansion: float = 4) -> None:
+    """Parameters and MACs of one ``ConvNeXtBlock`` over ``length`` samples (its span: ``span.conv(kernel)``)."""
+    hidden = convnext_hidden(channels, expansion)
+    t.conv(channels, channels, kernel, length, groups=channels, bias=True)
+    t.norm(channels)
+    t.linear(channels, hidden, length)
+    t.linear(hidden, channels, length)
+    t.params += channels if layer_scale > 0 else 0
+
+
+def tally_convnext_downsample(t: Tally, c_in: int, c_out: int, length_out: int) -> None:
+    """Parameters and MACs of ``convnext_downsample`` (its span: ``span.conv(2, 2)``)."""
+    t.norm(c_in)
+    t.conv(c_in, c_out, 2, length_out, bias=True)
+
+
+# --- the head: pooling over time and the output layer, shared by the CNN families ---------------------
+
+POOLS = ("gap", "max", "gap_max", "attention", "flatten")
+
+
+def pool_param() -> ParamSpec:
+    return str_param(*POOLS, doc="the head's pooling over time: `gap` (global average), `max`, `gap_max` (both, "
+                                 "concatenated), `attention` (a learned softmax-weighted sum) or `flatten` (every "
+                                 "time step into the linear layer; the built input length only)")
+
+
+def check_pool(owner: str, pool: Any) -> str:
+    """One of ``POOLS``."""
+    if isinstance(pool, str) and pool in POOLS:
+        return pool
+    raise ValueError(f"{owner}: pool={pool!r} is not supported; allowed values: {', '.join(POOLS)}.")
+
+
+def head_features(channels: int, length: int, pool: str) -> int:
+    """Width of the pooled vector the output layer reads: ``channels`` (``gap``, ``max``, ``attention``),
+    twice that (``gap_max``) or ``channels * length`` (``flatten``, over the ``length`` time steps)."""
+    return {"gap_max": 2 * channels, "flatten": channels * length}.get(pool, channels)
+
+
+def tally_head(t: Tally, channels: int, length: int, num_outputs: int, pool: str = "gap", *,
+               norm: bool = False) -> int:
+    """Parameters and MACs of ``PoolHead(channels, num_outputs, norm=norm, pool=pool, length=length)`` over
+    ``length`` time steps; returns its ``in_features``. Averages and maxima are pooling, not MACs;
+    attention pooling costs its scoring 1x1 conv and the weighted sum (a matrix product), ``channels``
+    MACs per time step each."""
+    if norm:
+        t.norm(channels)
+    if pool == "attention":
+        t.conv(channels, 1, 1, length)
+        t.macs += channels * length
+    features = head_features(channels, length, pool)
+    t.linear(features, num_outputs)
+    return features
+
+
+class PoolHead(nn.Module):
+    """Pooling over time (``pool``), optional LayerNorm over the channels, then a linear output layer ``fc``.
+
+    ``gap`` averages over time and ``max`` takes the maximum; ``gap_max`` concatenates both (mean, then
+    max: ``2 * channels`` features); ``attention`` scores every time step with a learned 1x1 conv (weight
+    ``score``, initially zero), takes the softmax over time and sums the time steps with those weights (a
+    matrix product); ``flatten`` feeds all ``channels x length`` values to ``fc``. Every pool but
+    ``flatten`` makes the model accept any record length; a ``flatten`` head takes only the ``length``
+    time steps it was built for (from ``samples`` input samples) and says so, in a ``ValueError``, for any
+    other. The LayerNorm (ConvNeXt's) normalises the channels of each pooled vector (of every time step
+    with ``flatten``). ``reset`` replaces only ``fc``: the LayerNorm and the attention scores stay.
+    """
+
+    def __init__(self, channels: int, num_outputs: int, *, norm: bool = False, pool: str = "gap",
+                 length: int | None = None, samples: int | None = None) -> None:
+        super().__init__()
+        self.pool = check_pool("PoolHead", pool)
+        if pool == "flatten" and not length:
+            raise ValueError("PoolHead: pool='flatten' needs length, the time steps the head receives.")
+        self.channels, self.length, self.samples = channels, length, samples
         self.norm: nn.Module = nn.LayerNorm(channels) if norm else nn.Identity()
-        self.fc = nn.Linear(channels, num_outputs)
+        # attention: the weight of a 1x1 conv (channels -> 1 score per time step; no bias, which the softmax
+        # would cancel), held as a parameter so that the families' conv initialisations leave it at zero:
+        # every time step weighs the same at first, and an attention head starts as global average pooling
+        self.score = nn.Parameter(torch.zeros(1, channels, 1)) if pool == "attention" else None
+        self.fc = nn.Linear(head_features(channels, length or 0, pool), num_outputs)
 
     @property
     def in_features(self) -> int:
         return self.fc.in_features
 
-    def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, channels, samples)`` -> ``(batch, channels)``."""
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """``attention``: the weight of every time step, ``(batch, channels, samples)`` -> ``(batch, samples)``,
+        summing to 1 over time."""
+        if self.score is None:
+            raise ValueError(f"PoolHead: pool={self.pool!r} has no attention weights; only pool='attention' has.")
+        return torch.softmax(F.conv1d(x, self.score).squeeze(1), dim=-1)
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, samples)`` -> ``(batch, in_features)``."""
+        if self.pool == "flatten":
+            self._check_length(x)
+            if isinstance(self.norm, nn.LayerNorm):
+                x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+            return x.flatten(1)
+        if self.pool == "attention":
+            return self.norm(torch.bmm(x, self.weights(x).unsqueeze(-1)).squeeze(-1))
+        if self.pool == "max":
+            return self.norm(x.amax(dim=-1))
+        if self.pool == "gap_max":
+            return torch.cat([self.norm(x.mean(dim=-1)), self.norm(x.amax(dim=-1))], dim=1)
         return self.norm(x.mean(dim=-1))
 
+    def _check_length(self, x: torch.Tensor) -> None:
+        if torch.jit.is_tracing() or x.shape[-1] == self.length:  # an export traces the built length
+            return
+        built = f"num_samples={self.samples}, which gives" if self.samples else "an input that gives"
+        raise ValueError(f"pool: flatten: this model was built for {built} the head {self.length} time steps, but "
+                         f"it received {x.shape[-1]}; a flatten head takes only the input length the model was "
+                         "built for (build the model for this length, or use pool gap, max, gap_max or attention, "
+                         "which take any length).")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(x))
+        return self.fc(self.pooled(x))
+
+    def receptive_span(self, span: Span) -> Span:
+        """Every pool reads all time steps (``receptive_field`` leaves the head out by design)."""
+        return span.whole()
 
     def reset(self, num_outputs: int) -> None:
         """A fresh output layer (PyTorch's default initialisation) on the old one's device and dtype."""
         old = self.fc.weight
         self.fc = nn.Linear(self.in_features, num_outputs, device=old.device, dtype=old.dtype)
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool!r}" + (f", length={self.length}" if self.pool == "flatten" else "")
 
 
 class EcgNet(nn.Module):

@@ -13,7 +13,6 @@ import functools
 from dataclasses import dataclass
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from ecgsearch import (
@@ -26,13 +25,12 @@ from ecgsearch import (
     hookimpl,
     int_param,
     list_param,
-    trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
     MAX_BLOCKS,
     MAX_WIDTH,
     ChannelLayerNorm,
-    DropPath,
+    ConvNeXtBlock,
     EcgNet,
     PoolHead,
     blocks_param,
@@ -42,8 +40,16 @@ from ecgsearch_plugins.architectures._blocks import (
     check_io,
     check_kernel,
     check_kernel_fits,
+    check_pool,
+    convnext_downsample,
+    convnext_init,
+    drop_path_rates,
     kernel_param,
+    pool_param,
     rate_param,
+    tally_convnext_block,
+    tally_convnext_downsample,
+    tally_head,
     width_param,
 )
 
@@ -60,35 +66,8 @@ PARAMS = {
     "patch": int_param(1, 4096, doc="the stem: a conv with kernel = stride = `patch`, then LayerNorm"),
     "drop_path": rate_param("stochastic depth rate, growing linearly over the blocks"),
     "layer_scale": float_param(0, 10, doc="LayerScale initial value (0 = off)"),
+    "pool": pool_param(),
 }
-
-
-class ConvNeXtBlock(nn.Module):
-    """Depthwise conv -> LayerNorm -> Linear(4x) -> GELU -> Linear -> LayerScale -> DropPath, residual.
-
-    The pointwise part runs on ``(batch, samples, channels)`` so ``nn.Linear`` and ``nn.LayerNorm``
-    work on the last axis without extra transposes.
-    """
-
-    def __init__(self, channels: int, kernel: int, drop_path: float, layer_scale: float) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=channels)
-        self.norm = nn.LayerNorm(channels, eps=1e-6)
-        self.pw1 = nn.Linear(channels, 4 * channels)
-        self.act = nn.GELU()
-        self.pw2 = nn.Linear(4 * channels, channels)
-        self.gamma = nn.Parameter(torch.full((channels,), layer_scale)) if layer_scale > 0 else None
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dwconv(x).transpose(1, 2)
-        y = self.pw2(self.act(self.pw1(self.norm(y))))
-        if self.gamma is not None:
-            y = y * self.gamma
-        return x + self.drop_path(y.transpose(1, 2))
-
-    def receptive_span(self, span: Span) -> Span:
-        return trace_span(self.dwconv, span)  # pointwise layers and the identity add see one step
 
 
 @dataclass(frozen=True)
@@ -102,6 +81,11 @@ class ConvNeXtSpec:
     patch: int
     drop_path: float
     layer_scale: float
+    pool: str = "gap"
+
+    def head_length(self) -> int:
+        """Time steps the head receives: the patchify stem, then every later stage halves the length."""
+        return self.num_samples // self.patch // 2 ** (len(self.depths) - 1)
 
 
 class ConvNeXt1d(EcgNet):
@@ -113,34 +97,27 @@ class ConvNeXt1d(EcgNet):
         kernel, drop_path, layer_scale = spec.kernel, spec.drop_path, spec.layer_scale
         self.stem = nn.Sequential(nn.Conv1d(in_leads, widths[0], patch, stride=patch),
                                   ChannelLayerNorm(widths[0], eps=1e-6))
-        # Stochastic depth grows linearly from 0 to ``drop_path`` over all blocks, as in ConvNeXt
-        # (plain Python, so the model also builds on the meta device).
-        total = sum(depths)
-        rates = [drop_path * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
+        rates = drop_path_rates(sum(depths), drop_path)  # 0 to ``drop_path``, linearly over all blocks
         stages: list[nn.Module] = []
         for i, (n, c) in enumerate(zip(depths, widths)):
-            down = [ChannelLayerNorm(widths[i - 1], eps=1e-6), nn.Conv1d(widths[i - 1], c, 2, stride=2)] if i else []
+            down = convnext_downsample(widths[i - 1], c) if i else []
             blocks = [ConvNeXtBlock(c, kernel, rates.pop(0), layer_scale) for _ in range(n)]
             stages.append(nn.Sequential(*down, *blocks))
         self.stages = nn.ModuleList(stages)
-        self.head = PoolHead(widths[-1], spec.num_outputs, norm=True)
-        self.apply(_init)
-
-
-def _init(m: nn.Module) -> None:
-    if isinstance(m, (nn.Conv1d, nn.Linear)):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        nn.init.zeros_(m.bias)
+        self.head = PoolHead(widths[-1], spec.num_outputs, norm=True, pool=spec.pool, length=spec.head_length(),
+                             samples=spec.num_samples)
+        self.apply(convnext_init)
 
 
 def convnext_spec(in_leads: int, num_samples: int, num_outputs: int, *, stages: int = 3,
                   width: int = 32, depth: int = 2, depths: Sequence[int] | None = None,
                   widths: Sequence[int] | None = None, kernel: int = 7, patch: int = 4,
-                  drop_path: float = 0.0, layer_scale: float = 1e-6) -> ConvNeXtSpec:
+                  drop_path: float = 0.0, layer_scale: float = 1e-6, pool: str = "gap") -> ConvNeXtSpec:
     """A ConvNeXt-1D with ``stages`` (1-4) stages of ``depth`` blocks and ``width * 2**i`` channels, or
     per-stage ``depths`` (e.g. ``(3, 3, 9, 3)`` of ConvNeXt-T) and/or ``widths`` (e.g. ``(96, 192, 384,
     768)``), which then set the stage count. ``patch`` is the stem's patch size; ``layer_scale`` 0 turns
-    LayerScale off. The depthwise ``kernel`` must fit in the samples left after ``patch * 2**(stages-1)``."""
+    LayerScale off; ``pool`` is the head's pooling. The depthwise ``kernel`` must fit in the samples left
+    after ``patch * 2**(stages-1)``."""
     name = "convnext"
     if depths is not None:
         blocks = check_int_list(name, "depths", depths, max_len=MAX_STAGES)
@@ -160,11 +137,12 @@ def convnext_spec(in_leads: int, num_samples: int, num_outputs: int, *, stages: 
     patch = check_int(name, "patch", patch)
     drop_path = check_float(name, "drop_path", drop_path, 0.0, 1.0, high_open=True)
     layer_scale = check_float(name, "layer_scale", layer_scale, 0.0, float("inf"))
+    pool = check_pool(name, pool)
     in_leads, num_samples, num_outputs = check_io(name, in_leads, num_samples, num_outputs,
                                                   min_samples=patch * 2 ** (len(blocks) - 1))
     check_kernel_fits(name, kernel, num_samples // patch // 2 ** (len(blocks) - 1), num_samples)
     return ConvNeXtSpec(in_leads, num_samples, num_outputs, blocks, channels, kernel, patch, drop_path,
-                        layer_scale)
+                        layer_scale, pool)
 
 
 def convnext_costs(spec: ConvNeXtSpec) -> Costs:
@@ -177,19 +155,13 @@ def convnext_costs(spec: ConvNeXtSpec) -> Costs:
     for i, (n, c) in enumerate(zip(spec.depths, widths)):
         if i:
             length //= 2
-            t.norm(widths[i - 1])
-            t.conv(widths[i - 1], c, 2, length, bias=True)
+            tally_convnext_downsample(t, widths[i - 1], c, length)
             span = span.conv(2, 2)
         for _ in range(n):
-            t.conv(c, c, spec.kernel, length, groups=c, bias=True)
-            t.norm(c)
-            t.linear(c, 4 * c, length)
-            t.linear(4 * c, c, length)
-            t.params += c if spec.layer_scale > 0 else 0
+            tally_convnext_block(t, c, spec.kernel, length, spec.layer_scale)
             span = span.conv(spec.kernel)
-    t.norm(widths[-1])
-    t.linear(widths[-1], spec.num_outputs)
-    return t.costs(span, spec.num_samples, len(widths), widths[-1])
+    features = tally_head(t, widths[-1], length, spec.num_outputs, spec.pool, norm=True)
+    return t.costs(span, spec.num_samples, len(widths), features)
 
 
 build_convnext = AnalyticFactory(convnext_spec, ConvNeXt1d, convnext_costs)

@@ -5,7 +5,8 @@ on a single-lead input, as in the original) followed by three convs of kernels `
 ``kernel / 2`` and ``kernel / 4`` (made odd, so 39, 19, 9 by default), and a 3-wide max-pool followed
 by a 1x1 conv; each branch gives ``filters`` channels, concatenated to ``4 * filters``, then BN + ReLU.
 Every three modules form a residual block (a stage): a 1x1 conv + BN shortcut is added before the
-last ReLU. The signal is never downsampled; a global average pool and a linear layer make the head.
+last ReLU. The signal is never downsampled; a pool over time (``pool``, global average by default) and a
+linear layer make the head.
 ``depth`` is the number of modules (6 in the paper); a last block may hold fewer than three.
 """
 
@@ -36,7 +37,10 @@ from ecgsearch_plugins.architectures._blocks import (
     check_int,
     check_io,
     check_kernel,
+    check_pool,
     kernel_param,
+    pool_param,
+    tally_head,
     width_param,
 )
 
@@ -97,6 +101,7 @@ class InceptionSpec:
     kernel: int
     bottleneck: int
     residual: bool
+    pool: str = "gap"
 
     def block_sizes(self) -> list[int]:
         """Modules per residual block: threes, the last one possibly shorter."""
@@ -111,7 +116,8 @@ class InceptionTime1d(EcgNet):
         self.stages = nn.ModuleList(
             InceptionBlock(spec.in_leads if i == 0 else 4 * f, n, f, spec.kernel, spec.bottleneck, spec.residual)
             for i, n in enumerate(spec.block_sizes()))
-        self.head = PoolHead(4 * f, spec.num_outputs)
+        self.head = PoolHead(4 * f, spec.num_outputs, pool=spec.pool, length=spec.num_samples,
+                             samples=spec.num_samples)  # no downsampling
 
 
 PARAMS = {
@@ -120,13 +126,16 @@ PARAMS = {
     "kernel": kernel_param("the longest kernel; the branches use `kernel`, `kernel / 2`, `kernel / 4`, made odd"),
     "bottleneck": int_param(0, MAX_WIDTH, doc="channels of the 1x1 bottleneck before the branches (0 = none)"),
     "residual": bool_param("the 1x1 conv + BN shortcut around each block"),
+    "pool": pool_param(),
 }
 
 
 def inception_spec(in_leads: int, num_samples: int, num_outputs: int, *, filters: int = 32, depth: int = 6,
-                   kernel: int = 39, bottleneck: int = 32, residual: bool = True) -> InceptionSpec:
+                   kernel: int = 39, bottleneck: int = 32, residual: bool = True,
+                   pool: str = "gap") -> InceptionSpec:
     """InceptionTime-1D with ``depth`` modules of ``4 * filters`` channels, longest odd ``kernel`` (which
-    must fit in ``num_samples``), a ``bottleneck``-channel 1x1 conv (0 = none) and residual blocks."""
+    must fit in ``num_samples``), a ``bottleneck``-channel 1x1 conv (0 = none), residual blocks and the
+    head's ``pool``."""
     name = "inception"
     filters = check_int(name, "filters", filters)
     depth = check_int(name, "depth", depth)
@@ -134,10 +143,11 @@ def inception_spec(in_leads: int, num_samples: int, num_outputs: int, *, filters
     bottleneck = check_int(name, "bottleneck", bottleneck, minimum=0)
     if not isinstance(residual, bool):
         raise ValueError(f"{name}: residual={residual!r} must be true or false.")
+    pool = check_pool(name, pool)
     in_leads, num_samples, num_outputs = check_io(
         name, in_leads, num_samples, num_outputs, min_samples=kernel,
         reason=f"the longest kernel (kernel={kernel}); use a smaller kernel or longer records")
-    return InceptionSpec(in_leads, num_samples, num_outputs, filters, depth, kernel, bottleneck, residual)
+    return InceptionSpec(in_leads, num_samples, num_outputs, filters, depth, kernel, bottleneck, residual, pool)
 
 
 def inception_costs(spec: InceptionSpec) -> Costs:
@@ -159,8 +169,8 @@ def inception_costs(spec: InceptionSpec) -> Costs:
             t.norm(4 * f)
             span = Span.widest(span.conv(max(branch_kernels(spec.kernel))), span.conv(3))
             c_in = 4 * f
-    t.linear(4 * f, spec.num_outputs)
-    return t.costs(span, spec.num_samples, len(spec.block_sizes()), 4 * f)
+    features = tally_head(t, 4 * f, length, spec.num_outputs, spec.pool)
+    return t.costs(span, spec.num_samples, len(spec.block_sizes()), features)
 
 
 build_inception = AnalyticFactory(inception_spec, InceptionTime1d, inception_costs)

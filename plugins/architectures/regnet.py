@@ -2,18 +2,29 @@
 
 Widths follow RegNet's quantised linear rule: block ``j`` of ``depth`` gets ``u_j = w0 + wa * j``, the
 exponent ``s_j = round(log(u_j / w0) / log(wm))`` and the width ``w0 * wm**s_j`` rounded to a multiple
-of 8; consecutive blocks of one width form a stage, and every stage's first block downsamples by 2.
-The bottleneck (inner) width of a stage is ``width * bottleneck`` rounded to a multiple of its group
-width (the group width is capped at the inner width), so the grouped conv always divides evenly.
+of 8; consecutive blocks of one width form a stage, and every stage downsamples by 2 (its first
+bottleneck block has stride 2; with ConvNeXt blocks, a downsampling layer comes first). The bottleneck
+(inner) width of a stage is ``width * bottleneck`` rounded to a multiple of its group width (the group
+width is capped at the inner width), so the grouped conv always divides evenly.
 
-Stem: conv (``stem_kernel``, stride 2) + BN + ReLU. Block (RegNet's X block, Y block with ``se``):
-1x1 conv -> BN -> ReLU -> grouped ``kernel`` conv (stride) -> BN -> ReLU -> [squeeze-excitation] ->
-1x1 conv -> BN, plus an identity or 1x1-projection shortcut, then ReLU.
+Stem: conv (``stem_kernel``, stride 2) + BN + ReLU. Two kinds of block (``block``):
+
+- ``resnet_bottleneck`` (the default; RegNet's X block, Y block with ``se``): 1x1 conv -> BN -> ReLU ->
+  grouped ``kernel`` conv (stride) -> BN -> ReLU -> [squeeze-excitation] -> 1x1 conv -> BN, plus an
+  identity or 1x1-projection shortcut, then ReLU;
+- ``convnext`` (the ConvNeXt scaling study): ConvNeXt blocks (``ConvNeXtBlock`` of ``_blocks``: depthwise
+  ``kernel`` conv -> channels-last LayerNorm -> Linear(``expansion`` x) -> GELU -> Linear -> LayerScale ->
+  stochastic depth, identity residual). Blocks keep width and length, so every stage starts with
+  ConvNeXt's downsampling layer (LayerNorm + conv kernel 2, stride 2) from the previous width to the
+  stage's, and the head has ConvNeXt's LayerNorm before the linear layer. ``group_width``, ``bottleneck``
+  and ``se`` describe the bottleneck block only, ``expansion``, ``layer_scale`` and ``drop_path`` the
+  ConvNeXt block only: setting one to a non-default value with the other block is refused.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from dataclasses import dataclass
@@ -30,10 +41,12 @@ from ecgsearch import (
     float_param,
     hookimpl,
     int_param,
+    str_param,
     trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
     MAX_WIDTH,
+    ConvNeXtBlock,
     EcgNet,
     PoolHead,
     blocks_param,
@@ -41,13 +54,36 @@ from ecgsearch_plugins.architectures._blocks import (
     check_int,
     check_io,
     check_kernel,
+    check_pool,
     conv_length,
+    convnext_downsample,
+    convnext_init,
+    drop_path_rates,
     kernel_param,
+    pool_param,
+    rate_param,
+    tally_convnext_block,
+    tally_convnext_downsample,
+    tally_head,
     width_param,
 )
 from ecgsearch_plugins.architectures.resnet import conv_bn
 
 QUANTUM = 8
+BLOCKS = ("resnet_bottleneck", "convnext")
+# block -> the parameters that describe only it, and why each means nothing to the other block
+BLOCK_ONLY: dict[str, dict[str, str]] = {
+    "resnet_bottleneck": {
+        "group_width": "a ConvNeXt block's depthwise conv has one channel per group",
+        "bottleneck": "`expansion` sets a ConvNeXt block's inverted bottleneck",
+        "se": "ConvNeXt blocks have no squeeze-excitation",
+    },
+    "convnext": {
+        "expansion": "`bottleneck` sets a bottleneck block's inner width",
+        "layer_scale": "bottleneck blocks have no LayerScale",
+        "drop_path": "bottleneck blocks have no stochastic depth",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,24 @@ class RegNetSpec:
     stages: tuple[Stage, ...]
     kernel: int
     se: float
+    block: str = "resnet_bottleneck"
+    expansion: float = 4.0
+    layer_scale: float = 1e-6
+    drop_path: float = 0.0
+    pool: str = "gap"
+
+    def head_length(self) -> int:
+        """Time steps the head receives."""
+        return regnet_length(self.num_samples, self.stem_kernel, self.kernel, len(self.stages), self.block)
+
+
+def regnet_length(num_samples: int, stem_kernel: int, kernel: int, stages: int, block: str) -> int:
+    """Samples left after the stem and ``stages`` stages: each stage's first block's strided conv, or
+    ConvNeXt's downsampling layer (kernel 2, stride 2)."""
+    length = conv_length(num_samples, stem_kernel, 2, stem_kernel // 2)
+    for _ in range(stages):
+        length = conv_length(length, kernel, 2, kernel // 2) if block == "resnet_bottleneck" else length // 2
+    return length
 
 
 class RegNet1d(EcgNet):
@@ -141,17 +195,28 @@ class RegNet1d(EcgNet):
         self.stem = nn.Sequential(*conv_bn(spec.in_leads, spec.stem_width, spec.stem_kernel, 2),
                                   nn.ReLU(inplace=True))
         built, c_in = [], spec.stem_width
-        for stage in spec.stages:
-            blocks = []
-            for j in range(stage.blocks):
-                blocks.append(RegNetBlock(c_in, stage, spec.kernel, 2 if j == 0 else 1, spec.se))
+        if spec.block == "convnext":
+            rates = drop_path_rates(sum(stage.blocks for stage in spec.stages), spec.drop_path)
+            for stage in spec.stages:
+                blocks = [ConvNeXtBlock(stage.width, spec.kernel, rates.pop(0), spec.layer_scale, spec.expansion)
+                          for _ in range(stage.blocks)]
+                built.append(nn.Sequential(*convnext_downsample(c_in, stage.width), *blocks))
                 c_in = stage.width
-            built.append(nn.Sequential(*blocks))
+        else:
+            for stage in spec.stages:
+                blocks = []
+                for j in range(stage.blocks):
+                    blocks.append(RegNetBlock(c_in, stage, spec.kernel, 2 if j == 0 else 1, spec.se))
+                    c_in = stage.width
+                built.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(built)
-        self.head = PoolHead(c_in, spec.num_outputs)
+        self.head = PoolHead(c_in, spec.num_outputs, norm=spec.block == "convnext", pool=spec.pool,
+                             length=spec.head_length(), samples=spec.num_samples)
         for m in self.modules():
             if isinstance(m, nn.Conv1d) and m.bias is None:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if spec.block == "convnext":
+            self.stages.apply(convnext_init)
 
 
 PARAMS = {
@@ -161,20 +226,37 @@ PARAMS = {
     "wa": float_param(0, 1024, doc="width slope (A: 10-50)"),
     "wm": float_param(1, 16, low_open=True, doc="width multiplier between stages (A: 1.1-3.0)"),
     "depth": blocks_param("blocks over all stages (A: 4-20)"),
-    "group_width": width_param(doc="channels per group of the grouped conv (A: 1-32)"),
-    "bottleneck": float_param(1e-3, 64, doc="bottleneck multiplier: inner width = width x bottleneck (A: 0.5-4)"),
-    "se": float_param(0, 1, doc="squeeze-excitation ratio of the block's input width (0 = none)"),
-    "kernel": kernel_param("odd kernel of the grouped conv"),
+    "group_width": width_param(doc="`resnet_bottleneck` only: channels per group of the grouped conv"),
+    "bottleneck": float_param(1e-3, 64, doc="`resnet_bottleneck` only: bottleneck multiplier, inner width = width x "
+                                            "bottleneck"),
+    "se": float_param(0, 1, doc="`resnet_bottleneck` only: squeeze-excitation ratio of the block's input width "
+                                "(0 = none)"),
+    "kernel": kernel_param("odd kernel of the grouped conv (`resnet_bottleneck`) or of the depthwise conv "
+                           "(`convnext`; A: 3, 7, 11)"),
+    "block": str_param(*BLOCKS, doc="`resnet_bottleneck` (RegNet's X/Y block) or `convnext` (A: depthwise conv, "
+                                    "inverted bottleneck, LayerNorm, GELU, LayerScale, stochastic depth)"),
+    "expansion": float_param(0.25, 16, doc="`convnext` only: inverted-bottleneck ratio, hidden width = width x "
+                                           "expansion (A: 1, 2, 4)"),
+    "layer_scale": float_param(0, 10, doc="`convnext` only: LayerScale initial value (0 = off)"),
+    "drop_path": rate_param("`convnext` only: stochastic depth rate, growing linearly from 0 over all blocks "
+                            "(A: 0-0.2)"),
+    "pool": pool_param(),
 }
 
 
 def regnet_spec(in_leads: int, num_samples: int, num_outputs: int, *, stem_width: int = 32,
                 stem_kernel: int = 9, w0: int = 32, wa: float = 16.0, wm: float = 2.0, depth: int = 8,
-                group_width: int = 8, bottleneck: float = 1.0, se: float = 0.25, kernel: int = 3) -> RegNetSpec:
+                group_width: int = 8, bottleneck: float = 1.0, se: float = 0.25, kernel: int = 3,
+                block: str = "resnet_bottleneck", expansion: float = 4.0, layer_scale: float = 1e-6,
+                drop_path: float = 0.0, pool: str = "gap") -> RegNetSpec:
     """A RegNet-1D from the design-space parameters: stem width/kernel, ``w0`` (a multiple of 8), slope
-    ``wa`` >= 0, multiplier ``wm`` > 1, ``depth`` blocks, ``group_width``, ``bottleneck`` multiplier,
-    squeeze-excitation ratio ``se`` (0 = none) and the grouped conv's odd ``kernel``."""
+    ``wa`` >= 0, multiplier ``wm`` > 1, ``depth`` blocks and the odd ``kernel``, with ``block``
+    ``resnet_bottleneck`` (``group_width``, ``bottleneck`` multiplier, squeeze-excitation ratio ``se``, 0 =
+    none) or ``convnext`` (inverted-bottleneck ``expansion``, LayerScale init ``layer_scale``, 0 = off, and
+    stochastic depth ``drop_path``, growing linearly over the blocks), and the head's ``pool``."""
     name = "regnet"
+    raw = {"group_width": group_width, "bottleneck": bottleneck, "se": se, "expansion": expansion,
+           "layer_scale": layer_scale, "drop_path": drop_path}
     stem_width = check_int(name, "stem_width", stem_width)
     stem_kernel = check_kernel(name, stem_kernel, "stem_kernel")
     w0 = check_int(name, "w0", w0, minimum=QUANTUM)
@@ -189,19 +271,35 @@ def regnet_spec(in_leads: int, num_samples: int, num_outputs: int, *, stem_width
     bottleneck = check_float(name, "bottleneck", bottleneck, 1e-3, 64.0)
     se = check_float(name, "se", se, 0.0, 1.0)
     kernel = check_kernel(name, kernel)
+    if block not in BLOCKS:
+        raise ValueError(f"{name}: block={block!r} is not supported; allowed values: {', '.join(BLOCKS)}.")
+    expansion = check_float(name, "expansion", expansion, 0.25, 16.0)
+    layer_scale = check_float(name, "layer_scale", layer_scale, 0.0, 10.0)
+    drop_path = check_float(name, "drop_path", drop_path, 0.0, 1.0, high_open=True)
+    pool = check_pool(name, pool)
+    checked = {"group_width": group_width, "bottleneck": bottleneck, "se": se, "expansion": expansion,
+               "layer_scale": layer_scale, "drop_path": drop_path}
+    for owner, only in BLOCK_ONLY.items():
+        for param, why in only.items():
+            if owner != block and checked[param] != DEFAULTS[param]:
+                raise ValueError(f"{name}: {param}={raw[param]!r} applies to block: {owner} only ({why}); leave "
+                                 f"it out, or at its default {DEFAULTS[param]!r}, with block: {block}.")
     stages = regnet_stages(w0, wa, float(wm), depth, group_width, bottleneck)
     in_leads, num_samples, num_outputs = check_io(
         name, in_leads, num_samples, num_outputs, min_samples=stem_kernel,
         reason=f"the stem kernel (stem_kernel={stem_kernel}); use a smaller stem_kernel or longer records")
-    left = conv_length(num_samples, stem_kernel, 2, stem_kernel // 2)
-    for _ in stages:
-        left = conv_length(left, kernel, 2, kernel // 2)
+    left = regnet_length(num_samples, stem_kernel, kernel, len(stages), block)
     if kernel > left:
         raise ValueError(f"{name}: kernel={kernel} is longer than the {left} samples left after the "
                          f"{len(stages)} stages that w0={w0}, wa={wa:g}, wm={wm:g}, depth={depth} give "
                          f"(num_samples={num_samples}); use fewer stages (a larger wm, a smaller wa or "
                          "depth), a smaller kernel or longer records.")
-    return RegNetSpec(in_leads, num_samples, num_outputs, stem_width, stem_kernel, tuple(stages), kernel, se)
+    return RegNetSpec(in_leads, num_samples, num_outputs, stem_width, stem_kernel, tuple(stages), kernel, se,
+                      block, expansion, layer_scale, drop_path, pool)
+
+
+DEFAULTS = {p.name: p.default for p in inspect.signature(regnet_spec).parameters.values()
+            if p.default is not inspect.Parameter.empty}
 
 
 def regnet_costs(spec: RegNetSpec) -> Costs:
@@ -211,6 +309,17 @@ def regnet_costs(spec: RegNetSpec) -> Costs:
     t.conv(spec.in_leads, spec.stem_width, spec.stem_kernel, length)
     t.norm(spec.stem_width)
     span, c_in = Span().conv(spec.stem_kernel, 2), spec.stem_width
+    if spec.block == "convnext":
+        for stage in spec.stages:
+            length //= 2
+            tally_convnext_downsample(t, c_in, stage.width, length)
+            span = span.conv(2, 2)
+            for _ in range(stage.blocks):
+                tally_convnext_block(t, stage.width, k, length, spec.layer_scale, spec.expansion)
+                span = span.conv(k)
+            c_in = stage.width
+        features = tally_head(t, c_in, length, spec.num_outputs, spec.pool, norm=True)  # ConvNeXt's LayerNorm
+        return t.costs(span, spec.num_samples, len(spec.stages), features)
     for stage in spec.stages:
         for j in range(stage.blocks):
             stride = 2 if j == 0 else 1
@@ -230,8 +339,8 @@ def regnet_costs(spec: RegNetSpec) -> Costs:
                 t.norm(stage.width)
             span = Span.widest(span.conv(k, stride), span.conv(1, stride))
             length, c_in = out, stage.width
-    t.linear(c_in, spec.num_outputs)
-    return t.costs(span, spec.num_samples, len(spec.stages), c_in)
+    features = tally_head(t, c_in, length, spec.num_outputs, spec.pool)
+    return t.costs(span, spec.num_samples, len(spec.stages), features)
 
 
 build_regnet = AnalyticFactory(regnet_spec, RegNet1d, regnet_costs)
@@ -242,7 +351,8 @@ def ecgsearch_register_architectures() -> list[ArchitectureInfo]:
     return [
         ArchitectureInfo(
             name="regnet",
-            description="RegNet/AnyNet-1D (quantised linear widths, grouped bottleneck blocks, optional SE)",
+            description="RegNet/AnyNet-1D (quantised linear widths; grouped bottleneck blocks with optional SE, "
+                        "or ConvNeXt blocks)",
             factory=build_regnet,
             family="regnet",
             default_space={"stem_width": {"choice": [16, 32]}, "stem_kernel": {"choice": [3, 9, 15]},

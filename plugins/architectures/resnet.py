@@ -43,8 +43,11 @@ from ecgsearch_plugins.architectures._blocks import (
     check_io,
     check_kernel,
     check_kernel_fits,
+    check_pool,
     conv_length,
     kernel_param,
+    pool_param,
+    tally_head,
     width_param,
 )
 from ecgsearch_plugins.architectures.resnet_code import CODE_PARAMS, build_code_resnet
@@ -63,6 +66,7 @@ PARAMS = {
     "kernel": kernel_param("odd kernel of every conv, K"),
     "blocks": list_param("int", 1, MAX_BLOCKS, max_len=MAX_STAGES, nullable=True,
                          doc="basic blocks per stage (1-6 stages), overriding `depth` (= 2 + 2 x sum)"),
+    "pool": pool_param(),
 }
 
 
@@ -100,10 +104,15 @@ class ResNetSpec:
     blocks: tuple[int, ...]  # basic blocks per stage
     channels: int
     kernel: int
+    pool: str = "gap"
+
+    def head_length(self) -> int:
+        """Time steps the head receives."""
+        return last_stage_length(self.num_samples, self.kernel, len(self.blocks))
 
 
 class ResNet1d(EcgNet):
-    """Stem, one ``nn.Sequential`` of basic blocks per stage, global-average-pool head."""
+    """Stem, one ``nn.Sequential`` of basic blocks per stage, pooled head (global average by default)."""
 
     def __init__(self, spec: ResNetSpec) -> None:
         super().__init__()
@@ -119,7 +128,8 @@ class ResNet1d(EcgNet):
             stages.append(nn.Sequential(*layers))
             c_in = c_out
         self.stages = nn.ModuleList(stages)
-        self.head = PoolHead(c_in, spec.num_outputs)
+        self.head = PoolHead(c_in, spec.num_outputs, pool=spec.pool, length=spec.head_length(),
+                             samples=spec.num_samples)
         for m in self.modules():
             if isinstance(m, nn.Conv1d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -134,10 +144,12 @@ def last_stage_length(num_samples: int, kernel: int, stages: int) -> int:
 
 
 def resnet_spec(in_leads: int, num_samples: int, num_outputs: int, *, depth: int = 18,
-                channels: int = 64, kernel: int = 7, blocks: Sequence[int] | None = None) -> ResNetSpec:
+                channels: int = 64, kernel: int = 7, blocks: Sequence[int] | None = None,
+                pool: str = "gap") -> ResNetSpec:
     """A ResNet-1D of ``depth`` weight layers (8, 10, 18 or 34) or of per-stage ``blocks`` (which
-    override ``depth``), ``channels`` in the first stage and odd ``kernel`` in every conv. The kernel
-    must fit in what is left of ``num_samples`` after the downsampling (4x, then 2x per later stage)."""
+    override ``depth``), ``channels`` in the first stage and odd ``kernel`` in every conv, with the head's
+    ``pool`` (``gap``, ``max``, ``gap_max``, ``attention``, ``flatten``). The kernel must fit in what is left
+    of ``num_samples`` after the downsampling (4x, then 2x per later stage)."""
     name = "resnet"
     if blocks is None:
         layout = BLOCKS_PER_STAGE[check_int(name, "depth", depth, allowed=BLOCKS_PER_STAGE)]
@@ -147,8 +159,9 @@ def resnet_spec(in_leads: int, num_samples: int, num_outputs: int, *, depth: int
                                                   min_samples=2 ** (len(layout) + 1))
     channels = check_int(name, "channels", channels)
     kernel = check_kernel(name, kernel)
+    pool = check_pool(name, pool)
     check_kernel_fits(name, kernel, last_stage_length(num_samples, kernel, len(layout)), num_samples)
-    return ResNetSpec(in_leads, num_samples, num_outputs, layout, channels, kernel)
+    return ResNetSpec(in_leads, num_samples, num_outputs, layout, channels, kernel, pool)
 
 
 def resnet_costs(spec: ResNetSpec) -> Costs:
@@ -172,8 +185,8 @@ def resnet_costs(spec: ResNetSpec) -> Costs:
                 t.norm(c_out)
             span = Span.widest(span.conv(k, stride).conv(k), span.conv(1, stride))
             length, c_in = out, c_out
-    t.linear(c_in, spec.num_outputs)
-    return t.costs(span, spec.num_samples, len(spec.blocks), c_in)
+    features = tally_head(t, c_in, length, spec.num_outputs, spec.pool)
+    return t.costs(span, spec.num_samples, len(spec.blocks), features)
 
 
 build_resnet = AnalyticFactory(resnet_spec, ResNet1d, resnet_costs)

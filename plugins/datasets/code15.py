@@ -23,6 +23,7 @@ from ecgsearch import (
     STANDARD_LEADS,
     DatasetInfo,
     EcgArrays,
+    LabelSet,
     Progress,
     SignalWriter,
     SplitShares,
@@ -217,7 +218,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         description="CODE-15% 12-lead ECGs (local copy, 400 Hz): 1dAVb, RBBB, LBBB, SB, ST, AF; "
                     "patient-level split",
         factory=Code15,
-        tasks=("multilabel",),
+        label_sets={"abnormalities": LabelSet(("multilabel",), doc="1dAVb, RBBB, LBBB, SB, ST, AF")},
         requires=("h5py", "pandas", "scipy"),
         install_hint="pip install h5py pandas scipy",
         params={

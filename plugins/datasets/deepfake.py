@@ -27,6 +27,7 @@ import numpy as np
 from ecgsearch import (
     DatasetInfo,
     EcgArrays,
+    LabelSet,
     Progress,
     SplitShares,
     check_int,
@@ -292,7 +293,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         description="DeepFake 8-lead ECGs from the Pulse2Pulse GAN with HR, PR, QRS and QT measured "
                     "on lead II by neurokit2; no download",
         factory="ecgsearch_plugins.datasets.deepfake:DeepFakeEcg",
-        tasks=("regression",),
+        label_param="targets",
+        label_sets={"intervals": LabelSet(("regression", "probabilistic"), doc="HR, PR, QRS, QT measured on lead II")},
         requires=("deepfakeecg", "neurokit2"),
         install_hint="pip install deepfake-ecg",
         params={

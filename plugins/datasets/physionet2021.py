@@ -29,6 +29,7 @@ from ecgsearch import (
     STANDARD_LEADS,
     DatasetInfo,
     EcgArrays,
+    LabelSet,
     Preprocessing,
     Progress,
     SignalWriter,
@@ -447,7 +448,9 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         description="PhysioNet/CinC Challenge 2021 12-lead ECGs (local copy): 26 scored classes, "
                     "k-fold or held-out-source splits",
         factory=PhysioNet2021,
-        tasks=("multilabel",),
+        label_param="classes",
+        label_sets={"scored": LabelSet(("multilabel",), doc="the 26 scored classes"),
+                    "all": LabelSet(("multilabel",), doc="every SNOMED-CT code")},
         evaluator="ecgsearch_plugins.datasets._challenge_eval:evaluate",
         requires=("scipy",),
         install_hint="pip install scipy",

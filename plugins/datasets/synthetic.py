@@ -31,6 +31,7 @@ import numpy as np
 from ecgsearch import (
     DatasetInfo,
     EcgArrays,
+    LabelSet,
     Progress,
     SplitShares,
     check_int,
@@ -240,7 +241,9 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         description="ECGSYN 12-lead ECGs with exact labels (4 sinus rhythms, 5 abnormalities; PhysioNet "
                     "2021 codes) or HR/PR/QRS/QT targets; no download",
         factory=SyntheticEcg,
-        tasks=("multilabel", "regression"),
+        label_param="targets",
+        label_sets={"labels": LabelSet(("multilabel",), doc="9 SNOMED-CT codes (4 sinus rhythms, 5 abnormalities)"),
+                    "intervals": LabelSet(("regression", "probabilistic"), doc="HR, PR, QRS, QT")},
         requires=("neurokit2", "scipy"),
         install_hint="pip install neurokit2 scipy",
         params={
