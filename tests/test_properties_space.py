@@ -173,8 +173,8 @@ def values(draw, takes: Takes, grid_ok: bool) -> Value:
     form = draw(st.sampled_from(forms))
     if form == "fixed":
         return Value("fixed", draw(singles(takes)))
-    if form in ("choice", "grid"):
-        return Value(form, draw(st.lists(singles(takes), min_size=1, max_size=4)))
+    if form in ("choice", "grid"):  # a grid lists distinct values (a choice may repeat one, to weigh it)
+        return Value(form, draw(st.lists(singles(takes), min_size=1, max_size=4, unique=form == "grid")))
     if form == "randint":
         lo, hi = sorted(draw(st.lists(singles(takes), min_size=2, max_size=2, unique=True)))
         return Value(form, [lo, hi])
@@ -299,6 +299,10 @@ def expected_keys(gen: Generated, config: dict[str, Any]) -> set[str]:
 @given(space_files())
 def test_every_generated_valid_file_passes_validate(gen):
     code, output = validate(gen.text)
+    # each value is valid alone, but the values of one architecture may clash in every draw (heads that
+    # divide no width): validate refuses that by design, in one line (tests/test_space_values.py)
+    unbuildable = code == 2 and "none of its drawn combinations can be built" in output and output.count("\n") == 1
+    assume(not unbuildable)
     assert code == 0, f"{output}\n{gen.text}"
     assert "ok" in output and f"{gen.doc['budget']['trials']} trials" in output
 
@@ -367,6 +371,8 @@ def test_grids_walk_their_cross_product_with_the_last_grid_fastest(gen, start):
     grids = [(name, value.args) for name, (_, value) in gen.params.items() if value.dist == "grid"]
     assume(grids)
     space = parse_space(gen.text).space
+    order = [param.name for param in space.parameters]  # the space's order of its parameters, not the file's
+    grids.sort(key=lambda grid: order.index(grid[0]))
     points = list(itertools.product(*(args for _, args in grids)))  # the last one varies fastest
     assert space.grid_size() == len(points)
     for index in range(start, start + min(len(points) + 1, 8)):
