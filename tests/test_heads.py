@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from test_costs import space  # a tiny space file around one architecture section
 
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
-from ecgsearch.space import parse_space
 from ecgsearch.train.costs import (
     AnalyticFactory,
     Costs,
@@ -239,18 +239,6 @@ def test_a_bad_pool_is_refused_with_one_sentence(label: str) -> None:
         with pytest.raises(ValueError) as costing:
             estimate_costs(info.load(), LEADS, SAMPLES, OUTPUTS, {**hparams, "pool": bad})
         assert str(costing.value) == text
-
-
-def space(architecture: str) -> Any:
-    return parse_space(f"""
-name: heads
-data: {{dataset: synthetic, records: 120, sampling_rate: 50, seconds: 4, leads: [I, II, V1, V5]}}
-task: multilabel
-budget: {{trials: 4, epochs: 1}}
-space:
-  architecture: {architecture}
-  optimizer: adamw
-""", source="spaces/heads.yaml")
 
 
 def test_the_pool_is_searchable_and_checked_before_any_trial() -> None:
