@@ -8,7 +8,7 @@ The public face: what a plugin author or a notebook user imports, ``from ecgsear
 - For plugin authors, loaded on first use (so ``import ecgsearch`` stays light): the dataset contract
   (``EcgSource``, ``EcgArrays``, ``Progress``, ``SignalWriter``, ``Preprocessing``, ``SplitShares`` and
   the readers' helpers), the architecture helpers (``Costs``, ``Tally``, ``AnalyticFactory``, ``Span``,
-  ``trace_span``, ``freeze_stages``), the task, schedule and metric contracts (``Task``, ``Schedule``,
+  ``trace_span``, ``freeze_stages``; ``Estimator`` for a features-and-fitted-model kind), the task, schedule and metric contracts (``Task``, ``Schedule``,
   ``ScheduleRun``, ``binarize``) and the latency backend base class (``LatencyBackend``).
 - For notebooks, loaded on first use: ``load_space``, ``parse_space``, ``run_search``, ``open_run``,
   ``read_results``, ``get_registries``.
@@ -66,6 +66,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("AnalyticFactory", "Costs", "Tally"), "ecgsearch.train.costs"),
     **dict.fromkeys(("Span", "trace_span"), "ecgsearch.train.receptive_field"),
     **dict.fromkeys(("freeze_stages", "check_model"), "ecgsearch.train.models"),
+    "Estimator": "ecgsearch.train.estimators",
     # tasks, schedules, metrics
     "Task": "ecgsearch.train.tasks",
     **dict.fromkeys(("Schedule", "ScheduleRun"), "ecgsearch.train.schedules"),
@@ -138,6 +139,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     )
     from ecgsearch.space import load_space, parse_space
     from ecgsearch.train.costs import AnalyticFactory, Costs, Tally
+    from ecgsearch.train.estimators import Estimator
     from ecgsearch.train.models import check_model, freeze_stages
     from ecgsearch.train.receptive_field import Span, trace_span
     from ecgsearch.train.schedules import Schedule, ScheduleRun

@@ -252,10 +252,17 @@ class ArchitectureInfo(PluginInfo):
 
     The module takes ``(batch, leads, samples)`` float tensors and returns ``(batch, num_outputs)``.
     family: the family a named variant belongs to (``resnet1d`` for ``resnet1d_tiny``).
+    model_kind: ``"torch"`` (the factory returns an ``nn.Module`` trained by gradient steps) or
+        ``"estimator"`` (it returns an ``ecgsearch.Estimator``: per-lead features extracted from the signals,
+        then a model fitted on them in one go, such as gradient-boosted trees; see
+        ``ecgsearch.train.estimators``).
+    tasks: the task kinds the model can learn; empty: every kind (``ecgsearch validate`` checks the pairing).
     """
 
     kind: ClassVar[str] = "architecture"
     family: str = ""
+    model_kind: str = "torch"
+    tasks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,8 @@ class LabelSet:
     requires: dataset parameters that must be set (not null) for this set, e.g. ``features_root``.
     doc: one line for users.
     deprecated: for an old name kept for a while, what replaces it (the set is then never suggested).
+    members: the set's target names, when a list of some of them may stand for the set (``targets:
+        [qrs_ms]`` keeps one of the ``intervals``): such a list chooses this set.
     """
 
     tasks: tuple[str, ...]
@@ -288,6 +297,7 @@ class LabelSet:
     requires: tuple[str, ...] = ()
     doc: str = ""
     deprecated: str = ""
+    members: tuple[str, ...] = ()
 
     def fits(self, single_label: bool = False) -> tuple[str, ...]:
         """The task kinds these targets fit, with the single-label switch on or off."""
@@ -331,11 +341,15 @@ class DatasetInfo(PluginInfo):
         object.__setattr__(self, "tasks", union)
 
     def label_set(self, params: Mapping[str, Any]) -> tuple[str, LabelSet] | None:
-        """The set the data parameters choose (the first, the default, when ``label_param`` is not set), or
-        None when the dataset declares no sets or the value names none of them."""
+        """The set the data parameters choose (the first, the default, when ``label_param`` is not set; a list
+        of targets chooses the set they are ``members`` of), or None when the dataset declares no sets or the
+        value names none of them."""
         if not self.label_sets:
             return None
         value = params.get(self.label_param) if self.label_param else None
+        if isinstance(value, (list, tuple)):  # some targets of one set
+            return next(((name, chosen) for name, chosen in self.label_sets.items()
+                         if chosen.members and set(value) <= set(chosen.members)), None)
         name = next(iter(self.label_sets)) if value is None else value
         return (name, self.label_sets[name]) if isinstance(name, str) and name in self.label_sets else None
 

@@ -55,6 +55,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "transformer": "ecgsearch_plugins.architectures.transformer",
     "inception": "ecgsearch_plugins.architectures.inception",
     "recurrent": "ecgsearch_plugins.architectures.recurrent",
+    "features_gbm": "ecgsearch_plugins.architectures.features_gbm",
     "optimizers": "ecgsearch_plugins.optimizers",
     "schedules": "ecgsearch_plugins.schedules",
     "tasks": "ecgsearch_plugins.tasks",

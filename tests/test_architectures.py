@@ -25,7 +25,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 
 # tests/fixtures/ecg_test_plugins.py registers architectures that fail on purpose (fault injection).
 FAULT_INJECTION_PLUGINS = {"ecg_test_plugins"}
-REGISTERED = [a for a in get_registries().architectures if a.plugin not in FAULT_INJECTION_PLUGINS]
+# Networks only: an estimator architecture (features + fitted model, such as features_gbm) builds no module
+# and has its own tests (tests/test_features_gbm.py).
+REGISTERED = [a for a in get_registries().architectures
+              if a.plugin not in FAULT_INJECTION_PLUGINS and a.model_kind == "torch"]
 
 # Configurations of a registered item that every generated test (here, in test_costs.py and in
 # test_latency_backends.py) also covers as if they were registered variants:

@@ -92,8 +92,8 @@ def test_export_writes_a_deployable_model_that_matches_pytorch(latency_run, tmp_
      "error: {run}: there is no trial 't9999' in results.parquet; choose one of t0000, t0001."),
     (["export", "{run}", "--format", "onnx", "--precision", "int8", "--out", "{missing}"],
      "error: --format onnx: no usable backend writes onnx models here (backend 'onnxruntime-cpu' is not usable here: "
-     "precision 'int8' is not supported (supported: fp32)); install the runtimes with pip install "
-     "'ecgsearch[latency]' or choose another --format or --precision."),
+     "precision 'int8' is not supported (supported: fp32)); `ecgsearch plugins` says what each backend needs (int8 "
+     "also needs pip install 'ecgsearch[latency]'), or choose another --format or --precision."),
 ])
 def test_bad_inputs_are_one_sentence_and_exit_2(latency_run, tmp_path, capsys, args, message):  # noqa: F811
     _, run = latency_run

@@ -41,7 +41,9 @@ def test_every_built_in_dataset_declares_its_label_sets():
         assert info.label_sets and info.tasks, info.name
         assert set(info.tasks) <= {"multilabel", "multiclass", "regression", "probabilistic"}, info.name
         if info.label_param:  # its values are the sets, and the first set is the factory's default
-            assert info.params[info.label_param].choices == tuple(info.label_sets), info.name
+            declared = info.params[info.label_param]  # a string, or either that or a list of targets (deepfake)
+            strings = [form for form in declared.forms if form.type == "str"] if declared.forms else [declared]
+            assert strings[0].choices == tuple(info.label_sets), info.name
             default = inspect.signature(info.load()).parameters[info.label_param].default
             assert default == next(iter(info.label_sets)), info.name
         else:
@@ -99,7 +101,10 @@ def test_multiclass_on_a_multilabel_set_without_single_label():
      "x.yaml:2: task: 'multiclass' does not fit data.labels: 'features' of dataset 'ptbxl' (it fits regression or "
      "probabilistic); set data.labels: superdiagnostic, subdiagnostic, diagnostic, form, rhythm or all with "
      "data.single_label: true for multiclass"),
-], ids=["synthetic labels", "ptbxl statements", "ptbxl features"])
+    ("{dataset: synthetic, targets: [qrs_ms]}", "multilabel",  # some targets of a set stand for the set
+     "x.yaml:2: task: 'multilabel' does not fit data.targets: 'intervals' of dataset 'synthetic' (it fits regression "
+     "or probabilistic); set data.targets: labels for multilabel"),
+], ids=["synthetic labels", "ptbxl statements", "ptbxl features", "synthetic qrs"])
 def test_a_task_that_another_label_set_fits(data, task, message):
     assert refusal(data, task) == message
     if data == "{dataset: synthetic}":
@@ -142,6 +147,7 @@ def test_validate_prints_the_refusal_and_exits_2(tmp_path, capsys):
      "probabilistic"),
     ("{dataset: synthetic, targets: intervals}", "regression"),
     ("{dataset: deepfake}", "regression"),
+    ("{dataset: synthetic, targets: [qrs_ms, hr_bpm]}", "regression"),
     ("{dataset: physionet2021, root: /data/challenge, classes: all}", "multilabel"),
 ])
 def test_fitting_pairs_validate(data, task):

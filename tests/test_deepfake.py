@@ -72,6 +72,15 @@ def test_same_seed_same_arrays_other_seed_differs_lead_subset_and_rate(dataset):
     assert float(first.min()) >= -1 and float(first.max()) <= 1
 
 
+def test_a_list_of_targets_keeps_only_those_columns(dataset):
+    """``targets: [qrs_ms]``: the same records, only the QRS duration (a single-target pretraining)."""
+    data, _ = dataset
+    qrs = DeepFakeEcg(records=RECORDS, seed=1, batch_size=8, targets=["qrs_ms"]).build(None)
+    assert qrs.target_names == ["qrs_ms"] and qrs.targets.shape == (len(data.record_ids), 1)
+    np.testing.assert_array_equal(qrs.targets[:, 0], data.targets[:, data.target_names.index("qrs_ms")])
+    assert DeepFakeEcg(targets=["qrs_ms"]).fingerprint() != DeepFakeEcg().fingerprint()  # its own cache entry
+
+
 def test_weights_are_loaded_with_weights_only(monkeypatch):
     import torch
 
@@ -113,7 +122,10 @@ def test_flat_signal_is_skipped_with_a_reason():
     ({"sampling_rate": 20}, "deepfake: sampling_rate must be a number of Hz between 50 and 1000 (got 20)."),
     ({"seconds": 12}, "deepfake: seconds must be a number between 2 and 10, the generator makes 10 s "
                       "records (got 12)."),
-    ({"targets": "labels"}, "deepfake: targets must be one of intervals (got 'labels')."),
+    ({"targets": "labels"}, "deepfake: targets must be one of 'intervals', or a list of distinct names from "
+                            "hr_bpm, pr_ms, qrs_ms, qt_ms (got 'labels')."),
+    ({"targets": ["qrs_ms", "qrs_ms"]}, "deepfake: targets must be one of 'intervals', or a list of distinct names "
+                                        "from hr_bpm, pr_ms, qrs_ms, qt_ms (got ['qrs_ms', 'qrs_ms'])."),
     ({"seed": -1}, "deepfake: seed must be a non-negative integer (got -1)."),
     ({"val_fraction": 0}, "deepfake: val_fraction must be a number between 0 and 1, both excluded, so "
                           "that every split has records (got 0)."),

@@ -222,8 +222,10 @@ def test_codes_are_scored_physionet_2021_classes(shared_data):
      "synthetic: records=20 with val_fraction=0.4 and test_fraction=0.4 leaves 4 training records; "
      "at least 9 are needed (one per class)"),
     ({"workers": -2}, "synthetic: workers must be a non-negative integer, 0 for automatic (got -2)."),
-    ({"targets": "bpm"}, "synthetic: targets must be 'labels' for the SNOMED classes or 'intervals' for HR, "
-                         "PR, QRS and QT (got 'bpm')."),
+    ({"targets": "bpm"}, "synthetic: targets must be one of 'labels', 'intervals', or a list of distinct names "
+                         "from hr_bpm, pr_ms, qrs_ms, qt_ms (got 'bpm')."),
+    ({"targets": []}, "synthetic: targets must be one of 'labels', 'intervals', or a list of distinct names "
+                      "from hr_bpm, pr_ms, qrs_ms, qt_ms (got [])."),
 ])
 def test_bad_arguments_raise_one_clear_sentence(kwargs, message):
     with pytest.raises(ValueError) as error:

@@ -111,7 +111,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     space = _candidate_space(args.space, run.spec)
     spec = run.spec
     shape = input_shape(open_dataset(prepare_data(spec.data, f"{spec.path}: data")), spec.task.name,
-                        spec.task.params)
+                        spec.task.params, spec.encoders)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

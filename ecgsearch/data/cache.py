@@ -84,7 +84,7 @@ def is_complete(entry: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(path: Path, key: str) -> Iterator[None]:
+def exclusive_lock(path: Path, key: str) -> Iterator[None]:
     """An ``flock`` held until the block ends; the kernel releases it if the process dies."""
     with open(path, "a+") as handle:
         try:
@@ -158,7 +158,7 @@ def prepare_dataset(dataset: str, source: EcgSource, cache_root: Path,
     if is_complete(entry):
         log.info("dataset cache hit: %s (%s)", key, entry)
         return entry
-    with _exclusive_lock(cache_root / f"{key}.lock", key):
+    with exclusive_lock(cache_root / f"{key}.lock", key):
         if is_complete(entry):  # another process built it while we waited
             log.info("dataset cache hit: %s (%s)", key, entry)
             return entry

@@ -64,8 +64,9 @@ def exporting_backend(fmt: str, options: BackendOptions) -> tuple[str, Any]:
         except BackendUnavailable as error:
             reasons.append(str(error))
     why = f" ({reasons[0]})" if reasons else ""
-    raise UserError(f"--format {fmt}: no usable backend writes {fmt} models here{why}; install the runtimes with "
-                    "pip install 'ecgsearch[latency]' or choose another --format or --precision.")
+    raise UserError(f"--format {fmt}: no usable backend writes {fmt} models here{why}; `ecgsearch plugins` says "
+                    "what each backend needs (int8 also needs pip install 'ecgsearch[latency]'), or choose another "
+                    "--format or --precision.")
 
 
 def export_trial(run_dir: str | Path, trial_id: str | None, fmt: str, out_dir: str | Path,

@@ -44,7 +44,8 @@ def trained_model(run: RunFolder, trial_id: str, data: EcgArrays) -> TrainedMode
     checkpoint = run.load_checkpoint(trial_id)
     targets = checkpoint.get("targets") or _training_targets(run)
     ref = model_ref_for(checkpoint["config"], spec.space, data, spec.task.name, spec.task.params,
-                        checkpoint=str(run.checkpoint_path(trial_id)), num_targets=len(targets))
+                        checkpoint=str(run.checkpoint_path(trial_id)), num_targets=len(targets),
+                        encoders=spec.encoders)
     model, _ = build_model(ref, checkpoint)
     task = get_registries().tasks.get(spec.task.name).create(len(targets), **dict(spec.task.params))
     return TrainedModel(trial_id=trial_id, model=model, task=task, ref=ref, thresholds=checkpoint.get("thresholds"),

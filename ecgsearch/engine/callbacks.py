@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 CHOICE_COLUMNS = ("architecture", "optimizer", "schedule")
 # report keys kept in the row: best-epoch validation/test metrics and a transfer's comparison columns
 METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.")
-# report keys kept when present: the trial whose state population-based training continued last
-OPTIONAL_KEYS = ("cloned_from",)
+# report keys kept when present: the trial whose state population-based training continued last; an estimator
+# trial's feature extraction time (ecgsearch.train.estimators)
+OPTIONAL_KEYS = ("cloned_from", "features_seconds")
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
 
 
@@ -57,12 +58,13 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
         "trial_id": config["_trial_id"],
         "status": status,
         "error": error if error is not None else result.get("error"),
-        **{c: params.get(c, OPTIONAL_CHOICES.get(c)) for c in CHOICE_COLUMNS},
+        **{c: result.get(c, params.get(c, OPTIONAL_CHOICES.get(c))) for c in CHOICE_COLUMNS},
         **{f"hp.{k}": v for k, v in params.items() if k not in CHOICE_COLUMNS},
         **{k: v for k, v in result.items() if k.startswith(METRIC_PREFIXES)},
         "epochs": int(result.get("epochs", 0) or 0),
         "train_seconds": float(result.get("train_seconds", 0.0) or 0.0),
-        **dict(config.get("_costs") or {}),
+        **dict(config.get("_costs") or {}),  # counted when the candidate was drawn
+        **{k: v for k, v in result.items() if k.startswith("cost.")},  # counted on the trained model, if reported
         **{k: v for k, v in result.items() if k.startswith("latency.")},  # measured before training
         **{k: result[k] for k in OPTIONAL_KEYS if result.get(k)},
     }

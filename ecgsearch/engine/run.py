@@ -224,7 +224,7 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
         return restored
     # max_latency_ms: the predictor screens candidates (the kernel predictor builds them: candidate_models)
     screen = latency_screen(plan, out_dir, spec.seed, candidate_models(spec, cache_entry))
-    shape = input_shape(open_dataset(cache_entry), spec.task.name, spec.task.params)
+    shape = input_shape(open_dataset(cache_entry), spec.task.name, spec.task.params, spec.encoders)
     searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=screen, warm_start=warm_start(spec))
     if spec.budget.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)

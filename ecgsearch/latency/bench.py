@@ -91,7 +91,7 @@ def measure_trials(run: RunFolder, spec: SearchSpec, results: pd.DataFrame, tria
             progress(done, len(trial_ids), trial_id)
         checkpoint = run.load_checkpoint(trial_id)
         model = model_ref_for(checkpoint["config"], spec.space, arrays, spec.task.name, spec.task.params,
-                              checkpoint=str(run.checkpoint_path(trial_id)))
+                              checkpoint=str(run.checkpoint_path(trial_id)), encoders=spec.encoders)
         measured = measure_isolated(MeasureRequest(model, backends, options, settings, data),
                                     backend_timeout_s=backend_timeout_s)
         source = by_id.loc[trial_id]

@@ -37,6 +37,7 @@ from ecgsearch.train.context import (
     hyperparameters,
     input_samples,
 )
+from ecgsearch.train.estimators import is_estimator, not_applicable_latency, trial_architecture
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec, Space
@@ -121,10 +122,11 @@ def check_latency(spec: SearchSpec, plan: LatencyPlan | None) -> None:
 
 def model_ref_for(config: Mapping[str, Any], space: Space, data: EcgArrays, task: str,
                   task_params: Mapping[str, Any], checkpoint: str | None = None, seed: int = 0,
-                  num_targets: int | None = None) -> ModelRef:
+                  num_targets: int | None = None, encoders: int = 1) -> ModelRef:
     """The ``ModelRef`` of a sampled configuration, shaped by the run's data (leads, length) and task.
 
     num_targets: the targets the model was trained for, when they differ from ``data``'s (new records).
+    encoders: the encoders of a transfer that fuses several pretrainings (``SearchSpec.encoders``).
     """
     resolved = space.resolve(space.active(hyperparameters(config)))
     arch, params = resolved.choices["architecture"]
@@ -132,14 +134,15 @@ def model_ref_for(config: Mapping[str, Any], space: Space, data: EcgArrays, task
     outputs = get_registries().tasks.get(task).create(targets, **dict(task_params)).num_outputs
     return ModelRef(architecture=arch, params=plain(params), leads=int(data.signals.shape[1]),
                     samples=input_samples(int(data.signals.shape[2]), resolved.params), outputs=int(outputs),
-                    checkpoint=checkpoint, seed=seed)
+                    checkpoint=checkpoint, seed=seed, encoders=encoders)
 
 
 def trial_latency(config: Mapping[str, Any], context: TrialContext) -> dict[str, Any]:
     """Measure a trial's model on every planned backend in a separate process: its ``latency.*`` columns."""
     plan: LatencyPlan = context.latency
     model = model_ref_for(config, context.space, open_dataset(Path(context.cache_entry)), context.task,
-                          context.task_params, seed=int(config.get("_seed", context.seed)))
+                          context.task_params, seed=int(config.get("_seed", context.seed)),
+                          encoders=context.transfer.encoders if context.transfer is not None else 1)
     data = DataRef(cache_entry=str(context.cache_entry), task=context.task, task_params=dict(context.task_params),
                    metric=context.metric)
     request = MeasureRequest(model=model, backends=plan.backends, options=plan.options, settings=plan.settings,
@@ -182,6 +185,10 @@ def with_latency(run: Callable[..., Any]) -> Callable[..., Any]:
         plan: LatencyPlan | None = getattr(context, "latency", None)
         if plan is None or plan.measure != "all":
             return run(config, context, report=report)
+        architecture = trial_architecture(config, context)[0]
+        if is_estimator(architecture):  # no network to measure: the backends say so in their error columns
+            return run(config, context, report=LatencyColumns(report, not_applicable_latency(architecture,
+                                                                                            plan.backends)))
         columns = trial_latency(config, context)
         watchdog = getattr(report, "watchdog", None)
         if watchdog is not None:  # measuring is a sign of life, not a hang

@@ -20,7 +20,8 @@ class ModelRef:
     """How to rebuild a candidate: ``architectures[architecture].create(leads, samples, outputs, **params)``.
 
     checkpoint: a trial's ``best.pt`` to load; None keeps the initial weights (timings do not depend on
-    the weights, only INT8 accuracy does).
+    the weights, only INT8 accuracy does). encoders: more than 1 for a transfer that fuses several
+    pretrainings: that many such models fused into one (``ecgsearch.train.fusion.make_model``).
     """
 
     architecture: str
@@ -30,6 +31,7 @@ class ModelRef:
     outputs: int
     checkpoint: str | None = None
     seed: int = 0
+    encoders: int = 1
 
 
 @dataclass(frozen=True)

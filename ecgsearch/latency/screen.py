@@ -36,7 +36,9 @@ from ecgsearch.latency.options import KERNEL_PREDICTOR
 from ecgsearch.latency.plan import LatencyPlan, model_ref_for
 from ecgsearch.latency.predictor import LatencyPredictor, cross_validate, latency_column, measured_rows
 from ecgsearch.latency.worker import build_model, example_input
+from ecgsearch.plugins import get_registries
 from ecgsearch.results import RESULTS_FILE, RESULTS_LOG, read_results
+from ecgsearch.train.estimators import is_estimator
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
@@ -94,6 +96,12 @@ class LatencyScreen:
         self._keys: list[tuple[Any, ...]] = []  # their cost keys
         self._fit_for: tuple[Any, ...] | None = None  # (table stamp, calibration rows) of the current fit
         self._fitted: FittedScreen | None = None
+
+    @staticmethod
+    def estimator(config: Mapping[str, Any]) -> bool:
+        """Whether the candidate is an estimator model (its ``architecture`` value names the family)."""
+        name = config.get("architecture")
+        return isinstance(name, str) and name in get_registries().architectures and is_estimator(name)
 
     def _table_stamp(self) -> tuple[tuple[float, int], ...]:
         """(modification time, size) of the results table and of its row log: rows of trials that ended
@@ -173,6 +181,8 @@ class LatencyScreen:
         return True
 
     def __call__(self, config: Mapping[str, Any], costs: Any) -> list[str]:
+        if self.estimator(config):  # no network: nothing the latency predictors know how to predict
+            return []
         columns = dict(costs.columns())
         if self.kernel and not self._kernel_sum(config, cost_key(config.get("architecture"), columns)):
             return []
@@ -198,7 +208,8 @@ def candidate_models(spec: SearchSpec, cache_entry: Path) -> ModelBuilder:
     def build(config: Mapping[str, Any]) -> tuple[torch.nn.Module, torch.Tensor]:
         if not data:
             data.append(open_dataset(Path(cache_entry)))
-        ref = model_ref_for(config, spec.space, data[0], spec.task.name, spec.task.params, seed=spec.seed)
+        ref = model_ref_for(config, spec.space, data[0], spec.task.name, spec.task.params, seed=spec.seed,
+                            encoders=spec.encoders)
         return build_model(ref)[0], example_input(ref, batch_size)
 
     return build

@@ -31,6 +31,7 @@ from ecgsearch.latency.dataset_checks import calibration_batches, split_metric
 from ecgsearch.latency.request import MeasureRequest, ModelRef
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import load_weights
+from ecgsearch.train.fusion import make_model
 
 log = logging.getLogger(__name__)
 INPUT_SEED = 1234
@@ -40,8 +41,8 @@ def build_model(ref: ModelRef, checkpoint: Mapping[str, Any] | None = None) -> t
     """The model of ``ref`` in eval mode, with the weights of ``checkpoint`` (already loaded) or else of
     ``ref.checkpoint`` (loaded here), and the checkpoint's contents."""
     torch.manual_seed(ref.seed)
-    model = get_registries().architectures.get(ref.architecture).create(ref.leads, ref.samples, ref.outputs,
-                                                                         **dict(ref.params))
+    model = make_model(get_registries().architectures.get(ref.architecture).create, ref.encoders, ref.leads,
+                       ref.samples, ref.outputs, **dict(ref.params))
     loaded: dict[str, Any] = dict(checkpoint) if checkpoint is not None else {}
     if checkpoint is None and ref.checkpoint:
         loaded = load_weights(ref.checkpoint)  # data only: a checkpoint holding code is refused

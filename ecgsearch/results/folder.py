@@ -41,6 +41,7 @@ PRUNED_FILE = "space.pruned.yaml"  # what `ecgsearch prune` writes by default
 RUN_FILE = "run.json"  # what the run was started with beyond its space file (the --trials it ran)
 TRIALS_DIR = "trials"
 BEST_CHECKPOINT = "best.pt"
+ESTIMATOR_DIR = "estimator"  # an estimator trial's fitted model (ecgsearch.train.estimators)
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 _UNSUPPORTED = re.compile(r"Unsupported operand \d+|Unsupported class [\w.]+")
 
@@ -64,6 +65,11 @@ def recorded_trials(out_dir: str | Path) -> int | None:
 def checkpoint_path(out_dir: str | Path, trial_id: str) -> Path:
     """Where a trial's best weights are kept: ``OUT/trials/<trial_id>/best.pt``."""
     return Path(out_dir) / TRIALS_DIR / trial_id / BEST_CHECKPOINT
+
+
+def estimator_folder(out_dir: str | Path, trial_id: str) -> Path:
+    """Where an estimator trial keeps its fitted model (no weights file): ``OUT/trials/<trial_id>/estimator/``."""
+    return Path(out_dir) / TRIALS_DIR / trial_id / ESTIMATOR_DIR
 
 
 def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
@@ -119,6 +125,11 @@ class RunFolder:
     def load_checkpoint(self, trial_id: str) -> dict[str, Any]:
         """A trial's saved best weights (``state_dict``, ``config``, ``thresholds``, ``epoch``)."""
         path = self.checkpoint_path(trial_id)
+        fitted = estimator_folder(self.path, trial_id)
+        if not path.is_file() and fitted.is_dir():
+            raise UserError(f"{self.path}: trial {trial_id} is an estimator model (features + fitted model, kept "
+                            f"in {fitted}), and {self.command} serves networks only; choose a network trial "
+                            "with --trial.")
         if not path.is_file():
             raise UserError(f"{path}: trial {trial_id} has no saved weights (it never finished an epoch with a "
                             "validation score); choose another trial with --trial.")
@@ -138,6 +149,10 @@ class RunFolder:
         ok = results[(results["status"] == "ok") & finite]
         if ok.empty:
             raise UserError(f"{self.path}: no trial finished with a {key}; there is no model to use.")
+        ok = ok[[not estimator_folder(self.path, str(t)).is_dir() for t in ok["trial_id"]]]
+        if ok.empty:
+            raise UserError(f"{self.path}: every finished trial is an estimator model, and {self.command} serves "
+                            "networks only; add a network architecture to the space and run again.")
         return str(ok.sort_values(key, ascending=self.spec.mode == "min").iloc[0]["trial_id"])
 
 

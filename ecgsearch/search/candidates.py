@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
+from ecgsearch.infos import ArchitectureInfo
 from ecgsearch.plugins import get_registries
 from ecgsearch.space.parse import file_error
 from ecgsearch.train.context import input_samples
 from ecgsearch.train.costs import Costs, argument_check, estimate_costs
+from ecgsearch.train.estimators import ESTIMATOR, estimator_costs
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec, Space
@@ -35,13 +37,15 @@ class InputShape:
     samples: int
     outputs: int
     sampling_rate: float | None = None  # Hz of the cached dataset (for the receptive field in seconds)
+    encoders: int = 1  # more than 1: a transfer fusing that many pretrained encoders (SearchSpec.encoders)
 
 
-def input_shape(data: EcgArrays, task: str, task_params: Mapping[str, Any]) -> InputShape:
-    """A model's input and output sizes: the data's leads, length and rate, the task's outputs."""
+def input_shape(data: EcgArrays, task: str, task_params: Mapping[str, Any], encoders: int = 1) -> InputShape:
+    """A model's input and output sizes: the data's leads, length and rate, the task's outputs; and its
+    encoders (``SearchSpec.encoders``)."""
     created = get_registries().tasks.get(task).create(data.targets.shape[1], **dict(task_params))
     return InputShape(leads=data.signals.shape[1], samples=data.signals.shape[2], outputs=created.num_outputs,
-                      sampling_rate=float(data.sampling_rate))
+                      sampling_rate=float(data.sampling_rate), encoders=encoders)
 
 
 def candidate_costs(config: Mapping[str, Any], space: Space, shape: InputShape) -> Costs:
@@ -49,8 +53,11 @@ def candidate_costs(config: Mapping[str, Any], space: Space, shape: InputShape) 
     resolved = space.resolve(space.active(config))
     arch_name, arch_params = resolved.choices["architecture"]
     samples = input_samples(shape.samples, resolved.params)
-    factory = get_registries().architectures.get(arch_name).load()
-    return estimate_costs(factory, shape.leads, samples, shape.outputs, arch_params, shape.sampling_rate)
+    info = get_registries().architectures.get(arch_name)
+    if info.model_kind == ESTIMATOR:  # no network: the estimator says what its hyperparameters allow at most
+        return estimator_costs(info.create(shape.leads, samples, shape.outputs, **arch_params), shape.sampling_rate)
+    return estimate_costs(info.load(), shape.leads, samples, shape.outputs, arch_params, shape.sampling_rate,
+                          shape.encoders)
 
 
 CHECK_DRAWS = 200  # draws of the space per file check (each a few microseconds of argument checks)
@@ -64,7 +71,9 @@ def check_buildable(spec: SearchSpec) -> None:
     bottleneck block's ``group_width``) would otherwise end the run after the data is prepared. Only the
     architectures' own argument checks run (``AnalyticFactory.spec``: nothing is built), on the data
     section's leads (12 when it names none), a million samples (so input length is never the reason: that
-    needs the data, and is checked per candidate) and two outputs; other factories are not checked here.
+    needs the data, and is checked per candidate) and two outputs; an estimator's factory (which builds
+    nothing until it is fitted) is called; other factories are not checked here. Each drawn architecture
+    must also fit the task and the transfer section (``check_model_kind``).
     """
     leads = spec.data.params.get("leads")
     leads = len(leads) if isinstance(leads, (list, tuple)) and leads else 12
@@ -72,7 +81,10 @@ def check_buildable(spec: SearchSpec) -> None:
     for index in range(CHECK_DRAWS):
         name, params = spec.space.resolve(spec.space.active(spec.space.sample(spec.seed, index))
                                           ).choices["architecture"]
-        check = argument_check(get_registries().architectures.get(name).load())
+        info = get_registries().architectures.get(name)
+        if name not in drawn:
+            check_model_kind(spec, info)
+        check = argument_check(info.load()) if info.model_kind != ESTIMATOR else info.load()
         if check is None or drawn.get(name, (0, ""))[0]:
             continue
         try:
@@ -84,6 +96,19 @@ def check_buildable(spec: SearchSpec) -> None:
         if not built:
             raise file_error(spec.path, f"space.architecture.{name}", "none of its drawn combinations can be "
                              f"built; the last was rejected with: {refusal} Narrow the space to valid combinations.")
+
+
+def check_model_kind(spec: SearchSpec, info: ArchitectureInfo) -> None:
+    """An architecture that cannot learn the space's task (``ArchitectureInfo.tasks``), or an estimator in a
+    transfer search, is refused before any data is read."""
+    where = f"space.architecture.{info.name}"
+    if info.tasks and spec.task.name not in info.tasks:
+        raise file_error(spec.path, where, f"architecture '{info.name}' learns only {', '.join(info.tasks)} tasks, "
+                         f"not {spec.task.name}; remove it from the space or change the task")
+    if info.model_kind == ESTIMATOR and getattr(spec, "transfer", None) is not None:
+        raise file_error(spec.path, where, f"architecture '{info.name}' is an estimator model (features + fitted "
+                         "model) with no layers to pretrain or freeze; remove it from this space or remove the "
+                         "transfer section")
 
 
 def violations(costs: Costs, constraints: Any) -> list[str]:

@@ -101,25 +101,37 @@ class LatencySpec:
 
 @dataclass(frozen=True)
 class PretrainSpec:
-    """``transfer.pretrain:``: the data, task and epochs each trial's model is pretrained on."""
+    """One pretraining of ``transfer.pretrain:``: the data, task and epochs each trial's model is pretrained on.
+
+    name: the pretraining's name in the list form (its columns are ``pretrain.<name>.*``); ``""`` for the
+    single-mapping form (columns ``pretrain.*``).
+    """
 
     data: DataSpec
     task: TaskSpec
     metric: str
     mode: str
     epochs: int
+    name: str = ""
 
 
 @dataclass(frozen=True)
 class TransferSpec:
     """``transfer:``: pretrain, re-head, freeze the first ``freeze_stages`` stages, fine-tune.
 
+    pretrain: one pretraining (the single-mapping form) or several (the list form); with several, each
+    trial's model fuses one encoder per pretraining (``ecgsearch.train.fusion``).
     The searched ``freeze_stages`` is a parameter of ``SearchSpec.space`` (``hp.freeze_stages``).
     compare_scratch: also train each configuration from scratch, for ``scratch.*`` columns.
     """
 
-    pretrain: PretrainSpec
+    pretrain: tuple[PretrainSpec, ...]
     compare_scratch: bool = False
+
+    @property
+    def encoders(self) -> int:
+        """Encoders of each trial's model: one per pretraining (more than one: a fused model)."""
+        return len(self.pretrain)
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,11 @@ class SearchSpec:
     latency: LatencySpec | None
     lines: Mapping[str, int]
     transfer: TransferSpec | None = None
+
+    @property
+    def encoders(self) -> int:
+        """Encoders of each trial's model: 1, or one per pretraining of a fusing transfer section."""
+        return self.transfer.encoders if self.transfer is not None else 1
 
 
 def with_trials(spec: SearchSpec, trials: int | None) -> SearchSpec:

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from ecgsearch.train.fusion import make_model
 from ecgsearch.train.models import feature_width, stage_count
 from ecgsearch.train.receptive_field import Span, receptive_field
 
@@ -270,24 +271,39 @@ def build_on_meta(factory: Callable[..., nn.Module], *args: Any, **kwargs: Any) 
         return factory(*args, **kwargs)
 
 
+def fused_costs(single: Costs, encoders: int, outputs: int) -> Costs:
+    """The costs of ``encoders`` models of ``single``'s costs fused into one (``ecgsearch.train.fusion``):
+    everything but the output layer (``head.fc``, a linear layer with a bias from ``feature_width`` to
+    ``outputs``) once per encoder, then one output layer on the concatenated features."""
+    width = int(single.feature_width or 0)
+    body_params, body_macs = single.params - (width * outputs + outputs), single.macs - width * outputs
+    macs = encoders * body_macs + encoders * width * outputs
+    return replace(single, params=encoders * body_params + encoders * width * outputs + outputs, macs=macs,
+                   flops=2 * macs, feature_width=encoders * width)
+
+
 def estimate_costs(factory: Callable[..., nn.Module], leads: int, samples: int, outputs: int,
-                   hparams: dict[str, Any], sampling_rate: float | None = None) -> Costs:
+                   hparams: dict[str, Any], sampling_rate: float | None = None, encoders: int = 1) -> Costs:
     """The costs of ``factory(leads, samples, outputs, **hparams)``: analytic when the factory offers it,
-    otherwise built on the meta device and counted.
+    otherwise built on the meta device and counted. encoders: more than 1 for the fused model of that many
+    such models (a transfer with several pretrainings, ``ecgsearch.train.fusion``).
 
     A ``ValueError`` from the factory (an invalid combination) propagates. A model that cannot run on
     the meta device (a data-dependent operation, ``.item()``...) is built and costed on the CPU instead.
     """
     analytic = analytic_costs(factory)
-    if analytic is not None:
-        costs = analytic(leads, samples, outputs, **hparams)
+    costs = analytic(leads, samples, outputs, **hparams) if analytic is not None else None
+    if costs is not None and encoders > 1:  # fused analytically when the single model's feature width is known
+        costs = fused_costs(costs, encoders, outputs) if costs.feature_width else None
+    if costs is not None:
         seconds = costs.receptive_field / sampling_rate if sampling_rate and costs.receptive_field else None
         frac = costs.receptive_field / samples if costs.receptive_field else None  # a plugin's own Costs too
         return replace(costs, receptive_field_s=seconds, receptive_field_frac=frac)
+    build = functools.partial(make_model, factory, encoders)
     try:
-        return model_costs(build_on_meta(factory, leads, samples, outputs, **hparams), leads, samples,
+        return model_costs(build_on_meta(build, leads, samples, outputs, **hparams), leads, samples,
                            sampling_rate)
     except (NotImplementedError, RuntimeError) as error:
         log.debug("costing on the meta device failed (%s); costing on the CPU", error)
-    model = factory(leads, samples, outputs, **hparams)
+    model = build(leads, samples, outputs, **hparams)
     return model_costs(model, leads, samples, sampling_rate)

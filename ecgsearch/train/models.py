@@ -8,7 +8,9 @@ A model built by an ``ArchitectureInfo.factory`` has:
   blocks at one temporal resolution; for a Transformer each encoder block is a stage);
 - ``head``: pooling and the output layer, with ``in_features`` (the final feature width);
 - ``forward(x) == head(features(x))`` with ``features(x) == stages(stem(x))`` applied in order;
-- ``reset_head(num_outputs)``: a fresh, trainable output layer for another task (transfer learning).
+- ``reset_head(num_outputs)``: a fresh, trainable output layer for another task (transfer learning);
+- optionally ``head.fc``, the output layer as an ``nn.Linear``: a transfer with several pretrainings fuses
+  models without it (``ecgsearch.train.fusion``).
 
 ``check_model`` says in one sentence what a third-party model lacks.
 """

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ecgsearch.data.augment import center_crop
+from ecgsearch.data.source import EcgArrays
 from ecgsearch.plugins import get_registries
 from ecgsearch.train.context import Diverged, TrialContext
 from ecgsearch.train.setup import TrialSetup
@@ -71,15 +72,21 @@ class Scorer:
 
 
 def score_test(setup: TrialSetup, scorer: Scorer) -> dict[str, float]:
-    """Test metrics (``test.<metric>``) and, for datasets that name each record's origin, the same
-    metrics per origin (``test.<metric>@<group>``, e.g. ``test.challenge_score@Georgia``)."""
+    """Test metrics of the trial's model (``score_by_group``)."""
     y_true, y_score = predict(setup, "test")
-    out = scorer.score("test", y_true, y_score)
-    if setup.data.groups is None:
+    return score_by_group(scorer, setup.data, "test", y_true, y_score)
+
+
+def score_by_group(scorer: Scorer, data: EcgArrays, split: str, y_true: np.ndarray,
+                   y_score: np.ndarray) -> dict[str, float]:
+    """A split's metrics (``test.<metric>``) and, for datasets that name each record's origin, the same
+    metrics per origin (``test.<metric>@<group>``, e.g. ``test.challenge_score@Georgia``)."""
+    out = scorer.score(split, y_true, y_score)
+    if data.groups is None:
         return out
-    groups = np.asarray(setup.data.groups)[setup.data.indices("test")]
+    groups = np.asarray(data.groups)[data.indices(split)]
     for group in sorted(set(groups.tolist())):
         mask = groups == group
         out.update({f"{key}@{group}": value
-                    for key, value in scorer.score("test", y_true[mask], y_score[mask]).items()})
+                    for key, value in scorer.score(split, y_true[mask], y_score[mask]).items()})
     return out

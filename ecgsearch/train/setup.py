@@ -45,6 +45,16 @@ class TrialSetup:
         return self.stepper.device if self.stepper is not None else torch.device("cpu")
 
 
+def training_records(data: EcgArrays, fraction: float, seed: int) -> np.ndarray:
+    """The training split's record indices, or the trial's ``data_fraction`` of them (the same subset for
+    every trial of a run with that fraction)."""
+    train_idx = data.indices("train")
+    if fraction < 1.0:
+        rng = np.random.default_rng([seed, 7])
+        train_idx = np.sort(rng.choice(train_idx, max(1, round(fraction * len(train_idx))), replace=False))
+    return train_idx
+
+
 def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.nn.Module | None = None,
                 use_fraction: bool = True) -> TrialSetup:
     """Open the cached data and build model, optimizer, schedule and task from a sampled config.
@@ -68,11 +78,8 @@ def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.n
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = regs.optimizers.get(opt_name).create(trainable, **opt_params)
 
-    train_idx = data.indices("train")
     fraction = float(resolved.params.get("data_fraction", 1.0)) if use_fraction else 1.0
-    if fraction < 1.0:
-        rng = np.random.default_rng([context.seed, 7])  # the same subset for every trial of a run
-        train_idx = np.sort(rng.choice(train_idx, max(1, round(fraction * len(train_idx))), replace=False))
+    train_idx = training_records(data, fraction, context.seed)
     train_x = torch.from_numpy(np.ascontiguousarray(data.signals[train_idx]))
     train_y = torch.from_numpy(np.ascontiguousarray(data.targets[train_idx]))
     fit_task(task, train_y.numpy(), data.target_names)

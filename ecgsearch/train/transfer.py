@@ -2,15 +2,18 @@
 
 A space file's ``transfer`` section (``ecgsearch.space.transfer``) makes every trial:
 
-1. build its model for the pretraining task and check, before any training, that the model follows
+1. build its model for each pretraining task and check, before any training, that the model follows
    the stem/stages/head contract (``ecgsearch.train.models``) and has at least ``freeze_stages`` stages;
 2. when ``compare_scratch``, train the same configuration from scratch on the target data for the
    trial's epochs, exactly as a trial without transfer would (same seed), giving ``scratch.*``;
 3. pretrain for ``transfer.pretrain.epochs`` on the pretraining data (all of its training split;
    same optimizer, schedule, batch size and precision as the trial), giving ``pretrain.val.*`` of the
-   last pretraining epoch, whose weights are the ones transferred;
-4. ``reset_head`` for the target task, freeze the stem and the first ``freeze_stages`` stages, and
-   hand the model to the ordinary trial loop, which fine-tunes and reports ``val.*``/``test.*``.
+   last pretraining epoch, whose weights are the ones transferred; with a list of pretrainings, one
+   model per entry (each from its own seed), giving ``pretrain.<name>.val.*``;
+4. ``reset_head`` for the target task (several pretrained models: ``fuse`` them into one model with one
+   encoder each and a fresh output layer, ``ecgsearch.train.fusion``), freeze the stem and the first
+   ``freeze_stages`` stages (of every encoder), and hand the model to the ordinary trial loop, which
+   fine-tunes and reports ``val.*``/``test.*``.
 
 The pretraining data must have the target data's leads, sampling rate and record length: the model
 is built once, for that input.
@@ -30,22 +33,30 @@ from ecgsearch.data.prepare import prepare_data
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.space.messages import Context
 from ecgsearch.space.transfer import FREEZE_PARAM
+from ecgsearch.space.yamlio import item_key
 from ecgsearch.train.context import Diverged, TrialContext, hyperparameters
+from ecgsearch.train.fusion import check_fusable, fuse
 from ecgsearch.train.loop import best_columns, train_epochs
 from ecgsearch.train.models import check_model, freeze_stages, stage_count
 from ecgsearch.train.scoring import Scorer
-from ecgsearch.train.setup import build_trial
+from ecgsearch.train.setup import TrialSetup, build_trial
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
+    from ecgsearch.space.spec import PretrainSpec
 
 log = logging.getLogger(__name__)
 
 
+SEED_STRIDE = 10_007  # seed offset between the pretrainings of one trial (the first keeps the trial's seed)
+
+
 @dataclass(frozen=True)
-class TransferPlan:
-    """What every trial of a transfer search needs (picklable; sent to the workers with the context)."""
+class PretrainPlan:
+    """One pretraining of a transfer search (picklable). name: ``""`` for the single-mapping form (columns
+    ``pretrain.*``), else the entry's name (columns ``pretrain.<name>.*``)."""
 
     cache_entry: str  # the pretraining data's cache entry
     task: str
@@ -53,23 +64,51 @@ class TransferPlan:
     metric: str
     mode: str
     epochs: int
+    name: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of this pretraining's columns: ``pretrain.`` or ``pretrain.<name>.``."""
+        return f"pretrain.{self.name}." if self.name else "pretrain."
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """What every trial of a transfer search needs (picklable; sent to the workers with the context)."""
+
+    pretrain: tuple[PretrainPlan, ...]
     compare_scratch: bool = False
+
+    @property
+    def encoders(self) -> int:
+        """Encoders of the fine-tuned model: one per pretraining (more than one: fused)."""
+        return len(self.pretrain)
 
 
 def plan_transfer(spec: SearchSpec, target_entry: Path, progress: Callable[[int, int, str], None] | None = None
                   ) -> TransferPlan | None:
-    """Prepare the pretraining data's cache entry and check it fits the target data (None: no transfer)."""
+    """Prepare each pretraining's cache entry and check it fits the target data (None: no transfer)."""
     if getattr(spec, "transfer", None) is None:
         return None
-    pretrain = spec.transfer.pretrain
-    entry = prepare_data(pretrain.data, f"{spec.path}: transfer.pretrain.data", progress)
-    check_matching_data(open_dataset(entry), open_dataset(target_entry), str(spec.path))
-    return TransferPlan(cache_entry=str(entry), task=pretrain.task.name, task_params=dict(pretrain.task.params),
-                        metric=pretrain.metric, mode=pretrain.mode, epochs=pretrain.epochs,
-                        compare_scratch=spec.transfer.compare_scratch)
+    target = open_dataset(target_entry)
+    single = len(spec.transfer.pretrain) == 1 and not spec.transfer.pretrain[0].name
+    plans = tuple(_plan_pretrain(spec, "transfer.pretrain" if single else item_key("transfer.pretrain", index),
+                                 pretrain, target, progress) for index, pretrain in enumerate(spec.transfer.pretrain))
+    return TransferPlan(pretrain=plans, compare_scratch=spec.transfer.compare_scratch)
 
 
-def check_matching_data(source: EcgArrays, target: EcgArrays, where: str) -> None:
+def _plan_pretrain(spec: SearchSpec, key: str, pretrain: PretrainSpec, target: EcgArrays,
+                   progress: Callable[[int, int, str], None] | None) -> PretrainPlan:
+    data_key = f"{key}.data"
+    entry = prepare_data(pretrain.data, f"{spec.path}: {data_key}", progress)
+    line = Context(str(spec.path), spec.lines).line(data_key)
+    check_matching_data(open_dataset(entry), target, f"{spec.path}:{line}" if line else str(spec.path), data_key)
+    return PretrainPlan(cache_entry=str(entry), task=pretrain.task.name, task_params=dict(pretrain.task.params),
+                        metric=pretrain.metric, mode=pretrain.mode, epochs=pretrain.epochs, name=pretrain.name)
+
+
+def check_matching_data(source: EcgArrays, target: EcgArrays, where: str, key: str = "transfer.pretrain.data"
+                        ) -> None:
     """The pretrained model is built for the pretraining input: leads, rate and length must agree."""
     problems = []
     if list(source.leads) != list(target.leads):
@@ -79,22 +118,24 @@ def check_matching_data(source: EcgArrays, target: EcgArrays, where: str) -> Non
     if source.signals.shape[2] != target.signals.shape[2]:
         problems.append(f"{source.signals.shape[2]} vs {target.signals.shape[2]} samples per record")
     if problems:
-        raise UserError(f"{where}: transfer.pretrain.data does not match data ({'; '.join(problems)}); a "
+        raise UserError(f"{where}: {key} does not match data ({'; '.join(problems)}); a "
                         "pretrained model takes the same input as the target, so give both sections the same "
                         "leads, sampling rate and record length.")
 
 
-def pretrain_context(context: TrialContext) -> TrialContext:
-    """The trial context of the pretraining phase: other data, task, metric and epochs; no checkpoints."""
-    plan: TransferPlan = context.transfer
+def pretrain_context(context: TrialContext, plan: PretrainPlan) -> TrialContext:
+    """The trial context of a pretraining phase: other data, task, metric and epochs; no checkpoints."""
     return replace(context, cache_entry=plan.cache_entry, task=plan.task, task_params=dict(plan.task_params),
                    metric=plan.metric, mode=plan.mode, epochs=plan.epochs, metrics=(), out_dir="", transfer=None)
 
 
-def check_transferable(model: torch.nn.Module, architecture: str, frozen: int) -> None:
-    """One sentence, before any training, for a model that cannot be re-headed or frozen as asked."""
+def check_transferable(model: torch.nn.Module, architecture: str, frozen: int, encoders: int = 1) -> None:
+    """One sentence, before any training, for a model that cannot be re-headed, fused or frozen as asked."""
+    owner = f"transfer: architecture '{architecture}'"
     try:
-        check_model(model, f"transfer: architecture '{architecture}'")
+        check_model(model, owner)
+        if encoders > 1:
+            check_fusable([model], owner)
     except TypeError as error:
         raise UserError(str(error)) from None
     stages = stage_count(model)
@@ -134,28 +175,39 @@ def start_transfer(config: Mapping[str, Any], context: TrialContext,
                    seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Steps 1-4 of the module docstring: the model to fine-tune and the ``scratch.*``/``pretrain.*`` columns.
 
-    Raises Diverged when pretraining diverges, UserError when the model cannot be transferred.
+    Raises Diverged when a pretraining diverges, UserError when the model cannot be transferred.
     """
     plan: TransferPlan = context.transfer
     resolved = context.space.resolve(context.space.active(hyperparameters(config)))
     frozen = int(resolved.params.get(FREEZE_PARAM, 0))
-    source_context = pretrain_context(context)
-    torch.manual_seed(seed)  # the same initial weights as the from-scratch model (but for the head)
-    source = build_trial(config, source_context, use_fraction=False)
-    check_transferable(source.model, source.architecture, frozen)
+    sources = []
+    for index, pretrain in enumerate(plan.pretrain):
+        source_context = pretrain_context(context, pretrain)
+        torch.manual_seed(seed + SEED_STRIDE * index)  # the first: the from-scratch model's initial weights
+        sources.append((build_trial(config, source_context, use_fraction=False), source_context, pretrain))
+    check_transferable(sources[0][0].model, sources[0][0].architecture, frozen, len(sources))
     outputs = target_outputs(context)
     columns = scratch_columns(config, context, seed) if plan.compare_scratch else {}
+    for index, (source, source_context, pretrain) in enumerate(sources):
+        columns.update(pretrain_columns(source, source_context, pretrain, seed + SEED_STRIDE * index + 1))
+    models = [source.model for source, _, _ in sources]
+    if len(models) == 1:
+        model = models[0]
+        model.reset_head(outputs)  # type: ignore[operator]
+    else:
+        model = fuse(models, outputs)
+    freeze_stages(model, frozen)
+    return model, columns
 
-    generator = torch.Generator().manual_seed(seed + 1)
+
+def pretrain_columns(source: TrialSetup, source_context: TrialContext, pretrain: PretrainPlan,
+                     seed: int) -> dict[str, Any]:
+    """Pretrain ``source.model`` in place; the last epoch's validation scores and the seconds it took."""
+    generator = torch.Generator().manual_seed(seed)
     scorer = Scorer(source_context, source.task.kind, source.data.target_names)
     seconds, current = 0.0, {}
     for epoch in train_epochs(source, source_context, scorer, generator):
         seconds, current = seconds + epoch.seconds, epoch.current
-    columns.update({f"pretrain.{k}": v for k, v in current.items()})
-    columns["pretrain.train_seconds"] = seconds
-    log.info("pretrained %s for %d epochs: %s", source.architecture, plan.epochs, current)
-
-    model = source.model
-    model.reset_head(outputs)  # type: ignore[operator]
-    freeze_stages(model, frozen)
-    return model, columns
+    log.info("pretrained %s (%s) for %d epochs: %s", source.architecture, pretrain.name or pretrain.task,
+             pretrain.epochs, current)
+    return {**{f"{pretrain.prefix}{k}": v for k, v in current.items()}, f"{pretrain.prefix}train_seconds": seconds}

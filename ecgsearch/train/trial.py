@@ -26,6 +26,7 @@ from ecgsearch.train.accel import accelerate
 from ecgsearch.train.checkpoints import EpochState, Resumed, report_epoch, resume_point
 from ecgsearch.train.context import OBJECTIVE, Diverged, Report, TrialContext, hyperparameters
 from ecgsearch.train.costs import model_costs
+from ecgsearch.train.estimators import is_estimator, run_estimator_trial, trial_architecture
 from ecgsearch.train.loop import Epoch, best_columns, train_epochs
 from ecgsearch.train.scoring import Scorer
 from ecgsearch.train.setup import TrialSetup, build_trial
@@ -75,8 +76,11 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
 
     With a transfer plan the trial first trains from scratch (when asked, for comparison), pretrains,
     re-heads and freezes (``ecgsearch.train.transfer``); every report then carries the ``scratch.*`` and
-    ``pretrain.*`` columns next to the fine-tuned ``val.*``/``test.*``.
+    ``pretrain.*`` columns next to the fine-tuned ``val.*``/``test.*``. An estimator architecture (features
+    and a fitted model, ``ecgsearch.train.estimators``) is fitted once instead.
     """
+    if is_estimator(trial_architecture(config, context)[0]):  # features + a fitted model: one fit, one row
+        return run_estimator_trial(config, context, report)
     seed = int(config.get("_seed", context.seed))
     torch.set_num_threads(context.threads)  # more threads than the trial's CPUs thrash shared cores
     model, extra = None, {}

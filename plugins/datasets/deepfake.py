@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import os
 import time
 import warnings
@@ -39,8 +40,9 @@ from ecgsearch import (
     list_param,
     resample,
     standard_leads,
-    str_param,
 )
+from ecgsearch_plugins._delineation import DelineationError, beat_intervals, delineate, positive_median
+from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, targets_param
 
 log = logging.getLogger(__name__)
 
@@ -116,36 +118,15 @@ def measure_intervals(lead_ii_mv: np.ndarray, hz: float = GAN_HZ) -> tuple[np.nd
     signal is not pre-filtered: on the raw GAN output the medians are plausible (PR/QRS/QT about
     134/88/362 ms), while ``ecg_clean``'s high-pass moved the DWT P onsets late (PR < 80 ms on ~45%).
     """
-    import neurokit2 as nk
-
-    with warnings.catch_warnings():  # neurokit2 warns on every imperfect beat; failures are returned
-        warnings.simplefilter("ignore")
-        try:
-            signal = np.asarray(lead_ii_mv, dtype=np.float64)
-            _, info = nk.ecg_peaks(signal, sampling_rate=int(hz))
-            rpeaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
-            if len(rpeaks) < 3:
-                return None, f"only {len(rpeaks)} R peak(s) found on lead {MEASURE_LEAD}"
-            _, waves = nk.ecg_delineate(signal, rpeaks, sampling_rate=int(hz), method="dwt")
-        except Exception as error:  # neurokit2 raises many kinds on degenerate signals
-            return None, f"delineation failed: {type(error).__name__}: {error}"
-    ms = 1000.0 / hz
-
-    def wave(key: str) -> np.ndarray:
-        return np.asarray(waves.get(key, []), dtype=np.float64)
-
-    p_on, qrs_on, qrs_off, t_off = (wave("ECG_P_Onsets"), wave("ECG_R_Onsets"), wave("ECG_R_Offsets"),
-                                    wave("ECG_T_Offsets"))
-    beats = min(map(len, (p_on, qrs_on, qrs_off, t_off)))
-    per_beat = {"pr_ms": (qrs_on[:beats] - p_on[:beats]) * ms,
-                "qrs_ms": (qrs_off[:beats] - qrs_on[:beats]) * ms,
-                "qt_ms": (t_off[:beats] - qrs_on[:beats]) * ms}
+    try:
+        rpeaks, waves = delineate(lead_ii_mv, hz)
+    except DelineationError as error:
+        return None, f"{error} (lead {MEASURE_LEAD})"
     values = {"hr_bpm": 60.0 / (np.median(np.diff(rpeaks)) / hz)}
-    for name, series in per_beat.items():
-        series = series[np.isfinite(series) & (series > 0)]
-        if not len(series):
+    for name, series in beat_intervals(waves, hz).items():
+        values[name] = positive_median(series)
+        if math.isnan(values[name]):
             return None, f"delineation found no beat with a measurable {name[:-3].upper()} interval"
-        values[name] = float(np.median(series))
     for name in TARGET_NAMES:
         lo, hi = TARGET_RANGES[name]
         if not lo <= values[name] <= hi:
@@ -158,22 +139,21 @@ class DeepFakeEcg:
 
     records: how many to generate (fewer remain when some cannot be measured); sampling_rate (Hz) and
     seconds: the output grid (resampled from 500 Hz, centre window of the 10 s); leads: names from I,
-    II, V1-V6 in the wanted channel order; targets: ``"intervals"``; seed: the noise of batch ``b`` is
+    II, V1-V6 in the wanted channel order; targets: ``"intervals"``, or a list of target names to keep
+    only those (``["qrs_ms"]``); seed: the noise of batch ``b`` is
     drawn from ``(seed, b)``; val/test_fraction: split sizes; batch_size: records per generator call
     (part of the fingerprint: it decides which noise each record gets); workers: CPU threads for torch
     (0: ``min(2, cpu_count)``; results do not depend on it).
     """
 
     def __init__(self, records: int = 200, sampling_rate: float = 500, seconds: float = 10,
-                 leads: Sequence[str] | None = None, targets: str = "intervals", seed: int = 0,
+                 leads: Sequence[str] | None = None, targets: str | Sequence[str] = "intervals", seed: int = 0,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, batch_size: int = 16,
                  workers: int = 0) -> None:
         check_int("deepfake", "records", records, low=MIN_RECORDS)
         check_number("deepfake", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         check_number("deepfake", "seconds", seconds, *SECONDS_RANGE, note=", the generator makes 10 s records")
-        if targets not in TARGET_KINDS:
-            raise ValueError(f"deepfake: targets must be one of {', '.join(TARGET_KINDS)} "
-                             f"(got {targets!r}).")
+        chosen = check_targets("deepfake", targets, TARGET_KINDS, TARGET_NAMES)
         self.split = SplitShares.checked("deepfake", val_fraction, test_fraction, seed, total_below=0.9)
         check_int("deepfake", "batch_size", batch_size, low=1, high=MAX_BATCH_SIZE)
         check_int("deepfake", "workers", workers, note=", 0 for automatic")
@@ -181,7 +161,7 @@ class DeepFakeEcg:
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
         self.leads = standard_leads(leads, "deepfake", GAN_LEADS)
-        self.targets = targets
+        self.targets = chosen
         self.seed = self.split.seed
         self.batch_size = int(batch_size)
         self.workers = int(workers)
@@ -249,8 +229,9 @@ class DeepFakeEcg:
                  len(kept_ids), len(self.leads), self.sampling_rate, self.seconds,
                  time.perf_counter() - started)
         targets = np.stack(kept_targets).astype(np.float32)
+        kept, names = chosen_columns(targets, TARGET_NAMES, self.targets)
         return EcgArrays(
-            signals=np.stack(kept_signals), targets=targets, target_names=list(TARGET_NAMES),
+            signals=np.stack(kept_signals), targets=kept, target_names=names,
             split=split, sampling_rate=self.sampling_rate, leads=list(self.leads),
             record_ids=np.array(kept_ids), extra=self._extra(targets, split, skipped),
         )
@@ -294,7 +275,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
                     "on lead II by neurokit2; no download",
         factory="ecgsearch_plugins.datasets.deepfake:DeepFakeEcg",
         label_param="targets",
-        label_sets={"intervals": LabelSet(("regression", "probabilistic"), doc="HR, PR, QRS, QT measured on lead II")},
+        label_sets={"intervals": LabelSet(("regression", "probabilistic"), members=TARGET_NAMES,
+                                          doc="HR, PR, QRS, QT measured on lead II")},
         requires=("deepfakeecg", "neurokit2"),
         install_hint="pip install deepfake-ecg",
         params={
@@ -303,7 +285,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "seconds": float_param(*SECONDS_RANGE, doc="the central `seconds` of the 10 s records"),
             "leads": list_param("str", choices=GAN_LEADS, ignore_case=True, nullable=True,
                                 doc="a subset of the 8 leads (null: all 8)"),
-            "targets": str_param(*TARGET_KINDS, doc="HR, PR, QRS and QT measured on lead II"),
+            "targets": targets_param(TARGET_KINDS, TARGET_NAMES, doc="`intervals`: HR, PR, QRS and QT measured "
+                                     "on lead II"),
             "seed": int_param(0, 2**32 - 1, doc="the GAN's input noise is drawn per (seed, batch)"),
             "val_fraction": float_param(0, 1, low_open=True, high_open=True, doc="validation share"),
             "test_fraction": float_param(0, 1, low_open=True, high_open=True, doc="test share"),

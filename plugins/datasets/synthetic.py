@@ -41,10 +41,10 @@ from ecgsearch import (
     int_param,
     list_param,
     standard_leads,
-    str_param,
 )
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
+from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, targets_param
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +88,20 @@ class SyntheticEcg:
     records: how many; sampling_rate (Hz) and seconds: the output grid; leads: standard lead names in
     the wanted channel order; seed: everything random derives from it; val/test_fraction: split sizes;
     targets: ``labels`` (9 SNOMED codes, multilabel) or ``intervals`` (``hr_bpm, pr_ms, qrs_ms,
-    qt_ms``, regression); workers: processes generating records (0: ``min(2, cpu_count)``; 1: in this
-    process). The split depends on the labels in both modes, so both see the same records in each part.
+    qt_ms``, regression), or a list of those interval names to keep only them (``["qrs_ms"]``); workers:
+    processes generating records (0: ``min(2, cpu_count)``; 1: in this process). The split depends on the
+    labels in both modes, so both see the same records in each part.
     """
 
     def __init__(self, records: int = 1200, sampling_rate: float = 100, seconds: float = 10,
                  leads: Sequence[str] | None = None, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15, workers: int = 0, targets: str = "labels") -> None:
+                 test_fraction: float = 0.15, workers: int = 0, targets: str | Sequence[str] = "labels") -> None:
         check_int("synthetic", "records", records, low=MIN_RECORDS)
         check_number("synthetic", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         check_number("synthetic", "seconds", seconds, *SECONDS_RANGE)
         self.split = SplitShares.checked("synthetic", val_fraction, test_fraction, seed)
         check_int("synthetic", "workers", workers, note=", 0 for automatic")
-        if not isinstance(targets, str) or targets not in TARGETS:
-            raise ValueError(f"synthetic: targets must be 'labels' for the SNOMED classes or 'intervals' "
-                             f"for HR, PR, QRS and QT (got {targets!r}).")
-        self.targets = targets
+        self.targets = check_targets("synthetic", targets, TARGETS, cond.INTERVAL_NAMES)
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
         self.seconds = float(seconds)
@@ -148,10 +146,10 @@ class SyntheticEcg:
         split = self.assign_splits(labels)
         log.info("generated %d synthetic ECGs (%d leads, %g Hz, %g s) in %.1f s", self.records,
                  len(self.leads), self.sampling_rate, self.seconds, time.perf_counter() - started)
-        if self.targets == "intervals":
-            targets, names = intervals, list(cond.INTERVAL_NAMES)
-        else:
+        if self.targets == "labels":
             targets, names = labels, list(cond.CLASSES)
+        else:
+            targets, names = chosen_columns(intervals, cond.INTERVAL_NAMES, self.targets)
         return EcgArrays(
             signals=signals, targets=targets, target_names=names, split=split,
             sampling_rate=self.sampling_rate, leads=list(self.leads),
@@ -243,7 +241,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         factory=SyntheticEcg,
         label_param="targets",
         label_sets={"labels": LabelSet(("multilabel",), doc="9 SNOMED-CT codes (4 sinus rhythms, 5 abnormalities)"),
-                    "intervals": LabelSet(("regression", "probabilistic"), doc="HR, PR, QRS, QT")},
+                    "intervals": LabelSet(("regression", "probabilistic"), members=tuple(cond.INTERVAL_NAMES),
+                                          doc="HR, PR, QRS, QT")},
         requires=("neurokit2", "scipy"),
         install_hint="pip install neurokit2 scipy",
         params={
@@ -256,7 +255,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "val_fraction": float_param(0, 1, low_open=True, high_open=True, doc="validation share"),
             "test_fraction": float_param(0, 1, low_open=True, high_open=True, doc="test share"),
             "workers": int_param(0, 1024, doc="generation processes (0: up to 2); the arrays do not depend on it"),
-            "targets": str_param(*TARGETS, doc="`labels` (9 SNOMED codes, multilabel) or `intervals` (HR, PR, QRS, "
-                                 "QT; regression)"),
+            "targets": targets_param(TARGETS, cond.INTERVAL_NAMES, doc="`labels` (9 SNOMED codes, multilabel) or "
+                                     "`intervals` (HR, PR, QRS, QT; regression)"),
         }
     )]

@@ -87,7 +87,8 @@ def main() -> None:
         usable, reason = backend_status(regs.backends.get(name), options)
         if not usable:
             print(f"# {name}: not usable here ({reason}); its column says so")
-    archs = [a for a in regs.architectures if a.plugin != "ecg_test_plugins" and (not args.arch or a.name in args.arch)]
+    archs = [a for a in regs.architectures if a.plugin != "ecg_test_plugins" and a.model_kind == "torch"
+             and (not args.arch or a.name in args.arch)]
     x = torch.randn(args.batch_size, args.leads, args.samples, generator=torch.Generator().manual_seed(0))
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, threads {args.threads}, "
           f"batch {args.batch_size}, input {args.leads}x{args.samples}, {args.time_budget:g} s per measurement")

@@ -49,7 +49,7 @@ SUM_FIELDS = ("kernels", "overhead_ms", "class_ms", "output_mb")
 
 def sampled_models(n: int, seed: int) -> list[tuple[str, dict]]:
     """``n`` (architecture, parameters) drawn from every architecture's default space."""
-    archs = [a.name for a in get_registries().architectures if a.plugin != "ecg_test_plugins"]
+    archs = [a.name for a in get_registries().architectures if a.plugin != "ecg_test_plugins" and a.model_kind == "torch"]
     spec = parse_space({"data": {"dataset": "synthetic"}, "task": "multilabel", "budget": {"trials": n, "epochs": 1},
                         "space": {"architecture": {a: {"default": True} for a in archs}, "optimizer": "adamw"}})
     out = []
