@@ -20,6 +20,7 @@ from ecgsearch.cli import main
 from ecgsearch.data import EcgArrays
 from ecgsearch.data.cache import open_dataset, prepare_dataset
 from ecgsearch.data.features import features_path
+from ecgsearch.data.features import lead_features as lead_features_of
 from ecgsearch.engine import run_search
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
@@ -148,6 +149,13 @@ def test_features_are_extracted_once_per_entry_and_lead(entries) -> None:
     assert path.stat().st_mtime_ns == stamp and features_path(entry, EXTRACTOR, "V1").is_file()
     data = open_dataset(entry)
     assert np.load(path).shape == (len(data.signals), len(FEATURES))
+
+
+def test_extraction_in_processes_equals_one_process(entries) -> None:
+    entry = entries["hr"]  # 96 records: two chunks
+    one = lead_features_of(entry, "one-process", "II", lead_features, workers=1)
+    two = lead_features_of(entry, "two-processes", "II", lead_features, workers=2)
+    assert one.shape == (96, len(FEATURES)) and np.array_equal(one, two, equal_nan=True)
 
 
 def test_costs_count_the_fitted_trees(entries, tmp_path) -> None:

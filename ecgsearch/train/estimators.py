@@ -4,8 +4,9 @@ An architecture plugin with ``model_kind="estimator"`` (the built-in ``features_
 amplitudes delineated by neurokit2, fed to XGBoost) returns an ``Estimator`` from its factory instead of
 an ``nn.Module``. Its trial:
 
-1. extracts the features of every record, lead by lead (``extract``), once per cache entry
-   (``ecgsearch.data.features``: later trials and runs on that data load them);
+1. extracts the features of every record, lead by lead (``extract``), once per cache entry, in as many
+   processes as the trial has CPUs (``ecgsearch.data.features``: later trials and runs on that data load
+   them);
 2. fits on the training split (``data_fraction`` applies), with the validation split for early stopping;
 3. scores validation and test with the task's metrics, exactly as a network's best epoch is scored
    (thresholds of binary metrics fitted on validation), and reports one row: ``epochs`` is 1, ``loss``
@@ -98,13 +99,15 @@ def trial_architecture(config: Mapping[str, Any], context: TrialContext) -> tupl
 
 
 def record_features(estimator: Estimator, entry: Path, data: EcgArrays,
-                    heartbeat: Callable[[], None] | None = None) -> np.ndarray:
-    """``(records, leads x features)``: the estimator's features of every record, lead after lead."""
+                    heartbeat: Callable[[], None] | None = None, workers: int = 1) -> np.ndarray:
+    """``(records, leads x features)``: the estimator's features of every record, lead after lead, each lead
+    extracted by ``workers`` processes on first use (``ecgsearch.data.features``)."""
     try:
         leads = estimator.leads(list(data.leads))
     except ValueError as error:
         raise UserError(str(error)) from None
-    blocks = [lead_features(entry, estimator.extractor, lead, estimator.extract, heartbeat) for lead in leads]
+    blocks = [lead_features(entry, estimator.extractor, lead, estimator.extract, heartbeat, workers)
+              for lead in leads]
     return np.hstack(blocks).astype(np.float32)
 
 
@@ -125,7 +128,7 @@ def run_estimator_trial(config: Mapping[str, Any], context: TrialContext, report
         data.signals.shape[1], data.signals.shape[2], task.num_outputs, **params)
     watchdog = getattr(report, "watchdog", None)
     started = time.perf_counter()
-    x = record_features(estimator, entry, data, watchdog.pet if watchdog is not None else None)
+    x = record_features(estimator, entry, data, watchdog.pet if watchdog is not None else None, context.threads)
     extracted = time.perf_counter()
     estimator.fit(x[train], targets[train], x[val], targets[val], task.kind, context.threads)
     fitted = time.perf_counter()
