@@ -209,6 +209,13 @@ class RegressionTask:
     def state(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
+    def load_state(self, state: dict[str, Any]) -> None:
+        """What ``state`` returned, back (a trained model's scores come out in the training units again)."""
+        mean, std = (torch.tensor(state[key], dtype=torch.float32) for key in ("mean", "std"))
+        if mean.shape != (self.num_targets,) or std.shape != (self.num_targets,):
+            raise ValueError(f"task {self.kind}: a state of {len(mean)} targets does not fit {self.num_targets}.")
+        self.mean, self.std = mean, std
+
     def _standardised(self, targets: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(standardised targets with NaN as 0, mask of known targets)."""
         mean, std = self.mean.to(like.device), self.std.to(like.device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,8 +74,9 @@ def test_predict_then_evaluate(ray_session, challenge_run, tmp_path, capsys):
 def test_predict_bad_inputs(ray_session, challenge_run, tmp_path, capsys):
     records, run = challenge_run
     assert main(["predict", str(tmp_path), "--data", str(records), "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == (f"error: predict: {tmp_path} has no results.parquet, so it is not a run "
-                                       "folder; pass the --out folder of an `ecgsearch run`.\n")
+    assert capsys.readouterr().err == (f"error: predict: {tmp_path} is neither a run folder (no results.parquet) nor "
+                                       "an exported model (no model_card.json); pass the --out folder of an "
+                                       "`ecgsearch run` or of an `ecgsearch export`.\n")
     assert main(["predict", str(run), "--data", str(records), "--out", str(tmp_path / "o"), "--trial", "t9"]) == 2
     assert capsys.readouterr().err == (f"error: {run}: there is no trial 't9' in results.parquet; "
                                        "choose one of t0000, t0001.\n")
@@ -82,6 +84,48 @@ def test_predict_bad_inputs(ray_session, challenge_run, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"error: {run / 'space.yaml'}: data: dataset 'physionet2021': the data folder "
         f"{tmp_path / 'none'} does not exist; set root to the unpacked Challenge 2021 training folder.\n")
+
+
+def _outputs(folder):
+    """``{record: (classes, binary, probabilities)}`` of a folder of Challenge output files."""
+    read = {}
+    for path in sorted(folder.glob("*.csv")):
+        _, classes, binary, probabilities = path.read_text().splitlines()
+        read[path.stem] = (classes.split(","), [int(b) for b in binary.split(",")],
+                           np.array([float(p) for p in probabilities.split(",")]))
+    return read
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_predict_from_an_export_folder_writes_what_the_run_does(ray_session, challenge_run, tmp_path, capsys, fmt):
+    records, run = challenge_run
+    trial = read_results(run)["trial_id"].iloc[-1]
+    assert main(["export", str(run), "--trial", trial, "--format", fmt, "--out", str(tmp_path / "model"),
+                 "--bootstrap", "50"]) == 0
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["inputs"]["preprocessing"]["sampling_rate"] == 50.0  # the data section's own Preprocessing
+    assert card["inputs"]["preprocessing"]["leads"] == ["I", "II", "III", "V2"]
+    for source, out in ((run, "from_run"), (tmp_path / "model", "from_export")):
+        assert main(["predict", str(source), "--data", str(records), "--out", str(tmp_path / out),
+                     "--trial", trial]) == 0
+        assert f"10 records scored by trial {trial}" in capsys.readouterr().out
+    from_run, from_export = _outputs(tmp_path / "from_run"), _outputs(tmp_path / "from_export")
+    assert set(from_run) == set(from_export) and len(from_run) == 10
+    for record, (classes, binary, probabilities) in from_run.items():
+        assert from_export[record][0] == classes and from_export[record][1] == binary
+        assert np.abs(from_export[record][2] - probabilities).max() <= 1e-4
+    # an export folder missing a part is one sentence
+    model = tmp_path / "model"
+    (model / card["export"]["files"][-1]).unlink()
+    assert main(["predict", str(model), "--data", str(records), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {model}: the {fmt} model files its card names ({', '.join(card['export']['files'])}) are not all "
+        "in the folder; copy the whole export folder, or export the trial again with `ecgsearch export`.\n")
+    (model / "space.yaml").unlink()
+    assert main(["predict", str(model), "--data", str(records), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {model}: the export has no space.yaml (the run's space file, which says how to read records); "
+        "copy the whole export folder, or export the trial again with `ecgsearch export`.\n")
 
 
 def test_a_model_writes_its_own_classes_whatever_the_new_records_label(ray_session, shared_data, tmp_path, capsys):

@@ -208,3 +208,13 @@ def test_a_regression_checkpoint_keeps_the_target_scaling(tmp_path) -> None:
     train = np.asarray(data.targets[data.indices("train")], dtype=np.float64)
     assert saved["mean"] == pytest.approx(train.mean(axis=0).tolist(), rel=1e-5)
     assert saved["std"] == pytest.approx(train.std(axis=0).tolist(), rel=1e-5)
+    # and it comes back: a fresh task scores outputs in the training units (predict, export's model card)
+    from ecgsearch.train.tasks import restore_task
+
+    fresh = get_registries().tasks.get("regression").create(2)
+    restore_task(fresh, saved)
+    outputs = torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+    expected = np.array([saved["mean"], [m + s for m, s in zip(saved["mean"], [saved["std"][0], -saved["std"][1]])]])
+    assert fresh.scores(outputs) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="task regression: a state of 2 targets does not fit 3."):
+        restore_task(get_registries().tasks.get("regression").create(3), saved)

@@ -164,10 +164,10 @@ def add_parser(subparsers: Any) -> None:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = subparsers.add_parser("predict", help="score a folder of records with a run's best trial "
-                                                    "(Challenge output format)")
-    predict.add_argument("run_dir", help="the --out folder of a run")
+    predict = subparsers.add_parser("predict", help="score a folder of records with a run's best trial or an "
+                                                    "exported model (Challenge output format)")
+    predict.add_argument("run_dir", help="the --out folder of a run, or of an `ecgsearch export`")
     predict.add_argument("--data", required=True, help="folder of records, read as the run's dataset reads them")
     predict.add_argument("--out", required=True, help="folder for one CSV per record")
-    predict.add_argument("--trial", help="a trial id (default: the best by the run's metric)")
+    predict.add_argument("--trial", help="a trial id (default: the best by the run's metric; an export holds one)")
     predict.set_defaults(func=cmd_predict)

@@ -143,7 +143,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     # deferred: imports torch and the runtimes
     from ecgsearch.deploy.export import export_trial
 
-    done = export_trial(args.run_dir, args.trial, args.format, args.out, precision=args.precision)
+    done = export_trial(args.run_dir, args.trial, args.format, args.out, precision=args.precision,
+                        bootstrap=args.bootstrap)
     verdict = "ok" if done.precision != "fp32" or done.max_abs_diff <= 1e-3 else "LARGER THAN 1e-3"
     print(f"trial {done.trial_id} exported as {done.format} ({done.precision}, by {done.backend}): "
           + ", ".join(str(f) for f in done.files))
@@ -181,4 +182,7 @@ def add_parser(sub: Any) -> None:
     export.add_argument("--out", required=True, help="folder for the model files")
     export.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
                         help="fp32, or int8 (OpenVINO, NNCF post-training quantisation on training records)")
+    export.add_argument("--bootstrap", type=int, metavar="N",
+                        help="resamples of the test records for the model card's metric intervals (default 200; "
+                             "0: none)")
     export.set_defaults(func=cmd_export)

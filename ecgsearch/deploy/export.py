@@ -4,12 +4,16 @@ The file is written by the backend plugin whose ``export_format`` is the request
 ONNX Runtime backend, OpenVINO IR by the OpenVINO backend), with the batch dimension left free. Before
 anything is reported, the written model is run on real validation records and compared with the
 PyTorch model: the largest absolute output difference is part of the result (fp32 stays within 1e-3).
-``export.json`` next to the model says what the model expects and what its outputs mean.
+Beside the model go the model card (``model_card.json`` and ``model_card.md``, ``ecgsearch.deploy.card``:
+inputs, outputs, metrics with intervals, costs, latency, where it came from), the run's space file
+(``space.yaml``: the folder is self-contained, ``ecgsearch predict`` reads records with it) and
+``export.json``, the card's first keys as exports wrote them before the card.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgsearch.analysis.intervals import BOOTSTRAP_RESAMPLES
 from ecgsearch.data.augment import center_crop
 from ecgsearch.data.cache import open_dataset
 from ecgsearch.data.prepare import prepare_data
+from ecgsearch.deploy.card import ExportFacts, build_card, export_metadata, write_card
 from ecgsearch.deploy.model import trained_model
 from ecgsearch.errors import UserError
 from ecgsearch.latency.backend import BackendUnavailable, create_backend
@@ -27,7 +33,7 @@ from ecgsearch.latency.dataset_checks import calibration_batches
 from ecgsearch.latency.options import BackendOptions
 from ecgsearch.latency.request import DataRef
 from ecgsearch.plugins import get_registries
-from ecgsearch.results import open_run
+from ecgsearch.results import SPACE_COPY, open_run
 
 FORMATS: tuple[str, ...] = ("onnx", "openvino")
 EXPORT_PRECISIONS: tuple[str, ...] = ("fp32", "int8")
@@ -70,8 +76,9 @@ def exporting_backend(fmt: str, options: BackendOptions) -> tuple[str, Any]:
 
 
 def export_trial(run_dir: str | Path, trial_id: str | None, fmt: str, out_dir: str | Path,
-                 precision: str = "fp32") -> Export:
-    """Write trial ``trial_id`` of ``run_dir`` as ``fmt`` into ``out_dir`` and check it against PyTorch."""
+                 precision: str = "fp32", bootstrap: int | None = None) -> Export:
+    """Write trial ``trial_id`` of ``run_dir`` as ``fmt`` into ``out_dir``, check it against PyTorch, and write
+    its model card (test intervals from ``bootstrap`` resamples, default ``BOOTSTRAP_RESAMPLES``; 0: none) and the run's space file beside it."""
     out_dir = Path(out_dir)
     if fmt not in FORMATS:
         raise UserError(f"--format: '{fmt}' is not an export format (allowed: {', '.join(FORMATS)}); "
@@ -79,10 +86,14 @@ def export_trial(run_dir: str | Path, trial_id: str | None, fmt: str, out_dir: s
     if precision not in EXPORT_PRECISIONS:
         raise UserError(f"--precision: '{precision}' cannot be exported (allowed: {', '.join(EXPORT_PRECISIONS)}); "
                         "fp16/bf16 are execution precisions: choose them when measuring with ecgsearch bench.")
+    bootstrap = BOOTSTRAP_RESAMPLES if bootstrap is None else bootstrap
+    if bootstrap < 0:
+        raise UserError(f"--bootstrap: {bootstrap} is not a number of resamples >= 0; pass e.g. --bootstrap 1000 "
+                        "(0 writes the card without intervals).")
     run = open_run(run_dir, "export")
     spec = run.spec
     trial_id = run.choose_trial(trial_id)
-    run.load_checkpoint(trial_id)  # a trial without weights is one sentence before any backend starts
+    checkpoint = run.load_checkpoint(trial_id)  # a trial without weights is one sentence before any backend starts
     name, backend = exporting_backend(fmt, BackendOptions(precision=precision))
     cache_entry = prepare_data(spec.data, f"{spec.path}: data")
     arrays = open_dataset(Path(cache_entry))
@@ -97,12 +108,8 @@ def export_trial(run_dir: str | Path, trial_id: str | None, fmt: str, out_dir: s
     backend.prepare(trained.model, torch.from_numpy(records[:1]), calibration)
     diff = backend.numerics_check(trained.model, records)
     files = backend.export(out_dir)
-    metadata = {"trial_id": trial_id, "format": fmt, "precision": precision, "backend": name,
-                "architecture": ref.architecture, "params": ref.params,
-                "input": {"shape": ["batch", ref.leads, ref.samples], "dtype": "float32",
-                          "leads": list(arrays.leads), "sampling_rate": float(arrays.sampling_rate)},
-                "outputs": {"count": ref.outputs, "targets": trained.targets, "task": spec.task.name,
-                            "thresholds": trained.thresholds},
-                "max_abs_diff_vs_pytorch": diff}
-    (out_dir / METADATA).write_text(json.dumps(metadata, indent=2))
-    return Export(trial_id, fmt, name, [*files, out_dir / METADATA], diff, precision)
+    facts = ExportFacts(fmt, precision, name, [f.name for f in files], diff)
+    card = build_card(run, trained, checkpoint, arrays, Path(cache_entry), facts, bootstrap)
+    written = [*write_card(out_dir, card), Path(shutil.copyfile(run.path / SPACE_COPY, out_dir / SPACE_COPY))]
+    (out_dir / METADATA).write_text(json.dumps(export_metadata(card), indent=2))
+    return Export(trial_id, fmt, name, [*files, *written, out_dir / METADATA], diff, precision)

@@ -20,6 +20,7 @@ from ecgsearch.latency.request import ModelRef
 from ecgsearch.latency.worker import build_model
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import RunFolder
+from ecgsearch.train.tasks import restore_task
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def trained_model(run: RunFolder, trial_id: str, data: EcgArrays) -> TrainedMode
                         encoders=spec.encoders)
     model, _ = build_model(ref, checkpoint)
     task = get_registries().tasks.get(spec.task.name).create(len(targets), **dict(spec.task.params))
+    restore_task(task, checkpoint.get("task_state"))  # a regression's scores in bpm and ms again
     return TrainedModel(trial_id=trial_id, model=model, task=task, ref=ref, thresholds=checkpoint.get("thresholds"),
                         targets=list(targets))
 

@@ -4,7 +4,9 @@ A task plugin's factory is called as ``factory(num_targets, **params)`` with the
 columns of the dataset (``EcgArrays.targets.shape[1]``). Before training, the trial calls the task's
 optional ``fit(train_targets)`` (a regression learns each target's mean and spread there, so the model
 trains on standardised values while the scores come back in bpm and ms) and optional
-``check_targets(targets, names)`` (a multiclass task refuses rows that are not exactly one class).
+``check_targets(targets, names)`` (a multiclass task refuses rows that are not exactly one class). A task
+that learns from the targets gives what it learned as ``state()`` (kept next to the checkpoint) and takes
+it back with ``load_state(state)``, so a trained model's scores come out in the training units.
 """
 
 from __future__ import annotations
@@ -46,3 +48,10 @@ def task_state(task: Any) -> dict[str, Any] | None:
     """What a fitted task learned (``state()``: numbers and lists), kept next to a checkpoint's weights."""
     state = getattr(task, "state", None)
     return None if state is None else state()
+
+
+def restore_task(task: Any, state: dict[str, Any] | None) -> None:
+    """Give a task back what it learned in training (``task_state``; ``load_state``), when it learned any."""
+    load = getattr(task, "load_state", None)
+    if state is not None and load is not None:
+        load(state)
