@@ -5,10 +5,11 @@ Three tiers, so that a command cannot drift from the CLI again:
 - every synopsis (``ecgsearch bench RUN_DIR [--trials best|pareto|all] --backend NAME ...``) names a real
   verb, and each of its options is an option of that verb;
 - every concrete command parses with the real parser;
-- every concrete command that works on a finished run (``report``, ``scale``, ``prune``, ``bench``,
-  ``export``), on a space file (``validate``), on a built-in dataset or on nothing (``plugins``) is run for
-  real, against a small quickstart run that stands in for ``runs/quickstart`` (its trial ids and FLOP
-  range replace the docs' examples), and must exit 0. The rest (a full search, a cluster, a data folder
+- every concrete command that works on a finished run (``report``, ``compare``, ``scale``, ``prune``,
+  ``bench``, ``export``), on a space file (``validate``), on a built-in dataset or on nothing (``plugins``)
+  is run for real, against a small quickstart run that stands in for ``runs/quickstart`` (its trial ids
+  and FLOP range replace the docs' examples; a copy of it stands in for another run, such as
+  ``runs/quickstart-surrogate``), and must exit 0. The rest (a full search, a cluster, a data folder
   the docs assume under ``/data``) parse only: each is listed with the reason below.
 
 The report's own text is checked the same way, on the small run.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import shutil
 from html import unescape
 from pathlib import Path
 
@@ -36,7 +38,7 @@ SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
 INLINE = re.compile(r"`(ecgsearch (?:-|[a-z])[^`]*)`")
 PLACEHOLDER = re.compile(r"\[|\||\.\.\.|\b(?:RUN_DIR|FILE|DIR|NAME|JOB|URI|OUT|ID|KEY=VALUE|MODULE|KIND|X|URL|N)\b|<")
-RUNS_FOR_REAL = ("report", "scale", "prune", "bench", "export", "validate", "plugins", "data")
+RUNS_FOR_REAL = ("report", "compare", "scale", "prune", "bench", "export", "validate", "plugins", "data")
 PARSE_ONLY = {  # verb -> why the docs' example is only parsed here
     "run": "a full search (the quickstart itself runs in tests/test_quickstart.py)",
     "submit": "needs a Ray cluster (tests/test_submit.py submits to a real one)",
@@ -140,12 +142,20 @@ def small_run(ray_session, tmp_path_factory) -> Path:
     return folder / "run"
 
 
+def _copy(run: Path, folder: Path) -> Path:
+    if not folder.exists():
+        shutil.copytree(run, folder)
+    return folder
+
+
 def _against(command: str, run: Path, out: Path) -> list[str]:
     """The command with the docs' example run, trial ids, FLOP target and output folders made real."""
     frame = pd.read_parquet(run / RESULTS_FILE)
     weighted = [t for t in frame["trial_id"] if (run / "trials" / t / "best.pt").is_file()]
     words = []
     for word in shlex.split(command)[1:]:
+        if re.fullmatch(r"runs/quickstart-[\w-]+", word):  # another run of the docs (compare): a copy of the run
+            word = str(_copy(run, out / Path(word).name))
         word = word.replace("runs/quickstart", str(run))
         if re.fullmatch(r"t\d{4}", word):
             word = weighted[0]
@@ -153,7 +163,7 @@ def _against(command: str, run: Path, out: Path) -> list[str]:
     if "--target-flops" in words:
         words[words.index("--target-flops") + 1] = str(float(frame["cost.flops"].max()))
         words += ["--candidates", "30", "--bootstrap", "20"]
-    if words[:1] in (["export"], ["prune"]) and "--out" in words:
+    if words[:1] in (["export"], ["prune"], ["compare"]) and "--out" in words:
         words[words.index("--out") + 1] = str(out / Path(words[words.index("--out") + 1]).name)
     if words[:1] == ["prune"]:
         words += ["--candidates", "200", "--min-trials", "1"]

@@ -2,10 +2,11 @@
 
 ``run`` opens a run for analysis (``load_run``: the trials with a value); ``explain`` cross-validates the
 surrogate and ranks the features; ``pareto`` finds the fronts; ``scaling`` fits laws; ``prune`` narrows
-the space; ``scale_up`` proposes larger models. The surrogate's features and model live with the search
-(``ecgsearch.search.features``, ``ecgsearch.search.surrogate_model``) and are re-exported here. Reads the
-results table, never the engine: may import search, train, the run folder, space, data and the contracts.
-Read ``run.py`` first.
+the space; ``scale_up`` proposes larger models; ``progress`` is the best value so far, ``history`` a
+trial's per-epoch reports (Tune's trial folder) and ``compare`` several runs read together. The
+surrogate's features and model live with the search (``ecgsearch.search.features``,
+``ecgsearch.search.surrogate_model``) and are re-exported here. Reads the results table, never the
+engine: may import search, train, the run folder, space, data and the contracts. Read ``run.py`` first.
 """
 
 from ecgsearch.analysis.explain import POOLED, Explanation, explain

@@ -32,6 +32,12 @@ def cost_column(frame: pd.DataFrame, cost: str) -> str:
     return cost
 
 
+def latency_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``latency.<backend>.p50_ms``/``.p90_ms`` columns holding at least one measurement."""
+    return sorted(c for c in frame.columns if c.startswith("latency.") and c.endswith((".p50_ms", ".p90_ms"))
+                  and pd.to_numeric(frame[c], errors="coerce").notna().any())
+
+
 def non_dominated(costs: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Boolean mask of the points no other point dominates (cost minimised, score maximised).
 

@@ -1,9 +1,9 @@
-"""``ecgsearch report RUN_DIR``, ``ecgsearch scale RUN_DIR --target-flops X`` and ``ecgsearch prune RUN_DIR``.
+"""``ecgsearch report RUN_DIR``, ``compare RUN_DIR RUN_DIR ...``, ``scale RUN_DIR --target-flops X`` and ``prune``.
 
 ``report`` writes ``RUN_DIR/report/report.html`` with its PNG figures (docs/analysis.md explains how to
-read each); ``scale`` fits the run's compute scaling law and proposes configurations near a larger
-FLOP budget, ranked by the surrogate; ``prune`` writes the narrower space a run's results support, and
-shows what changed.
+read each); ``compare`` writes one self-contained page of several runs overlaid; ``scale`` fits the run's
+compute scaling law and proposes configurations near a larger FLOP budget, ranked by the surrogate;
+``prune`` writes the narrower space a run's results support, and shows what changed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"report: {report.path} ({len(report.images)} figures)")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ecgsearch.report import compare_runs  # deferred: the comparison imports matplotlib
+
+    comparison = compare_runs(args.run_dirs, args.out, labels=args.label, metric=args.metric, cost=args.cost)
+    for note in comparison.notes:
+        print(f"note: {note}")
+    print(f"compare: {comparison.path} ({', '.join(comparison.labels)})")
+    return 0
+
+
+def _add_compare(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``compare RUN_DIR RUN_DIR [...] --out FILE [--label NAME ...] [--metric M] [--cost COLUMN]``."""
+    compare = subparsers.add_parser("compare", help="one HTML page comparing runs: fronts, search progress and "
+                                                    "learning curves overlaid, labelled by run")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the --out folders of two or more runs")
+    compare.add_argument("--out", metavar="FILE", required=True, help="the HTML file to write (figures embedded)")
+    compare.add_argument("--label", action="append", metavar="NAME",
+                         help="a run's label, once per RUN_DIR in order (default: its space file's name)")
+    compare.add_argument("--metric", help="compare val.<METRIC> (default: the first run's metric)")
+    compare.add_argument("--cost", default="cost.flops", metavar="COLUMN",
+                         help="the cost of the Pareto fronts (default: cost.flops)")
+    compare.set_defaults(func=cmd_compare)
+    return compare
 
 
 def _candidate_space(path: str | None, spec: SearchSpec) -> Any:
@@ -145,7 +170,7 @@ def _cost(config: dict[str, Any], space: Space, shape: Any) -> Any:
 
 
 def add_parser(subparsers: Any) -> None:
-    """Add ``report``, ``scale`` and ``prune`` to a CLI's subparsers."""
+    """Add ``report``, ``compare``, ``scale`` and ``prune`` to a CLI's subparsers."""
     report = subparsers.add_parser("report", help="write RUN_DIR/report/report.html: Pareto fronts, surrogate "
                                                   "CV and importance, scaling laws, progress, latency")
     report.add_argument("run_dir", help="the --out folder of an `ecgsearch run`")
@@ -158,6 +183,7 @@ def add_parser(subparsers: Any) -> None:
                         help="ignored, kept for old scripts: the scaling-law intervals are profile likelihood")
     report.add_argument("--seed", type=int, default=0, help="seed of the CV split")
     report.set_defaults(func=cmd_report)
+    _add_compare(subparsers)
 
     scale = subparsers.add_parser("scale", help="propose configurations at a larger FLOP budget from the run's "
                                                 "scaling law and surrogate")

@@ -6,8 +6,10 @@ autoescaping, so a hyperparameter value such as ``<b>`` shows as text and never 
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import jinja2
@@ -22,7 +24,7 @@ class Table:
 
 @dataclass
 class Image:
-    file: str  # relative to the report's folder
+    file: str  # relative to the report's folder, or a data: URI (``embed_images``)
     caption: str
 
 
@@ -99,14 +101,24 @@ figcaption { font-size: .9em; color: #444; }
 {% endfor %}
 </section>
 {% endfor %}
-<p class="intro">Written by ecgsearch report{% if generated %} on {{ generated }}{% endif %}.</p>
+<p class="intro">Written by {{ by }}{% if generated %} on {{ generated }}{% endif %}.</p>
 </body>
 </html>
 """
 
 
-def render(title: str, summary: Sequence[tuple[str, str]], sections: Sequence[Section], generated: str = "") -> str:
-    """The whole page as a string (all run-provided text escaped)."""
+def render(title: str, summary: Sequence[tuple[str, str]], sections: Sequence[Section], generated: str = "",
+           by: str = "ecgsearch report") -> str:
+    """The whole page as a string (all run-provided text escaped); ``by`` names the command in its footer."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(TEMPLATE).render(title=title, summary=list(summary), sections=list(sections),
-                                                    generated=generated)
+                                                    generated=generated, by=by)
+
+
+def embed_images(sections: Sequence[Section], folder: Path) -> None:
+    """Replace each image's file (a PNG in ``folder``) by a data: URI of its bytes: a page that needs no
+    file beside it."""
+    for section in sections:
+        for image in section.images:
+            data = base64.b64encode((folder / image.file).read_bytes()).decode("ascii")
+            image.file = f"data:image/png;base64,{data}"

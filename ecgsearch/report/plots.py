@@ -7,17 +7,20 @@ display needed, safe on a headless cluster node.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ecgsearch.analysis.pareto import pareto_front
+from ecgsearch.analysis.progress import best_so_far
 from ecgsearch.analysis.scaling import ScalingFit
 
 DPI = 110
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -33,7 +36,7 @@ def progress_plot(values: pd.Series, statuses: pd.Series, metric: str, mode: str
     index = np.arange(1, len(values) + 1)
     finite = np.isfinite(values.to_numpy(dtype=float))
     ax.scatter(index[finite], values[finite], s=18, color="#7f7f7f", alpha=0.7, label="trial")
-    best = (values.cummax() if mode == "max" else values.cummin()).ffill()  # a failed trial keeps the best
+    best = best_so_far(values, mode)
     ax.step(index, best, where="post", color=_COLORS[0], lw=2, label="best so far")
     failed = ~finite
     if failed.any():
@@ -48,17 +51,23 @@ def progress_plot(values: pd.Series, statuses: pd.Series, metric: str, mode: str
     return _save(fig, path)
 
 
+def styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A colour and a marker per name, in order, so that several figures draw each name alike."""
+    return {name: (_COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)]) for i, name in enumerate(names)}
+
+
 def pareto_plot(frame: pd.DataFrame, metric: str, mode: str, cost: str, group_by: str, path: Path,
-                cost_label: str) -> Path:
-    """Every trial (faint) and each group's Pareto front (a step line) of ``metric`` against ``cost``."""
+                cost_label: str, style: dict[str, tuple[str, str]] | None = None) -> Path:
+    """Every trial (faint) and each group's Pareto front (a step line) of ``metric`` against ``cost``;
+    ``style`` gives a group's colour and marker (default: colours in order, round markers)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     fronts = pareto_front(frame, metric, mode, cost=cost, group_by=group_by)
     for i, (name, rows) in enumerate(frame.groupby(group_by, sort=True)):
-        color = _COLORS[i % len(_COLORS)]
-        ax.scatter(rows[cost], rows[metric], s=16, color=color, alpha=0.35)
+        color, marker = (style or {}).get(str(name), (_COLORS[i % len(_COLORS)], "o"))
+        ax.scatter(rows[cost], rows[metric], s=16, color=color, marker=marker, alpha=0.35)
         front = fronts[fronts["group"] == str(name)]
-        ax.step(front[cost], front[metric], where="post", color=color, lw=1.8, marker="o", ms=5,
+        ax.step(front[cost], front[metric], where="post", color=color, lw=1.8, marker=marker, ms=5,
                 label=f"{name} ({len(front)} on front / {len(rows)})")
     ax.set_xscale("log")
     ax.set_xlabel(cost_label)
@@ -66,6 +75,49 @@ def pareto_plot(frame: pd.DataFrame, metric: str, mode: str, cost: str, group_by
     ax.set_title(f"Pareto front of {metric} vs {cost_label}, by {group_by}")
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def _time_unit(seconds: float) -> tuple[float, str]:
+    return (3600.0, "h") if seconds >= 3 * 3600 else (60.0, "min") if seconds >= 180 else (1.0, "s")
+
+
+def search_curves_plot(curves: Mapping[str, pd.DataFrame], metric: str, mode: str, path: Path,
+                       style: dict[str, tuple[str, str]]) -> Path:
+    """Each run's best ``metric`` so far (``progress.search_curve``), against the trials finished (left)
+    and the training time spent (right)."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    scale, unit = _time_unit(max(float(c["seconds"].max()) for c in curves.values()))
+    for label, curve in curves.items():
+        color, marker = style[label]
+        for ax, x in zip(axes, (curve["trial"], curve["seconds"] / scale)):
+            ax.step(x, curve["best"], where="post", color=color, lw=1.8, marker=marker, ms=4, label=label)
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax, x_label in zip(axes, ("trials finished", f"training time spent ({unit})")):
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(f"best {metric} so far")
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"search progress ({mode} {metric})", fontsize=10)
+    return _save(fig, path)
+
+
+def epoch_curves_plot(curves: Mapping[str, tuple[str, pd.DataFrame]], metric: str, path: Path,
+                      style: dict[str, tuple[str, str]]) -> Path:
+    """Per run, ``metric`` after each epoch of one trial: ``curves`` maps a run to (trial id, history)."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    for label, (trial_id, history) in curves.items():
+        color, marker = style[label]
+        ax.plot(history["epoch"], history["value"], color=color, marker=marker, ms=5, lw=1.8,
+                label=f"{label}: {trial_id}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per epoch of each run's best trial")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ecgsearch.analysis.explain import explain
-from ecgsearch.analysis.pareto import hypervolume, pareto_front
+from ecgsearch.analysis.pareto import hypervolume, latency_columns, pareto_front
+from ecgsearch.analysis.progress import trial_values
 from ecgsearch.analysis.prune import MIN_TRIALS as PRUNE_MIN_TRIALS
 from ecgsearch.analysis.run import RunData
 from ecgsearch.analysis.scaling import (
@@ -35,12 +36,6 @@ COST_LABELS = {"cost.flops": "FLOPs per sample", "cost.params": "parameters"}
 IDENTITY = ["trial_id", "architecture", "optimizer"]
 
 
-def latency_columns(frame: pd.DataFrame) -> list[str]:
-    """The ``latency.<backend>.p50_ms``/``.p90_ms`` columns holding at least one measurement."""
-    return sorted(c for c in frame.columns if c.startswith("latency.") and c.endswith((".p50_ms", ".p90_ms"))
-                  and pd.to_numeric(frame[c], errors="coerce").notna().any())
-
-
 def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if c in frame.columns]
 
@@ -54,9 +49,7 @@ def best_section(run: RunData, n: int = 5) -> Section:
 
 
 def progress_section(run: RunData, out: Path) -> Section:
-    values = pd.to_numeric(run.results[run.column], errors="coerce").astype(float)
-    values = values.where(run.results["status"].isin(("ok", "stopped")))
-    path = plots.progress_plot(values.reset_index(drop=True), run.results["status"].reset_index(drop=True),
+    path = plots.progress_plot(trial_values(run), run.results["status"].reset_index(drop=True),
                                run.column, run.mode, out / "progress.png")
     return Section("Search progress", "progress",
                    "Each dot is a trial in the order trials finished; the line is the best value found so far. "
@@ -69,7 +62,7 @@ def _cost_columns(frame: pd.DataFrame) -> list[str]:
     return usable + [c for c in latency_columns(frame) if c.endswith("p50_ms")]
 
 
-def _label(cost: str) -> str:
+def cost_label(cost: str) -> str:
     return COST_LABELS.get(cost) or f"{cost.removeprefix('latency.')} (ms)"
 
 
@@ -88,32 +81,34 @@ def pareto_section(run: RunData, out: Path) -> Section:
     for cost in costs:
         for group in groups[:1] if cost != "cost.flops" else groups:
             name = f"pareto_{cost.removeprefix('cost.').removeprefix('latency.').replace('.', '_')}_by_{group}.png"
-            path = plots.pareto_plot(trials, run.column, run.mode, cost, group, out / name, _label(cost))
-            section.images.append(Image(path.name, f"{run.column} vs {_label(cost)}, front per {group}"))
+            path = plots.pareto_plot(trials, run.column, run.mode, cost, group, out / name, cost_label(cost))
+            section.images.append(Image(path.name, f"{run.column} vs {cost_label(cost)}, front per {group}"))
     cost = costs[0]
     front = pareto_front(trials, run.column, run.mode, cost=cost)
     columns = _present(front, [*IDENTITY, run.column, *costs])
-    section.tables.append(Table(f"the pooled front of {run.column} vs {_label(cost)} ({len(front)} trials)",
+    section.tables.append(Table(f"the pooled front of {run.column} vs {cost_label(cost)} ({len(front)} trials)",
                                 columns, [[fmt(row[c]) for c in columns] for _, row in front.iterrows()]))
     if groups:
-        section.tables.append(_hypervolume_table(trials, run, cost, groups[0]))
+        section.tables.append(hypervolume_table(trials, run.metric, run.mode, cost, groups[0]))
     return section
 
 
-def _hypervolume_table(trials: pd.DataFrame, run: RunData, cost: str, group: str) -> Table:
-    """Hypervolume of each group's front against one shared reference, so fronts can be compared."""
-    sign = 1.0 if run.mode == "max" else -1.0
-    scores = sign * pd.to_numeric(trials[run.column], errors="coerce")
+def hypervolume_table(trials: pd.DataFrame, metric: str, mode: str, cost: str, group: str) -> Table:
+    """Hypervolume of each group's front of ``val.<metric>`` against one shared reference, so fronts can be
+    compared (``trials`` must have unique index labels)."""
+    column = f"val.{metric}"
+    sign = 1.0 if mode == "max" else -1.0
+    scores = sign * pd.to_numeric(trials[column], errors="coerce")
     costs = pd.to_numeric(trials[cost], errors="coerce")
     reference = (float(costs.max()) * 2.0, float(scores.min()))
     rows = []
     for name, rows_of in trials.groupby(group, sort=True):
-        front = pareto_front(rows_of, run.column, run.mode, cost=cost)
+        front = pareto_front(rows_of, column, mode, cost=cost)
         measured = rows_of.index[costs.loc[rows_of.index].gt(0).to_numpy()]  # decades need a positive cost
         volume = hypervolume(costs.loc[measured], scores.loc[measured], reference)
         rows.append([str(name), str(len(rows_of)), str(len(front)), fmt(volume)])
-    return Table(f"hypervolume by {group} (decades of {_label(cost)} x {run.metric}; reference: 2 x the largest "
-                 f"cost and the worst {run.metric}; larger is a better front)",
+    return Table(f"hypervolume by {group} (decades of {cost_label(cost)} x {metric}; reference: 2 x the largest "
+                 f"cost and the worst {metric}; larger is a better front)",
                  [group, "trials", "on front", "hypervolume"], rows)
 
 
