@@ -11,7 +11,7 @@ The public face: what a plugin author or a notebook user imports, ``from ecgsear
   ``trace_span``, ``freeze_stages``; ``Estimator`` for a features-and-fitted-model kind), the task, schedule and metric contracts (``Task``, ``Schedule``,
   ``ScheduleRun``, ``binarize``) and the latency backend base class (``LatencyBackend``).
 - For notebooks, loaded on first use: ``load_space``, ``parse_space``, ``run_search``, ``open_run``,
-  ``read_results``, ``get_registries``.
+  ``read_results``, ``get_registries``; ``export_trial`` (a run's trial as an ONNX model, for trackers).
 
 Built-in plugins import only this module and the contract modules (``hookspecs``, ``infos``, ``errors``),
 exactly as a third-party plugin would (``tests/test_layout.py`` checks it). The package's stages live in
@@ -43,6 +43,7 @@ from ecgsearch.infos import (
     SearcherInfo,
     SurrogateInfo,
     TaskInfo,
+    TrackerInfo,
     any_param,
     bool_param,
     either,
@@ -81,11 +82,13 @@ _LAZY: dict[str, str] = {
     "run_search": "ecgsearch.engine",
     **dict.fromkeys(("open_run", "read_results"), "ecgsearch.results"),
     "get_registries": "ecgsearch.plugins",
+    # trackers: the best trial as a deployable model
+    "export_trial": "ecgsearch.deploy.export",
 }
 
 __all__ = [
     "ArchitectureInfo", "BackendInfo", "DatasetInfo", "LabelSet", "MetricInfo", "OptimizerInfo", "PluginError",
-    "ScheduleInfo", "SchedulerInfo", "SearcherInfo", "SpaceError", "SurrogateInfo", "TaskInfo", "UserError", "hookimpl",
+    "ScheduleInfo", "SchedulerInfo", "SearcherInfo", "SpaceError", "SurrogateInfo", "TaskInfo", "TrackerInfo", "UserError", "hookimpl",
     "__version__", "ParamSpec", "any_param", "bool_param", "either", "float_param", "int_param", "list_param",
     "str_param", *sorted(_LAZY),
 ]
@@ -122,6 +125,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     )
     from ecgsearch.data.signal_writer import SignalWriter
     from ecgsearch.data.source import SPLITS, EcgArrays, EcgSource, Progress
+    from ecgsearch.deploy.export import export_trial
     from ecgsearch.engine import run_search
     from ecgsearch.latency.backend import BackendUnavailable, LatencyBackend
     from ecgsearch.plugins import get_registries

@@ -9,7 +9,8 @@ which are found through the ``ecgsearch`` entry-point group::
 
 Collection hooks return a list of info records (``ecgsearch.infos``); all plugins' lists are joined
 and a name registered twice within a kind is an error naming both plugins. Lifecycle hooks are called
-in the driver process and their return values are ignored: use them to log to MLflow, W&B, Slack...
+in the driver process and their return values are ignored: use them to notify Slack, a queue...
+(MLflow, TensorBoard and W&B are built-in trackers: ``ecgsearch_register_trackers``, docs/tracking.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ecgsearch.infos import (
     SearcherInfo,
     SurrogateInfo,
     TaskInfo,
+    TrackerInfo,
 )
 
 if TYPE_CHECKING:  # annotations only: the contracts import no stage
@@ -153,6 +155,20 @@ def ecgsearch_register_searchers() -> list[SearcherInfo]:
     """
 
 
+@hookspec
+def ecgsearch_register_trackers() -> list[TrackerInfo]:
+    """Return experiment trackers (``mlflow``, ``tensorboard``, ``wandb``, ...).
+
+    ``TrackerInfo.factory(spec, out_dir, **settings)`` returns the tracker of one search, created in the
+    driver when the search starts; the built-in ``tracking`` plugin then passes every lifecycle hook on to
+    it (``trial_started``, ``trial_result``, ``trial_finished``, ``search_finished`` methods, each optional).
+    A space file turns one on with ``tracking: {NAME: {setting: value}}``, settings checked against
+    ``params``; a tracker whose ``requires`` are not installed is refused when the file is read.
+
+    Not firstresult: every plugin's list is collected.
+    """
+
+
 # --- lifecycle hooks ---------------------------------------------------------------------------
 
 
@@ -167,6 +183,16 @@ def ecgsearch_search_started(spec: SearchSpec, out_dir: Path) -> None:
 @hookspec
 def ecgsearch_trial_started(trial_id: str, config: Mapping[str, Any]) -> None:
     """Called in the driver when a trial starts, with its sampled (active) hyperparameters."""
+
+
+@hookspec
+def ecgsearch_trial_result(trial_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+    """Called in the driver after each epoch a trial reports (not for a trial the table already holds).
+
+    epoch: the epoch just finished (1, 2, ...); metrics: that epoch's own numbers, ``loss``,
+    ``samples_per_second`` and its validation scores ``val.<metric>`` (the row's ``val.*`` columns are
+    the best epoch's instead).
+    """
 
 
 @hookspec

@@ -451,6 +451,22 @@ class SearcherInfo(PluginInfo):
     model_based: bool = False
 
 
+@dataclass(frozen=True)
+class TrackerInfo(PluginInfo):
+    """An experiment tracker: ``factory(spec, out_dir, **settings) -> tracker``, created in the driver when a
+    search starts, for a space file whose ``tracking`` section names it (``tracking: {NAME: {setting: value}}``,
+    settings declared in ``params``).
+
+    The tracker is told what happens through methods, each optional: ``trial_started(trial_id, config)``,
+    ``trial_result(trial_id, epoch, metrics)``, ``trial_finished(trial_id, row)``, ``search_finished(results)``
+    (docs/tracking.md). A method that raises is logged once as a warning and the search goes on without the
+    tracker: a tracker never loses the search's results. ``requires`` are checked when the space file is
+    read, so a missing package is refused by ``ecgsearch validate`` with ``install_hint``.
+    """
+
+    kind: ClassVar[str] = "tracker"
+
+
 def resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
     """A callable as given, or the object a ``"module:attr"`` string names (imported now)."""
     if callable(ref):
@@ -473,4 +489,5 @@ INFO_TYPES: tuple[type[PluginInfo], ...] = (
     ScheduleInfo,
     SchedulerInfo,
     SearcherInfo,
+    TrackerInfo,
 )

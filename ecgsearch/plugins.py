@@ -37,6 +37,7 @@ from ecgsearch.infos import (
     SearcherInfo,
     SurrogateInfo,
     TaskInfo,
+    TrackerInfo,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "torch_backends": "ecgsearch_plugins.backends.torch_backends",
     "onnxruntime_backends": "ecgsearch_plugins.backends.onnxruntime_backends",
     "openvino_backends": "ecgsearch_plugins.backends.openvino_backends",
+    "tracking": "ecgsearch_plugins.tracking.hooks",
+    "mlflow_tracker": "ecgsearch_plugins.tracking.mlflow_tracker",
+    "tensorboard_tracker": "ecgsearch_plugins.tracking.tensorboard_tracker",
+    "wandb_tracker": "ecgsearch_plugins.tracking.wandb_tracker",
 }
 
 # hook name -> (registry attribute, info type)
@@ -85,6 +90,7 @@ COLLECTION_HOOKS: dict[str, tuple[str, type[PluginInfo]]] = {
     "ecgsearch_register_surrogates": ("surrogates", SurrogateInfo),
     "ecgsearch_register_schedulers": ("schedulers", SchedulerInfo),
     "ecgsearch_register_searchers": ("searchers", SearcherInfo),
+    "ecgsearch_register_trackers": ("trackers", TrackerInfo),
 }
 
 
@@ -226,6 +232,7 @@ class Registries:
     surrogates: Registry[SurrogateInfo] = field(default_factory=lambda: Registry("surrogate"))
     schedulers: Registry[SchedulerInfo] = field(default_factory=lambda: Registry("scheduler"))
     searchers: Registry[SearcherInfo] = field(default_factory=lambda: Registry("searcher"))
+    trackers: Registry[TrackerInfo] = field(default_factory=lambda: Registry("tracker"))
     plugins: list[str] = field(default_factory=list)
     broken: list[BrokenPlugin] = field(default_factory=list)
     manager: Any = None

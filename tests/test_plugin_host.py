@@ -123,7 +123,7 @@ def test_plugins_json_lists_builtins_by_kind(capsys):
     listing = json.loads(capsys.readouterr().out)
     kinds = listing["kinds"]
     assert set(kinds) == {"architectures", "optimizers", "schedules", "datasets", "tasks", "metrics", "backends",
-                          "surrogates", "schedulers", "searchers"}
+                          "surrogates", "schedulers", "searchers", "trackers"}
     names = {kind: {item["name"] for item in items} for kind, items in kinds.items()}
     assert {"resnet", "convnext"} <= names["architectures"] and {"adamw", "sgd"} <= names["optimizers"]
     assert {"fifo", "asha", "pbt"} <= names["schedulers"] and {"random", "surrogate"} <= names["searchers"]

@@ -89,7 +89,7 @@ def _export_spec(folder: Path) -> SearchSpec:
     if not (folder / SPACE_COPY).is_file():
         raise UserError(f"{folder}: the export has no {SPACE_COPY} (the run's space file, which says how to read "
                         "records); copy the whole export folder, or export the trial again with `ecgsearch export`.")
-    return load_space(folder / SPACE_COPY)
+    return load_space(folder / SPACE_COPY, check_trackers=False)  # trackers do not matter to predict
 
 
 def _export_trial(folder: Path, card: dict[str, Any], trial_id: str | None) -> str:

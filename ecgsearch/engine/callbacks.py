@@ -1,7 +1,7 @@
 """What runs in the driver when a trial ends: its row in the results table, its faults in the log.
 
-``ResultsCallback`` writes a row to ``results.parquet`` the moment a trial ends, then calls the
-lifecycle hooks; ``FaultLogCallback`` records every retried and every failed attempt with its reason;
+``ResultsCallback`` passes each epoch's report to the lifecycle hooks, writes a row to ``results.parquet``
+the moment a trial ends, then calls the lifecycle hooks; ``FaultLogCallback`` records every retried and every failed attempt with its reason;
 ``CheckpointCleanup`` deletes an ended trial's checkpoints.
 """
 
@@ -29,6 +29,8 @@ METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.")
 # report keys kept when present: the trial whose state population-based training continued last; an estimator
 # trial's feature extraction time (ecgsearch.train.estimators)
 OPTIONAL_KEYS = ("cloned_from", "features_seconds")
+# an epoch's report keys passed to ecgsearch_trial_result (with the epoch's own scores, ``current.*``)
+EPOCH_KEYS = ("loss", "samples_per_second")
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")
 
 
@@ -71,6 +73,14 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
     return row
 
 
+def epoch_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """An epoch report's own numbers: its loss and throughput, and its validation scores as ``val.<metric>``
+    (the report's ``val.*`` are the best epoch's so far)."""
+    metrics = {k: result.get(k) for k in EPOCH_KEYS}
+    metrics.update({k.removeprefix("current."): v for k, v in result.items() if k.startswith("current.")})
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 class ResultsCallback(tune.Callback):
     """Writes a row to ``results.parquet`` the moment a trial ends, then calls the lifecycle hooks."""
 
@@ -91,6 +101,12 @@ class ResultsCallback(tune.Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         get_registries().manager.hook.ecgsearch_trial_started(
             trial_id=trial.config["_trial_id"], config=hyperparameters(trial.config))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("restored") or result.get("epoch") is None:  # a recorded trial, or no epoch (an estimator)
+            return
+        get_registries().manager.hook.ecgsearch_trial_result(
+            trial_id=trial.config["_trial_id"], epoch=int(result["epoch"]), metrics=epoch_metrics(result))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}

@@ -113,7 +113,7 @@ class RunFolder:
         # deferred: the parser loads the plugin registries
         from ecgsearch.space import load_space
 
-        return load_space(self.path / SPACE_COPY)
+        return load_space(self.path / SPACE_COPY, check_trackers=False)  # a run is read without its trackers
 
     def results(self) -> pd.DataFrame:
         """The results table, read through the guarded reader (a damaged file is one sentence)."""

@@ -4,7 +4,7 @@
 samples candidates deterministically (``sample(seed, index)``), compiles to a Tune ``param_space``
 (``to_tune()``) and turns flat configurations into factory kwargs (``resolve``). The reference is
 docs/space-file.md. ``parse`` reads a file section by section (``sections``, ``params``, ``transfer``,
-``search_options``) into the records of ``spec``; ``model`` and ``distributions`` are the searchable
+``search_options``, ``tracking``) into the records of ``spec``; ``model`` and ``distributions`` are the searchable
 space. May import data (the augmentation names) and the contracts. Read ``parse.py`` first.
 """
 

@@ -236,7 +236,7 @@ def trial_param(ctx: Context, key: str, value: Any, trial: TrialParam) -> Distri
 
 # registry attribute -> leading positional factory parameters the engine supplies (not settable)
 SETTABLE_KINDS: dict[str, int] = {**{attr: skip for attr, skip in CONDITIONAL_CHOICES.values()},
-                                  "datasets": 0, "tasks": 1, "schedulers": 1, "searchers": 1}
+                                  "datasets": 0, "tasks": 1, "schedulers": 1, "searchers": 1, "trackers": 2}
 
 
 def parameter_rows(registries: Registries, kinds: tuple[str, ...] = tuple(SETTABLE_KINDS)) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from ecgsearch.space.sections import (
     parse_task,
 )
 from ecgsearch.space.spec import ConstraintSpec, ResourceSpec, SearchAlgSpec, SearchSpec
+from ecgsearch.space.tracking import parse_tracking
 from ecgsearch.space.transfer import check_precision, parse_transfer, with_param
 from ecgsearch.space.yamlio import load_yaml, read_text
 
@@ -32,16 +33,20 @@ log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "seed", "data", "task", "metric", "budget", "resources", "search", "constraints", "latency", "space",
-    "transfer",
+    "transfer", "tracking",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("data", "task", "budget", "space")
 
 
-def load_space(path: str | Path, registries: Registries | None = None) -> SearchSpec:
-    """Read and validate the space file at ``path``; every problem is a one-line ``SpaceError``."""
+def load_space(path: str | Path, registries: Registries | None = None, check_trackers: bool = True) -> SearchSpec:
+    """Read and validate the space file at ``path``; every problem is a one-line ``SpaceError``.
+
+    check_trackers: False for a finished run's copy (``open_run``): its trackers' packages are needed to
+    search, not to read the run.
+    """
     source = str(path)
     document, lines = load_yaml(read_text(path), source)
-    return _build(document, Context(source, lines), Path(path).stem, registries)
+    return _build(document, Context(source, lines), Path(path).stem, registries, check_trackers)
 
 
 def file_error(path: str | Path, key: str, problem: str) -> SpaceError:
@@ -76,7 +81,8 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _build(document: Any, ctx: Context, stem: str, registries: Registries | None) -> SearchSpec:
+def _build(document: Any, ctx: Context, stem: str, registries: Registries | None,
+           check_trackers: bool = True) -> SearchSpec:
     if not isinstance(document, dict):
         raise ctx.error("", f"the top level must be a mapping of sections, not {show(document)}",
                         TOP_LEVEL_KEYS)
@@ -110,6 +116,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     if document.get("transfer") is not None:
         transfer, freeze = parse_transfer(ctx, document["transfer"], data, registries)
         space = with_param(space, freeze)
+    tracking = optional("tracking", lambda c, v: parse_tracking(c, v, registries, check_trackers), {})
     spec = SearchSpec(
         path=ctx.source,
         name=name,
@@ -126,6 +133,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
         space=space,
         lines=dict(ctx.lines),
         transfer=transfer,
+        tracking=tracking,
     )
     log.debug("parsed space file %s: %d parameters", ctx.source, len(spec.space.parameters))
     return spec

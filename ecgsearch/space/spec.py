@@ -153,6 +153,7 @@ class SearchSpec:
     latency: LatencySpec | None
     lines: Mapping[str, int]
     transfer: TransferSpec | None = None
+    tracking: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # tracker -> settings, those on
 
     @property
     def encoders(self) -> int:
