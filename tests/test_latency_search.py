@@ -127,8 +127,9 @@ def test_every_trial_is_measured_and_a_crashing_backend_is_recorded(latency_run)
 
 def test_a_candidate_over_the_limit_is_pruned_before_training(tmp_path, monkeypatch):
     spec = write(tmp_path, space_text("latency: {backends: [torch-cpu]}", "constraints: {max_latency_ms: 2}"))
-    context = type("Context", (), {"latency": latency_plan(spec), "mode": "max"})()
+    context = type("Context", (), {"latency": latency_plan(spec), "mode": "max", "space": spec.space})()
     measured = {"latency.torch-cpu.p50_ms": 3.5, "latency.torch-cpu.error": None}
+    config = spec.space.sample(0, 0)  # the trial's architecture decides whether there is a network to measure
     monkeypatch.setattr(plan_module, "trial_latency", lambda config, context: measured)
     reports: list[dict] = []
     trained: list[str] = []
@@ -137,14 +138,14 @@ def test_a_candidate_over_the_limit_is_pruned_before_training(tmp_path, monkeypa
         trained.append(config["_trial_id"])
         report({"status": "ok", "val.macro_auroc": 0.7})
 
-    with_latency(run)({"_trial_id": "t0000"}, context, reports.append)
+    with_latency(run)({**config, "_trial_id": "t0000"}, context, reports.append)
     assert trained == [] and len(reports) == 1
     assert reports[0]["status"] == "pruned" and reports[0]["error"] == "latency.torch-cpu.p50_ms 3.5 > max_latency_ms 2"
     row = result_row({"_trial_id": "t0000", "architecture": "resnet_tiny", "optimizer": "adamw"}, reports[0])
     assert row["status"] == "pruned" and row["latency.torch-cpu.p50_ms"] == 3.5 and row["epochs"] == 0
 
     measured["latency.torch-cpu.p50_ms"] = 1.5  # within the limit: trained, and every report has the columns
-    with_latency(run)({"_trial_id": "t0001"}, context, reports.append)
+    with_latency(run)({**config, "_trial_id": "t0001"}, context, reports.append)
     assert trained == ["t0001"] and reports[-1]["latency.torch-cpu.p50_ms"] == 1.5
 
 
