@@ -15,3 +15,9 @@ class PluginError(UserError):
 
 class SpaceError(UserError):
     """A space file is invalid; the message starts with ``FILE:LINE: dotted.key:``."""
+
+
+def shown(error: UserError) -> str:
+    """The line the CLI prints for ``error``: a space file's as it is (it starts with ``FILE:LINE:``, like a
+    compiler's), any other after ``error: ``."""
+    return str(error) if isinstance(error, SpaceError) else f"error: {error}"

@@ -88,3 +88,26 @@ def test_run_with_a_missing_data_folder_is_one_sentence(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == (f"error: {path}: data: dataset 'physionet2021': the data folder {tmp_path / 'missing'} "
                            "does not exist; set root to the unpacked Challenge 2021 training folder.")
+
+
+def test_validate_checks_every_file_it_is_given(tmp_path, capsys):
+    good, bad = ROOT / "spaces" / "quickstart.yaml", _write(tmp_path, GOOD.replace("trials: 2", "trials: two"))
+    assert main(["validate", str(good), str(bad), str(good)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count(f"{good}: ok (quickstart:") == 2
+    assert captured.err == f"{bad}:4: budget.trials: 'two' is not an integer >= 1\n"
+
+
+def test_the_pre_commit_hook_validates_the_shipped_spaces(capsys):
+    import re
+    import shlex
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    spaces = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "spaces").glob("*.yaml"))
+    assert hook["id"] == "ecgsearch-validate" and all(re.search(hook["files"], path) for path in spaces)
+    command = shlex.split(hook["entry"])
+    assert command[0] == "ecgsearch"
+    assert main([*command[1:], *(str(ROOT / path) for path in spaces)]) == 0
+    assert capsys.readouterr().out.count(": ok (") == len(spaces)

@@ -12,7 +12,7 @@ import sys
 from typing import Callable, Sequence
 
 from ecgsearch.cli import analysis, data, jobs, latency, search
-from ecgsearch.errors import SpaceError, UserError
+from ecgsearch.errors import UserError, shown
 from ecgsearch.plugins import check_named_modules
 
 # The verb families, in the order ``--help`` lists them; each adds its subcommands.
@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         if args.debug:
             raise
-        # a space-file error already starts with FILE:LINE:, like a compiler's
-        print(error if isinstance(error, SpaceError) else f"error: {error}", file=sys.stderr)
+        print(shown(error), file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted; finished trials are in the results table (continue with --resume)", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecgsearch.errors import UserError
+from ecgsearch.errors import UserError, shown
 from ecgsearch.infos import BackendInfo
 from ecgsearch.plugins import get_registries
 
@@ -30,11 +30,26 @@ def _load_spec(path: str, trials: int | None = None) -> SearchSpec:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    spec = _load_spec(args.file)
-    print(f"{args.file}: ok ({spec.name}: {spec.budget.trials} trials of {spec.budget.epochs} epochs, "
+    """Check every file (a pre-commit hook passes several): ``ok`` lines on stdout, each refused file's
+    sentence on stderr; exit 2 when any was refused. One file's refusal propagates as every verb's does."""
+    if len(args.files) == 1:
+        _print_valid(args.files[0])
+        return 0
+    refused = 0
+    for path in args.files:
+        try:
+            _print_valid(path)
+        except UserError as error:  # the next file is checked too
+            refused += 1
+            print(shown(error), file=sys.stderr)
+    return 2 if refused else 0
+
+
+def _print_valid(path: str) -> None:
+    spec = _load_spec(path)
+    print(f"{path}: ok ({spec.name}: {spec.budget.trials} trials of {spec.budget.epochs} epochs, "
           f"metric {spec.metric} ({spec.mode}), architectures {', '.join(spec.space.choices['architecture'])}, "
           f"optimizers {', '.join(spec.space.choices['optimizer'])})")
-    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -156,8 +171,9 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     run.set_defaults(func=cmd_run)
 
-    validate = subparsers.add_parser("validate", help="check a space file; exit 0 if valid, 2 with the problem if not")
-    validate.add_argument("file")
+    validate = subparsers.add_parser("validate", help="check space files; exit 0 if all are valid, 2 with each "
+                                                      "problem if not")
+    validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(func=cmd_validate)
 
     plugins = subparsers.add_parser("plugins", help="list the plugins by kind and whether each is usable here")
