@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import PNG, reduced_quickstart, rendered, synthetic_run
+from test_report import PNG, recorded_figures, reduced_quickstart, rendered, synthetic_run
 
 from ecgsearch.analysis.compare import default_label, fronts, load_runs, shared_latencies, unique_labels
 from ecgsearch.analysis.history import TUNE_DIR, epoch_history
 from ecgsearch.analysis.progress import search_curve
 from ecgsearch.cli import main
-from ecgsearch.report import compare_runs, plots
+from ecgsearch.report import compare_runs
 from ecgsearch.results import RESULTS_FILE, SPACE_COPY
 
 SECTIONS = ["runs", "pareto", "progress", "epochs"]
@@ -102,14 +102,7 @@ def test_the_overlaid_fronts_hold_both_runs_and_are_what_is_plotted(two_runs, tm
         own = front[front["group"] == label]
         assert set(own["trial_id"]) <= set(run.trials["trial_id"]) and len(own) >= 2
     assert shared_latencies(runs) == ["latency.torch-cpu.p50_ms"]
-    figures: list = []
-
-    class Recorded(plots.Figure):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            figures.append(self)
-
-    monkeypatch.setattr(plots, "Figure", Recorded)
+    figures = recorded_figures(monkeypatch)
     compare_runs(two_runs, tmp_path / "c.html", labels=["SL", "SSL"])
     lines = {line.get_label(): line for line in figures[0].axes[0].get_lines()}  # the FLOPs front comes first
     for label, run in zip(runs.labels, runs.runs):

@@ -154,8 +154,8 @@ def test_report_shows_latency_the_data_axis_and_the_extrapolation_error(tmp_path
     assert [row[0] for row in latency.rows] == ["torch-cpu.p50_ms", "torch-cpu.p90_ms"]
 
 
-def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_cannot_be_trusted(tmp_path,
-                                                                                                monkeypatch):
+def recorded_figures(monkeypatch) -> list:
+    """Every matplotlib figure the report's plots create from now on, in order (their artists can be read)."""
     figures: list = []
 
     class Recorded(plots.Figure):
@@ -164,6 +164,12 @@ def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_can
             figures.append(self)
 
     monkeypatch.setattr(plots, "Figure", Recorded)
+    return figures
+
+
+def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_cannot_be_trusted(tmp_path,
+                                                                                                monkeypatch):
+    figures = recorded_figures(monkeypatch)
     run = load_run(synthetic_run(tmp_path))
     section = scaling_section(run, tmp_path, bootstrap=0, seed=0, train_records=None)
     compute = next(row for row in section.tables[0].rows if row[0] == "compute")
