@@ -176,6 +176,7 @@ def test_costs_count_the_fitted_trees(entries, tmp_path) -> None:
     assert len(dump) == 80 and costs.params == nodes <= bound.params
     assert costs.flops == depths + len(dump) <= bound.flops and costs.macs == 0
     assert costs.feature_width == 2 * len(FEATURES) and costs.receptive_field_frac == 1.0
+    assert estimator.scores(x[:0]).shape == (0, 2)  # an empty split scores to nothing, not an error
 
 
 def test_leads_the_data_lacks_are_one_sentence(entries) -> None:

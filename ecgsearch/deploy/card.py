@@ -198,8 +198,8 @@ def render_markdown(card: Mapping[str, Any]) -> str:
                       for i, t in enumerate(outputs["targets"])]),
              "", "## Metrics", "",
              (f"Intervals: {about['method']}, {about['level']:.0%} level, {about['resamples']} resamples of "
-              f"{about['records']} records." if about else "No intervals (no test split, or a task whose scores "
-              "need its fitted state)."), "",
+              f"{about['records']} records." if about else "No intervals (no test split, or `--bootstrap 0`)."),
+             "",
              *_table(("metric", "value", "interval"), _metric_rows(card["metrics"])),
              "", "## Costs", "", *_table(("cost", "value"), list(card["costs"].items())),
              "", "## Latency", ""]

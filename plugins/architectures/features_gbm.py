@@ -171,6 +171,8 @@ class FeaturesGbm:
     def scores(self, x: np.ndarray) -> np.ndarray:
         import xgboost as xgb
 
+        if not len(x):  # an empty split (XGBoost cannot shape no predictions)
+            return np.zeros((0, self.num_outputs), dtype=np.float32)
         matrix = xgb.DMatrix(x)
         if self.task_kind == "regression":
             return np.stack([booster.predict(matrix) for booster in self.boosters], axis=1)
