@@ -10,7 +10,8 @@ The public face: what a plugin author or a notebook user imports, ``from ecgsear
   the readers' helpers), the architecture helpers (``Costs``, ``Tally``, ``AnalyticFactory``, ``Span``,
   ``trace_span``, ``freeze_stages``; ``Estimator`` for a features-and-fitted-model kind), the task, schedule and metric contracts (``Task``, ``Schedule``,
   ``ScheduleRun``, ``binarize``) and the latency backend base class (``LatencyBackend``).
-- For notebooks, loaded on first use: ``load_space``, ``parse_space``, ``run_search``, ``open_run``,
+- For notebooks, loaded on first use: the Python API (docs/python-api.md): ``Space``, ``run``, ``load_run``,
+  ``Run``, ``EcgModel``; and the stages' entry points ``load_space``, ``parse_space``, ``run_search``, ``open_run``,
   ``read_results``, ``get_registries``; ``export_trial`` (a run's trial as an ONNX model, for trackers).
 
 Built-in plugins import only this module and the contract modules (``hookspecs``, ``infos``, ``errors``),
@@ -64,8 +65,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("SplitShares", "check_int", "check_number", "is_int", "is_number"), "ecgsearch.data.params"),
     "SignalWriter": "ecgsearch.data.signal_writer",
     # architectures
-    **dict.fromkeys(("AnalyticFactory", "Costs", "Tally"), "ecgsearch.train.costs"),
-    **dict.fromkeys(("Span", "trace_span"), "ecgsearch.train.receptive_field"),
+    **dict.fromkeys(("AnalyticFactory", "Costs", "Tally", "Span"), "ecgsearch.train.analytic"),  # no torch
+    "trace_span": "ecgsearch.train.receptive_field",
     **dict.fromkeys(("freeze_stages", "check_model"), "ecgsearch.train.models"),
     "Estimator": "ecgsearch.train.estimators",
     # tasks, schedules, metrics
@@ -77,7 +78,9 @@ _LAZY: dict[str, str] = {
                      "ConstrainedSearcher", "WarmPoint", "LearningCurveRule", "predict_final"), "ecgsearch.search"),
     # latency backends
     **dict.fromkeys(("LatencyBackend", "BackendUnavailable"), "ecgsearch.latency.backend"),
-    # notebooks
+    # notebooks: the Python API (docs/python-api.md), then the stages' own entry points
+    **dict.fromkeys(("Space", "Run", "run", "load_run"), "ecgsearch.api"),
+    "EcgModel": "ecgsearch.api.model",
     **dict.fromkeys(("load_space", "parse_space"), "ecgsearch.space"),
     "run_search": "ecgsearch.engine",
     **dict.fromkeys(("open_run", "read_results"), "ecgsearch.results"),
@@ -123,6 +126,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         resample,
         standard_leads,
     )
+    from ecgsearch.api import Run, Space, load_run, run
+    from ecgsearch.api.model import EcgModel
     from ecgsearch.data.signal_writer import SignalWriter
     from ecgsearch.data.source import SPLITS, EcgArrays, EcgSource, Progress
     from ecgsearch.deploy.export import export_trial
@@ -142,10 +147,10 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         predict_final,
     )
     from ecgsearch.space import load_space, parse_space
-    from ecgsearch.train.costs import AnalyticFactory, Costs, Tally
+    from ecgsearch.train.analytic import AnalyticFactory, Costs, Span, Tally
     from ecgsearch.train.estimators import Estimator
     from ecgsearch.train.models import check_model, freeze_stages
-    from ecgsearch.train.receptive_field import Span, trace_span
+    from ecgsearch.train.receptive_field import trace_span
     from ecgsearch.train.schedules import Schedule, ScheduleRun
     from ecgsearch.train.tasks import Task
     from ecgsearch.train.thresholds import binarize

@@ -2,14 +2,13 @@
 
 The RegNet design-space study compares AdamW, SGD and SGD with momentum, so the three are separate
 options a space can offer side by side. Factories take keyword-only hyperparameters, so a misspelled
-key in a space file fails with a ``TypeError`` naming it instead of being silently ignored.
+key in a space file fails with a ``TypeError`` naming it instead of being silently ignored. Each imports
+torch when called (listing the plugin or checking a space file does not).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
-
-import torch
+from typing import TYPE_CHECKING, Iterable
 
 from ecgsearch import (
     OptimizerInfo,
@@ -18,7 +17,10 @@ from ecgsearch import (
     hookimpl,
 )
 
-Params = Iterable[torch.nn.Parameter] | Iterable[dict]
+if TYPE_CHECKING:  # annotations only
+    import torch
+
+    Params = Iterable[torch.nn.Parameter] | Iterable[dict]
 
 
 LR = float_param(0, 10, low_open=True, doc="learning rate")
@@ -34,6 +36,8 @@ SGD_PARAMS = {"lr": LR, "momentum": float_param(0, 1, high_open=True, doc="heavy
 def build_adamw(parameters: Params, *, lr: float = 1e-3, weight_decay: float = 1e-2,
                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> torch.optim.AdamW:
     """AdamW: Adam with weight decay decoupled from the gradient step."""
+    import torch  # deferred: the plugin is listed without torch
+
     return torch.optim.AdamW(parameters, lr=lr, betas=(beta1, beta2), eps=eps,
                              weight_decay=weight_decay)
 
@@ -41,6 +45,8 @@ def build_adamw(parameters: Params, *, lr: float = 1e-3, weight_decay: float = 1
 def build_adam(parameters: Params, *, lr: float = 1e-3, weight_decay: float = 0.0,
                beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> torch.optim.Adam:
     """Adam; ``weight_decay`` is an L2 penalty added to the gradient (scaled by Adam's step)."""
+    import torch  # deferred: the plugin is listed without torch
+
     return torch.optim.Adam(parameters, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
 
 
@@ -51,6 +57,8 @@ def build_sgd(parameters: Params, *, lr: float = 1e-2, momentum: float = 0.0,
     ``nesterov`` only applies when ``momentum > 0``; it is ignored otherwise, so a space that samples
     both independently never yields an invalid combination.
     """
+    import torch  # deferred: the plugin is listed without torch
+
     return torch.optim.SGD(parameters, lr=lr, momentum=momentum,
                            nesterov=bool(nesterov) and momentum > 0, weight_decay=weight_decay)
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ecgsearch import ConstrainedSearcher, SearchProblem
-
-if TYPE_CHECKING:
-    from ecgsearch import WarmPoint
+if TYPE_CHECKING:  # annotations only: listing the plugin or checking a space file imports no Ray Tune
+    from ecgsearch import ConstrainedSearcher, SearchProblem, WarmPoint
     from ecgsearch.space import Space
 
 
@@ -95,6 +93,8 @@ def build_optuna(problem: SearchProblem, *, sampler: str = "tpe", n_startup_tria
     With ``objectives`` (``{"val.macro_auroc": "max", "cost.flops": "min"}``) Optuna searches for their
     Pareto front (TPE and NSGA-II are multi-objective); otherwise it optimises ``problem.metric``."""
     from ray.tune.search.optuna import OptunaSearch  # deferred: imports optuna
+
+    from ecgsearch import ConstrainedSearcher  # deferred: Ray Tune
 
     if problem.space.grid_size() > 1:
         raise ValueError("the optuna searcher does not enumerate grid values; write them as choice, or use "

@@ -3,26 +3,28 @@
 Each factory takes the optimizer, the trial's ``ScheduleRun`` and keyword-only hyperparameters (so a
 misspelled key in a space file fails naming it) and returns an ``ecgsearch.train.schedules.Schedule``. The
 optimizer's learning rate (the searched ``lr``) is the peak: warmup climbs to it, decays start from it,
-one-cycle uses it as ``max_lr``.
+one-cycle uses it as ``max_lr``. The factories import torch when called (listing the plugin or checking
+a space file does not).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import torch
-from torch.optim import lr_scheduler
+from typing import TYPE_CHECKING, Any
 
 from ecgsearch import (
     ScheduleInfo,
-    ScheduleRun,
     bool_param,
     float_param,
     hookimpl,
     int_param,
     str_param,
 )
+
+if TYPE_CHECKING:  # annotations only
+    import torch
+
+    from ecgsearch import ScheduleRun
 
 
 class Constant:
@@ -106,6 +108,8 @@ def build_cosine(optimizer: torch.optim.Optimizer, run: ScheduleRun, *, warmup_e
     ``warmup_epochs`` may be fractional (0.5 = half an epoch of steps) and must leave at least one
     epoch's worth of steps to decay over.
     """
+    from torch.optim import lr_scheduler  # deferred: the plugin is listed without torch
+
     _check("cosine", "warmup_epochs", warmup_epochs, 0.0, math.inf)
     _check("cosine", "min_lr_ratio", min_lr_ratio, 0.0, 1.0)
     if warmup_epochs > max(0, run.epochs - 1):
@@ -118,6 +122,8 @@ def build_cosine(optimizer: torch.optim.Optimizer, run: ScheduleRun, *, warmup_e
 
 def build_exponential(optimizer: torch.optim.Optimizer, run: ScheduleRun, *, gamma: float = 0.9) -> TorchSchedule:
     """Multiply the learning rate by ``gamma`` after every epoch."""
+    from torch.optim import lr_scheduler  # deferred: the plugin is listed without torch
+
     gamma = _check("exponential", "gamma", gamma, 0.0, 1.0, low_open=True)
     return TorchSchedule(lr_scheduler.ExponentialLR(optimizer, gamma=gamma), per_step=False)
 
@@ -131,6 +137,8 @@ def build_onecycle(optimizer: torch.optim.Optimizer, run: ScheduleRun, *, pct_st
     ``cycle_momentum`` (off by default) also cycles momentum/beta1 inversely, which turns plain SGD
     (momentum 0) into SGD with momentum, so it is opt-in.
     """
+    from torch.optim import lr_scheduler  # deferred: the plugin is listed without torch
+
     _check("onecycle", "pct_start", pct_start, 0.0, 1.0, low_open=True)
     _check("onecycle", "div_factor", div_factor, 1.0, math.inf)
     _check("onecycle", "final_div_factor", final_div_factor, 1.0, math.inf)
@@ -148,6 +156,8 @@ def build_plateau(optimizer: torch.optim.Optimizer, run: ScheduleRun, *, factor:
                   threshold: float = 1e-4, min_lr: float = 0.0) -> TorchSchedule:
     """Multiply the learning rate by ``factor`` when the validation metric has not improved (in the search
     metric's direction) for ``patience`` epochs."""
+    from torch.optim import lr_scheduler  # deferred: the plugin is listed without torch
+
     _check("plateau", "factor", factor, 0.0, 1.0, low_open=True)
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
         raise ValueError(f"schedule plateau: patience={patience!r} must be an integer >= 0.")

@@ -38,6 +38,14 @@ SURROGATE_PARAMS = {
                            "the values"),
     "objectives": ParamSpec("objectives", nullable=True, doc="multi-objective search: result columns to max or min"),
 }
+# SurrogateSearcher's defaults of those options, in its signature's order: declared here so that listing them
+# (``ecgsearch plugins --params``) and checking a space file import no Ray Tune; a test holds them equal to
+# the searcher's own signature (tests/test_cli_imports.py)
+SURROGATE_DEFAULTS: dict[str, Any] = {
+    "surrogate": "random_forest", "surrogate_params": None, "initial_trials": 8, "initial_design": "sobol",
+    "acquisition": "ei", "candidates": 1000, "local_fraction": 0.5, "kappa": 1.96, "xi": 0.01, "objectives": None,
+    "max_new_costs": 64, "local_rounds": 3, "transform": "rank", "max_fit_rows": 10_000,
+}
 OPTUNA_PARAMS = {
     "sampler": str_param("tpe", "random", "nsga2", "qmc", "gp", doc="the Optuna sampler"),
     "n_startup_trials": int_param(1, 1_000_000, doc="random trials before TPE models"),
@@ -59,9 +67,9 @@ def build_grid(problem: SearchProblem) -> GridSearcher:
 
 
 class SurrogateFactory:
-    """Creates ``ecgsearch.SurrogateSearcher``; its options and their defaults are the searcher's own (one
-    place), shown as this factory's signature: the space parser checks names against it and ``ecgsearch
-    plugins --params`` reads the defaults from it."""
+    """Creates ``ecgsearch.SurrogateSearcher``; its options and their defaults (``SURROGATE_PARAMS``,
+    ``SURROGATE_DEFAULTS``: the searcher's own) are shown as this factory's signature: the space parser checks
+    names against it and ``ecgsearch plugins --params`` reads the defaults from it."""
 
     def __call__(self, problem: SearchProblem, **options: Any) -> SurrogateSearcher:
         from ecgsearch import SurrogateSearcher  # deferred: Ray Tune
@@ -75,10 +83,8 @@ class SurrogateFactory:
 
     @property
     def __signature__(self) -> inspect.Signature:
-        from ecgsearch import SurrogateSearcher  # deferred: Ray Tune
-
-        options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-                   for p in inspect.signature(SurrogateSearcher).parameters.values() if p.name in SURROGATE_PARAMS]
+        options = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+                   for name, default in SURROGATE_DEFAULTS.items()]
         return inspect.Signature([inspect.Parameter("problem", inspect.Parameter.POSITIONAL_OR_KEYWORD), *options])
 
 

@@ -10,46 +10,21 @@ and ``feature_importances_`` (mean decrease in impurity, summing to 1).
   standard deviation is the spread of the members. The members are cheap (shallow trees).
 
 ``xgboost``'s factory is a ``"module:attr"`` string and xgboost is imported inside it, so listing
-plugins never imports xgboost. Every model uses one thread: surrogates are refitted in the driver while
+plugins never imports xgboost; the scikit-learn models are imported when created too (``ForestSurrogate`` is in
+``_surrogates_impl.py``). Every model uses one thread: surrogates are refitted in the driver while
 the trials use the other cores.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
 from ecgsearch import SurrogateInfo, hookimpl
 
-
-class ForestSurrogate(RandomForestRegressor):
-    """A ``RandomForestRegressor`` with ``predict_mean_std``: the mean and spread of its trees."""
-
-    def predict_mean_std(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (equal to ``predict``) and standard deviation of the trees' predictions.
-
-        Accumulated tree by tree (sum and sum of squares), so 100,000 candidates never hold a
-        trees x candidates matrix in memory. The input is checked once, here, and each fitted tree's
-        structure (``tree_``) is evaluated directly: ``DecisionTreeRegressor.predict`` would check it
-        again for every tree, which is most of the time on the few thousand candidates a search scores.
-        """
-        X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has shape {X.shape}; the forest was fitted on {self.n_features_in_} features")
-        total = np.zeros(len(X))
-        squares = np.zeros(len(X))
-        for tree in self.estimators_:
-            pred = tree.tree_.predict(X)[:, 0].reshape(len(X))
-            total += pred
-            squares += pred * pred
-        n = len(self.estimators_)
-        mean = total / n
-        return mean, np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
-
-    def predict_std(self, X: Any) -> np.ndarray:
-        return self.predict_mean_std(X)[1]
+if TYPE_CHECKING:  # annotations only
+    from ecgsearch_plugins._surrogates_impl import ForestSurrogate
 
 
 class BootstrapEnsemble:
@@ -101,6 +76,8 @@ def build_random_forest(seed: int, **params: Any) -> ForestSurrogate:
     keeping them accurate on the few trials a search has (tuned on the tabular benchmark: see
     docs/benchmarks.md).
     """
+    from ecgsearch_plugins._surrogates_impl import ForestSurrogate  # deferred: scikit-learn
+
     defaults = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": 0.8, "n_jobs": 1}
     return ForestSurrogate(**{**defaults, **params}, random_state=seed)
 
@@ -122,6 +99,8 @@ def build_xgboost(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemb
 
 def build_gradient_boosting(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemble:
     """A bootstrap ensemble of scikit-learn's ``GradientBoostingRegressor`` (``params`` are its arguments)."""
+    from sklearn.ensemble import GradientBoostingRegressor  # deferred: scikit-learn
+
     defaults = {"n_estimators": 150, "learning_rate": 0.08, "max_depth": 3, "subsample": 0.9}
     GradientBoostingRegressor(**{**defaults, **params})
     return BootstrapEnsemble(

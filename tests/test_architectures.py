@@ -18,7 +18,7 @@ from ecgsearch.infos import ArchitectureInfo
 from ecgsearch.plugins import get_registries
 from ecgsearch.train.costs import count_params, estimate_costs
 from ecgsearch.train.models import check_model, feature_width, freeze_stages, stage_count
-from ecgsearch_plugins.architectures._blocks import DropPath
+from ecgsearch_plugins.architectures._layers import DropPath
 from ecgsearch_plugins.architectures.regnet import quantized_widths, regnet_stages
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py

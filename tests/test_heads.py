@@ -26,7 +26,8 @@ from ecgsearch.train.costs import (
     model_costs,
 )
 from ecgsearch.train.receptive_field import Span, receptive_field
-from ecgsearch_plugins.architectures._blocks import POOLS, PoolHead
+from ecgsearch_plugins.architectures._blocks import POOLS
+from ecgsearch_plugins.architectures._layers import PoolHead
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 

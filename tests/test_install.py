@@ -26,3 +26,14 @@ def test_the_readme_install_has_the_runtimes_export_and_bench_use() -> None:
     assert {info.name for info in writers} >= {"onnxruntime-cpu", "openvino-cpu"}
     for info in writers:  # the modules each writer imports are distributions of the base install
         assert {module.replace("_", "-") for module in info.requires} <= base, (info.name, info.requires)
+
+
+def test_a_backend_names_its_export_format_as_its_class_does():
+    """The registration module says which format a backend writes without importing its class (the CLI
+    stays light); the class says it too, and they agree."""
+    from ecgsearch_plugins.backends import onnxruntime_backends, openvino_backends
+    from ecgsearch_plugins.backends._onnxruntime_impl import OnnxRuntimeBackend
+    from ecgsearch_plugins.backends._openvino_impl import OpenVinoBackend
+
+    assert onnxruntime_backends.onnxruntime_backend.export_format == OnnxRuntimeBackend.export_format == "onnx"
+    assert openvino_backends.openvino_backend.export_format == OpenVinoBackend.export_format == "openvino"

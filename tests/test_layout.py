@@ -3,7 +3,7 @@ import only the public face, and a design guide whose module names exist.
 
 The order (top may import bottom, never the reverse) is declared here and in docs/design.md:
 
-    cli -> jobs -> engine -> deploy -> latency -> report -> analysis -> search -> train -> results
+    cli -> api -> jobs -> engine -> deploy -> latency -> report -> analysis -> search -> train -> results
         -> space -> data -> contracts (plugins -> hookspecs -> infos, errors)
 
 Imports under ``if TYPE_CHECKING:`` are for annotations only and are not checked; an import inside a
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ecgsearch"
 PLUGINS = ROOT / "plugins"
 
-LAYERS = ("cli", "jobs", "engine", "deploy", "latency", "report", "analysis", "search", "train", "results",
+LAYERS = ("cli", "api", "jobs", "engine", "deploy", "latency", "report", "analysis", "search", "train", "results",
           "space", "data")
 # the contracts, top to bottom: the plugin host builds registries from the hookspecs' info records
 CONTRACTS = ("plugins", "hookspecs", "infos", "errors")

@@ -20,8 +20,8 @@ from ecgsearch.search.candidates import InputShape, feasible_candidate
 from ecgsearch.space import load_space, parse_space
 from ecgsearch.train.costs import build_on_meta, count_params, estimate_costs, model_costs, torch_macs
 from ecgsearch.train.receptive_field import receptive_field
-from ecgsearch_plugins.architectures._blocks import ChannelLayerNorm, ConvNeXtBlock
-from ecgsearch_plugins.architectures.convnext import ConvNeXt1d
+from ecgsearch_plugins.architectures._convnext_impl import ConvNeXt1d
+from ecgsearch_plugins.architectures._layers import ChannelLayerNorm, ConvNeXtBlock
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # see conftest.py
 

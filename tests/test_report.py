@@ -1,5 +1,6 @@
 """``ecgsearch report`` and ``ecgsearch scale``: on a real (reduced) quickstart run, on a larger results
-table with latency and a data axis, and on bad inputs (one sentence, exit 2)."""
+table with latency and a data axis, and on bad inputs (one sentence, exit 2). The static report (PNGs)
+is tested here; the interactive page in detail in tests/test_report_interactive.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ecgsearch.analysis.run import load_run
 from ecgsearch.cli import main
 from ecgsearch.engine import run_search, with_trials
 from ecgsearch.report import build_report, plots
+from ecgsearch.report.figures import PngFigures
 from ecgsearch.report.html import Section, Table, render
 from ecgsearch.report.sections import scaling_section
 from ecgsearch.results import RESULTS_FILE
@@ -82,11 +84,12 @@ def quickstart_run(ray_session, tmp_path_factory) -> Path:
 
 
 @pytest.mark.ray
-def test_report_on_the_quickstart_run_writes_the_html_and_every_plot(quickstart_run, capsys):
-    assert main(["report", str(quickstart_run), "--folds", "2"]) == 0  # 2 folds: 4 trials are enough
+def test_report_on_the_quickstart_run_writes_the_html_and_every_plot(quickstart_run, tmp_path, capsys):
+    report_dir = tmp_path / "static"
+    # 2 folds: 4 trials are enough
+    assert main(["report", str(quickstart_run), "--folds", "2", "--static", "--out", str(report_dir)]) == 0
     out = capsys.readouterr().out
-    report_dir = quickstart_run / "report"
-    assert f"report: {report_dir / 'report.html'}" in out
+    assert f"report: {report_dir / 'report.html'} (8 figures)" in out
     page = rendered(report_dir / "report.html")
     assert set(page.images) >= {"progress.png", "pareto_flops_by_optimizer.png", "pareto_flops_by_architecture.png",
                                 "pareto_params_by_optimizer.png", "cv.png", "importance.png",
@@ -96,6 +99,26 @@ def test_report_on_the_quickstart_run_writes_the_html_and_every_plot(quickstart_
     text = " ".join(page.text)
     assert "2-fold cross-validation of the random_forest surrogate" in text
     # the quickstart fixes data_fraction: the data axis says so instead of plotting
+    assert "data: every trial used the same fraction of the training split (1)" in text
+
+
+@pytest.mark.ray
+def test_the_default_report_of_the_quickstart_run_is_the_interactive_page(quickstart_run, capsys):
+    assert main(["report", str(quickstart_run), "--folds", "2"]) == 0
+    out = capsys.readouterr().out
+    report_dir = quickstart_run / "report"
+    assert f"report: {report_dir / 'report.html'} (8 interactive figures)" in out
+    page = rendered(report_dir / "report.html")
+    assert page.images == [] and not list(report_dir.glob("*.png"))  # one file, nothing beside it
+    assert page.sections == ["best", "progress", "pareto", "cv", "importance", "scaling", "next"]
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    for plot in ("top-trials", "progress", "pareto-flops", "pareto-params", "cv", "importance", "scaling-compute",
+                 "scaling-parameters"):
+        assert f'<div id="plot-{plot}"' in html, plot
+    for trial_id in pd.read_parquet(quickstart_run / RESULTS_FILE)["trial_id"]:
+        assert f"trial {trial_id}" in html  # in the hover texts
+    text = " ".join(page.text)
+    assert "2-fold cross-validation of the random_forest surrogate" in text
     assert "data: every trial used the same fraction of the training split (1)" in text
 
 
@@ -137,7 +160,7 @@ def synthetic_run(folder: Path, n: int = 40, seed: int = 0) -> Path:
 
 def test_report_shows_latency_the_data_axis_and_the_extrapolation_error(tmp_path):
     run = synthetic_run(tmp_path)
-    report = build_report(run, bootstrap=50)
+    report = build_report(run, bootstrap=50, static=True)
     page = rendered(report.path)
     assert_images_exist(report.path.parent, page)
     assert {"latency.png", "scaling_data.png", "pareto_torch-cpu_p50_ms_by_optimizer.png"} <= set(page.images)
@@ -171,7 +194,7 @@ def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_can
                                                                                                 monkeypatch):
     figures = recorded_figures(monkeypatch)
     run = load_run(synthetic_run(tmp_path))
-    section = scaling_section(run, tmp_path, bootstrap=0, seed=0, train_records=None)
+    section = scaling_section(run, PngFigures(tmp_path), bootstrap=0, seed=0, train_records=None)
     compute = next(row for row in section.tables[0].rows if row[0] == "compute")
     collections = {c.get_label(): c for c in figures[0].axes[0].collections}  # compute is plotted first
     used, left_out = collections["used by the fit (lowest per cost bin)"], collections["Pareto-optimal, not used"]
@@ -185,7 +208,8 @@ def test_the_scaling_section_marks_the_trials_the_law_uses_and_warns_when_it_can
     narrow = run.trials.assign(**{"cost.flops": flops,
                                   "val.macro_auroc": 1 - 0.1 - 12.6 * flops ** -0.3 * rng.uniform(1, 1.1, len(flops))})
     figures.clear()
-    section = scaling_section(replace(run, trials=narrow), tmp_path, bootstrap=0, seed=0, train_records=None)
+    section = scaling_section(replace(run, trials=narrow), PngFigures(tmp_path), bootstrap=0, seed=0,
+                              train_records=None)
     compute = next(row for row in section.tables[0].rows if row[0] == "compute")
     assert compute[-1].startswith("no (")
     assert any(re.match(r"warning, compute law not to be trusted: .*x \(FLOPs per sample\) spans only \d\.\d decades",

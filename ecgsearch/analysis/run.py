@@ -46,6 +46,17 @@ class RunData:
 
 def load_run(run_dir: str | Path, metric: str | None = None, command: str = "report") -> RunData:
     """The run in ``run_dir`` with ``metric`` (default: the space file's); ``UserError`` if unusable."""
+    data = analysed_trials(run_dir, metric, command)
+    if data.trials.empty:
+        results = data.results
+        statuses = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().items()) or "no trials"
+        raise UserError(f"{command}: no trial in {data.run_dir} finished with a value of {data.column} ({statuses}); "
+                        "there is nothing to analyse until at least one trial trains (see the error column).")
+    return data
+
+
+def analysed_trials(run_dir: str | Path, metric: str | None = None, command: str = "report") -> RunData:
+    """Like ``load_run``, but a run with no analysable trial yet has empty ``trials`` instead of an error."""
     run = open_run(run_dir, command)
     spec, results = run.spec, run.results()
     mode = spec.mode
@@ -60,10 +71,6 @@ def load_run(run_dir: str | Path, metric: str | None = None, command: str = "rep
         mode = metrics.get(metric).mode if metric in metrics.names() else mode
     values = pd.to_numeric(results[column], errors="coerce")
     usable = results["status"].isin(ANALYSED) & values.map(lambda v: v is not None and math.isfinite(v))
-    if not usable.any():
-        statuses = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().items()) or "no trials"
-        raise UserError(f"{command}: no trial in {run.path} finished with a value of {column} ({statuses}); "
-                        "there is nothing to analyse until at least one trial trains (see the error column).")
     return RunData(run_dir=run.path, spec=spec, results=results, trials=results[usable], metric=metric, mode=mode)
 
 

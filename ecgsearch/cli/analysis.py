@@ -1,7 +1,8 @@
 """``ecgsearch report RUN_DIR``, ``compare RUN_DIR RUN_DIR ...``, ``scale RUN_DIR --target-flops X`` and ``prune``.
 
-``report`` writes ``RUN_DIR/report/report.html`` with its PNG figures (docs/analysis.md explains how to
-read each); ``compare`` writes one self-contained page of several runs overlaid; ``scale`` fits the run's
+``report`` writes ``RUN_DIR/report/report.html``, one self-contained interactive page (``--static``: PNG
+figures beside the page; ``--watch``: rebuilt while the search runs; docs/analysis.md explains how to read
+each part); ``compare`` writes one self-contained page of several runs overlaid; ``scale`` fits the run's
 compute scaling law and proposes configurations near a larger FLOP budget, ranked by the surrogate;
 ``prune`` writes the narrower space a run's results support, and shows what changed.
 """
@@ -15,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ecgsearch.errors import UserError
-from ecgsearch.results.folder import PRUNED_FILE
+from ecgsearch.results.names import PRUNED_FILE
 from ecgsearch.space import load_space
 
 if TYPE_CHECKING:
@@ -39,16 +40,29 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (write e.g. 2e8)") from None
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from ecgsearch.report import build_report  # deferred: the report imports matplotlib
+WATCH_SECONDS = 10  # --watch alone: look at the results every 10 s (ecgsearch.report.watch.DEFAULT_SECONDS)
 
+
+def cmd_report(args: argparse.Namespace) -> int:
     if args.folds < 2:
         raise UserError(f"report: --folds {args.folds} is below 2; cross-validation needs at least 2 folds.")
-    report = build_report(args.run_dir, out_dir=args.out, metric=args.metric, surrogate=args.surrogate,
-                          folds=args.folds, bootstrap=args.bootstrap, seed=args.seed)
+    if args.watch is not None and args.static:
+        raise UserError("report: --watch rebuilds the interactive page and --static writes PNGs for papers; drop "
+                        "--static to watch a running search, and write the static report once it has finished.")
+    # deferred: the report imports matplotlib (and plotly when it draws)
+    from ecgsearch.report import build_report, watch_report
+    from ecgsearch.report.watch import watch_seconds
+
+    options = {"out_dir": args.out, "metric": args.metric, "surrogate": args.surrogate, "folds": args.folds,
+               "bootstrap": args.bootstrap, "seed": args.seed}
+    if args.watch is not None:
+        watch_report(args.run_dir, watch_seconds(args.watch), **options)
+        return 0
+    report = build_report(args.run_dir, static=args.static, **options)
     for note in report.notes:
         print(f"note: {note}")
-    print(f"report: {report.path} ({len(report.images)} figures)")
+    kind = "figures" if args.static else "interactive figures"
+    print(f"report: {report.path} ({report.figures} {kind})")
     return 0
 
 
@@ -171,10 +185,22 @@ def _cost(config: dict[str, Any], space: Space, shape: Any) -> Any:
 
 def add_parser(subparsers: Any) -> None:
     """Add ``report``, ``compare``, ``scale`` and ``prune`` to a CLI's subparsers."""
-    report = subparsers.add_parser("report", help="write RUN_DIR/report/report.html: Pareto fronts, surrogate "
-                                                  "CV and importance, scaling laws, progress, latency")
+    report = subparsers.add_parser(
+        "report", help="write RUN_DIR/report/report.html, one self-contained interactive page: Pareto fronts "
+                       "(filter by architecture or optimizer), the best trials in parallel coordinates, surrogate "
+                       "CV and importance, scaling laws, progress, latency; hover a point for its trial",
+        description="Write RUN_DIR/report/report.html: one self-contained interactive page (plotly.js inlined, "
+                    "no network needed to open it). Hover a trial's point for its id and configuration; each "
+                    "Pareto figure's menu shows the fronts per optimizer or per architecture, or one of them "
+                    "alone. --static writes the PNG report instead (for papers); --watch rebuilds the page "
+                    "while a search runs.")
     report.add_argument("run_dir", help="the --out folder of an `ecgsearch run`")
     report.add_argument("--out", metavar="DIR", help="write the report here instead of RUN_DIR/report")
+    report.add_argument("--static", action="store_true",
+                        help="PNG figures beside the page (for papers) instead of the interactive page")
+    report.add_argument("--watch", nargs="?", const=WATCH_SECONDS, metavar="SECONDS",
+                        help="rebuild the page whenever the run's results change, looking every SECONDS "
+                             f"(default {WATCH_SECONDS}); the page reloads itself as often; Ctrl-C stops")
     report.add_argument("--metric", help="analyse val.<METRIC> instead of the run's metric")
     report.add_argument("--surrogate", default="random_forest", help="surrogate for the CV and importance "
                                                                      "sections (default: random_forest)")

@@ -12,12 +12,12 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from ecgsearch.errors import UserError
 from ecgsearch.latency.options import HINTS, PRECISIONS, BackendOptions, MeasureSettings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ecgsearch.space import SearchSpec
 
 REFERENCE_BACKEND = "torch-cpu"  # speedups are relative to PyTorch eager when it was measured

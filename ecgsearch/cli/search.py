@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecgsearch.errors import UserError, shown
@@ -14,19 +13,6 @@ from ecgsearch.plugins import get_registries
 
 if TYPE_CHECKING:
     from ecgsearch.infos import PluginInfo
-    from ecgsearch.space import SearchSpec
-
-
-def _load_spec(path: str, trials: int | None = None) -> SearchSpec:
-    """The space file parsed, with every architecture it draws checked buildable (before any data is read)."""
-    # deferred: the parser loads the plugin registries, the check imports torch
-    from ecgsearch.search.candidates import check_buildable
-    from ecgsearch.space import load_space
-    from ecgsearch.space.spec import with_trials
-
-    spec = with_trials(load_space(path), trials)
-    check_buildable(spec)
-    return spec
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -46,52 +32,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_valid(path: str) -> None:
-    spec = _load_spec(path)
-    print(f"{path}: ok ({spec.name}: {spec.budget.trials} trials of {spec.budget.epochs} epochs, "
-          f"metric {spec.metric} ({spec.mode}), architectures {', '.join(spec.space.choices['architecture'])}, "
-          f"optimizers {', '.join(spec.space.choices['optimizer'])})")
+    from ecgsearch.api import Space  # deferred: validating loads the plugin registries
+
+    print(f"{path}: ok ({Space.from_yaml(path).validate().summary()})")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     # deferred: a run imports the engine (Ray, torch) and the display (rich)
+    from ecgsearch.api import prepare_search
     from ecgsearch.cli.display import RunDisplay, best_table
-    from ecgsearch.engine import (  # deferred: the engine imports Ray and torch
-        check_out_dir,
-        resumed_spec,
-        run_search,
-    )
-    from ecgsearch.engine.storage import is_uri
-    from ecgsearch.plugins import get_registries
 
-    if args.resume and args.trials is not None:
-        raise UserError("--trials cannot change the budget of a resumed run (it continues with the trials it "
-                        "started with); drop --trials, or start a new run in another --out.")
-    spec = _load_spec(args.file, args.trials)
-    out: Any = Path(args.out) if args.out else Path("runs") / spec.name
-    if args.out and is_uri(args.out):  # s3://, gs://...: checked when opened (ecgsearch.engine.storage)
-        out = args.out
-    else:
-        check_out_dir(out, args.resume)  # before any output or work
-        if args.resume:  # the budget the run started with, for the progress display
-            spec = resumed_spec(spec, out)
-    manager = get_registries().manager
+    search = prepare_search(args.file, args.out, args.trials, args.resume)  # the budget it started with on resume
+    spec = search.spec
     with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
-        manager.register(display)  # the progress display is a lifecycle-hook plugin like any logger
-        try:
-            outcome = run_search(spec, out, resume=args.resume, display=display)
-        finally:
-            manager.unregister(display)
+        run = search.run(display)  # the display is a lifecycle-hook plugin like any logger
     console = Console(width=None if sys.stdout.isatty() else 120)
-    console.print(best_table(outcome.best(5), outcome.results, spec.metric))
-    console.print(f"results: {out if isinstance(out, str) else outcome.out_dir}/results.parquet")
+    console.print(best_table(run.best(5), run.results, spec.metric))
+    console.print(f"results: {search.out if isinstance(search.out, str) else run.out_dir}/results.parquet")
     return 0
 
 
-def usability(info: PluginInfo) -> tuple[bool, str]:
-    """``(usable, reason)``: the packages an item needs; for a latency backend, also its device and runtime."""
-    if isinstance(info, BackendInfo):
+def usability(info: PluginInfo, devices: bool = False) -> tuple[bool, str]:
+    """``(usable, reason)``: the packages an item needs; with ``devices``, for a latency backend, also its device
+    and runtime (which imports them: torch, ONNX Runtime, OpenVINO)."""
+    if devices and isinstance(info, BackendInfo):
         from ecgsearch.latency.backend import backend_status  # deferred: imports torch
 
         return backend_status(info)
@@ -132,6 +98,10 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+DEVICES_NOTE = ("backends: 'installed' says their packages are; `ecgsearch plugins --devices` also checks each one's "
+                "device and runtime")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     if args.params:
         return cmd_params(args)
@@ -140,12 +110,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for kind, registry in regs.by_kind().items():
         listing[kind] = []
         for info in registry:
-            usable, reason = usability(info)
+            usable, reason = usability(info, args.devices)
             listing[kind].append({"name": info.name, "description": info.description, "plugin": info.plugin,
                                   "usable": usable, "reason": reason})
     broken = [{"name": b.name, "error": b.error, "fix": b.fix} for b in regs.broken]
     if args.json:
-        print(json.dumps({"plugins": regs.plugins, "kinds": listing, "broken": broken}, indent=2))
+        print(json.dumps({"plugins": regs.plugins, "kinds": listing, "broken": broken,
+                          "devices_checked": args.devices}, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -154,9 +125,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for kind, items in listing.items():
         for item in items:
             usable = "yes" if item["usable"] else f"no: {item['reason']}"
+            if item["usable"] and kind == "backends" and not args.devices:
+                usable = "installed"  # the device is not checked (DEVICES_NOTE)
             table.add_row(kind, item["name"], usable, item["description"], item["plugin"])
     console = Console()
     console.print(table)
+    if not args.devices and listing["backends"]:
+        console.print(DEVICES_NOTE, highlight=False)
     for b in regs.broken:
         console.print(f"[red]broken[/red] {b.message()}", markup=True, highlight=False)
     return 0
@@ -185,4 +160,7 @@ def add_parser(subparsers: Any) -> None:
                               "tasks)")
     plugins.add_argument("--item", metavar="NAME", help="with --params: only this item (e.g. resnet)")
     plugins.add_argument("--markdown", action="store_true", help="with --params: a Markdown table (as in docs/)")
+    plugins.add_argument("--devices", action="store_true",
+                         help="also check each latency backend's device and runtime (imports PyTorch, ONNX Runtime "
+                              "and OpenVINO: slower)")
     plugins.set_defaults(func=cmd_plugins)

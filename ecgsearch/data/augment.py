@@ -10,11 +10,13 @@ Strengths are relative to each lead's own standard deviation so one setting fits
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
+
+from ecgsearch.data.augment_params import AugmentationParams
 
 __all__ = ["Augmentation", "amplitude_scale", "baseline_wander", "center_crop", "gaussian_noise",
            "lead_mask", "random_crop", "time_mask", "time_warp"]
@@ -161,36 +163,9 @@ def center_crop(x: Tensor, samples: int) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Augmentation:
-    """Strengths of the train-time augmentations (0 switches one off) and the fraction ``p`` of records
-    each enabled one is applied to (drawn independently per augmentation)."""
-
-    amplitude_scale: float = 0.0
-    noise: float = 0.0
-    baseline_wander: float = 0.0
-    time_mask: float = 0.0
-    lead_mask: float = 0.0
-    time_warp: float = 0.0
-    p: float = 0.5
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "Augmentation":
-        """Validate sampled hyperparameters; each error is one sentence naming the key and range."""
-        allowed = [f.name for f in fields(cls)]
-        values: dict[str, float] = {}
-        for key, value in params.items():
-            if key not in allowed:
-                raise ValueError(f"augmentation.{key} is not an augmentation; "
-                                 f"expected one of {', '.join(allowed)}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"augmentation.{key} must be a number in [0, 1], got {value!r}")
-            values[key] = float(value)
-        return cls(**values)
-
-    @property
-    def enabled(self) -> bool:
-        """True when calling it can change a batch (some strength and ``p`` above zero)."""
-        return self.p > 0 and any(getattr(self, f.name) > 0 for f in fields(self) if f.name != "p")
+class Augmentation(AugmentationParams):
+    """The augmentations of ``AugmentationParams`` (strengths, ``p``; ``from_params`` checks them), applied to
+    a batch by calling it."""
 
     def __call__(self, x: Tensor, generator: torch.Generator, sampling_rate: float) -> Tensor:
         """Apply the enabled augmentations in a fixed order: warp time first (it moves samples), then

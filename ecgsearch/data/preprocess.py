@@ -25,9 +25,7 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import signal as sps
 
-from ecgsearch.data import spectral
 from ecgsearch.data.params import is_number
 
 # Bump when apply() output changes for the same parameters. 2: float32 FFT forms of the same filters
@@ -140,6 +138,8 @@ def resample(signal: np.ndarray, from_hz: float, to_hz: float, axis: int = -1,
     if math.isclose(from_hz, to_hz):
         signal = np.moveaxis(np.asarray(signal, dtype=_float_dtype(signal)), axis, -1)
         return signal if samples is None else signal[..., :samples]
+    from ecgsearch.data import spectral  # deferred: scipy; a dataset plugin is listed without it
+
     up, down = _ratio(to_hz / from_hz)
     return spectral.resample_poly(signal, up, down, axis, samples)
 
@@ -165,6 +165,8 @@ def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float
     recur across a dataset -- are filtered by its FFT form (``ecgsearch.data.spectral``, a plan per
     length), others by scipy itself: a rule of the record alone, so every build gives the same bits.
     """
+    from ecgsearch.data import spectral  # deferred: scipy; a dataset plugin is listed without it
+
     check_band(hz, low, high)
     if low is None and high is None:
         return np.asarray(signal, dtype=_float_dtype(signal))
@@ -178,6 +180,8 @@ def bandpass(signal: np.ndarray, hz: float, low: float | None = 0.5, high: float
 @functools.lru_cache(maxsize=64)
 def _butter(hz: float, low: float | None, high: float | None, order: int) -> np.ndarray:
     """The filter's second-order sections, designed once per (rate, band): datasets filter every record."""
+    from scipy import signal as sps  # deferred: scipy; a dataset plugin is listed without it
+
     if low is not None and high is not None:
         return sps.butter(order, [low, high], btype="bandpass", fs=hz, output="sos")
     if low is not None:
@@ -263,6 +267,8 @@ class Preprocessing:
         at ``from_hz``, zeros after them, are resampled without a padded copy."""
         if math.isclose(from_hz, self.sampling_rate):
             return samples
+        from ecgsearch.data import spectral  # deferred: scipy; a dataset plugin is listed without it
+
         return spectral.fft_length(samples, *_ratio(self.sampling_rate / from_hz))
 
     def apply_batch(self, signals: np.ndarray, from_hz: float, lead_names: Sequence[str],

@@ -103,7 +103,9 @@ def _metrics(row: pd.Series, trained: TrainedModel, arrays: EcgArrays, resamples
                                            "resamples": resamples, "records": int(len(y_true))}}
 
 
-def _inputs(trained: TrainedModel, arrays: EcgArrays, cache_entry: Path, run: RunFolder) -> dict[str, Any]:
+def input_facts(trained: TrainedModel, arrays: EcgArrays, cache_entry: Path, run: RunFolder) -> dict[str, Any]:
+    """What the model takes: shape, leads, sampling rate, samples after the center crop, the dataset's
+    reading parameters and its preprocessing (the model card's ``inputs``; ``EcgModel.preprocessing``)."""
     fingerprint = json.loads((Path(cache_entry) / META).read_text()).get("fingerprint") or {}
     return {"shape": ["batch", trained.ref.leads, trained.ref.samples], "dtype": "float32",
             "leads": list(arrays.leads), "sampling_rate": float(arrays.sampling_rate),
@@ -138,7 +140,7 @@ def build_card(run: RunFolder, trained: TrainedModel, checkpoint: Mapping[str, A
                   "hyperparameters": _json_safe(checkpoint.get("config") or {}), "epoch": checkpoint.get("epoch")},
         "export": {"format": facts.format, "precision": facts.precision, "backend": facts.backend,
                    "files": facts.files, "max_abs_diff_vs_pytorch": _plain(float(facts.max_abs_diff))},
-        "inputs": _inputs(trained, arrays, cache_entry, run),
+        "inputs": input_facts(trained, arrays, cache_entry, run),
         "outputs": _outputs(trained, checkpoint, run),
         "metrics": _metrics(row, trained, arrays, resamples),
         "costs": _columns(row, "cost."),

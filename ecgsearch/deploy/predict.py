@@ -113,8 +113,14 @@ def _check_servable(spec: SearchSpec, path: Path) -> None:
     if spec.task.name != "multilabel":
         raise UserError(f"{path}: predict writes Challenge classification outputs, but this model's task "
                         f"is '{spec.task.name}'; use a run with task: multilabel.")
+    check_folder_dataset(spec)
+
+
+def check_folder_dataset(spec: SearchSpec, given: str = "--data") -> None:
+    """New records are read by the run's dataset from a folder: refuse a dataset that reads none.
+    ``given``: how the folder was passed, for the message."""
     if "root" not in inspect.signature(get_registries().datasets.get(spec.data.dataset).load()).parameters:
-        raise UserError(f"predict: dataset '{spec.data.dataset}' does not read a folder of records, so --data "
+        raise UserError(f"predict: dataset '{spec.data.dataset}' does not read a folder of records, so {given} "
                         "cannot point it at new ones; use a run on physionet2021 (or another folder dataset).")
 
 

@@ -14,8 +14,9 @@ from ecgsearch.engine.run import (
     prepare_data,
     resumed_spec,
     run_search,
+    tune_adapter,
 )
 from ecgsearch.space.spec import with_trials  # the CLI's --trials, kept here for existing callers
 
 __all__ = ["SearchOutcome", "check_out_dir", "check_supported", "prepare_data", "resumed_spec", "run_search",
-           "with_trials"]
+           "tune_adapter", "with_trials"]

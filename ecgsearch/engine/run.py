@@ -265,8 +265,29 @@ def search_budget(spec: SearchSpec, out_dir: Path) -> SearchBudget:
                         spec.budget.on_budget)
 
 
-def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, display: Any = None) -> SearchOutcome:
-    """Run (or resume) the search a space file describes; results land in ``out_dir``."""
+def tune_adapter(spec: SearchSpec, out_dir: Path) -> Any:
+    """A trainable of the space file for a Ray Tune user's own ``Tuner`` (``ecgsearch.Space.trainable``).
+
+    The data, transfer and latency plans are made here, once, as a search makes them; each configuration
+    of ``spec.space.to_tune()`` then trains as a trial (its best weights in ``out_dir/trials/<id>/``). The
+    searcher, scheduler, callbacks and ``num_samples`` are the user's; no results table is written.
+    """
+    plan = latency_plan(spec)
+    check_supported(spec, plan)
+    out_dir = out_dir.resolve()  # Tune runs each trial in its own working folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_entry = prepare_data(spec)
+    transfer = plan_transfer(spec, cache_entry)
+    return make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan), spec.resources,
+                          drawn_by_engine=False)
+
+
+def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, display: Any = None,
+               space_text: str | None = None) -> SearchOutcome:
+    """Run (or resume) the search a space file describes; results land in ``out_dir``.
+
+    space_text: the space file's text to keep in the run folder (a space built in Python has no file).
+    """
     out_dir = open_run_storage(out_dir, resume).local  # a folder, or a URI's staging folder (engine.storage)
     check_out_dir(out_dir, resume)
     spec = resumed_spec(spec, out_dir) if resume else spec
@@ -275,7 +296,9 @@ def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, disp
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_run_record(out_dir, spec.budget.trials)
-        if Path(spec.path).is_file():
+        if space_text is not None:
+            (out_dir / SPACE_COPY).write_text(space_text, encoding="utf-8")
+        elif Path(spec.path).is_file():
             shutil.copyfile(spec.path, out_dir / SPACE_COPY)
     progress = display.data_progress if display else None
     cache_entry = prepare_data(spec, progress)

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -67,9 +68,21 @@ def tune_trainable(config: dict[str, Any], context: TrialContext) -> None:
     run_in_worker(config, context, with_latency(run_trial))
 
 
-def make_trainable(context: TrialContext, resources: ResourceSpec) -> Any:
-    """The trainable with its context in Ray's object store and the per-trial resources attached."""
-    trainable = tune.with_parameters(tune_trainable, context=context)
+def outside_trainable(config: dict[str, Any], context: TrialContext) -> None:
+    """``tune_trainable`` for a configuration the engine did not draw (a Ray Tune user's own searcher):
+    only its active parameters, Tune's trial id, and a training seed derived from that id."""
+    trial_id = str(tune.get_context().get_trial_id())
+    seed = context.seed * 100_003 + zlib.crc32(trial_id.encode()) % 100_003
+    tune_trainable({**context.space.active(config), "_trial_id": trial_id, "_seed": seed}, context)
+
+
+def make_trainable(context: TrialContext, resources: ResourceSpec, drawn_by_engine: bool = True) -> Any:
+    """The trainable with its context in Ray's object store and the per-trial resources attached.
+
+    drawn_by_engine: configurations come from the engine's searchers (with their trial ids), else from a
+    user's own Tuner (``outside_trainable``).
+    """
+    trainable = tune.with_parameters(tune_trainable if drawn_by_engine else outside_trainable, context=context)
     return tune.with_resources(trainable, {"cpu": float(resources.cpu), "gpu": float(resources.gpu)})
 
 

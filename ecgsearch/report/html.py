@@ -1,13 +1,17 @@
 """The report's page: sections of text, figures and tables rendered by one escaped jinja2 template.
 
 Every text that comes from a run (trial ids, option names, error messages) passes through jinja2's
-autoescaping, so a hyperparameter value such as ``<b>`` shows as text and never as markup.
+autoescaping, so a hyperparameter value such as ``<b>`` shows as text and never as markup. A figure is
+either an ``Image`` (a PNG) or a ``Plot`` (an interactive figure's markup, made by ``interactive``, which
+escapes what it puts in hover texts and menus itself); the JavaScript the plots need is inlined once in
+the page's head (``render(script=...)``), so the page needs no network.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +33,17 @@ class Image:
 
 
 @dataclass
+class Plot:
+    """An interactive figure: ``html`` is its ``<div>`` and the script that draws it (trusted markup, put in
+    the page as it is), ``name`` the id of that div."""
+
+    html: str
+    caption: str
+    name: str
+    figure: Any = field(default=None, repr=False, compare=False)  # the plotly figure, for notebooks and tests
+
+
+@dataclass
 class Section:
     """One part of the report; ``notes`` say why a figure or table that belongs here could not be made."""
 
@@ -38,6 +53,14 @@ class Section:
     images: list[Image] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
+
+    def show(self, figure: Image | Plot | None) -> None:
+        """Add a figure where it belongs (nothing for None: a view the renderer does not draw)."""
+        if isinstance(figure, Image):
+            self.images.append(figure)
+        elif figure is not None:
+            self.plots.append(figure)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -64,7 +87,8 @@ TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>{{ title }}</title>
+{% if refresh %}{{ refresh|safe }}
+{% endif %}<title>{{ title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
@@ -76,8 +100,10 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption { font-size: .9em; color: #444; }
 .note { background: #fff6e0; border-left: 4px solid #e0a800; padding: .4em .8em; }
 .intro { color: #333; } nav a { margin-right: 1em; }
+figure.plot { border: 1px solid #eee; padding: .3em; }
 </style>
-</head>
+{% if script %}<script type="text/javascript">{{ script|safe }}</script>
+{% endif %}</head>
 <body>
 <h1>{{ title }}</h1>
 <table class="summary">
@@ -93,6 +119,9 @@ figcaption { font-size: .9em; color: #444; }
 {% for image in section.images %}<figure><img src="{{ image.file }}" alt="{{ image.caption }}">
 <figcaption>{{ image.caption }}</figcaption></figure>
 {% endfor %}
+{% for plot in section.plots %}<figure class="plot">{{ plot.html|safe }}
+<figcaption>{{ plot.caption }}</figcaption></figure>
+{% endfor %}
 {% for table in section.tables %}<table>
 <caption>{{ table.caption }}</caption>
 <tr>{% for cell in table.header %}<th>{{ cell }}</th>{% endfor %}</tr>
@@ -107,12 +136,29 @@ figcaption { font-size: .9em; color: #444; }
 """
 
 
+def refresh_tag(seconds: int) -> str:
+    """The head line that makes a browser reload the page every ``seconds`` (``render(refresh=...)``)."""
+    return f'<meta http-equiv="refresh" content="{int(seconds)}">'
+
+
 def render(title: str, summary: Sequence[tuple[str, str]], sections: Sequence[Section], generated: str = "",
-           by: str = "ecgsearch report") -> str:
-    """The whole page as a string (all run-provided text escaped); ``by`` names the command in its footer."""
+           by: str = "ecgsearch report", script: str = "", refresh: int | None = None) -> str:
+    """The whole page as a string (all run-provided text escaped); ``by`` names the command in its footer,
+    ``script`` is JavaScript inlined once in the head (the plots' library), ``refresh`` makes an open tab
+    reload the page every that many seconds."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(TEMPLATE).render(title=title, summary=list(summary), sections=list(sections),
-                                                    generated=generated, by=by)
+                                                    generated=generated, by=by, script=script,
+                                                    refresh=refresh_tag(refresh) if refresh else "")
+
+
+def write_page(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file renamed over it: a browser reloading the page
+    reads the old page or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def embed_images(sections: Sequence[Section], folder: Path) -> None:

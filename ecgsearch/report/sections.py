@@ -1,14 +1,16 @@
-"""The report's sections: each reads the run, writes its figures and says why when it cannot.
+"""The report's sections: each reads the run, has its figures drawn and says why when it cannot.
 
-A section that cannot be made (too few trials to cross-validate, too few Pareto points for a law, a
-single data size) carries a note with the reason instead of failing the whole report.
+The numbers of a section are computed here, once; ``figures`` (``ecgsearch.report.figures.Figures``)
+draws them, as PNGs for the static report or as interactive figures for the page. A section that cannot
+be made (too few trials to cross-validate, too few Pareto points for a law, a single data size) carries
+a note with the reason instead of failing the whole report.
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,34 +29,45 @@ from ecgsearch.analysis.scaling import (
     scaling_points,
 )
 from ecgsearch.errors import UserError
-from ecgsearch.report import plots
-from ecgsearch.report.html import Image, Section, Table, fmt
+from ecgsearch.report.html import Section, Table, fmt
+
+if TYPE_CHECKING:
+    from ecgsearch.report.figures import Figures
 
 log = logging.getLogger(__name__)
 
 COST_LABELS = {"cost.flops": "FLOPs per sample", "cost.params": "parameters"}
 IDENTITY = ["trial_id", "architecture", "optimizer"]
+TOP_TRIALS = 20  # the trials of the interactive page's parallel-coordinates view
 
 
 def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if c in frame.columns]
 
 
-def best_section(run: RunData, n: int = 5) -> Section:
-    ranked = run.trials.sort_values(run.column, ascending=run.mode == "min").head(n)
+def best_section(run: RunData, figures: Figures, n: int = 5) -> Section:
+    ordered = run.trials.sort_values(run.column, ascending=run.mode == "min")
+    ranked = ordered.head(n)
     columns = _present(ranked, [*IDENTITY, run.column, f"test.{run.metric}", "cost.flops", "cost.params", "epochs"])
-    return Section("Best trials", "best", f"The {len(ranked)} best trials by {run.column} ({run.mode}).",
-                   tables=[Table(f"best trials by {run.column}", columns,
-                                 [[fmt(row[c]) for c in columns] for _, row in ranked.iterrows()])])
+    section = Section("Best trials", "best", f"The {len(ranked)} best trials by {run.column} ({run.mode}).",
+                      tables=[Table(f"best trials by {run.column}", columns,
+                                    [[fmt(row[c]) for c in columns] for _, row in ranked.iterrows()])])
+    top = ordered.head(TOP_TRIALS)
+    section.show(figures.top_trials(top, run.column,
+                                    f"the {len(top)} best trials by {run.column}, one line each (the best at the top "
+                                    "of the trial axis); drag along an axis to keep a range, click the range to clear "
+                                    "it"))
+    return section
 
 
-def progress_section(run: RunData, out: Path) -> Section:
-    path = plots.progress_plot(trial_values(run), run.results["status"].reset_index(drop=True),
-                               run.column, run.mode, out / "progress.png")
-    return Section("Search progress", "progress",
-                   "Each dot is a trial in the order trials finished; the line is the best value found so far. "
-                   "A line that still climbs at the end says more trials would likely pay off.",
-                   images=[Image(path.name, f"best {run.column} so far after each finished trial")])
+def progress_section(run: RunData, figures: Figures) -> Section:
+    section = Section("Search progress", "progress",
+                      "Each dot is a trial in the order trials finished; the line is the best value found so far. "
+                      "A line that still climbs at the end says more trials would likely pay off.")
+    section.show(figures.progress(trial_values(run), run.results["status"].reset_index(drop=True),
+                                  run.results["trial_id"].astype(str).reset_index(drop=True), run.column, run.mode,
+                                  f"best {run.column} so far after each finished trial"))
+    return section
 
 
 def _cost_columns(frame: pd.DataFrame) -> list[str]:
@@ -66,7 +79,7 @@ def cost_label(cost: str) -> str:
     return COST_LABELS.get(cost) or f"{cost.removeprefix('latency.')} (ms)"
 
 
-def pareto_section(run: RunData, out: Path) -> Section:
+def pareto_section(run: RunData, figures: Figures) -> Section:
     trials = run.trials
     section = Section("Pareto fronts", "pareto",
                       f"A trial is on the front when no other trial reaches a better {run.column} at the same or "
@@ -79,10 +92,8 @@ def pareto_section(run: RunData, out: Path) -> Section:
         return section
     groups = [g for g in ("optimizer", "architecture") if g in trials.columns and trials[g].notna().any()]
     for cost in costs:
-        for group in groups[:1] if cost != "cost.flops" else groups:
-            name = f"pareto_{cost.removeprefix('cost.').removeprefix('latency.').replace('.', '_')}_by_{group}.png"
-            path = plots.pareto_plot(trials, run.column, run.mode, cost, group, out / name, cost_label(cost))
-            section.images.append(Image(path.name, f"{run.column} vs {cost_label(cost)}, front per {group}"))
+        for figure in figures.pareto(trials, run.column, run.mode, cost, cost_label(cost), groups):
+            section.show(figure)
     cost = costs[0]
     front = pareto_front(trials, run.column, run.mode, cost=cost)
     columns = _present(front, [*IDENTITY, run.column, *costs])
@@ -112,7 +123,7 @@ def hypervolume_table(trials: pd.DataFrame, metric: str, mode: str, cost: str, g
                  [group, "trials", "on front", "hypervolume"], rows)
 
 
-def surrogate_sections(run: RunData, out: Path, surrogate: str, folds: int, seed: int) -> list[Section]:
+def surrogate_sections(run: RunData, figures: Figures, surrogate: str, folds: int, seed: int) -> list[Section]:
     """Cross-validated predictions and feature importance (``ecgsearch.analysis.explain``)."""
     cv = Section("Surrogate: cross-validated predictions", "cv",
                  f"A {surrogate} surrogate predicts {run.column} from the hyperparameters and cost features. "
@@ -142,13 +153,12 @@ def surrogate_sections(run: RunData, out: Path, surrogate: str, folds: int, seed
         cv.notes.append(f"Not cross-validated (fewer than {2 * folds} trials, or constant values): "
                         f"{', '.join(skipped)}.")
     if len(explanation.predictions):
-        path = plots.cv_plot(explanation.predictions, stats, run.column, out / "cv.png")
-        cv.images.append(Image(path.name, f"out-of-fold predicted vs true {run.column}, per group"))
+        cv.show(figures.cv(explanation.predictions, stats, run.column,
+                           f"out-of-fold predicted vs true {run.column}, per group"))
     table = explanation.importance
     groups = [g for g in stats["group"] if (table["group"] == g).any()]
     if groups:
-        path = plots.importance_plot(table, groups, out / "importance.png")
-        importance.images.append(Image(path.name, "impurity importance and Spearman rho, per group"))
+        importance.show(figures.importance(table, groups, "impurity importance and Spearman rho, per group"))
         pooled = table[table["group"] == groups[0]].head(12)
         importance.tables.append(Table(f"features of group {groups[0]}, by impurity importance",
                                        ["feature", "impurity", "Spearman rho"],
@@ -171,7 +181,7 @@ def _extrapolation_text(fit: ScalingFit) -> str:
             f"(max {check.max_relative_error:.1%})")
 
 
-def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_records: int | None) -> Section:
+def scaling_section(run: RunData, figures: Figures, bootstrap: int, seed: int, train_records: int | None) -> Section:
     """The law on each axis with its intervals and the reasons not to trust it. ``bootstrap`` and ``seed``
     are unused: the intervals are profile likelihood (nothing is resampled)."""
     error = f"1 - {run.metric}" if run.mode == "max" else run.metric
@@ -206,9 +216,8 @@ def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_re
             fit = fit_scaling(run.trials, run.metric, run.mode, axis, train_records=train_records)
         except ScalingError as reason:
             section.notes.append(str(reason))
-        path = plots.scaling_plot(points, fit, label, f"{error} vs {label}", out / f"scaling_{axis}.png")
         caption = f"{error} vs {label}" + (f"; {_extrapolation_text(fit)}" if fit else " (no law fitted)")
-        section.images.append(Image(path.name, caption))
+        section.show(figures.scaling(points, fit, axis, label, f"{error} vs {label}", caption))
         if fit is not None:
             if fit.warnings:
                 section.notes.append(f"warning, {axis} law not to be trusted: {'; '.join(fit.warnings)}.")
@@ -227,18 +236,18 @@ def scaling_section(run: RunData, out: Path, bootstrap: int, seed: int, train_re
     return section
 
 
-def latency_section(run: RunData, out: Path) -> Section | None:
+def latency_section(run: RunData, figures: Figures) -> Section | None:
     columns = latency_columns(run.trials)
     if not columns:
         return None
-    path = plots.latency_plot(run.trials, columns, out / "latency.png")
     rows = [[c.removeprefix("latency."), str(int(pd.to_numeric(run.trials[c], errors="coerce").notna().sum())),
              fmt(float(pd.to_numeric(run.trials[c], errors="coerce").median()), 3)] for c in columns]
-    return Section("Latency", "latency",
-                   "Measured latency of every trial's model on each backend (box: quartiles, whiskers: 1.5 IQR). "
-                   "Compare backends for the same models; the Pareto fronts above use the p50 columns as costs.",
-                   images=[Image(path.name, "latency per backend and percentile")],
-                   tables=[Table("latency by backend", ["backend.percentile", "trials", "median (ms)"], rows)])
+    section = Section("Latency", "latency",
+                      "Measured latency of every trial's model on each backend (box: quartiles, whiskers: 1.5 IQR). "
+                      "Compare backends for the same models; the Pareto fronts above use the p50 columns as costs.",
+                      tables=[Table("latency by backend", ["backend.percentile", "trials", "median (ms)"], rows)])
+    section.show(figures.latency(run.trials, columns, "latency per backend and percentile"))
+    return section
 
 
 def next_steps_section(run: RunData) -> Section:
@@ -272,11 +281,11 @@ def summary_rows(run: RunData) -> list[tuple[str, str]]:
             ("budget", f"{spec.budget.trials} trials x {spec.budget.epochs} epochs, scheduler {spec.budget.scheduler}")]
 
 
-def all_sections(run: RunData, out: Path, surrogate: str, folds: int, bootstrap: int, seed: int,
+def all_sections(run: RunData, figures: Figures, surrogate: str, folds: int, bootstrap: int, seed: int,
                  train_records: int | None) -> list[Section]:
-    sections = [best_section(run), progress_section(run, out), pareto_section(run, out),
-                *surrogate_sections(run, out, surrogate, folds, seed),
-                scaling_section(run, out, bootstrap, seed, train_records)]
-    latency = latency_section(run, out)
+    sections = [best_section(run, figures), progress_section(run, figures), pareto_section(run, figures),
+                *surrogate_sections(run, figures, surrogate, folds, seed),
+                scaling_section(run, figures, bootstrap, seed, train_records)]
+    latency = latency_section(run, figures)
     return sections + ([latency] if latency is not None else []) + [next_steps_section(run)]
 

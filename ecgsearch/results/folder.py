@@ -31,17 +31,19 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.names import (
+    BEST_CHECKPOINT,
+    ESTIMATOR_DIR,
+    PRUNED_FILE,  # noqa: F401 (the run folder's names, re-exported)
+    RUN_FILE,
+    SPACE_COPY,
+    TRIALS_DIR,
+)
 from ecgsearch.results.table import RESULTS_FILE, read_results
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
 
-SPACE_COPY = "space.yaml"
-PRUNED_FILE = "space.pruned.yaml"  # what `ecgsearch prune` writes by default
-RUN_FILE = "run.json"  # what the run was started with beyond its space file (the --trials it ran)
-TRIALS_DIR = "trials"
-BEST_CHECKPOINT = "best.pt"
-ESTIMATOR_DIR = "estimator"  # an estimator trial's fitted model (ecgsearch.train.estimators)
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 _UNSUPPORTED = re.compile(r"Unsupported operand \d+|Unsupported class [\w.]+")
 

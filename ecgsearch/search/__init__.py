@@ -10,13 +10,45 @@ scheduler's stopping rule). May import train (to cost candidates), the space lan
 data and the contracts. Read ``factory.py`` first.
 """
 
-from ecgsearch.search.adapter import ConstrainedSearcher
-from ecgsearch.search.grid import GridError, GridSearcher
-from ecgsearch.search.learning_curve import LearningCurveRule, predict_final
-from ecgsearch.search.problem import SchedulerRun, SearchProblem
-from ecgsearch.search.random import RandomSearcher
-from ecgsearch.search.surrogate import SurrogateSearcher
-from ecgsearch.search.warm_start import WarmPoint, WarmStart, load_warm_start
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it, imported on first use (PEP 562): ``ecgsearch.search.candidates`` (the
+# space-file check of ``ecgsearch validate``) must not import Ray Tune through this package
+_LAZY: dict[str, str] = {
+    "ConstrainedSearcher": "ecgsearch.search.adapter",
+    **dict.fromkeys(("GridError", "GridSearcher"), "ecgsearch.search.grid"),
+    **dict.fromkeys(("LearningCurveRule", "predict_final"), "ecgsearch.search.learning_curve"),
+    **dict.fromkeys(("SchedulerRun", "SearchProblem"), "ecgsearch.search.problem"),
+    "RandomSearcher": "ecgsearch.search.random",
+    "SurrogateSearcher": "ecgsearch.search.surrogate",
+    **dict.fromkeys(("WarmPoint", "WarmStart", "load_warm_start"), "ecgsearch.search.warm_start"),
+}
 
 __all__ = ["ConstrainedSearcher", "GridError", "GridSearcher", "LearningCurveRule", "RandomSearcher", "SchedulerRun",
            "SearchProblem", "SurrogateSearcher", "WarmPoint", "WarmStart", "load_warm_start", "predict_final"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecgsearch.search' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from ecgsearch.search.adapter import ConstrainedSearcher
+    from ecgsearch.search.grid import GridError, GridSearcher
+    from ecgsearch.search.learning_curve import LearningCurveRule, predict_final
+    from ecgsearch.search.problem import SchedulerRun, SearchProblem
+    from ecgsearch.search.random import RandomSearcher
+    from ecgsearch.search.surrogate import SurrogateSearcher
+    from ecgsearch.search.warm_start import WarmPoint, WarmStart, load_warm_start

@@ -18,9 +18,8 @@ from ecgsearch.errors import UserError
 from ecgsearch.infos import ArchitectureInfo
 from ecgsearch.plugins import get_registries
 from ecgsearch.space.parse import file_error
+from ecgsearch.train.analytic import ESTIMATOR, Costs, argument_check
 from ecgsearch.train.context import input_samples
-from ecgsearch.train.costs import Costs, argument_check, estimate_costs
-from ecgsearch.train.estimators import ESTIMATOR, estimator_costs
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec, Space
@@ -50,6 +49,10 @@ def input_shape(data: EcgArrays, task: str, task_params: Mapping[str, Any], enco
 
 def candidate_costs(config: Mapping[str, Any], space: Space, shape: InputShape) -> Costs:
     """The candidate's cost features (a ``ValueError`` when its architecture rejects the combination)."""
+    # deferred: costing imports torch; checking a space file (check_buildable) must not
+    from ecgsearch.train.costs import estimate_costs
+    from ecgsearch.train.estimators import estimator_costs
+
     resolved = space.resolve(space.active(config))
     arch_name, arch_params = resolved.choices["architecture"]
     samples = input_samples(shape.samples, resolved.params)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from ecgsearch.data.augment import Augmentation
+from ecgsearch.data.augment_params import AugmentationParams
 from ecgsearch.space.distributions import Distribution, Grid
 from ecgsearch.space.fields import Number
 
@@ -53,9 +53,9 @@ TRIAL_PARAMS: dict[str, TrialParam] = {
                                 "centre window"),
     "grad_clip": TrialParam(0.0, Number(low=0), "clip the gradients' global L2 norm to this value; 0 = off"),
     "precision": TrialParam("fp32", Among(TRAIN_PRECISIONS), "fp32, or bf16/fp16 autocast (fp16 needs a CUDA GPU)"),
-    # train-time augmentations (ecgsearch.data.augment): a strength in [0, 1] each, 0 = off
+    # train-time augmentations (ecgsearch.data.augment_params): a strength in [0, 1] each, 0 = off
     **{AUGMENT_PREFIX + f.name: TrialParam(f.default, Number(low=0, high=1), f"augmentation: {f.name}")
-       for f in dataclasses.fields(Augmentation)},
+       for f in dataclasses.fields(AugmentationParams)},
 }
 
 

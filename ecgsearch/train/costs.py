@@ -18,6 +18,9 @@ Three counters, one convention:
   convention (fvcore also counts norms by default) and handles for ``scaled_dot_product_attention`` and
   the recurrent layers, which fvcore does not count by itself.
 
+The torch-free parts (``Costs``, ``Tally``, ``AnalyticFactory``: what a plugin's registration module and the
+space-file check use) live in ``ecgsearch.train.analytic`` and are re-exported here.
+
 Tests hold all three together for every registered architecture; ``tests/benchmarks/bench_flop_counters.py``
 prints fvcore vs the torch counter per architecture.
 """
@@ -25,120 +28,24 @@ prints fvcore vs the torch counter per architecture.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import math
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
+from ecgsearch.train.analytic import AnalyticFactory, Costs, Tally, analytic_costs, argument_check
 from ecgsearch.train.fusion import make_model
 from ecgsearch.train.models import feature_width, stage_count
-from ecgsearch.train.receptive_field import Span, receptive_field
+from ecgsearch.train.receptive_field import receptive_field
+
+__all__ = ["AnalyticFactory", "Costs", "Tally", "analytic_costs", "argument_check", "build_on_meta", "count_params",
+           "estimate_costs", "fused_costs", "fvcore_macs", "model_costs", "torch_macs"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Costs:
-    """One model's cost features; ``None`` where the model does not say (no stem/stages/head contract,
-    or an unknown sampling rate)."""
-
-    params: int
-    macs: int
-    flops: int
-    receptive_field: int | None = None  # input samples one last-stage feature sees (<= input length)
-    receptive_field_s: float | None = None  # the same in seconds
-    stages: int | None = None
-    feature_width: int | None = None  # head.in_features: the pooled vector the output layer reads
-    receptive_field_frac: float | None = None  # receptive_field / input samples, in (0, 1]
-
-    def columns(self) -> dict[str, Any]:
-        """The results-table columns (``cost.params``, ``cost.macs``, ``cost.flops``, ...)."""
-        return {f"cost.{k}": v for k, v in asdict(self).items()}
-
-
-@dataclass
-class Tally:
-    """Parameters and MACs added up layer by layer: the arithmetic of an analytic cost function."""
-
-    params: int = 0
-    macs: int = 0
-
-    def conv(self, c_in: int, c_out: int, kernel: int, length_out: int, *, groups: int = 1,
-             bias: bool = False) -> None:
-        weights = c_out * (c_in // groups) * kernel
-        self.params += weights + (c_out if bias else 0)
-        self.macs += weights * length_out
-
-    def linear(self, n_in: int, n_out: int, positions: int = 1, *, bias: bool = True) -> None:
-        """A linear layer applied at ``positions`` time steps or tokens."""
-        self.params += n_in * n_out + (n_out if bias else 0)
-        self.macs += n_in * n_out * positions
-
-    def norm(self, channels: int) -> None:
-        """An affine BatchNorm or LayerNorm: a scale and a shift per channel, no MACs."""
-        self.params += 2 * channels
-
-    def costs(self, span: Span, num_samples: int, stages: int, feature_width: int) -> Costs:
-        field = int(min(span.size, num_samples))
-        return Costs(params=self.params, macs=self.macs, flops=2 * self.macs, receptive_field=field,
-                     stages=stages, feature_width=feature_width, receptive_field_frac=field / num_samples)
-
-
-class AnalyticFactory:
-    """An architecture factory ``factory(in_leads, num_samples, num_outputs, **hparams)`` made of three
-    parts: ``spec`` validates the arguments into a plain description (raising one-sentence
-    ``ValueError``s), ``model(spec)`` builds the module and ``costs(spec)`` counts it without building.
-
-    It has ``spec``'s signature (the space file's parameter names are checked against it) and is picklable.
-    """
-
-    def __init__(self, spec: Callable[..., Any], model: Callable[[Any], nn.Module],
-                 costs: Callable[[Any], Costs]) -> None:
-        self.spec, self.model, self.costs = spec, model, costs
-        self.__signature__ = inspect.signature(spec).replace(return_annotation=nn.Module)
-        self.__doc__ = spec.__doc__
-        self.__name__ = getattr(spec, "__name__", "factory").removesuffix("_spec")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> nn.Module:
-        return self.model(self.spec(*args, **kwargs))
-
-    def analytic_costs(self, *args: Any, **kwargs: Any) -> Costs:
-        """The cost features, from the same arguments as the factory, without building the model."""
-        return self.costs(self.spec(*args, **kwargs))
-
-    def __repr__(self) -> str:
-        return f"AnalyticFactory({self.__name__}{inspect.signature(self.spec)})"
-
-
-def _bound(factory: Callable[..., Any], part: Callable[[Any], Any]) -> Callable[..., Any] | None:
-    """``part(factory)`` (a callable taking the factory's arguments, or None), through ``functools.partial``
-    variants of the factory with the same bound arguments."""
-    if isinstance(factory, functools.partial):
-        inner = _bound(factory.func, part)
-        return None if inner is None else functools.partial(inner, *factory.args, **factory.keywords)
-    fn = part(factory)
-    return fn if callable(fn) else None
-
-
-def analytic_costs(factory: Callable[..., Any]) -> Callable[..., Costs] | None:
-    """The factory's analytic cost function (same arguments as the factory), or ``None``.
-
-    Any factory may offer one as an ``analytic_costs`` attribute; ``functools.partial`` variants of a
-    factory that has one inherit it with the same bound arguments.
-    """
-    return _bound(factory, lambda f: getattr(f, "analytic_costs", None))
-
-
-def argument_check(factory: Callable[..., Any]) -> Callable[..., Any] | None:
-    """The ``spec`` of an ``AnalyticFactory`` (or of a ``functools.partial`` variant of one): it checks the
-    factory's arguments, raising the factory's ``ValueError``, without building or counting anything.
-    None for any other factory."""
-    return _bound(factory, lambda f: f.spec if isinstance(f, AnalyticFactory) else None)
 
 
 def count_params(model: nn.Module) -> int:

@@ -35,14 +35,13 @@ from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.results.folder import estimator_folder
+from ecgsearch.train.analytic import ESTIMATOR, Costs
 from ecgsearch.train.context import OBJECTIVE, Report, TrialContext, hyperparameters
-from ecgsearch.train.costs import Costs
 from ecgsearch.train.loop import best_columns
 from ecgsearch.train.scoring import Scorer, score_by_group
 from ecgsearch.train.setup import training_records
 from ecgsearch.train.tasks import fit_task
 
-ESTIMATOR = "estimator"
 NOT_APPLICABLE = "not applicable: {name} is an estimator model (features + fitted model), not a network"
 
 

@@ -13,30 +13,11 @@ a method is read as a sequence of its children in registration order.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 from torch import nn
 
+from ecgsearch.train.analytic import Span
 
-@dataclass(frozen=True)
-class Span:
-    """How much of the input one output sample sees (``size``) and the input step between outputs."""
-
-    size: float = 1
-    jump: int = 1
-
-    def conv(self, kernel: int, stride: int = 1, dilation: int = 1) -> Span:
-        return Span(self.size + (kernel - 1) * dilation * self.jump, self.jump * stride)
-
-    def whole(self) -> Span:
-        """Every output sees the whole input (attention, global pooling)."""
-        return Span(math.inf, self.jump)
-
-    @staticmethod
-    def widest(*spans: Span) -> Span:
-        """Parallel branches merged by addition or concatenation: the widest one wins."""
-        return Span(max(s.size for s in spans), max(s.jump for s in spans))
+__all__ = ["Span", "receptive_field", "trace_span"]
 
 
 def _int(value: int | tuple[int, ...]) -> int:

@@ -5,6 +5,8 @@ first starts with a downsampling layer (LayerNorm + conv kernel 2, stride 2) and
 width, so stage ``i`` has ``width * 2**i`` channels (``widths`` sets them one by one). Each block:
 depthwise conv (``kernel``), LayerNorm, pointwise 4x inverted bottleneck with GELU, LayerScale,
 stochastic depth (rate growing linearly to ``drop_path``), residual add.
+
+The network (``ConvNeXt1d``) is in ``_convnext_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Sequence
-
-from torch import nn
 
 from ecgsearch import (
     AnalyticFactory,
@@ -29,10 +29,6 @@ from ecgsearch import (
 from ecgsearch_plugins.architectures._blocks import (
     MAX_BLOCKS,
     MAX_WIDTH,
-    ChannelLayerNorm,
-    ConvNeXtBlock,
-    EcgNet,
-    PoolHead,
     blocks_param,
     check_float,
     check_int,
@@ -41,9 +37,6 @@ from ecgsearch_plugins.architectures._blocks import (
     check_kernel,
     check_kernel_fits,
     check_pool,
-    convnext_downsample,
-    convnext_init,
-    drop_path_rates,
     kernel_param,
     pool_param,
     rate_param,
@@ -86,27 +79,6 @@ class ConvNeXtSpec:
     def head_length(self) -> int:
         """Time steps the head receives: the patchify stem, then every later stage halves the length."""
         return self.num_samples // self.patch // 2 ** (len(self.depths) - 1)
-
-
-class ConvNeXt1d(EcgNet):
-    """Patchify stem, stages of ConvNeXt blocks with downsampling between them, pooled head."""
-
-    def __init__(self, spec: ConvNeXtSpec) -> None:
-        super().__init__()
-        in_leads, depths, widths, patch = spec.in_leads, spec.depths, spec.widths, spec.patch
-        kernel, drop_path, layer_scale = spec.kernel, spec.drop_path, spec.layer_scale
-        self.stem = nn.Sequential(nn.Conv1d(in_leads, widths[0], patch, stride=patch),
-                                  ChannelLayerNorm(widths[0], eps=1e-6))
-        rates = drop_path_rates(sum(depths), drop_path)  # 0 to ``drop_path``, linearly over all blocks
-        stages: list[nn.Module] = []
-        for i, (n, c) in enumerate(zip(depths, widths)):
-            down = convnext_downsample(widths[i - 1], c) if i else []
-            blocks = [ConvNeXtBlock(c, kernel, rates.pop(0), layer_scale) for _ in range(n)]
-            stages.append(nn.Sequential(*down, *blocks))
-        self.stages = nn.ModuleList(stages)
-        self.head = PoolHead(widths[-1], spec.num_outputs, norm=True, pool=spec.pool, length=spec.head_length(),
-                             samples=spec.num_samples)
-        self.apply(convnext_init)
 
 
 def convnext_spec(in_leads: int, num_samples: int, num_outputs: int, *, stages: int = 3,
@@ -164,7 +136,8 @@ def convnext_costs(spec: ConvNeXtSpec) -> Costs:
     return t.costs(span, spec.num_samples, len(widths), features)
 
 
-build_convnext = AnalyticFactory(convnext_spec, ConvNeXt1d, convnext_costs)
+build_convnext = AnalyticFactory(convnext_spec, "ecgsearch_plugins.architectures._convnext_impl:ConvNeXt1d",
+                                 convnext_costs)
 
 
 @hookimpl

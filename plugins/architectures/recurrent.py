@@ -12,6 +12,8 @@ Costs: a layer's direction holds an input matrix ``gates * hidden x inputs`` and
 ``gates * hidden x hidden``, each with a bias (``gates``: 1 RNN, 4 LSTM, 3 GRU), and applies both once
 per time step. A recurrent layer carries information across the whole sequence, so the receptive field
 is the whole input.
+
+The network (``Recurrent1d``) is in ``_recurrent_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Any
-
-import torch
-from torch import nn
 
 from ecgsearch import (
     AnalyticFactory,
@@ -35,7 +34,6 @@ from ecgsearch import (
     str_param,
 )
 from ecgsearch_plugins.architectures._blocks import (
-    EcgNet,
     blocks_param,
     check_float,
     check_int,
@@ -48,8 +46,8 @@ from ecgsearch_plugins.architectures._blocks import (
     width_param,
 )
 
-# cell kind -> (its PyTorch layer, gates: the blocks of `hidden` rows stacked in each weight matrix)
-CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {"rnn": (nn.RNN, 1), "lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3)}
+# cell kind -> gates: the blocks of `hidden` rows stacked in each weight matrix (its PyTorch layer: _recurrent_impl)
+CELLS: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
 POOLS = ("last", "mean", "max")
 MAX_FRONT_LAYERS = 8
 MAX_FRONT_STRIDE = 64
@@ -67,68 +65,6 @@ PARAMS = {
     "front_stride": int_param(1, MAX_FRONT_STRIDE, doc="stride of every front-end conv; the sequence is "
                                                        "`front_stride**front_layers` times shorter"),
 }
-
-
-class FrontEnd(nn.Module):
-    """``(batch, leads, samples)`` -> ``(batch, steps, channels)``: ``layers`` strided conv + BN + ReLU
-    stages (none at 0), then time first for the recurrent layers."""
-
-    def __init__(self, in_leads: int, width: int, kernel: int, stride: int, layers: int) -> None:
-        super().__init__()
-        convs: list[nn.Module] = []
-        for i in range(layers):
-            convs += [nn.Conv1d(in_leads if i == 0 else width, width, kernel, stride, padding=kernel // 2,
-                                bias=False), nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
-        self.convs = nn.Sequential(*convs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.convs(x).transpose(1, 2)
-
-
-class RecurrentLayer(nn.Module):
-    """One recurrent layer (both directions when bidirectional) over ``(batch, steps, channels)``, then dropout."""
-
-    def __init__(self, cell: str, c_in: int, hidden: int, bidirectional: bool, dropout: float) -> None:
-        super().__init__()
-        self.rnn = CELLS[cell][0](c_in, hidden, batch_first=True, bidirectional=bidirectional)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.rnn(x)[0])
-
-    def receptive_span(self, span: Span) -> Span:
-        return span.whole()  # every output step depends on every input step (on the past, or both ways)
-
-
-class SequenceHead(nn.Module):
-    """The sequence pooled to one vector (``last``, ``mean`` or ``max``), then the output layer ``fc``."""
-
-    def __init__(self, hidden: int, bidirectional: bool, num_outputs: int, pool: str) -> None:
-        super().__init__()
-        self.hidden, self.bidirectional, self.pool = hidden, bidirectional, pool
-        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), num_outputs)
-
-    @property
-    def in_features(self) -> int:
-        return self.fc.in_features
-
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, steps, features)`` -> ``(batch, features)``."""
-        if self.pool == "mean":
-            return x.mean(dim=1)
-        if self.pool == "max":
-            return x.amax(dim=1)
-        if not self.bidirectional:
-            return x[:, -1]
-        # the forward direction ends at the last step, the backward direction at the first
-        return torch.cat([x[:, -1, :self.hidden], x[:, 0, self.hidden:]], dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pooled(x))
-
-    def reset(self, num_outputs: int) -> None:
-        old = self.fc.weight
-        self.fc = nn.Linear(self.in_features, num_outputs, device=old.device, dtype=old.dtype)
 
 
 @dataclass(frozen=True)
@@ -151,21 +87,6 @@ class RecurrentSpec:
     def features(self) -> int:
         """A layer's output width: both directions side by side."""
         return self.hidden * (2 if self.bidirectional else 1)
-
-
-class Recurrent1d(EcgNet):
-    def __init__(self, spec: RecurrentSpec) -> None:
-        super().__init__()
-        self.stem = FrontEnd(spec.in_leads, spec.front_width, spec.front_kernel, spec.front_stride,
-                             spec.front_layers)
-        c_in = spec.front_width if spec.front_layers else spec.in_leads
-        self.stages = nn.ModuleList(
-            RecurrentLayer(spec.cell, c_in if i == 0 else spec.features, spec.hidden, spec.bidirectional,
-                           spec.dropout) for i in range(spec.layers))
-        self.head = SequenceHead(spec.hidden, spec.bidirectional, spec.num_outputs, spec.pool)
-        for m in self.modules():
-            if isinstance(m, nn.Conv1d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 def recurrent_spec(cell: str, in_leads: int, num_samples: int, num_outputs: int, *, layers: int = 2,
@@ -214,7 +135,7 @@ def recurrent_costs(spec: RecurrentSpec) -> Costs:
         t.conv(c_in, width, k, steps)
         t.norm(width)
         span, c_in = span.conv(k, stride), width
-    gates = CELLS[spec.cell][1] * spec.hidden
+    gates = CELLS[spec.cell] * spec.hidden
     for _ in range(spec.layers):
         for _ in range(2 if spec.bidirectional else 1):
             t.linear(c_in, gates, steps)  # the input matrix and its bias
@@ -228,7 +149,7 @@ def recurrent_factory(cell: str) -> AnalyticFactory:
     """The factory of one cell kind: ``recurrent_spec`` with the cell bound (its messages name the cell)."""
     spec = functools.partial(recurrent_spec, cell)
     spec.__name__, spec.__doc__ = f"{cell}_spec", recurrent_spec.__doc__  # type: ignore[attr-defined]
-    return AnalyticFactory(spec, Recurrent1d, recurrent_costs)
+    return AnalyticFactory(spec, "ecgsearch_plugins.architectures._recurrent_impl:Recurrent1d", recurrent_costs)
 
 
 build_rnn, build_lstm, build_gru = (recurrent_factory(cell) for cell in CELLS)

@@ -12,13 +12,15 @@ Stem: conv (``stem_kernel``, stride 2) + BN + ReLU. Two kinds of block (``block`
 - ``resnet_bottleneck`` (the default; RegNet's X block, Y block with ``se``): 1x1 conv -> BN -> ReLU ->
   grouped ``kernel`` conv (stride) -> BN -> ReLU -> [squeeze-excitation] -> 1x1 conv -> BN, plus an
   identity or 1x1-projection shortcut, then ReLU;
-- ``convnext`` (the ConvNeXt scaling study): ConvNeXt blocks (``ConvNeXtBlock`` of ``_blocks``: depthwise
+- ``convnext`` (the ConvNeXt scaling study): ConvNeXt blocks (``ConvNeXtBlock`` of ``_layers``: depthwise
   ``kernel`` conv -> channels-last LayerNorm -> Linear(``expansion`` x) -> GELU -> Linear -> LayerScale ->
   stochastic depth, identity residual). Blocks keep width and length, so every stage starts with
   ConvNeXt's downsampling layer (LayerNorm + conv kernel 2, stride 2) from the previous width to the
   stage's, and the head has ConvNeXt's LayerNorm before the linear layer. ``group_width``, ``bottleneck``
   and ``se`` describe the bottleneck block only, ``expansion``, ``layer_scale`` and ``drop_path`` the
   ConvNeXt block only: setting one to a non-default value with the other block is refused.
+
+The network (``RegNet1d``) is in ``_regnet_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ import inspect
 import math
 import numbers
 from dataclasses import dataclass
-
-import torch
-from torch import nn
 
 from ecgsearch import (
     AnalyticFactory,
@@ -42,13 +41,9 @@ from ecgsearch import (
     hookimpl,
     int_param,
     str_param,
-    trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
     MAX_WIDTH,
-    ConvNeXtBlock,
-    EcgNet,
-    PoolHead,
     blocks_param,
     check_float,
     check_int,
@@ -56,9 +51,6 @@ from ecgsearch_plugins.architectures._blocks import (
     check_kernel,
     check_pool,
     conv_length,
-    convnext_downsample,
-    convnext_init,
-    drop_path_rates,
     kernel_param,
     pool_param,
     rate_param,
@@ -67,7 +59,6 @@ from ecgsearch_plugins.architectures._blocks import (
     tally_head,
     width_param,
 )
-from ecgsearch_plugins.architectures.resnet import conv_bn
 
 QUANTUM = 8
 BLOCKS = ("resnet_bottleneck", "convnext")
@@ -120,45 +111,6 @@ def regnet_stages(w0: int, wa: float, wm: float, depth: int, group_width: int, b
     return stages
 
 
-class SqueezeExcite(nn.Module):
-    """Channel gates from the time-averaged features: mean -> 1x1 conv -> ReLU -> 1x1 conv -> sigmoid."""
-
-    def __init__(self, channels: int, squeezed: int) -> None:
-        super().__init__()
-        self.gate = nn.Sequential(nn.Conv1d(channels, squeezed, 1), nn.ReLU(inplace=True),
-                                  nn.Conv1d(squeezed, channels, 1), nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x.mean(dim=-1, keepdim=True))
-
-
-class RegNetBlock(nn.Module):
-    def __init__(self, c_in: int, stage: Stage, kernel: int, stride: int, se: float) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [*conv_bn(c_in, stage.inner, 1), nn.ReLU(inplace=True)]
-        grouped = nn.Conv1d(stage.inner, stage.inner, kernel, stride, padding=kernel // 2,
-                            groups=stage.groups, bias=False)
-        layers += [grouped, nn.BatchNorm1d(stage.inner), nn.ReLU(inplace=True)]
-        if se > 0:
-            layers.append(SqueezeExcite(stage.inner, max(1, round(se * c_in))))
-        layers += conv_bn(stage.inner, stage.width, 1)
-        nn.init.zeros_(layers[-1].weight)  # each block starts as (nearly) the identity
-        self.body = nn.Sequential(*layers)
-        self.shortcut: nn.Module = (nn.Sequential(*conv_bn(c_in, stage.width, 1, stride))
-                                    if stride != 1 or c_in != stage.width else nn.Identity())
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.shortcut(x))
-
-    def receptive_span(self, span: Span) -> Span:
-        """The conv path; squeeze-excitation only rescales channels by a global summary."""
-        main = span
-        for layer in self.body:
-            main = main if isinstance(layer, SqueezeExcite) else trace_span(layer, main)
-        return Span.widest(main, trace_span(self.shortcut, span))
-
-
 @dataclass(frozen=True)
 class RegNetSpec:
     in_leads: int
@@ -187,36 +139,6 @@ def regnet_length(num_samples: int, stem_kernel: int, kernel: int, stages: int, 
     for _ in range(stages):
         length = conv_length(length, kernel, 2, kernel // 2) if block == "resnet_bottleneck" else length // 2
     return length
-
-
-class RegNet1d(EcgNet):
-    def __init__(self, spec: RegNetSpec) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(*conv_bn(spec.in_leads, spec.stem_width, spec.stem_kernel, 2),
-                                  nn.ReLU(inplace=True))
-        built, c_in = [], spec.stem_width
-        if spec.block == "convnext":
-            rates = drop_path_rates(sum(stage.blocks for stage in spec.stages), spec.drop_path)
-            for stage in spec.stages:
-                blocks = [ConvNeXtBlock(stage.width, spec.kernel, rates.pop(0), spec.layer_scale, spec.expansion)
-                          for _ in range(stage.blocks)]
-                built.append(nn.Sequential(*convnext_downsample(c_in, stage.width), *blocks))
-                c_in = stage.width
-        else:
-            for stage in spec.stages:
-                blocks = []
-                for j in range(stage.blocks):
-                    blocks.append(RegNetBlock(c_in, stage, spec.kernel, 2 if j == 0 else 1, spec.se))
-                    c_in = stage.width
-                built.append(nn.Sequential(*blocks))
-        self.stages = nn.ModuleList(built)
-        self.head = PoolHead(c_in, spec.num_outputs, norm=spec.block == "convnext", pool=spec.pool,
-                             length=spec.head_length(), samples=spec.num_samples)
-        for m in self.modules():
-            if isinstance(m, nn.Conv1d) and m.bias is None:
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if spec.block == "convnext":
-            self.stages.apply(convnext_init)
 
 
 PARAMS = {
@@ -343,7 +265,7 @@ def regnet_costs(spec: RegNetSpec) -> Costs:
     return t.costs(span, spec.num_samples, len(spec.stages), features)
 
 
-build_regnet = AnalyticFactory(regnet_spec, RegNet1d, regnet_costs)
+build_regnet = AnalyticFactory(regnet_spec, "ecgsearch_plugins.architectures._regnet_impl:RegNet1d", regnet_costs)
 
 
 @hookimpl

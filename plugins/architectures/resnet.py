@@ -12,6 +12,8 @@ stage as::
 (``blocks: [n1, n2, ...]`` sets any other layout; depth is then ``2 + 2 * sum(blocks)``.) The stem (conv
 stride 2 + max-pool stride 2) reduces the length 4x; each later stage halves it and doubles the channels,
 so stage ``i`` has ``C * 2**i`` channels. The ResNet of the CODE studies is in ``resnet_code.py``.
+
+The network (``ResNet1d``) is in ``_resnet_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Sequence
-
-import torch
-from torch import nn
 
 from ecgsearch import (
     AnalyticFactory,
@@ -32,12 +31,9 @@ from ecgsearch import (
     hookimpl,
     int_param,
     list_param,
-    trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
     MAX_BLOCKS,
-    EcgNet,
-    PoolHead,
     check_int,
     check_int_list,
     check_io,
@@ -70,32 +66,6 @@ PARAMS = {
 }
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    """A bias-free 'same'-padded conv and its BatchNorm."""
-    return [nn.Conv1d(c_in, c_out, kernel, stride, padding=kernel // 2, bias=False), nn.BatchNorm1d(c_out)]
-
-
-class BasicBlock(nn.Module):
-    """Two ``kernel``-wide convs with BatchNorm, ReLU and an identity (or 1x1 projection) shortcut."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(*conv_bn(c_in, c_out, kernel, stride), nn.ReLU(inplace=True),
-                                  *conv_bn(c_out, c_out, kernel))
-        # Zero-init the last BN scale: every block starts as identity, which steadies deep nets
-        # trained for only a few epochs.
-        nn.init.zeros_(self.body[-1].weight)
-        self.shortcut: nn.Module = (nn.Sequential(*conv_bn(c_in, c_out, 1, stride))
-                                    if stride != 1 or c_in != c_out else nn.Identity())
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.shortcut(x))
-
-    def receptive_span(self, span: Span) -> Span:
-        return Span.widest(trace_span(self.body, span), trace_span(self.shortcut, span))
-
-
 @dataclass(frozen=True)
 class ResNetSpec:
     in_leads: int
@@ -109,30 +79,6 @@ class ResNetSpec:
     def head_length(self) -> int:
         """Time steps the head receives."""
         return last_stage_length(self.num_samples, self.kernel, len(self.blocks))
-
-
-class ResNet1d(EcgNet):
-    """Stem, one ``nn.Sequential`` of basic blocks per stage, pooled head (global average by default)."""
-
-    def __init__(self, spec: ResNetSpec) -> None:
-        super().__init__()
-        channels, kernel = spec.channels, spec.kernel
-        self.stem = nn.Sequential(*conv_bn(spec.in_leads, channels, kernel, stride=2),
-                                  nn.ReLU(inplace=True), nn.MaxPool1d(3, stride=2, padding=1))
-        stages: list[nn.Module] = []
-        c_in = channels
-        for i, n in enumerate(spec.blocks):
-            c_out = channels * 2**i
-            layers = [BasicBlock(c_in if j == 0 else c_out, c_out, kernel, stride=2 if i > 0 and j == 0 else 1)
-                      for j in range(n)]
-            stages.append(nn.Sequential(*layers))
-            c_in = c_out
-        self.stages = nn.ModuleList(stages)
-        self.head = PoolHead(c_in, spec.num_outputs, pool=spec.pool, length=spec.head_length(),
-                             samples=spec.num_samples)
-        for m in self.modules():
-            if isinstance(m, nn.Conv1d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 def last_stage_length(num_samples: int, kernel: int, stages: int) -> int:
@@ -189,7 +135,7 @@ def resnet_costs(spec: ResNetSpec) -> Costs:
     return t.costs(span, spec.num_samples, len(spec.blocks), features)
 
 
-build_resnet = AnalyticFactory(resnet_spec, ResNet1d, resnet_costs)
+build_resnet = AnalyticFactory(resnet_spec, "ecgsearch_plugins.architectures._resnet_impl:ResNet1d", resnet_costs)
 
 
 @hookimpl

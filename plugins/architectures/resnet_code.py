@@ -12,15 +12,14 @@ original's classifier back, for the built length only); the strided conv pads
 length (identical lengths to the original on 4096 samples). The post-sum BN-ReLU-dropout of a block is
 applied at the start of the next block (mathematically the same network), which keeps each block a
 single-input stage.
+
+The network (``CodeResNet1d``) is in ``_resnet_code_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
-
-import torch
-from torch import nn
 
 from ecgsearch import (
     AnalyticFactory,
@@ -29,12 +28,9 @@ from ecgsearch import (
     Tally,
     int_param,
     list_param,
-    trace_span,
 )
 from ecgsearch_plugins.architectures._blocks import (
     MAX_WIDTH,
-    EcgNet,
-    PoolHead,
     check_float,
     check_int,
     check_int_list,
@@ -49,34 +45,6 @@ from ecgsearch_plugins.architectures._blocks import (
 )
 
 CODE_WIDTHS = (64, 128, 196, 256, 320)
-
-
-def _post(channels: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(nn.BatchNorm1d(channels), nn.ReLU(inplace=True), nn.Dropout(dropout))
-
-
-class CodeBlock(nn.Module):
-    """[BN-ReLU-dropout of the previous sum] -> conv -> BN -> ReLU -> dropout -> strided conv, + skip."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, downsample: int, dropout: float, *,
-                 first: bool, last: bool) -> None:
-        super().__init__()
-        self.pre: nn.Module = nn.Identity() if first else _post(c_in, dropout)
-        self.body = nn.Sequential(
-            nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm1d(c_out),
-            nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Conv1d(c_out, c_out, kernel, stride=downsample, padding=kernel // 2, bias=False))
-        skip: list[nn.Module] = [nn.MaxPool1d(downsample, downsample, ceil_mode=True)] if downsample > 1 else []
-        if c_in != c_out:
-            skip.append(nn.Conv1d(c_in, c_out, 1, bias=False))
-        self.skip = nn.Sequential(*skip)
-        self.post: nn.Module = _post(c_out, dropout) if last else nn.Identity()
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.post(self.body(self.pre(y)) + self.skip(y))
-
-    def receptive_span(self, span: Span) -> Span:
-        return Span.widest(trace_span(self.body, span), trace_span(self.skip, span))
 
 
 @dataclass(frozen=True)
@@ -96,20 +64,6 @@ class CodeResNetSpec:
         for _ in self.widths[1:]:
             length = -(-length // self.downsample)
         return length
-
-
-class CodeResNet1d(EcgNet):
-    def __init__(self, spec: CodeResNetSpec) -> None:
-        super().__init__()
-        widths, kernel = spec.widths, spec.kernel
-        self.stem = nn.Sequential(nn.Conv1d(spec.in_leads, widths[0], kernel, padding=kernel // 2, bias=False),
-                                  nn.BatchNorm1d(widths[0]), nn.ReLU(inplace=True))
-        pairs = list(zip(widths[:-1], widths[1:]))
-        self.stages = nn.ModuleList(
-            CodeBlock(c_in, c_out, kernel, spec.downsample, spec.dropout, first=i == 0, last=i == len(pairs) - 1)
-            for i, (c_in, c_out) in enumerate(pairs))
-        self.head = PoolHead(widths[-1], spec.num_outputs, pool=spec.pool, length=spec.head_length(),
-                             samples=spec.num_samples)
 
 
 CODE_PARAMS = {
@@ -164,4 +118,5 @@ def code_resnet_costs(spec: CodeResNetSpec) -> Costs:
     return t.costs(span, spec.num_samples, len(widths) - 1, features)
 
 
-build_code_resnet = AnalyticFactory(code_resnet_spec, CodeResNet1d, code_resnet_costs)
+build_code_resnet = AnalyticFactory(code_resnet_spec, "ecgsearch_plugins.architectures._resnet_code_impl:CodeResNet1d",
+                                    code_resnet_costs)

@@ -8,17 +8,14 @@ each with stochastic depth. Head: LayerNorm, the class token or the mean over to
 
 Parameters per block: ``12 * width**2 + 13 * width`` at ``mlp_ratio`` 4, so the family spans ~20K
 parameters (width 24, depth 2) to 100M+ (width 1024, depth 8).
+
+The network (``Transformer1d``) is in ``_transformer_impl.py``, imported when a model is built.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
-
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from ecgsearch import (
     AnalyticFactory,
@@ -32,8 +29,6 @@ from ecgsearch import (
     str_param,
 )
 from ecgsearch_plugins.architectures._blocks import (
-    DropPath,
-    EcgNet,
     blocks_param,
     check_float,
     check_int,
@@ -55,83 +50,6 @@ PARAMS = {
 }
 
 
-def sinusoid(tokens: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """The fixed sine/cosine position code of "Attention is all you need", ``(tokens, width)``."""
-    position = torch.arange(tokens, device=like.device, dtype=like.dtype)[:, None]
-    rate = torch.exp(torch.arange(0, width, 2, device=like.device, dtype=like.dtype) * (-math.log(1e4) / width))
-    code = torch.zeros(tokens, width, device=like.device, dtype=like.dtype)
-    code[:, 0::2] = torch.sin(position * rate)
-    code[:, 1::2] = torch.cos(position * rate[: width // 2])
-    return code
-
-
-class PatchEmbedding(nn.Module):
-    """``(batch, leads, samples)`` -> ``(batch, [1 +] samples // patch, width)`` tokens with positions."""
-
-    def __init__(self, in_leads: int, width: int, patch: int, cls_token: bool) -> None:
-        super().__init__()
-        self.proj = nn.Conv1d(in_leads, width, patch, stride=patch)
-        self.cls = nn.Parameter(torch.zeros(1, 1, width)) if cls_token else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.proj(x).transpose(1, 2)
-        tokens = tokens + sinusoid(tokens.shape[1], tokens.shape[2], tokens)
-        if self.cls is not None:
-            tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        return tokens
-
-
-class EncoderBlock(nn.Module):
-    """Pre-norm: ``x + attention(LN(x))``, then ``x + MLP(LN(x))``; attention sees every token."""
-
-    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float, drop_path: float) -> None:
-        super().__init__()
-        self.heads, self.dropout = heads, dropout
-        self.norm1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.norm2 = nn.LayerNorm(width)
-        hidden = mlp_width(width, mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, width), nn.Dropout(dropout))
-        self.drop_path = DropPath(drop_path)
-
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, width = x.shape
-        q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(batch, tokens, width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.attention(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
-
-    def receptive_span(self, span: Span) -> Span:
-        return span.whole()
-
-
-class TokenHead(nn.Module):
-    """LayerNorm, then the class token (``cls``) or the mean over tokens, then the output layer ``fc``."""
-
-    def __init__(self, width: int, num_outputs: int, pool: str) -> None:
-        super().__init__()
-        self.pool = pool
-        self.norm = nn.LayerNorm(width)
-        self.fc = nn.Linear(width, num_outputs)
-
-    @property
-    def in_features(self) -> int:
-        return self.fc.in_features
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = self.norm(tokens)
-        return self.fc(tokens[:, 0] if self.pool == "cls" else tokens.mean(dim=1))
-
-    def reset(self, num_outputs: int) -> None:
-        old = self.fc.weight
-        self.fc = nn.Linear(self.in_features, num_outputs, device=old.device, dtype=old.dtype)
-
-
 @dataclass(frozen=True)
 class TransformerSpec:
     in_leads: int
@@ -145,28 +63,6 @@ class TransformerSpec:
     pool: str
     dropout: float
     drop_path: float
-
-
-class Transformer1d(EcgNet):
-    def __init__(self, spec: TransformerSpec) -> None:
-        super().__init__()
-        self.stem = PatchEmbedding(spec.in_leads, spec.width, spec.patch, cls_token=spec.pool == "cls")
-        depth, drop_path = spec.depth, spec.drop_path
-        rates = [drop_path * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
-        self.stages = nn.ModuleList(EncoderBlock(spec.width, spec.heads, spec.mlp_ratio, spec.dropout, r)
-                                    for r in rates)
-        self.head = TokenHead(spec.width, spec.num_outputs, spec.pool)
-        self.apply(_init)
-
-
-
-def _init(m: nn.Module) -> None:
-    if isinstance(m, (nn.Linear, nn.Conv1d)):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, PatchEmbedding) and m.cls is not None:
-        nn.init.trunc_normal_(m.cls, std=0.02)
 
 
 def _divisors(n: int) -> str:
@@ -225,7 +121,8 @@ def transformer_costs(spec: TransformerSpec) -> Costs:
     return t.costs(Span().whole(), spec.num_samples, spec.depth, w)
 
 
-build_transformer = AnalyticFactory(transformer_spec, Transformer1d, transformer_costs)
+build_transformer = AnalyticFactory(transformer_spec, "ecgsearch_plugins.architectures._transformer_impl:Transformer1d",
+                                    transformer_costs)
 
 
 @hookimpl

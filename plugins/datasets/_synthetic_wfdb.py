@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import scipy.io
 
 from ecgsearch_plugins.datasets._wfdb_header import (
     MISSING_RAW,
@@ -69,6 +68,8 @@ def to_raw(signal_mv: np.ndarray) -> np.ndarray:
 def write_record(folder: Path, name: str, signal_mv: np.ndarray, fs: float, leads: Sequence[str],
                  dx: Sequence[str], age: int, sex: str, when: str) -> Path:
     """Write ``name.mat`` (MATLAB v4, int16 ``val``) and ``name.hea`` into folder; return the header path."""
+    import scipy.io  # deferred: writing records imports scipy; listing the plugin does not
+
     raw = to_raw(signal_mv)
     scipy.io.savemat(str(folder / f"{name}.mat"), {"val": raw}, format="4")
     hea = folder / f"{name}.hea"

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 MISSING_RAW = -32768  # WFDB format 16 "no sample" value
 DEFAULT_GAIN = 200.0  # WFDB: a gain of 0 or none means 200 ADC units per physical unit
@@ -200,6 +199,8 @@ def read_raw(header: Header, hea_path: Path | str) -> np.ndarray:
     mat = Path(mat)
     try:
         if val is None:
+            import scipy.io  # deferred: only for a file the direct reader does not take; listing the plugin skips it
+
             val = scipy.io.loadmat(str(mat), variable_names=["val"]).get("val")
     except Exception as error:  # scipy raises ValueError/TypeError/OSError variants for bad files
         raise RecordError(f"the signal file {mat.name} is unreadable ({str(error).split(';')[0]})") from None

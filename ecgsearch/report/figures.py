@@ -1,0 +1,86 @@
+"""How the report's sections draw: ``Figures``, the one interface of both renderers.
+
+A section computes its numbers once (``ecgsearch.report.sections``) and hands them to a renderer:
+``PngFigures`` writes the PNGs of the static report (``ecgsearch report --static``, for papers) with
+``ecgsearch.report.plots``; ``ecgsearch.report.interactive.PlotlyFigures`` makes the interactive page's
+figures. Each method returns what the section shows (an ``Image`` or a ``Plot``), or None for a view the
+renderer does not draw.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import pandas as pd
+
+from ecgsearch.analysis.scaling import ScalingFit
+from ecgsearch.report import plots
+from ecgsearch.report.html import Image, Plot
+
+Figure = Image | Plot
+
+
+class Figures(Protocol):
+    """A renderer of the report's figures (``groups``: the columns to draw fronts per, first first)."""
+
+    def progress(self, values: pd.Series, statuses: pd.Series, trial_ids: pd.Series, metric: str, mode: str,
+                 caption: str) -> Figure | None: ...
+
+    def pareto(self, trials: pd.DataFrame, metric: str, mode: str, cost: str, cost_label: str,
+               groups: Sequence[str]) -> list[Figure]: ...
+
+    def top_trials(self, ranked: pd.DataFrame, metric: str, caption: str) -> Figure | None: ...
+
+    def cv(self, predictions: pd.DataFrame, stats: pd.DataFrame, metric: str, caption: str) -> Figure | None: ...
+
+    def importance(self, table: pd.DataFrame, groups: Sequence[str], caption: str) -> Figure | None: ...
+
+    def scaling(self, points: pd.DataFrame, fit: ScalingFit | None, axis: str, x_label: str, title: str,
+                caption: str) -> Figure | None: ...
+
+    def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Figure | None: ...
+
+
+def slug(text: str) -> str:
+    """``latency.torch-cpu.p50_ms`` -> ``torch-cpu_p50_ms``: a cost column as a file or element name."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text.removeprefix("cost.").removeprefix("latency.").replace(".", "_"))
+
+
+class PngFigures:
+    """The static report's renderer: one PNG per figure in ``out``, named as the guide lists them."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def progress(self, values: pd.Series, statuses: pd.Series, trial_ids: pd.Series, metric: str, mode: str,
+                 caption: str) -> Image:
+        path = plots.progress_plot(values, statuses, metric, mode, self.out / "progress.png")
+        return Image(path.name, caption)
+
+    def pareto(self, trials: pd.DataFrame, metric: str, mode: str, cost: str, cost_label: str,
+               groups: Sequence[str]) -> list[Image]:
+        """A figure per group for FLOPs, one for the first group for the other costs."""
+        images = []
+        for group in groups if cost == "cost.flops" else groups[:1]:
+            path = plots.pareto_plot(trials, metric, mode, cost, group,
+                                     self.out / f"pareto_{slug(cost)}_by_{group}.png", cost_label)
+            images.append(Image(path.name, f"{metric} vs {cost_label}, front per {group}"))
+        return images
+
+    def top_trials(self, ranked: pd.DataFrame, metric: str, caption: str) -> None:
+        return None  # the best trials' table says it on paper
+
+    def cv(self, predictions: pd.DataFrame, stats: pd.DataFrame, metric: str, caption: str) -> Image:
+        return Image(plots.cv_plot(predictions, stats, metric, self.out / "cv.png").name, caption)
+
+    def importance(self, table: pd.DataFrame, groups: Sequence[str], caption: str) -> Image:
+        return Image(plots.importance_plot(table, groups, self.out / "importance.png").name, caption)
+
+    def scaling(self, points: pd.DataFrame, fit: ScalingFit | None, axis: str, x_label: str, title: str,
+                caption: str) -> Image:
+        return Image(plots.scaling_plot(points, fit, x_label, title, self.out / f"scaling_{axis}.png").name, caption)
+
+    def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Image:
+        return Image(plots.latency_plot(trials, columns, self.out / "latency.png").name, caption)
