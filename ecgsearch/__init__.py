@@ -53,6 +53,7 @@ from ecgsearch.infos import (
     list_param,
     str_param,
 )
+from ecgsearch.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -97,20 +98,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecgsearch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from ecgsearch.api import Run, Space, load_run, run
+    from ecgsearch.api.model import EcgModel
     from ecgsearch.data.params import (
         SplitShares,
         check_int,
@@ -126,8 +119,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         resample,
         standard_leads,
     )
-    from ecgsearch.api import Run, Space, load_run, run
-    from ecgsearch.api.model import EcgModel
     from ecgsearch.data.signal_writer import SignalWriter
     from ecgsearch.data.source import SPLITS, EcgArrays, EcgSource, Progress
     from ecgsearch.deploy.export import export_trial

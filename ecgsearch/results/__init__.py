@@ -9,8 +9,9 @@ here trains or searches: it may import the space language and the contracts only
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ecgsearch.lazy import lazy_names
 
 # name -> the module that defines it, imported on first use (PEP 562): ``ecgsearch.results.names`` (the CLI's
 # parser) must not import pandas through this package
@@ -37,17 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecgsearch.results' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors

@@ -12,8 +12,9 @@ data and the contracts. Read ``factory.py`` first.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ecgsearch.lazy import lazy_names
 
 # name -> the module that defines it, imported on first use (PEP 562): ``ecgsearch.search.candidates`` (the
 # space-file check of ``ecgsearch validate``) must not import Ray Tune through this package
@@ -31,17 +32,7 @@ __all__ = ["ConstrainedSearcher", "GridError", "GridSearcher", "LearningCurveRul
            "SearchProblem", "SurrogateSearcher", "WarmPoint", "WarmStart", "load_warm_start", "predict_final"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ecgsearch.search' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolved once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
