@@ -350,3 +350,29 @@ def test_the_page_in_a_headless_browser(page):
         assert not severe, severe
     finally:
         driver.quit()
+
+
+def test_the_per_group_section_draws_each_best_trial_across_the_groups(tmp_path):
+    """A dataset that names each record's group (PhysioNet 2021: its source) gives ``test.<metric>@<group>``
+    columns; the report draws the best trials across them, interactive and static, with their values."""
+    run = synthetic_run(tmp_path)
+    frame = pd.read_parquet(run / RESULTS_FILE)
+    rng = np.random.default_rng(1)
+    groups = ("Georgia", "PTB-XL", "Shaoxing")
+    for group in groups:
+        frame[f"test.macro_auroc@{group}"] = np.where(frame["status"] == "ok", rng.uniform(0.5, 1.0, len(frame)), np.nan)
+    frame.to_parquet(run / RESULTS_FILE, index=False)
+    best = frame.dropna(subset=[METRIC]).sort_values(METRIC, ascending=False).head(5)
+    report = build_report(run, bootstrap=50)
+    section = [s for s in report.sections if s.anchor == "groups"][0]
+    assert [s.anchor for s in report.sections][-3:] == ["groups", "latency", "next"]
+    assert section.tables[0].header == ["trial_id", *groups]
+    assert [row[0] for row in section.tables[0].rows] == list(best["trial_id"])
+    traces = _traces(section.plots[0])
+    assert [t.name for t in traces] == list(best["trial_id"])
+    for trace, (_, row) in zip(traces, best.iterrows()):
+        assert list(trace.x) == list(groups)
+        np.testing.assert_allclose(trace.y, [row[f"test.macro_auroc@{g}"] for g in groups])
+        assert all(f"trial {row['trial_id']}" in text for text in trace.text)  # hover names the trial
+    static = build_report(run, bootstrap=50, static=True, out_dir=tmp_path / "static")
+    assert "groups.png" in rendered(static.path).images and (tmp_path / "static" / "groups.png").is_file()

@@ -42,6 +42,9 @@ class Figures(Protocol):
 
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Figure | None: ...
 
+    def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
+               caption: str) -> Figure | None: ...
+
 
 def slug(text: str) -> str:
     """``latency.torch-cpu.p50_ms`` -> ``torch-cpu_p50_ms``: a cost column as a file or element name."""
@@ -84,3 +87,7 @@ class PngFigures:
 
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Image:
         return Image(plots.latency_plot(trials, columns, self.out / "latency.png").name, caption)
+
+    def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
+               caption: str) -> Image:
+        return Image(plots.group_plot(trials, columns, labels, metric, self.out / "groups.png").name, caption)

@@ -345,3 +345,16 @@ class PlotlyFigures:
                                  hovertemplate=HOVER, showlegend=False))
         _layout(fig, "latency by backend", y_title="latency per batch (ms)", log_y=True)
         return self._plot(fig, "latency", caption)
+
+    def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
+               caption: str) -> Plot:
+        go = _go()
+        fig = go.Figure()
+        for i, (_, row) in enumerate(trials.iterrows()):
+            values = pd.to_numeric(row[list(columns)], errors="coerce").to_numpy(dtype=float)
+            extra = [f"{esc(label)}: {esc(metric)} {fmt(value, 3)}" for label, value in zip(labels, values)]
+            fig.add_trace(go.Scatter(x=[esc(label) for label in labels], y=values, mode="lines+markers",
+                                     name=esc(row["trial_id"]), marker={"color": COLORS[i % len(COLORS)]},
+                                     text=self._texts([row["trial_id"]] * len(columns), extra), hovertemplate=HOVER))
+        _layout(fig, f"{metric} per group", y_title=metric)
+        return self._plot(fig, "groups", caption)

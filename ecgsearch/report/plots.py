@@ -216,3 +216,19 @@ def latency_plot(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> Pat
     ax.set_title("latency by backend")
     ax.grid(alpha=0.3, axis="y", which="both")
     return _save(fig, path)
+
+
+def group_plot(trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str, path: Path) -> Path:
+    """One line per trial across the groups (a column per group): where each model is good and where not."""
+    fig = Figure(figsize=(max(6, 0.9 * len(columns) + 3), 4.5))
+    ax = fig.subplots()
+    x = np.arange(len(columns))
+    for i, (_, row) in enumerate(trials.iterrows()):
+        values = pd.to_numeric(row[list(columns)], errors="coerce").to_numpy(dtype=float)
+        ax.plot(x, values, marker="o", lw=1.5, color=_COLORS[i % len(_COLORS)], label=str(row["trial_id"]))
+    ax.set_xticks(x, list(labels), rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per group")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="trial", title_fontsize=7)
+    return _save(fig, path)

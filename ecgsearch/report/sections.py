@@ -250,6 +250,30 @@ def latency_section(run: RunData, figures: Figures) -> Section | None:
     return section
 
 
+GROUP_TRIALS = 5  # the best trials drawn per group
+
+
+def group_section(run: RunData, figures: Figures) -> Section | None:
+    """The best trials' test metric on each group of records the dataset names (``test.<metric>@<group>``:
+    the record's source, e.g. the hospital of a PhysioNet 2021 record); None for a dataset without groups."""
+    prefix = f"test.{run.metric}@"
+    columns = sorted(c for c in run.trials.columns if c.startswith(prefix)
+                     and pd.to_numeric(run.trials[c], errors="coerce").notna().any())
+    if not columns:
+        return None
+    ranked = run.trials.sort_values(run.column, ascending=run.mode == "min").head(GROUP_TRIALS)
+    labels = [c.removeprefix(prefix) for c in columns]
+    table = Table(f"test.{run.metric} per group of the {len(ranked)} best trials", ["trial_id", *labels],
+                  [[str(row["trial_id"]), *(fmt(row[c]) for c in columns)] for _, row in ranked.iterrows()])
+    section = Section("Per group", "groups",
+                      f"test.{run.metric} of the {len(ranked)} best trials (by {run.column}) on the test records of "
+                      "each group the dataset names (their source: a hospital, a database). A model good on one "
+                      "group only is unlikely to transfer; small groups give noisy values.", tables=[table])
+    section.show(figures.groups(ranked, columns, labels, f"test.{run.metric}",
+                                f"test.{run.metric} per group, one line per trial"))
+    return section
+
+
 def next_steps_section(run: RunData) -> Section:
     """What to run next on this run, as commands with this run's own folder and values (each one exists
     and runs as printed: tests/test_doc_commands.py runs them)."""
@@ -286,6 +310,6 @@ def all_sections(run: RunData, figures: Figures, surrogate: str, folds: int, boo
     sections = [best_section(run, figures), progress_section(run, figures), pareto_section(run, figures),
                 *surrogate_sections(run, figures, surrogate, folds, seed),
                 scaling_section(run, figures, bootstrap, seed, train_records)]
-    latency = latency_section(run, figures)
-    return sections + ([latency] if latency is not None else []) + [next_steps_section(run)]
+    optional = [group_section(run, figures), latency_section(run, figures)]  # None: nothing to show
+    return sections + [section for section in optional if section is not None] + [next_steps_section(run)]
 
