@@ -10,6 +10,7 @@ import torch
 from ecgsearch.data import EcgArrays
 from ecgsearch.data.cache import open_dataset, prepare_dataset
 from ecgsearch.train.context import TrialContext
+from ecgsearch.train import scoring
 from ecgsearch.train.scoring import Scorer, score_test
 from ecgsearch.train.setup import TrialSetup
 from ecgsearch_plugins.tasks import build_multilabel
@@ -47,11 +48,16 @@ def _scorer() -> Scorer:
     return Scorer(context, "multilabel", ["a", "b"])
 
 
-def test_test_metrics_are_also_reported_per_group():
+def test_test_metrics_are_also_reported_per_group(monkeypatch):
+    monkeypatch.setattr(scoring, "EVAL_BATCH", 7)  # uneven batches: the loss is a mean over records all the same
     data = _arrays()
     scores = score_test(_setup(data), _scorer())
     assert set(scores) == {"test.macro_auroc", "test.macro_auroc@CPSC", "test.macro_auroc@Georgia",
-                           "test.macro_auroc@PTB-XL"}
+                           "test.macro_auroc@PTB-XL", "test.loss"}
+    test = data.indices("test")
+    p = 1 / (1 + np.exp(-data.signals[test].astype(np.float64).mean(-1)))
+    y = data.targets[test]
+    assert scores["test.loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-5)
     test = data.indices("test")
     for group in ("CPSC", "Georgia", "PTB-XL"):  # each equals the metric computed on that group alone
         idx = test[GROUPS[test] == group]
@@ -62,7 +68,7 @@ def test_test_metrics_are_also_reported_per_group():
 
 
 def test_without_groups_only_the_pooled_metrics():
-    assert set(score_test(_setup(_arrays(groups=None)), _scorer())) == {"test.macro_auroc"}
+    assert set(score_test(_setup(_arrays(groups=None)), _scorer())) == {"test.macro_auroc", "test.loss"}
 
 
 class _Source:

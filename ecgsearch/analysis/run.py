@@ -68,7 +68,7 @@ def analysed_trials(run_dir: str | Path, metric: str | None = None, command: str
                         f"{', '.join(recorded) or 'none'}); pass --metric with one of those.")
     if metric != spec.metric:
         metrics = get_registries().metrics
-        mode = metrics.get(metric).mode if metric in metrics.names() else mode
+        mode = "min" if metric == "loss" else metrics.get(metric).mode if metric in metrics.names() else mode
     values = pd.to_numeric(results[column], errors="coerce")
     usable = results["status"].isin(ANALYSED) & values.map(lambda v: v is not None and math.isfinite(v))
     return RunData(run_dir=run.path, spec=spec, results=results, trials=results[usable], metric=metric, mode=mode)

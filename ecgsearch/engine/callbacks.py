@@ -63,6 +63,7 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
         **{c: result.get(c, params.get(c, OPTIONAL_CHOICES.get(c))) for c in CHOICE_COLUMNS},
         **{f"hp.{k}": v for k, v in params.items() if k not in CHOICE_COLUMNS},
         **{k: v for k, v in result.items() if k.startswith(METRIC_PREFIXES)},
+        **({"seed": int(config["_seed"])} if "_seed" in config else {}),  # the trial's training seed
         "epochs": int(result.get("epochs", 0) or 0),
         "train_seconds": float(result.get("train_seconds", 0.0) or 0.0),
         **dict(config.get("_costs") or {}),  # counted when the candidate was drawn

@@ -41,7 +41,7 @@ RESULTS_FILE = "results.parquet"
 RESULTS_LOG = LOG_FILE
 STATUSES = ("ok", "failed", "diverged", "stopped", "pruned")
 LEADING = ["trial_id", "status", "error", "architecture", "optimizer", "schedule"]
-TRAILING = ["epochs", "train_seconds", "cost.params", "cost.macs", "cost.flops"]
+TRAILING = ["seed", "epochs", "train_seconds", "cost.params", "cost.macs", "cost.flops"]
 COMPACT_FRACTION = 0.25  # the log is folded into the parquet file once it holds this share of its rows
 
 

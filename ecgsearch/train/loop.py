@@ -82,9 +82,10 @@ def train_epochs(setup: TrialSetup, context: TrialContext, scorer: Scorer,
         started = time.perf_counter()
         loss, seen = train_epoch(setup, generator)
         elapsed = time.perf_counter() - started
-        y_val, s_val = predict(setup, "val")
+        y_val, s_val, val_loss = predict(setup, "val")
         scorer.fit(y_val, s_val)
         current = scorer.score("val", y_val, s_val)
+        current = {**current, "val.loss": val_loss} if current else current
         improved = context.better(current.get(key, math.nan), best[key])
         if improved:
             best = {**current, **score_test(setup, scorer), "best_epoch": epoch}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -16,28 +18,37 @@ EVAL_BATCH = 256
 
 
 @torch.no_grad()
-def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(y_true, y_score)`` of one split, scored in batches by the task.
+def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(y_true, y_score, loss)`` of one split, scored in batches by the task; ``loss`` is the task's own
+    loss (what training minimises) averaged over the split's records (NaN for an empty split).
 
     Raises ``Diverged`` when a score is NaN or infinite: the weights went bad without the loss showing it
     (an overflow in evaluation), and the trial is recorded as diverged with its best epoch so far.
     """
     idx = setup.data.indices(split)
     setup.model.eval()
-    scores = []
+    scores, total, counted = [], 0.0, 0
     for start in range(0, len(idx), EVAL_BATCH):
-        x = center_crop(torch.from_numpy(np.ascontiguousarray(setup.data.signals[idx[start:start + EVAL_BATCH]])),
-                        setup.samples)
+        rows = idx[start:start + EVAL_BATCH]
+        x = center_crop(torch.from_numpy(np.ascontiguousarray(setup.data.signals[rows])), setup.samples)
+        y = torch.from_numpy(np.ascontiguousarray(setup.data.targets[rows]))
         if setup.stepper is None:
-            scores.append(setup.task.scores(setup.model(x)))
+            outputs = setup.model(x)
         else:
+            x, y = x.to(setup.device, non_blocking=True), y.to(setup.device, non_blocking=True)
             with setup.stepper.autocast():
-                scores.append(setup.task.scores(setup.model(x.to(setup.device, non_blocking=True))))
+                outputs = setup.model(x)
+        scores.append(setup.task.scores(outputs))
+        # each batch mean weighted by its records with a target (a regression's unmeasured ones have none)
+        weight = int(np.isfinite(np.asarray(setup.data.targets[rows], dtype=float)).any(axis=1).sum())
+        loss = float(setup.task.loss(outputs, y)) if weight else 0.0
+        if np.isfinite(loss):
+            total, counted = total + loss * weight, counted + weight
     y_score = np.concatenate(scores) if scores else np.zeros((0, 0))
     if not np.isfinite(y_score).all():
         bad = int((~np.isfinite(y_score)).any(axis=1).sum())
         raise Diverged(f"the model's outputs became NaN or infinite on {bad} of {len(y_score)} {split} records")
-    return np.asarray(setup.data.targets[idx]), y_score
+    return np.asarray(setup.data.targets[idx]), y_score, total / counted if counted else math.nan
 
 
 class Scorer:
@@ -72,9 +83,10 @@ class Scorer:
 
 
 def score_test(setup: TrialSetup, scorer: Scorer) -> dict[str, float]:
-    """Test metrics of the trial's model (``score_by_group``)."""
-    y_true, y_score = predict(setup, "test")
-    return score_by_group(scorer, setup.data, "test", y_true, y_score)
+    """Test metrics of the trial's model (``score_by_group``) and its test loss (``test.loss``)."""
+    y_true, y_score, loss = predict(setup, "test")
+    scores = score_by_group(scorer, setup.data, "test", y_true, y_score)
+    return {**scores, "test.loss": loss} if scores else scores
 
 
 def score_by_group(scorer: Scorer, data: EcgArrays, split: str, y_true: np.ndarray,
