@@ -126,10 +126,14 @@ def test_a_synopsis_names_a_real_verb_and_real_options(where, command):
 
 
 @pytest.mark.parametrize("where, command", CONCRETE, ids=[c for _, c in CONCRETE])
-def test_a_concrete_command_parses(where, command):
+def test_a_concrete_command_parses(where, command, capsys):
+    """Each command parses; a ``--help`` one runs here (argparse prints the help and exits 0)."""
     try:
         build_parser().parse_args(shlex.split(command)[1:])
     except SystemExit as error:
+        if "--help" in shlex.split(command) and error.code == 0:
+            assert capsys.readouterr().out.startswith("usage: ecgsearch"), f"{where}: `{command}` printed no help"
+            return
         pytest.fail(f"{where}: `{command}` does not parse (exit {error.code})")
 
 
@@ -177,6 +181,8 @@ RUNNABLE = [(w, c) for w, c in CONCRETE if shlex.split(c)[1] in RUNS_FOR_REAL
 def test_every_concrete_command_is_run_or_has_a_reason_not_to_be():
     for where, command in CONCRETE:
         verb = shlex.split(command)[1]
+        if "--help" in shlex.split(command):
+            continue  # run by test_a_concrete_command_parses
         if (where, command) not in RUNNABLE:
             assert verb in PARSE_ONLY or re.search(r"/data/|\bruns/(?!quickstart\b)", command), (where, command)
 
