@@ -21,6 +21,25 @@ os.environ.setdefault("ECGSEARCH_CACHE", str(ROOT / ".cache" / "test-datasets"))
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
+def challenge_space(folder: Path) -> Path:
+    """``folder/challenge.yaml``: a two-trial search on the 10 real Challenge records of ../shared (Georgia,
+    500 Hz, 10 s; read at 50 Hz, 8 s, 4 leads), for the tests that need a run with real records."""
+    records = SHARED_DATA / "physionet2021" / "sample_records"
+    path = folder / "challenge.yaml"
+    path.write_text(f"""
+name: challenge
+data: {{dataset: physionet2021, root: {records}, sampling_rate: 50, seconds: 8, leads: 4, folds: 5, workers: 1}}
+task: multilabel
+metric: macro_auroc
+budget: {{trials: 2, epochs: 2}}
+space:
+  architecture: {{resnet_tiny: {{channels: {{choice: [8, 16]}}}}}}
+  optimizer: {{adamw: {{lr: 1.0e-3}}}}
+  batch_size: 4
+""")
+    return path
+
+
 def start_ray():
     """The session's local Ray cluster: 2 CPUs, a fixed small object store."""
     import ray

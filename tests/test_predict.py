@@ -20,20 +20,11 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def challenge_run(tmp_path_factory, shared_data):
     """A real two-trial search on the 10 real Challenge records (Georgia, 500 Hz, 10 s)."""
+    from conftest import challenge_space
+
     records = shared_data / "physionet2021" / "sample_records"
     tmp = tmp_path_factory.mktemp("challenge")
-    space = tmp / "challenge.yaml"
-    space.write_text(f"""
-name: challenge
-data: {{dataset: physionet2021, root: {records}, sampling_rate: 50, seconds: 8, leads: 4, folds: 5, workers: 1}}
-task: multilabel
-metric: macro_auroc
-budget: {{trials: 2, epochs: 2}}
-space:
-  architecture: {{resnet_tiny: {{channels: {{choice: [8, 16]}}}}}}
-  optimizer: {{adamw: {{lr: 1.0e-3}}}}
-  batch_size: 4
-""")
+    space = challenge_space(tmp)
     run_search(load_space(space), tmp / "run")
     return records, tmp / "run"
 

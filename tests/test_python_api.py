@@ -57,23 +57,13 @@ def test_the_guide_runs_as_written(ray_session, single_thread, tmp_path, monkeyp
 @pytest.fixture(scope="module")
 def challenge(tmp_path_factory, ray_session):
     """Two trials through ``ecgsearch.run`` on the 10 real Challenge records (Georgia, resampled to 50 Hz)."""
-    from conftest import SHARED_DATA
+    from conftest import SHARED_DATA, challenge_space
 
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA} (a clone without ../shared); CI has it")
     records = SHARED_DATA / "physionet2021" / "sample_records"
     tmp = tmp_path_factory.mktemp("api")
-    (tmp / "challenge.yaml").write_text(f"""
-name: challenge
-data: {{dataset: physionet2021, root: {records}, sampling_rate: 50, seconds: 8, leads: 4, folds: 5, workers: 1}}
-task: multilabel
-metric: macro_auroc
-budget: {{trials: 2, epochs: 2}}
-space:
-  architecture: {{resnet_tiny: {{channels: {{choice: [8, 16]}}}}}}
-  optimizer: {{adamw: {{lr: 1.0e-3}}}}
-  batch_size: 4
-""")
+    challenge_space(tmp)
     torch.set_num_threads(1)
     run = ecgsearch.run(tmp / "challenge.yaml", out=tmp / "run", trials=2)
     return records, run, tmp

@@ -161,8 +161,11 @@ class Run:
         empty while no trial has finished with a value of the run's own metric."""
         from ecgsearch.analysis.run import analysed_trials  # deferred: the analysis imports SciPy
 
-        if metric is None and f"val.{self.spec.metric}" not in self.results.columns:  # every trial failed
-            return self.results.head(0)
+        folder = self.folder
+        if metric is None:
+            results = folder.results()
+            if f"val.{folder.spec.metric}" not in results.columns:  # every trial failed
+                return results.head(0)
         data = analysed_trials(self.out_dir, metric, command="best")
         return data.trials.sort_values(data.column, ascending=data.mode == "min", kind="stable").head(n)
 

@@ -26,7 +26,7 @@ class Space:
     ``spec`` is the validated, typed form the engine reads.
     """
 
-    def __init__(self, source: str | Path | Mapping[str, Any], trials: int | None = None) -> None:
+    def __init__(self, source: Path | Mapping[str, Any], trials: int | None = None) -> None:
         self._source = source
         self._trials = trials
         self._spec: SearchSpec | None = None

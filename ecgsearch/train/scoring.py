@@ -31,7 +31,8 @@ def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray, floa
     for start in range(0, len(idx), EVAL_BATCH):
         rows = idx[start:start + EVAL_BATCH]
         x = center_crop(torch.from_numpy(np.ascontiguousarray(setup.data.signals[rows])), setup.samples)
-        y = torch.from_numpy(np.ascontiguousarray(setup.data.targets[rows]))
+        targets = np.ascontiguousarray(setup.data.targets[rows])
+        y = torch.from_numpy(targets)
         if setup.stepper is None:
             outputs = setup.model(x)
         else:
@@ -40,7 +41,7 @@ def predict(setup: TrialSetup, split: str) -> tuple[np.ndarray, np.ndarray, floa
                 outputs = setup.model(x)
         scores.append(setup.task.scores(outputs))
         # each batch mean weighted by its records with a target (a regression's unmeasured ones have none)
-        weight = int(np.isfinite(np.asarray(setup.data.targets[rows], dtype=float)).any(axis=1).sum())
+        weight = int(np.isfinite(targets.astype(float, copy=False)).any(axis=1).sum())
         loss = float(setup.task.loss(outputs, y)) if weight else 0.0
         if np.isfinite(loss):
             total, counted = total + loss * weight, counted + weight

@@ -15,6 +15,7 @@ import torch
 
 from ecgsearch import LatencyBackend
 from ecgsearch_plugins.backends._onnx import INPUT_NAME, export_onnx
+from ecgsearch_plugins.backends.onnxruntime_backends import onnxruntime_backend
 
 LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
           "disabled": "ORT_DISABLE_ALL"}
@@ -26,7 +27,7 @@ MODEL_FILE = "model.onnx"
 class OnnxRuntimeBackend(LatencyBackend):
     """An ``onnxruntime.InferenceSession`` on ``provider`` with the chosen graph optimisation level."""
 
-    export_format = "onnx"
+    export_format = onnxruntime_backend.export_format  # named once, where the backend registers
 
     def __init__(self, provider: str, install_hint: str, **options: Any) -> None:
         super().__init__(**options)

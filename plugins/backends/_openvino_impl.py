@@ -16,6 +16,7 @@ import torch
 
 from ecgsearch import LatencyBackend
 from ecgsearch_plugins.backends._onnx import export_onnx
+from ecgsearch_plugins.backends.openvino_backends import openvino_backend
 
 PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}  # int8: the rest stays f32
 
@@ -27,7 +28,7 @@ class OpenVinoBackend(LatencyBackend):
     """An OpenVINO compiled model on ``device`` (``CPU``, ``GPU``, ``NPU``, ``AUTO``), one infer request."""
 
     precisions = ("fp32", "fp16", "bf16", "int8")
-    export_format = "openvino"
+    export_format = openvino_backend.export_format  # named once, where the backend registers
 
     def __init__(self, device: str, **options: Any) -> None:
         super().__init__(**options)
