@@ -9,7 +9,8 @@ The public face: what a plugin author or a notebook user imports, ``from ecgsear
   (``EcgSource``, ``EcgArrays``, ``Progress``, ``SignalWriter``, ``Preprocessing``, ``SplitShares`` and
   the readers' helpers), the architecture helpers (``Costs``, ``Tally``, ``AnalyticFactory``, ``Span``,
   ``trace_span``, ``freeze_stages``; ``Estimator`` for a features-and-fitted-model kind), the task, schedule and metric contracts (``Task``, ``Schedule``,
-  ``ScheduleRun``, ``binarize``) and the latency backend base class (``LatencyBackend``).
+  ``ScheduleRun``, ``binarize``; for a task that sees the inputs ``Batch``, ``Augmentation``,
+  ``AugmentationParams``, ``random_crop``) and the latency backend base class (``LatencyBackend``).
 - For notebooks, loaded on first use: the Python API (docs/python-api.md): ``Space``, ``run``, ``load_run``,
   ``Run``, ``EcgModel``; and the stages' entry points ``load_space``, ``parse_space``, ``run_search``, ``open_run``,
   ``read_results``, ``get_registries``; ``export_trial`` (a run's trial as an ONNX model, for trackers).
@@ -71,7 +72,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("freeze_stages", "check_model"), "ecgsearch.train.models"),
     "Estimator": "ecgsearch.train.estimators",
     # tasks, schedules, metrics
-    "Task": "ecgsearch.train.tasks",
+    **dict.fromkeys(("Task", "Batch"), "ecgsearch.train.tasks"),
+    **dict.fromkeys(("Augmentation", "random_crop"), "ecgsearch.data.augment"),
+    "AugmentationParams": "ecgsearch.data.augment_params",  # no torch
     **dict.fromkeys(("Schedule", "ScheduleRun"), "ecgsearch.train.schedules"),
     "binarize": "ecgsearch.train.thresholds",
     # searchers and schedulers
@@ -104,6 +107,8 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ecgsearch.api import Run, Space, load_run, run
     from ecgsearch.api.model import EcgModel
+    from ecgsearch.data.augment import Augmentation, random_crop
+    from ecgsearch.data.augment_params import AugmentationParams
     from ecgsearch.data.params import (
         SplitShares,
         check_int,
@@ -143,7 +148,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ecgsearch.train.models import check_model, freeze_stages
     from ecgsearch.train.receptive_field import trace_span
     from ecgsearch.train.schedules import Schedule, ScheduleRun
-    from ecgsearch.train.tasks import Task
+    from ecgsearch.train.tasks import Batch, Task
     from ecgsearch.train.thresholds import binarize
 
 

@@ -358,11 +358,19 @@ class DatasetInfo(PluginInfo):
 class TaskInfo(PluginInfo):
     """A learning task: ``factory(num_outputs, **params) -> ecgsearch.Task`` (head, loss, scores).
 
-    default_metric: the metric a space file gets when it names none.
+    default_metric: the metric a space file gets when it names none (``loss``: the task's own loss,
+        minimised, which every task reports as ``val.loss``).
+    self_supervised: the task never reads the targets (masked reconstruction, contrastive): it pretrains
+        on any dataset, labelled or not, and only under ``transfer.pretrain`` (a downstream task must learn
+        the labels).
     """
 
     kind: ClassVar[str] = "task"
     default_metric: str = ""
+    self_supervised: bool = False
+
+
+LOSS_METRIC = "loss"  # every task's own loss (``val.loss``), a metric of every task, minimised
 
 
 @dataclass(frozen=True)
@@ -375,6 +383,13 @@ class MetricInfo(PluginInfo):
         which the trial fits on the validation split only (``ecgsearch.train.thresholds``) and reuses on test.
     per_target: the trial also scores each target column alone, as ``val.<name>.<target>`` (e.g.
         ``val.mae.hr_bpm``), so a regression's error is visible per quantity in its own units.
+    per_class: for a macro average over classes, the name of its value on one class (``auroc`` for
+        ``macro_auroc``): the trial also scores each class alone, as ``val.<per_class>.<class>``
+        (``val.auroc.164889003``), so a rare class the average hides is visible.
+    macro: the metric is a mean of per-class values, so it means the same on any subset of the classes: the
+        trial also computes it on each label group the dataset declares (``EcgArrays.label_groups``), as
+        ``val.<group>.<name>``. Metrics of the whole label set (the Challenge score and its weights over
+        every class pair, exact-match accuracy, pooled calibration) leave it False.
     """
 
     kind: ClassVar[str] = "metric"
@@ -382,6 +397,8 @@ class MetricInfo(PluginInfo):
     tasks: tuple[str, ...] = ("multilabel",)
     thresholded: bool = False
     per_target: bool = False
+    per_class: str = ""
+    macro: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,11 @@ calibration (ECE), multiclass (top-1 accuracy) and regression (MAE, Gaussian NLL
 Macro AUROC and AUPRC average per-class scores over the classes that have positives *and* negatives in
 ``y_true``; a class without one of them has no defined ROC/PR curve (rare labels often miss from a
 small validation split), so it is skipped instead of failing the trial. With no such class the result
-is NaN.
+is NaN. Each class's own value is a column too (``val.auroc.<class>``, ``val.auprc.<class>``: the same
+function on that column alone, so NaN by the same rule); the macro averages (and macro F1) are also
+computed on each label group the dataset declares (``val.<group>.macro_auroc``), being means over classes
+that mean the same on a subset. The Challenge score, accuracy and ECE are not: each is defined on the
+whole label set (the Challenge weights every pair of its classes).
 
 Binary-output metrics cut the probabilities at per-class thresholds (``y_score >= threshold``): 0.5
 unless thresholds fitted on the validation split (``ecgsearch_plugins._thresholds.fit_thresholds``)
@@ -240,18 +244,21 @@ def make_macro_auprc() -> MetricFn:
 def ecgsearch_register_metrics() -> list[MetricInfo]:
     return [
         MetricInfo(name="macro_auroc", description="area under the ROC curve, averaged over classes",
-                   factory=make_macro_auroc, mode="max", tasks=("multilabel", "multiclass")),
+                   factory=make_macro_auroc, mode="max", tasks=("multilabel", "multiclass"), per_class="auroc",
+                   macro=True),
         MetricInfo(name="macro_auprc",
                    description="area under the precision-recall curve (average precision), "
                                "averaged over classes",
-                   factory=make_macro_auprc, mode="max", tasks=("multilabel", "multiclass")),
+                   factory=make_macro_auprc, mode="max", tasks=("multilabel", "multiclass"), per_class="auprc",
+                   macro=True),
         MetricInfo(name="challenge_score",
                    description="PhysioNet/CinC Challenge 2021 score (weighted partial credit; "
                                "sinus rhythm only = 0, true labels = 1)",
                    factory=functools.partial(with_thresholds, challenge_score), mode="max", thresholded=True,
                    tasks=("multilabel",)),
         MetricInfo(name="macro_f1", description="F1 at the class thresholds, averaged over classes",
-                   factory=functools.partial(with_thresholds, macro_f1), mode="max", thresholded=True, tasks=("multilabel",)),
+                   factory=functools.partial(with_thresholds, macro_f1), mode="max", thresholded=True,
+                   tasks=("multilabel",), macro=True),
         MetricInfo(name="accuracy", description="fraction of records whose whole label set is exactly right",
                    factory=functools.partial(with_thresholds, accuracy), mode="max", thresholded=True, tasks=("multilabel",)),
         MetricInfo(name="ece", description="expected calibration error (10 equal-width bins, pooled "

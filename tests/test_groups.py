@@ -1,5 +1,6 @@
 """Per-origin scores: a dataset that names each record's origin (PhysioNet 2021's source databases) gets
-every test metric per origin too, as the leave-one-source-out studies report."""
+every validation and test metric per origin too (``test.source.<source>.<metric>``), as the
+leave-one-source-out studies report."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 
 from ecgsearch.data import EcgArrays
 from ecgsearch.data.cache import open_dataset, prepare_dataset
-from ecgsearch.train.context import TrialContext
 from ecgsearch.train import scoring
-from ecgsearch.train.scoring import Scorer, score_test
+from ecgsearch.train.context import TrialContext
+from ecgsearch.train.scoring import Scorer, score_by_group, score_test
 from ecgsearch.train.setup import TrialSetup
 from ecgsearch_plugins.tasks import build_multilabel
 
@@ -52,8 +53,9 @@ def test_test_metrics_are_also_reported_per_group(monkeypatch):
     monkeypatch.setattr(scoring, "EVAL_BATCH", 7)  # uneven batches: the loss is a mean over records all the same
     data = _arrays()
     scores = score_test(_setup(data), _scorer())
-    assert set(scores) == {"test.macro_auroc", "test.macro_auroc@CPSC", "test.macro_auroc@Georgia",
-                           "test.macro_auroc@PTB-XL", "test.loss"}
+    assert set(scores) == {"test.macro_auroc", "test.source.CPSC.macro_auroc", "test.source.Georgia.macro_auroc",
+                           "test.source.PTB-XL.macro_auroc", "test.loss", "test.auroc.a", "test.auroc.b"}
+    assert not any("@" in key for key in scores)  # the former name, test.macro_auroc@CPSC, is gone
     test = data.indices("test")
     p = 1 / (1 + np.exp(-data.signals[test].astype(np.float64).mean(-1)))
     y = data.targets[test]
@@ -63,12 +65,22 @@ def test_test_metrics_are_also_reported_per_group(monkeypatch):
         idx = test[GROUPS[test] == group]
         y_score = torch.sigmoid(torch.from_numpy(data.signals[idx]).mean(-1)).numpy()
         expected = _scorer().score("test", data.targets[idx], y_score)["test.macro_auroc"]
-        assert scores[f"test.macro_auroc@{group}"] == pytest.approx(expected)
-    assert scores["test.macro_auroc@CPSC"] > scores["test.macro_auroc@PTB-XL"]  # less noise, better score
+        assert scores[f"test.source.{group}.macro_auroc"] == pytest.approx(expected)
+    assert scores["test.source.CPSC.macro_auroc"] > scores["test.source.PTB-XL.macro_auroc"]  # less noise, better
+
+
+def test_validation_is_scored_per_origin_too():
+    data = _arrays()
+    val = data.indices("val")
+    y_score = torch.sigmoid(torch.from_numpy(data.signals[val]).mean(-1)).numpy()
+    scores = score_by_group(_scorer(), data, "val", data.targets[val], y_score)
+    assert {k for k in scores if ".source." in k} == {f"val.source.{g}.macro_auroc" for g in ("CPSC", "Georgia",
+                                                                                              "PTB-XL")}
 
 
 def test_without_groups_only_the_pooled_metrics():
-    assert set(score_test(_setup(_arrays(groups=None)), _scorer())) == {"test.macro_auroc", "test.loss"}
+    assert set(score_test(_setup(_arrays(groups=None)), _scorer())) == {"test.macro_auroc", "test.loss",
+                                                                         "test.auroc.a", "test.auroc.b"}
 
 
 class _Source:

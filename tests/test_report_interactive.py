@@ -352,27 +352,47 @@ def test_the_page_in_a_headless_browser(page):
         driver.quit()
 
 
-def test_the_per_group_section_draws_each_best_trial_across_the_groups(tmp_path):
-    """A dataset that names each record's group (PhysioNet 2021: its source) gives ``test.<metric>@<group>``
-    columns; the report draws the best trials across them, interactive and static, with their values."""
-    run = synthetic_run(tmp_path)
+def _with_columns(run: Path, columns: dict[str, str]) -> pd.DataFrame:
+    """The run's results with a random value per finished trial in each of ``columns`` ({label: column})."""
     frame = pd.read_parquet(run / RESULTS_FILE)
     rng = np.random.default_rng(1)
-    groups = ("Georgia", "PTB-XL", "Shaoxing")
-    for group in groups:
-        frame[f"test.macro_auroc@{group}"] = np.where(frame["status"] == "ok", rng.uniform(0.5, 1.0, len(frame)), np.nan)
+    for column in columns.values():
+        frame[column] = np.where(frame["status"] == "ok", rng.uniform(0.5, 1.0, len(frame)), np.nan)
     frame.to_parquet(run / RESULTS_FILE, index=False)
-    best = frame.dropna(subset=[METRIC]).sort_values(METRIC, ascending=False).head(5)
+    return frame.dropna(subset=[METRIC]).sort_values(METRIC, ascending=False).head(5)
+
+
+def test_the_per_source_section_draws_each_best_trial_across_the_sources(tmp_path):
+    """A dataset that names each record's source (PhysioNet 2021) gives ``test.source.<source>.<metric>``
+    columns; the report draws the best trials across them, interactive and static, with their values."""
+    run = synthetic_run(tmp_path)
+    sources = {s: f"test.source.{s}.macro_auroc" for s in ("Chapman-Shaoxing/Ningbo", "Georgia", "PTB-XL")}
+    best = _with_columns(run, sources)
     report = build_report(run, bootstrap=50)
-    section = [s for s in report.sections if s.anchor == "groups"][0]
-    assert [s.anchor for s in report.sections][-3:] == ["groups", "latency", "next"]
-    assert section.tables[0].header == ["trial_id", *groups]
+    section = next(s for s in report.sections if s.anchor == "sources")
+    assert [s.anchor for s in report.sections][-3:] == ["sources", "latency", "next"]  # no label groups here
+    assert section.tables[0].header == ["trial_id", *sources]
     assert [row[0] for row in section.tables[0].rows] == list(best["trial_id"])
     traces = _traces(section.plots[0])
     assert [t.name for t in traces] == list(best["trial_id"])
     for trace, (_, row) in zip(traces, best.iterrows()):
-        assert list(trace.x) == list(groups)
-        np.testing.assert_allclose(trace.y, [row[f"test.macro_auroc@{g}"] for g in groups])
+        assert list(trace.x) == list(sources)
+        np.testing.assert_allclose(trace.y, [row[c] for c in sources.values()])
         assert all(f"trial {row['trial_id']}" in text for text in trace.text)  # hover names the trial
     static = build_report(run, bootstrap=50, static=True, out_dir=tmp_path / "static")
-    assert "groups.png" in rendered(static.path).images and (tmp_path / "static" / "groups.png").is_file()
+    assert "sources.png" in rendered(static.path).images and (tmp_path / "static" / "sources.png").is_file()
+
+
+def test_the_per_label_group_section_reads_the_group_columns_only(tmp_path):
+    """``test.<group>.<metric>`` columns (label groups) get their own section; per-class columns
+    (``test.auroc.<class>``) and per-source ones are not taken for groups."""
+    run = synthetic_run(tmp_path)
+    groups = {g: f"test.{g}.macro_auroc" for g in ("arrhythmia", "axis_deviation", "conduction_disorder")}
+    best = _with_columns(run, {**groups, "class": "test.auroc.164889003", "source": "test.source.CPSC.macro_auroc"})
+    report = build_report(run, bootstrap=50)
+    assert [s.anchor for s in report.sections][-4:] == ["sources", "label-groups", "latency", "next"]
+    section = next(s for s in report.sections if s.anchor == "label-groups")
+    assert section.tables[0].header == ["trial_id", *groups]
+    assert section.tables[0].rows[0] == [best["trial_id"].iloc[0], *(fmt(best[c].iloc[0]) for c in groups.values())]
+    static = build_report(run, bootstrap=50, static=True, out_dir=tmp_path / "static")
+    assert "label-groups.png" in rendered(static.path).images

@@ -184,7 +184,8 @@ def test_the_stem_and_first_stages_stay_frozen_while_fine_tuning(entries, names)
     """One model, or the fused model of two pretrainings: the stem and first stage of every encoder."""
     context = transfer_context(entries, freeze=1, compare=False, names=names, pretrain_epochs=1)
     config = context.space.sample(0, 0)
-    model, columns = start_transfer(config, context, seed=0)
+    done = start_transfer(config, context, seed=0)
+    model, columns = done.model, done.columns
     prefixes = ["pretrain."] if names == ("",) else [f"pretrain.{name}." for name in names]
     assert all(f"{prefix}val.mae" in columns for prefix in prefixes)
     assert not any(k.startswith("scratch.") for k in columns)

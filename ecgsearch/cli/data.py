@@ -1,4 +1,5 @@
-"""``ecgsearch data inspect``, ``evaluate`` and ``predict``: datasets, official scores, a model on new records."""
+"""``ecgsearch data inspect``, ``evaluate``, ``evaluate-run`` and ``predict``: datasets, official scores, a run's
+models out of distribution, a model on new records."""
 
 from __future__ import annotations
 
@@ -152,8 +153,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_run(args: argparse.Namespace) -> int:
+    from ecgsearch.deploy.evaluate import evaluate_run  # deferred: imports torch
+
+    done = evaluate_run(args.run_dir, args.evaluate)
+    print(f"{len(done.trials)} trials scored on {', '.join(done.names)}; {len(done.columns)} ood.* columns written "
+          f"to {done.out_dir / 'results.parquet'}")
+    return 0
+
+
 def add_parser(subparsers: Any) -> None:
-    """Add ``data inspect``, ``evaluate`` and ``predict`` to a CLI's subparsers."""
+    """Add ``data inspect``, ``evaluate``, ``evaluate-run`` and ``predict`` to a CLI's subparsers."""
     _add_inspect(subparsers)
     evaluate = subparsers.add_parser("evaluate", help="score PhysioNet/CinC 2021 output files against .hea labels "
                                                       "like the official evaluate_model.py")
@@ -163,6 +173,13 @@ def add_parser(subparsers: Any) -> None:
                           help="the dataset whose official scoring to use (default: physionet2021)")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    evaluate_run = subparsers.add_parser("evaluate-run", help="score a finished run's trained models on corrupted "
+                                                              "test splits and other datasets (ood.* columns)")
+    evaluate_run.add_argument("run_dir", help="the --out folder of a finished run")
+    evaluate_run.add_argument("--evaluate", metavar="FILE.yaml",
+                              help="a YAML file holding an evaluate: section (default: the run's space file's)")
+    evaluate_run.set_defaults(func=cmd_evaluate_run)
 
     predict = subparsers.add_parser("predict", help="score a folder of records with a run's best trial or an "
                                                     "exported model (Challenge output format)")

@@ -7,7 +7,8 @@ only when complete (``meta.json`` is written last): a crash never leaves an entr
 ``open_dataset`` memory-maps the signals read-only, so trials share one copy through the page cache.
 
 Layout of ``cache_root/<key>/``: ``signals.npy`` (float32), ``targets.npy``, ``split.npy``,
-``record_ids.npy``, optionally ``groups.npy`` (each record's origin), ``meta.json``, and ``work/`` (the
+``record_ids.npy``, optionally ``groups.npy`` (each record's origin), ``meta.json`` (with the names, the
+label groups and ``extra``), and ``work/`` (the
 source's scratch directory, where a ``SignalWriter`` may write the signals as it decodes them: that
 file is moved into place instead of written again).
 """
@@ -137,6 +138,7 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
         "sampling_rate": float(arrays.sampling_rate),
         "leads": [str(lead) for lead in arrays.leads],
         "extra": json.loads(json.dumps(arrays.extra, default=_json_default)),
+        "label_groups": arrays.label_groups,
     }
     (directory / META).write_text(json.dumps(meta, indent=2, sort_keys=True))
     _fsync(directory / META)
@@ -206,4 +208,5 @@ def open_dataset(entry: Path) -> EcgArrays:
         record_ids=np.load(entry / "record_ids.npy", allow_pickle=False),
         extra=dict(meta.get("extra") or {}),
         groups=np.load(groups, allow_pickle=False) if groups.exists() else None,
+        label_groups=dict(meta.get("label_groups") or {}),  # absent from entries built before label groups
     )

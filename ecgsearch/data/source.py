@@ -32,8 +32,14 @@ class EcgArrays:
     record_ids: ``(records,)`` identifiers, for reports and error lists.
     extra: small JSON-able facts (per-class counts, skipped records...).
     groups: optional ``(records,)`` strings naming each record's origin (the source database of a
-        PhysioNet 2021 record: CPSC, Georgia, ...); trials then also score the test split per group
-        (``test.<metric>@<group>``), as the leave-one-source-out studies report.
+        PhysioNet 2021 record: CPSC, Georgia, ...); trials then also score the validation and test splits
+        per origin (``val.source.<source>.<metric>``), as the leave-one-source-out studies report.
+    label_groups: named subsets of the target names, ``{group: [target names]}`` (PhysioNet 2021's
+        arrhythmias, conduction disorders, ...; PTB-XL's superclasses); trials then also compute each
+        macro-averaged metric on each group's columns alone (``val.<group>.macro_auroc``), because a
+        pooled macro average hides a family of classes the model cannot see. The dataset fills it from
+        its own clinical knowledge when it builds the arrays (the cache keeps it) and leaves out a group
+        without a member among the chosen targets; a group name holds no dot (it is part of a column name).
     """
 
     signals: np.ndarray
@@ -45,6 +51,7 @@ class EcgArrays:
     record_ids: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
     groups: np.ndarray | None = None
+    label_groups: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.signals)
@@ -58,6 +65,19 @@ class EcgArrays:
         unknown = set(np.unique(self.split)) - set(SPLITS)
         if unknown:
             raise ValueError(f"split values must be one of {SPLITS}, got {sorted(unknown)}")
+        self.label_groups = {str(name): [str(t) for t in members] for name, members in self.label_groups.items()}
+        known = set(map(str, self.target_names))
+        for name, members in self.label_groups.items():
+            strangers = [t for t in members if t not in known]
+            if not name or "." in name:
+                problem = "must be a name without dots (it is one part of the column names val.<group>.<metric>)"
+            elif strangers or not members:
+                problem = f"names {', '.join(strangers)}, not target names" if strangers else "has no target"
+            elif len(set(members)) < len(members):
+                problem = "lists a target twice"
+            else:
+                continue
+            raise ValueError(f"label group {name!r} {problem}; a group lists some of target_names, once each")
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)

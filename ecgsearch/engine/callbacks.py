@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 CHOICE_COLUMNS = ("architecture", "optimizer", "schedule")
 # report keys kept in the row: best-epoch validation/test metrics and a transfer's comparison columns
-METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.")
+METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.", "ood.")  # ood.: ecgsearch.train.ood
 # report keys kept when present: the trial whose state population-based training continued last; an estimator
 # trial's feature extraction time (ecgsearch.train.estimators)
 OPTIONAL_KEYS = ("cloned_from", "features_seconds")

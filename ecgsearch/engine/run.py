@@ -44,8 +44,10 @@ from ecgsearch.search.candidates import input_shape
 from ecgsearch.search.factory import make_searcher
 from ecgsearch.search.problem import SchedulerRun
 from ecgsearch.search.warm_start import WarmPoint, load_warm_start
+from ecgsearch.space.messages import Context
 from ecgsearch.space.spec import with_trials
 from ecgsearch.train.context import OBJECTIVE, TrialContext, TrialRuntime
+from ecgsearch.train.ood import plan_evaluate
 from ecgsearch.train.transfer import TransferPlan, plan_transfer
 
 if TYPE_CHECKING:
@@ -176,14 +178,17 @@ def run_options(spec: SearchSpec) -> dict[str, Any]:
 
 def trial_context(spec: SearchSpec, out_dir: Path, cache_entry: Path, transfer: TransferPlan | None,
                   plan: LatencyPlan | None) -> TrialContext:
-    """What every trial gets besides its configuration (sent once to Ray's object store)."""
+    """What every trial gets besides its configuration (sent once to Ray's object store); the OOD datasets of
+    ``evaluate`` are prepared here, once."""
+    evaluate = plan_evaluate(spec.evaluate, spec.seed, spec.task.name, cache_entry, Context(spec.path, spec.lines))
     return TrialContext(cache_entry=str(cache_entry), out_dir=str(out_dir), epochs=spec.budget.epochs,
                         metric=spec.metric, mode=spec.mode, task=spec.task.name,
                         task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
                         threads=max(1, int(spec.resources.cpu)), gpu=float(spec.resources.gpu),
                         transfer=transfer,
                         runtime=trial_runtime(spec, out_dir),  # checkpoints, hang watchdog, node-local data
-                        latency=plan)  # measured before training (ecgsearch.latency)
+                        latency=plan,  # measured before training (ecgsearch.latency)
+                        evaluate=evaluate)  # scored after the last epoch (ecgsearch.train.ood)
 
 
 def make_scheduler(spec: SearchSpec) -> Any:

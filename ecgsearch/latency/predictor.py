@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ecgsearch.results.names import prior_costs
 from ecgsearch.search.surrogate_model import SurrogateModel
 
 TOLERANCE = 0.10
@@ -30,8 +31,7 @@ def latency_column(backend: str, stat: str = "p50_ms") -> str:
 
 def latency_features(frame: pd.DataFrame) -> pd.DataFrame:
     """The predictor's inputs: the architecture and every ``cost.*`` column present."""
-    columns = [c for c in FEATURE_COLUMNS if c in frame.columns] + sorted(
-        c for c in frame.columns if c.startswith(COST_PREFIX))
+    columns = [c for c in FEATURE_COLUMNS if c in frame.columns] + prior_costs(frame.columns)
     return frame[columns]
 
 

@@ -43,7 +43,9 @@ class Figures(Protocol):
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Figure | None: ...
 
     def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
-               caption: str) -> Figure | None: ...
+               caption: str, name: str) -> Figure | None:
+        """One line per trial across ``columns`` (per source, per label group); ``name``: the figure's file
+        or element name."""
 
 
 def slug(text: str) -> str:
@@ -89,5 +91,5 @@ class PngFigures:
         return Image(plots.latency_plot(trials, columns, self.out / "latency.png").name, caption)
 
     def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
-               caption: str) -> Image:
-        return Image(plots.group_plot(trials, columns, labels, metric, self.out / "groups.png").name, caption)
+               caption: str, name: str) -> Image:
+        return Image(plots.group_plot(trials, columns, labels, metric, self.out / f"{slug(name)}.png").name, caption)

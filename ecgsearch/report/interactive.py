@@ -347,7 +347,7 @@ class PlotlyFigures:
         return self._plot(fig, "latency", caption)
 
     def groups(self, trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[str], metric: str,
-               caption: str) -> Plot:
+               caption: str, name: str) -> Plot:
         go = _go()
         fig = go.Figure()
         for i, (_, row) in enumerate(trials.iterrows()):
@@ -357,4 +357,4 @@ class PlotlyFigures:
                                      name=esc(row["trial_id"]), marker={"color": COLORS[i % len(COLORS)]},
                                      text=self._texts([row["trial_id"]] * len(columns), extra), hovertemplate=HOVER))
         _layout(fig, f"{metric} per group", y_title=metric)
-        return self._plot(fig, "groups", caption)
+        return self._plot(fig, name, caption)

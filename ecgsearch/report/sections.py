@@ -29,7 +29,9 @@ from ecgsearch.analysis.scaling import (
     scaling_points,
 )
 from ecgsearch.errors import UserError
+from ecgsearch.plugins import get_registries
 from ecgsearch.report.html import Section, Table, fmt
+from ecgsearch.results.names import label_group_columns, source_columns
 
 if TYPE_CHECKING:
     from ecgsearch.report.figures import Figures
@@ -250,28 +252,53 @@ def latency_section(run: RunData, figures: Figures) -> Section | None:
     return section
 
 
-GROUP_TRIALS = 5  # the best trials drawn per group
+GROUP_TRIALS = 5  # the best trials drawn per source and per label group
 
 
-def group_section(run: RunData, figures: Figures) -> Section | None:
-    """The best trials' test metric on each group of records the dataset names (``test.<metric>@<group>``:
-    the record's source, e.g. the hospital of a PhysioNet 2021 record); None for a dataset without groups."""
-    prefix = f"test.{run.metric}@"
-    columns = sorted(c for c in run.trials.columns if c.startswith(prefix)
-                     and pd.to_numeric(run.trials[c], errors="coerce").notna().any())
+def _filled(trials: pd.DataFrame, columns: dict[str, str]) -> dict[str, str]:
+    """``columns`` ({label: column}) that hold a value for some trial."""
+    return {label: c for label, c in columns.items() if pd.to_numeric(trials[c], errors="coerce").notna().any()}
+
+
+def _across(run: RunData, figures: Figures, columns: dict[str, str], metric: str, what: str, title: str,
+            anchor: str, note: str) -> Section:
+    """The best trials' values across ``columns`` ({label: column}): a table and one line per trial."""
+    ranked = run.trials.sort_values(run.column, ascending=run.mode == "min").head(GROUP_TRIALS)
+    labels = list(columns)
+    table = Table(f"test.{metric} per {what} of the {len(ranked)} best trials", ["trial_id", *labels],
+                  [[str(row["trial_id"]), *(fmt(row[c]) for c in columns.values())] for _, row in ranked.iterrows()])
+    section = Section(title, anchor, f"test.{metric} of the {len(ranked)} best trials (by {run.column}) {note}",
+                      tables=[table])
+    section.show(figures.groups(ranked, list(columns.values()), labels, f"test.{metric}",
+                                f"test.{metric} per {what}, one line per trial", name=anchor))
+    return section
+
+
+def source_section(run: RunData, figures: Figures) -> Section | None:
+    """The best trials' test metric on the records of each source the dataset names
+    (``test.source.<source>.<metric>``: a PhysioNet 2021 record's hospital or database); None without sources."""
+    columns = _filled(run.trials, source_columns(run.trials.columns, "test", run.metric))
     if not columns:
         return None
-    ranked = run.trials.sort_values(run.column, ascending=run.mode == "min").head(GROUP_TRIALS)
-    labels = [c.removeprefix(prefix) for c in columns]
-    table = Table(f"test.{run.metric} per group of the {len(ranked)} best trials", ["trial_id", *labels],
-                  [[str(row["trial_id"]), *(fmt(row[c]) for c in columns)] for _, row in ranked.iterrows()])
-    section = Section("Per group", "groups",
-                      f"test.{run.metric} of the {len(ranked)} best trials (by {run.column}) on the test records of "
-                      "each group the dataset names (their source: a hospital, a database). A model good on one "
-                      "group only is unlikely to transfer; small groups give noisy values.", tables=[table])
-    section.show(figures.groups(ranked, columns, labels, f"test.{run.metric}",
-                                f"test.{run.metric} per group, one line per trial"))
-    return section
+    return _across(run, figures, columns, run.metric, "source", "Per source", "sources",
+                   "on the test records of each source the dataset names (a hospital, a database). A model good "
+                   "on one source only is unlikely to transfer; small sources give noisy values.")
+
+
+def label_group_section(run: RunData, figures: Figures) -> Section | None:
+    """The best trials' test metric on each label group the dataset declares (``test.<group>.<metric>``:
+    PhysioNet 2021's arrhythmias, conduction disorders...; PTB-XL's superclasses). A search metric that is
+    not computed per group (``challenge_score``) gives way to the first macro-averaged metric (by name) that
+    is; None for a dataset without label groups."""
+    macro = [info.name for info in get_registries().metrics if info.macro]
+    for metric in dict.fromkeys((run.metric, *macro)):
+        columns = _filled(run.trials, label_group_columns(run.trials.columns, "test", metric))
+        if columns:
+            return _across(run, figures, columns, metric, "label group", "Per label group", "label-groups",
+                           "on each group of classes the dataset declares, the metric computed on that group's "
+                           "classes alone. A group far below the others is a family of findings the design "
+                           "misses, which the pooled average hides.")
+    return None
 
 
 def next_steps_section(run: RunData) -> Section:
@@ -310,6 +337,7 @@ def all_sections(run: RunData, figures: Figures, surrogate: str, folds: int, boo
     sections = [best_section(run, figures), progress_section(run, figures), pareto_section(run, figures),
                 *surrogate_sections(run, figures, surrogate, folds, seed),
                 scaling_section(run, figures, bootstrap, seed, train_records)]
-    optional = [group_section(run, figures), latency_section(run, figures)]  # None: nothing to show
+    optional = [source_section(run, figures), label_group_section(run, figures),
+                latency_section(run, figures)]  # None: nothing to show
     return sections + [section for section in optional if section is not None] + [next_steps_section(run)]
 

@@ -248,3 +248,31 @@ def read_results(path: Path | str, command: str | None = None) -> pd.DataFrame:
     if path.is_dir():
         path = path / RESULTS_FILE
     return _load(path, command).frame
+
+
+def set_columns(out_dir: Path | str, values: Mapping[str, Mapping[str, Any]]) -> int:
+    """Add or overwrite cells of a finished run's table: ``values`` maps a trial id to ``{column: value}``
+    (``ecgsearch evaluate-run``'s ``ood.*``); the number of rows changed.
+
+    Every row is kept: the log is folded in and the whole table written to a temporary file that replaces
+    ``results.parquet`` atomically (as ``ResultsTable.compact`` does), so a kill leaves the old table or the
+    new one. The run must not be searching meanwhile (one writer per run folder).
+    """
+    table = ResultsTable(out_dir)
+    table.compact()
+    frame = _load(table.path).frame.copy()
+    ids = frame["trial_id"].astype(str)
+    changed = 0
+    for trial_id, cells in values.items():
+        rows = ids == str(trial_id)
+        if not rows.any() or not cells:
+            continue
+        for column, value in cells.items():
+            if column not in frame:
+                frame[column] = None if not isinstance(value, (int, float)) else np.nan
+            frame.loc[rows, column] = value
+        changed += 1
+    if changed:
+        ordered = frame[column_order(frame.columns)]
+        _write_parquet(_as_stored(_parquet_safe(ordered.copy())), table.path)
+    return changed

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.names import prior_costs
 from ecgsearch.space import CONDITIONAL_CHOICES
 from ecgsearch.space.distributions import Choice, Fixed, Range
 
@@ -100,7 +101,7 @@ def feature_frame(results: pd.DataFrame, space: Space | None = None, fidelity: b
         hp = _searched(space)
     else:
         hp = [c for c in results.columns if c.startswith(HP_PREFIX)]
-    costs = sorted(c for c in results.columns if c.startswith(COST_PREFIX))
+    costs = prior_costs(results.columns)  # not the training compute: a result, not a prior
     wanted = [*columns, *hp, *costs, *([FIDELITY] if fidelity else [])]
     frame = results.reindex(columns=wanted)
     if not (shared and space is not None):

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pandas as pd
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.names import prior_costs
 from ecgsearch.results.table import RESULTS_FILE, RESULTS_LOG, read_results
-from ecgsearch.search.features import COST_PREFIX, HP_PREFIX, VAL_PREFIX
+from ecgsearch.search.features import HP_PREFIX, VAL_PREFIX
 from ecgsearch.space.distributions import Fixed
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def warm_points(space: Space, frame: pd.DataFrame, metric: str) -> tuple[list[Wa
     values = pd.to_numeric(frame[metric], errors="coerce")
     finite = values.notna() & values.abs().lt(float("inf"))
     ignored["without a value"] += int((~finite).sum())
-    costs = [c for c in frame.columns if c.startswith(COST_PREFIX)]
+    costs = prior_costs(frame.columns)
     metrics = [c for c in frame.columns if c.startswith(VAL_PREFIX)]
     points = []
     for row in frame[finite].to_dict("records"):

@@ -8,12 +8,14 @@ from typing import Any, Mapping
 
 from ecgsearch.errors import SpaceError
 from ecgsearch.plugins import Registries, get_registries
+from ecgsearch.space.evaluate import parse_evaluate
 from ecgsearch.space.fields import Number, RunName, check_keys
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.params import parse_space_section
 from ecgsearch.space.sections import (
     check_budget_resources,
     check_data_task,
+    check_downstream_task,
     check_scheduler_and_searcher,
     parse_budget,
     parse_constraints,
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "seed", "data", "task", "metric", "budget", "resources", "search", "constraints", "latency", "space",
-    "transfer", "tracking",
+    "transfer", "tracking", "evaluate",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("data", "task", "budget", "space")
 
@@ -101,6 +103,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     seed = optional("seed", lambda c, v: Number(integer=True, low=0).check(c, "seed", v), 0)
     data = parse_data(ctx, document["data"], registries)
     task = parse_task(ctx, document["task"], registries)
+    check_downstream_task(ctx, task, registries)
     check_data_task(ctx, data, task, registries)  # the task fits the chosen targets, before any data is read
     metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
     budget = parse_budget(ctx, document["budget"], registries)
@@ -114,9 +117,10 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     check_precision(ctx, space, resources)
     transfer = None
     if document.get("transfer") is not None:
-        transfer, freeze = parse_transfer(ctx, document["transfer"], data, registries)
-        space = with_param(space, freeze)
+        transfer, added = parse_transfer(ctx, document["transfer"], data, registries)
+        space = with_param(space, *added)
     tracking = optional("tracking", lambda c, v: parse_tracking(c, v, registries, check_trackers), {})
+    evaluate = optional("evaluate", lambda c, v: parse_evaluate(c, v, data, registries), None)
     spec = SearchSpec(
         path=ctx.source,
         name=name,
@@ -134,6 +138,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
         lines=dict(ctx.lines),
         transfer=transfer,
         tracking=tracking,
+        evaluate=evaluate,
     )
     log.debug("parsed space file %s: %d parameters", ctx.source, len(spec.space.parameters))
     return spec

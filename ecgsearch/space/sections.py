@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ecgsearch.infos import TaskInfo
+from ecgsearch.infos import LOSS_METRIC, TaskInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import (
     MISSING_PROBLEM,
@@ -112,6 +112,16 @@ def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "t
     return TaskSpec(name=info.name, params=plain_params(ctx, where, params, declared_params(info, TASK_FACTORY_SKIP)))
 
 
+def check_downstream_task(ctx: Context, task: TaskSpec, registries: Registries, where: str = "task") -> None:
+    """The top-level task is the one trials are scored on: a self-supervised task learns no labels, so it
+    may only pretrain (``transfer.pretrain.task``)."""
+    if registries.tasks.get(task.name).self_supervised:
+        supervised = [t.name for t in registries.tasks if not t.self_supervised]
+        raise ctx.error(where, f"{show(task.name)} is self-supervised (it learns no labels), so it cannot be the "
+                        "task trials are scored on; put it under transfer.pretrain.task and give task a supervised "
+                        f"task ({', '.join(supervised)})")
+
+
 def check_data_task(ctx: Context, data: DataSpec, task: TaskSpec, registries: Registries, data_key: str = "data",
                     task_key: str = "task") -> None:
     """The task must fit the targets the data section chooses (``DatasetInfo.label_sets``), before any data
@@ -119,6 +129,8 @@ def check_data_task(ctx: Context, data: DataSpec, task: TaskSpec, registries: Re
     that declares neither label sets nor tasks is not checked."""
     info = registries.datasets.get(data.dataset)
     kind = task.name  # a task's name is its kind
+    if registries.tasks.get(kind).self_supervised:  # reads no targets: any dataset, labelled or not
+        return
     if not info.tasks or kind in info.tasks and not info.label_sets:
         return
     if kind not in info.tasks:
@@ -173,6 +185,8 @@ def parse_metric(ctx: Context, value: Any, task: TaskSpec, registries: Registrie
         if not value:
             raise ctx.error(where, f"{MISSING_PROBLEM}; task '{task.name}' names no default metric",
                             registries.metrics.names())
+    if value == LOSS_METRIC:  # the task's own loss: every task reports it (val.loss), lower is better
+        return LOSS_METRIC, "min"
     info = registered(ctx, where, value, registries.metrics)
     kind = task.name  # a task's name is its kind
     if kind not in info.tasks:

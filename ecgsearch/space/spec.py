@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from ecgsearch.data.corrupt import Corruption
 from ecgsearch.errors import UserError
 from ecgsearch.space.model import Space
 
@@ -123,15 +124,39 @@ class TransferSpec:
     trial's model fuses one encoder per pretraining (``ecgsearch.train.fusion``).
     The searched ``freeze_stages`` is a parameter of ``SearchSpec.space`` (``hp.freeze_stages``).
     compare_scratch: also train each configuration from scratch, for ``scratch.*`` columns.
+    cache: trials that agree on everything a pretraining depends on share its encoder (one pretraining).
+    The searched ``transfer_mode`` and pretraining data fractions are parameters of the space too.
     """
 
     pretrain: tuple[PretrainSpec, ...]
     compare_scratch: bool = False
+    cache: bool = True
 
     @property
     def encoders(self) -> int:
         """Encoders of each trial's model: one per pretraining (more than one: a fused model)."""
         return len(self.pretrain)
+
+
+@dataclass(frozen=True)
+class OodDataSpec:
+    """One dataset of ``evaluate.datasets``: its name (columns ``ood.<name>.*``) and its data section."""
+
+    name: str
+    data: DataSpec
+
+
+@dataclass(frozen=True)
+class EvaluateSpec:
+    """``evaluate:``: what each trained model is also scored on, out of distribution (``ecgsearch.space.evaluate``)."""
+
+    corruptions: tuple[Corruption, ...] = ()
+    datasets: tuple[OodDataSpec, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every evaluation's name, in order: the ``<name>`` of its ``ood.<name>.*`` columns."""
+        return tuple(c.name for c in self.corruptions) + tuple(d.name for d in self.datasets)
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,7 @@ class SearchSpec:
     lines: Mapping[str, int]
     transfer: TransferSpec | None = None
     tracking: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # tracker -> settings, those on
+    evaluate: EvaluateSpec | None = None  # out-of-distribution evaluations of each trained model
 
     @property
     def encoders(self) -> int:

@@ -8,8 +8,16 @@ transfer:
     metric: mae                       # optional: the pretraining task's default metric
     epochs: 3
   freeze_stages: {choice: [0, 1, 2]}  # stem + the first N stages frozen while fine-tuning (default 0)
+  mode: {choice: [finetune, linear_probe]}  # linear_probe: only the output layer trains (default finetune);
+                                      # scratch: this trial does not pretrain (SL next to SSL in one search)
   compare_scratch: true               # also train each configuration from scratch (default false)
+  cache: true                         # reuse a pretrained encoder across trials (default true)
 ```
+
+A pretraining may take a self-supervised task (``task: {name: masked_reconstruction}``, ``contrastive``)
+and a searchable share of its training split, ``data_fraction`` (the data axis of a pretraining scaling
+law; default 1). Trials that agree on everything the pretraining depends on share one pretrained encoder
+(``cache``, ``ecgsearch.train.encoder_cache``).
 
 ``pretrain`` may also be a non-empty list of such mappings, each with an optional ``name`` (letters,
 digits and underscores; by default the targets it chooses, else its task name, made unique): every trial
@@ -24,8 +32,9 @@ transfer:
   freeze_stages: 1                    # of every encoder
 ```
 
-``freeze_stages`` is searched like any trial parameter: it joins the space as ``freeze_stages``
-(results column ``hp.freeze_stages``).
+``freeze_stages``, ``mode`` and each pretraining's ``data_fraction`` are searched like any trial parameter:
+they join the space as ``freeze_stages``, ``transfer_mode`` and ``pretrain_data_fraction`` (list form:
+``pretrain_<name>_data_fraction``), results columns ``hp.<name>``.
 """
 
 from __future__ import annotations
@@ -37,33 +46,60 @@ from typing import Any
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
-from ecgsearch.space.model import Param, Space, TrialParam
+from ecgsearch.space.model import Among, Param, Space, TrialParam
 from ecgsearch.space.params import trial_param
 from ecgsearch.space.sections import check_data_task, parse_data, parse_metric, parse_task
 from ecgsearch.space.spec import DataSpec, PretrainSpec, ResourceSpec, TransferSpec
 from ecgsearch.space.yamlio import item_key
 
 FREEZE_PARAM = "freeze_stages"
-TRANSFER_KEYS = ("pretrain", FREEZE_PARAM, "compare_scratch")
-PRETRAIN_KEYS = ("data", "task", "metric", "epochs")
+MODE_PARAM = "transfer_mode"
+TRANSFER_MODES = ("finetune", "linear_probe", "scratch")
+TRANSFER_KEYS = ("pretrain", FREEZE_PARAM, "mode", "compare_scratch", "cache")
+PRETRAIN_KEYS = ("data", "task", "metric", "epochs", "data_fraction")
 NAMED_PRETRAIN_KEYS = (*PRETRAIN_KEYS, "name")
 PRETRAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")  # a column prefix: pretrain.<name>.val.mae
 _FREEZE = TrialParam(0, Number(integer=True, low=0), "stem + first N stages frozen while fine-tuning")
+_MODE = TrialParam("finetune", Among(TRANSFER_MODES),
+                   "finetune; linear_probe: only the output layer trains; scratch: no pretraining (supervised only)")
+_FRACTION = TrialParam(1.0, Number(low=0, high=1, low_open=True), "share of the pretraining's training split")
 
 
-def parse_transfer(ctx: Context, value: Any, data: DataSpec, registries: Registries) -> tuple[TransferSpec, Param]:
-    """The transfer section, and the ``freeze_stages`` parameter it adds to the space."""
+def fraction_param(pretrain_name: str) -> str:
+    """The trial parameter of a pretraining's ``data_fraction``: ``pretrain_data_fraction`` for the single
+    form, ``pretrain_<name>_data_fraction`` for a named entry of the list form."""
+    return f"pretrain_{pretrain_name}_data_fraction" if pretrain_name else "pretrain_data_fraction"
+
+
+def parse_transfer(ctx: Context, value: Any, data: DataSpec, registries: Registries
+                   ) -> tuple[TransferSpec, list[Param]]:
+    """The transfer section, and the parameters it adds to the space (``freeze_stages``, ``transfer_mode``,
+    each pretraining's data fraction)."""
     section = mapping(ctx, "transfer", value)
     check_keys(ctx, "transfer", section, TRANSFER_KEYS, "a transfer setting")
     if section.get("pretrain") is None:
         raise ctx.error("transfer.pretrain", MISSING_PROBLEM)
     pretrain = _parse_pretrainings(ctx, section["pretrain"], data, registries)
-    compare = section.get("compare_scratch", False)
-    if not isinstance(compare, bool):
-        raise ctx.error("transfer.compare_scratch", f"{show(compare)} is not true or false")
-    given = section.get(FREEZE_PARAM)
-    freeze = trial_param(ctx, f"transfer.{FREEZE_PARAM}", 0 if given is None else given, _FREEZE)
-    return TransferSpec(pretrain=pretrain, compare_scratch=compare), Param(FREEZE_PARAM, freeze)
+    switches = {}
+    for key, default in (("compare_scratch", False), ("cache", True)):
+        switches[key] = section.get(key, default)
+        if not isinstance(switches[key], bool):
+            raise ctx.error(f"transfer.{key}", f"{show(switches[key])} is not true or false")
+    params = [Param(name, trial_param(ctx, key, default if section.get(given) is None else section[given], spec))
+              for name, key, given, default, spec in (
+                  (FREEZE_PARAM, f"transfer.{FREEZE_PARAM}", FREEZE_PARAM, 0, _FREEZE),
+                  (MODE_PARAM, "transfer.mode", "mode", "finetune", _MODE))]
+    if len(pretrain) > 1 and "scratch" in params[1].dist.edges():
+        raise ctx.error("transfer.mode", f"'scratch' trains one model without pretraining, and a fusion of "
+                        f"{len(pretrain)} pretrained encoders is another model; leave scratch out of transfer.mode, "
+                        "or use compare_scratch: true for a from-scratch baseline of each trial")
+    listed = isinstance(section["pretrain"], list)
+    for index, (spec, entry) in enumerate(zip(pretrain, section["pretrain"] if listed else [section["pretrain"]])):
+        key = f"{item_key('transfer.pretrain', index) if listed else 'transfer.pretrain'}.data_fraction"
+        given = entry.get("data_fraction")
+        fraction = trial_param(ctx, key, 1.0 if given is None else given, _FRACTION)
+        params.append(Param(fraction_param(spec.name), fraction))
+    return TransferSpec(pretrain=pretrain, **switches), params
 
 
 def _parse_pretrainings(ctx: Context, value: Any, data: DataSpec, registries: Registries
@@ -140,9 +176,9 @@ def _parse_pretrain(ctx: Context, where: str, value: Any, data: DataSpec, regist
     return PretrainSpec(data=pre_data, task=task, metric=metric, mode=mode, epochs=int(epochs))
 
 
-def with_param(space: Space, param: Param) -> Space:
-    """The space with one more unconditional parameter (sampled after all the others)."""
-    return dataclasses.replace(space, parameters=(*space.parameters, param))
+def with_param(space: Space, *params: Param) -> Space:
+    """The space with more unconditional parameters (sampled after all the others)."""
+    return dataclasses.replace(space, parameters=(*space.parameters, *params))
 
 
 def check_precision(ctx: Context, space: Space, resources: ResourceSpec) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
     from ecgsearch.space import Space
+    from ecgsearch.train.ood import EvaluatePlan
     from ecgsearch.train.transfer import TransferPlan
 
 OBJECTIVE = "objective"  # the key Tune schedulers and searchers optimise
@@ -64,6 +65,7 @@ class TrialContext:
     transfer: TransferPlan | None = None  # pretrain, re-head and freeze before training (train.transfer)
     runtime: TrialRuntime | None = None  # checkpoints, hang watchdog, node data, GPU (engine.worker)
     latency: Any = None  # ecgsearch.latency.plan.LatencyPlan: measured before training (ecgsearch.latency)
+    evaluate: EvaluatePlan | None = None  # scored out of distribution after the last epoch (train.ood)
 
     def worst(self) -> float:
         return -math.inf if self.mode == "max" else math.inf

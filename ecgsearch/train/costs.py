@@ -43,9 +43,13 @@ from ecgsearch.train.models import feature_width, stage_count
 from ecgsearch.train.receptive_field import receptive_field
 
 __all__ = ["AnalyticFactory", "Costs", "Tally", "analytic_costs", "argument_check", "build_on_meta", "count_params",
-           "estimate_costs", "fused_costs", "fvcore_macs", "model_costs", "torch_macs"]
+           "TRAIN_FLOPS_PER_FORWARD", "estimate_costs", "fused_costs", "fvcore_macs", "model_costs", "torch_macs"]
 
 log = logging.getLogger(__name__)
+
+# training compute per sample = this x the forward FLOPs: the backward pass costs about twice the forward
+# (gradients of activations and of weights), the convention of the scaling-law literature (6N per token)
+TRAIN_FLOPS_PER_FORWARD = 3
 
 
 def count_params(model: nn.Module) -> int:

@@ -135,7 +135,7 @@ def run_estimator_trial(config: Mapping[str, Any], context: TrialContext, report
     scorer = Scorer(context, task.kind, data.target_names)
     s_val = estimator.scores(x[val])
     scorer.fit(targets[val], s_val)
-    best = {**scorer.score("val", targets[val], s_val),
+    best = {**score_by_group(scorer, data, "val", targets[val], s_val),
             **score_by_group(scorer, data, "test", targets[test], estimator.scores(x[test])), "best_epoch": 1}
     key = f"val.{context.metric}"
     row = {**estimator_costs(estimator, data.sampling_rate).columns(), "architecture": name,

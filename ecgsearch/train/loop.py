@@ -16,31 +16,36 @@ import torch
 from ecgsearch.data.augment import random_crop
 from ecgsearch.train.checkpoints import Resumed
 from ecgsearch.train.context import Diverged, TrialContext
-from ecgsearch.train.scoring import Scorer, predict, score_test
+from ecgsearch.train.scoring import Scorer, predict, score_by_group, score_test
 from ecgsearch.train.setup import TrialSetup
+from ecgsearch.train.tasks import Batch, batch_loss
 
 
 def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, int]:
     """One pass over the training set; returns (mean loss, samples seen). Raises Diverged."""
     setup.model.train()
+    if setup.extras is not None:
+        setup.extras.train()
     n = len(setup.train_x)
     order = torch.randperm(n, generator=generator)
     total, seen = 0.0, 0
-    stepper, device = setup.stepper, setup.device
+    stepper, device, rate = setup.stepper, setup.device, setup.data.sampling_rate
     per_step = setup.schedule if setup.schedule is not None and setup.schedule.per_step else None
     for start in range(0, n, setup.batch_size):
         idx = order[start:start + setup.batch_size]
         if len(idx) < 2 and seen:  # a batch of one breaks batch norm; drop the remainder
             break
-        x = random_crop(setup.train_x[idx], setup.samples, generator)  # x itself when not cropping
+        records = setup.train_x[idx]
+        x = random_crop(records, setup.samples, generator)  # x itself when not cropping
         x = setup.augment(x, generator, setup.data.sampling_rate)  # x itself when off
         y = setup.train_y[idx]
         if stepper is None:
-            loss = setup.task.loss(setup.model(x), y)
+            loss = batch_loss(setup.task, setup.model, Batch(x, records, y, setup.samples, rate, generator))
         else:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with stepper.autocast():
-                loss = setup.task.loss(setup.model(x), y)
+                loss = batch_loss(setup.task, setup.model, Batch(x, records.to(device, non_blocking=True), y,
+                                                                 setup.samples, rate, generator))
         if not torch.isfinite(loss):
             raise Diverged(f"training loss became {loss.item()} at sample {seen}")
         setup.optimizer.zero_grad(set_to_none=True)
@@ -84,8 +89,8 @@ def train_epochs(setup: TrialSetup, context: TrialContext, scorer: Scorer,
         elapsed = time.perf_counter() - started
         y_val, s_val, val_loss = predict(setup, "val")
         scorer.fit(y_val, s_val)
-        current = scorer.score("val", y_val, s_val)
-        current = {**current, "val.loss": val_loss} if current else current
+        current = score_by_group(scorer, setup.data, "val", y_val, s_val)
+        current = {**current, "val.loss": val_loss} if len(y_val) else current
         improved = context.better(current.get(key, math.nan), best[key])
         if improved:
             best = {**current, **score_test(setup, scorer), "best_epoch": epoch}

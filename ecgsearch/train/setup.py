@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,9 +17,10 @@ from ecgsearch.plugins import get_registries
 from ecgsearch.space.model import AUGMENT_PREFIX
 from ecgsearch.space.params import OPTIONAL_CHOICES
 from ecgsearch.train.context import TrialContext, hyperparameters, input_samples
+from ecgsearch.train.costs import model_costs
 from ecgsearch.train.precision import Stepper, make_stepper, trial_device
 from ecgsearch.train.schedules import Schedule, ScheduleRun, steps_per_epoch
-from ecgsearch.train.tasks import fit_task
+from ecgsearch.train.tasks import attach_task, fit_task
 
 
 @dataclass
@@ -39,6 +41,7 @@ class TrialSetup:
     schedule: Schedule | None = None  # None: a constant learning rate
     schedule_name: str = OPTIONAL_CHOICES["schedule"]
     stepper: Stepper | None = None  # None: fp32 on the CPU, no clipping
+    extras: torch.nn.Module | None = None  # the task's own modules (a decoder, a projection head), if any
 
     @property
     def device(self) -> torch.device:
@@ -56,12 +59,12 @@ def training_records(data: EcgArrays, fraction: float, seed: int) -> np.ndarray:
 
 
 def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.nn.Module | None = None,
-                use_fraction: bool = True) -> TrialSetup:
+                fraction: float | None = None) -> TrialSetup:
     """Open the cached data and build model, optimizer, schedule and task from a sampled config.
 
     model: a model to train instead of a new one (a pretrained one, already re-headed for this task);
-    only its parameters that require gradients are optimised. use_fraction: apply ``data_fraction``
-    (a transfer's pretraining uses all of its data).
+    only its parameters that require gradients are optimised. fraction: the share of the training split
+    to train on (None: the trial's ``data_fraction``; a transfer's pretraining gives its own).
     """
     regs = get_registries()
     resolved = context.space.resolve(context.space.active(hyperparameters(config)))
@@ -75,10 +78,15 @@ def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.n
         model = regs.architectures.get(arch_name).create(leads, samples, task.num_outputs, **arch_params)
     device = trial_device(context.gpu)
     model = model.to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    # a self-supervised task's decoder or projection head
+    extras = attach_task(task, model, leads, samples, data.signals.shape[2])
+    if extras is not None:
+        extras = extras.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad] + \
+        ([p for p in extras.parameters() if p.requires_grad] if extras is not None else [])
     optimizer = regs.optimizers.get(opt_name).create(trainable, **opt_params)
 
-    fraction = float(resolved.params.get("data_fraction", 1.0)) if use_fraction else 1.0
+    fraction = float(resolved.params.get("data_fraction", 1.0)) if fraction is None else fraction
     train_idx = training_records(data, fraction, context.seed)
     train_x = torch.from_numpy(np.ascontiguousarray(data.signals[train_idx]))
     train_y = torch.from_numpy(np.ascontiguousarray(data.targets[train_idx]))
@@ -92,4 +100,10 @@ def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.n
     stepper = None if (precision, clip, device.type) == ("fp32", 0.0, "cpu") else \
         make_stepper(precision, clip, device, trainable)
     return TrialSetup(data, model, optimizer, task, batch_size, train_x, train_y, arch_name, opt_name, samples,
-                      augment, schedule, schedule_name, stepper)
+                      augment, schedule, schedule_name, stepper, extras)
+
+
+def setup_costs(setup: TrialSetup) -> dict[str, int]:
+    """The cost columns of the setup's model (the driver normally counts them when it samples the candidate)."""
+    model = copy.deepcopy(setup.model).cpu() if setup.device.type != "cpu" else setup.model
+    return model_costs(model, setup.data.signals.shape[1], setup.samples, setup.data.sampling_rate).columns()

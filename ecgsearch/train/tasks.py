@@ -7,10 +7,20 @@ trains on standardised values while the scores come back in bpm and ms) and opti
 ``check_targets(targets, names)`` (a multiclass task refuses rows that are not exactly one class). A task
 that learns from the targets gives what it learned as ``state()`` (kept next to the checkpoint) and takes
 it back with ``load_state(state)``, so a trained model's scores come out in the training units.
+
+A task that must see the inputs (a self-supervised one: masked reconstruction, contrastive) defines
+``batch_loss(model, batch)`` instead of working on the model's outputs: the trial then calls it with a
+``Batch`` (the model input, the stored record before cropping, targets, the generator) wherever it would
+call ``loss(model(x), targets)``. Such a task may own extra modules (a decoder, a projection head):
+``attach(model, leads, samples, stored)`` builds them for the model and returns them (an ``nn.Module``),
+the trial trains them with the model and drops them after pretraining. A task with ``batch_loss`` may have no ``scores``: its
+only metric is its loss (``val.loss``). When it runs the model more than once per record (two views), it
+says so in ``forward_passes`` (the training compute, ``cost.train_flops``, counts each pass).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -32,6 +42,41 @@ class Task(Protocol):
 
     def scores(self, outputs: torch.Tensor) -> np.ndarray:
         """What metrics receive as ``y_score`` (probabilities, predicted values...)."""
+
+
+@dataclass
+class Batch:
+    """What a task's ``batch_loss`` sees of one batch.
+
+    x: the model input (cropped to the model's length, augmented), on the model's device.
+    records: the same records as stored, before cropping and augmentation (for views of other segments).
+    targets: their target rows (a self-supervised task ignores them).
+    samples: the model's input length; sampling_rate: Hz.
+    generator: the trial's generator (draws masks and views reproducibly); None in evaluation, where the
+        task draws from its own fixed seed so every epoch is scored on the same masks and views.
+    """
+
+    x: torch.Tensor
+    records: torch.Tensor
+    targets: torch.Tensor
+    samples: int
+    sampling_rate: float
+    generator: torch.Generator | None = None
+
+
+def batch_loss(task: Any, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """The mean loss of a batch: the task's own ``batch_loss`` when it has one, else ``loss(model(x), y)``."""
+    own = getattr(task, "batch_loss", None)
+    if own is not None:
+        return own(model, batch)
+    return task.loss(model(batch.x), batch.targets)
+
+
+def attach_task(task: Any, model: torch.nn.Module, leads: int, samples: int, stored: int) -> torch.nn.Module | None:
+    """The task's own modules for ``model`` (``attach(model, leads, samples, stored)``: the input's leads,
+    the model's input length and the stored records' length), trained with it; None for a task without any."""
+    attach = getattr(task, "attach", None)
+    return None if attach is None else attach(model, leads, samples, stored)
 
 
 def fit_task(task: Any, train_targets: np.ndarray, target_names: Sequence[str]) -> None:

@@ -21,6 +21,7 @@ is built once, for that input.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,14 +35,16 @@ from ecgsearch.data.source import EcgArrays
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.space.messages import Context
-from ecgsearch.space.transfer import FREEZE_PARAM
+from ecgsearch.space.transfer import FREEZE_PARAM, MODE_PARAM, fraction_param
 from ecgsearch.space.yamlio import item_key
 from ecgsearch.train.context import Diverged, TrialContext, hyperparameters
+from ecgsearch.train.costs import TRAIN_FLOPS_PER_FORWARD
+from ecgsearch.train.encoder_cache import encoder_key, encoder_lock, key_seed, load_encoder, save_encoder
 from ecgsearch.train.fusion import check_fusable, fuse
 from ecgsearch.train.loop import best_columns, train_epochs
 from ecgsearch.train.models import check_model, freeze_stages, stage_count
 from ecgsearch.train.scoring import Scorer
-from ecgsearch.train.setup import TrialSetup, build_trial
+from ecgsearch.train.setup import TrialSetup, build_trial, setup_costs
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 
 SEED_STRIDE = 10_007  # seed offset between the pretrainings of one trial (the first keeps the trial's seed)
+SAMPLES_KEY = "samples"  # a stored encoder's samples seen, beside its columns
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class TransferPlan:
 
     pretrain: tuple[PretrainPlan, ...]
     compare_scratch: bool = False
+    cache: bool = True  # share pretrained encoders between trials (``ecgsearch.train.encoder_cache``)
 
     @property
     def encoders(self) -> int:
@@ -94,7 +99,7 @@ def plan_transfer(spec: SearchSpec, target_entry: Path, progress: Callable[[int,
     single = len(spec.transfer.pretrain) == 1 and not spec.transfer.pretrain[0].name
     plans = tuple(_plan_pretrain(spec, "transfer.pretrain" if single else item_key("transfer.pretrain", index),
                                  pretrain, target, progress) for index, pretrain in enumerate(spec.transfer.pretrain))
-    return TransferPlan(pretrain=plans, compare_scratch=spec.transfer.compare_scratch)
+    return TransferPlan(pretrain=plans, compare_scratch=spec.transfer.compare_scratch, cache=spec.transfer.cache)
 
 
 def _plan_pretrain(spec: SearchSpec, key: str, pretrain: PretrainSpec, target: EcgArrays,
@@ -171,43 +176,105 @@ def scratch_columns(config: Mapping[str, Any], context: TrialContext, seed: int)
             **{f"scratch.{k}": v for k, v in best_columns(best, key).items()}}
 
 
-def start_transfer(config: Mapping[str, Any], context: TrialContext,
-                   seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+@dataclass
+class Transferred:
+    """What the transfer phase hands the trial: the model to fine-tune, the ``scratch.*``/``pretrain.*``
+    columns, and the training compute the pretrainings spent (samples seen, forward+backward FLOPs)."""
+
+    model: torch.nn.Module
+    columns: dict[str, Any]
+    samples: int = 0
+    flops: float = 0.0
+
+
+def pretrains(config: Mapping[str, Any], context: TrialContext) -> bool:
+    """Whether the trial pretrains: a transfer search, and not ``transfer.mode: scratch`` for this trial."""
+    if context.transfer is None:
+        return False
+    return context.space.resolve(context.space.active(hyperparameters(config))).params.get(MODE_PARAM) != "scratch"
+
+
+def paradigm(plan: TransferPlan) -> str:
+    """The trial's training paradigm, the ``paradigm`` column: ``ssl`` when a pretraining is self-supervised,
+    else ``transfer`` (supervised pretraining); a trial without transfer is ``sl``."""
+    tasks = get_registries().tasks
+    return "ssl" if any(tasks.get(p.task).self_supervised for p in plan.pretrain) else "transfer"
+
+
+def start_transfer(config: Mapping[str, Any], context: TrialContext, seed: int) -> Transferred:
     """Steps 1-4 of the module docstring: the model to fine-tune and the ``scratch.*``/``pretrain.*`` columns.
 
+    With ``transfer.mode: linear_probe`` the stem and every stage are frozen (only the output layer trains).
     Raises Diverged when a pretraining diverges, UserError when the model cannot be transferred.
     """
     plan: TransferPlan = context.transfer
-    resolved = context.space.resolve(context.space.active(hyperparameters(config)))
+    active = context.space.active(hyperparameters(config))
+    resolved = context.space.resolve(active)
+    probe = resolved.params.get(MODE_PARAM, "finetune") == "linear_probe"
     frozen = int(resolved.params.get(FREEZE_PARAM, 0))
+    fractions = tuple(fraction_param(p.name) for p in plan.pretrain)
     sources = []
     for index, pretrain in enumerate(plan.pretrain):
         source_context = pretrain_context(context, pretrain)
-        torch.manual_seed(seed + SEED_STRIDE * index)  # the first: the from-scratch model's initial weights
-        sources.append((build_trial(config, source_context, use_fraction=False), source_context, pretrain))
-    check_transferable(sources[0][0].model, sources[0][0].architecture, frozen, len(sources))
+        fraction = float(resolved.params.get(fractions[index], 1.0))
+        key = encoder_key(active, {**dataclasses.asdict(pretrain), "data_fraction": fraction}, fractions,
+                          context.seed) if plan.cache and context.out_dir else ""
+        first_seed = key_seed(key) if key else seed + SEED_STRIDE * index
+        torch.manual_seed(first_seed)  # without the cache, the first: the from-scratch model's initial weights
+        sources.append((build_trial(config, source_context, fraction=fraction), source_context, pretrain, key,
+                        first_seed + 1))
+    if not probe:
+        check_transferable(sources[0][0].model, sources[0][0].architecture, frozen, len(sources))
     outputs = target_outputs(context)
-    columns = scratch_columns(config, context, seed) if plan.compare_scratch else {}
-    for index, (source, source_context, pretrain) in enumerate(sources):
-        columns.update(pretrain_columns(source, source_context, pretrain, seed + SEED_STRIDE * index + 1))
-    models = [source.model for source, _, _ in sources]
+    scratch = scratch_columns(config, context, seed) if plan.compare_scratch else {}
+    done = Transferred(sources[0][0].model, {"paradigm": paradigm(plan), **scratch})
+    for source, source_context, pretrain, key, pretrain_seed in sources:
+        columns, samples = pretrained(source, source_context, pretrain, key, pretrain_seed, context.out_dir)
+        done.columns.update(columns)
+        done.samples += samples
+        done.flops += TRAIN_FLOPS_PER_FORWARD * samples * setup_costs(source)["cost.flops"]
+    models = [source.model for source, *_ in sources]
+    torch.manual_seed(seed)  # the new output layer: the same whether the encoder was pretrained or loaded
     if len(models) == 1:
-        model = models[0]
-        model.reset_head(outputs)  # type: ignore[operator]
+        done.model = models[0]
+        done.model.reset_head(outputs)  # type: ignore[operator]
     else:
-        model = fuse(models, outputs)
-    freeze_stages(model, frozen)
-    return model, columns
+        done.model = fuse(models, outputs)
+    freeze_stages(done.model, stage_count(models[0]) if probe else frozen)
+    return done
+
+
+def pretrained(source: TrialSetup, source_context: TrialContext, pretrain: PretrainPlan, key: str, seed: int,
+               out_dir: str) -> tuple[dict[str, Any], int]:
+    """Pretrain ``source.model`` in place, or load the run's stored encoder of ``key`` (``""``: no cache);
+    its ``pretrain.*`` columns and the samples it was trained on (a loaded encoder's too: they are part of
+    the model's training compute)."""
+    if not key:
+        return pretrain_columns(source, source_context, pretrain, seed)
+    with encoder_lock(out_dir, key):
+        stored = load_encoder(out_dir, key, source.model)
+        if stored is None:
+            columns, samples = pretrain_columns(source, source_context, pretrain, seed)
+            stored = {**columns, SAMPLES_KEY: samples}
+            save_encoder(out_dir, key, source.model, stored)
+            cached = False
+        else:
+            cached = True
+    samples = int(stored.pop(SAMPLES_KEY))
+    return {**stored, f"{pretrain.prefix}key": key, f"{pretrain.prefix}cached": cached}, samples
 
 
 def pretrain_columns(source: TrialSetup, source_context: TrialContext, pretrain: PretrainPlan,
-                     seed: int) -> dict[str, Any]:
-    """Pretrain ``source.model`` in place; the last epoch's validation scores and the seconds it took."""
+                     seed: int) -> tuple[dict[str, Any], int]:
+    """Pretrain ``source.model`` in place; the last epoch's validation scores (``val.loss`` included), the
+    seconds it took, and the samples it saw (records times the task's ``forward_passes``, 2 for contrastive)."""
     generator = torch.Generator().manual_seed(seed)
     scorer = Scorer(source_context, source.task.kind, source.data.target_names)
-    seconds, current = 0.0, {}
+    seconds, current, samples = 0.0, {}, 0
     for epoch in train_epochs(source, source_context, scorer, generator):
-        seconds, current = seconds + epoch.seconds, epoch.current
+        seconds, current, samples = seconds + epoch.seconds, epoch.current, samples + epoch.seen
     log.info("pretrained %s (%s) for %d epochs: %s", source.architecture, pretrain.name or pretrain.task,
              pretrain.epochs, current)
-    return {**{f"{pretrain.prefix}{k}": v for k, v in current.items()}, f"{pretrain.prefix}train_seconds": seconds}
+    samples *= int(getattr(source.task, "forward_passes", 1))
+    return {**{f"{pretrain.prefix}{k}": v for k, v in current.items()},
+            f"{pretrain.prefix}train_seconds": seconds}, samples

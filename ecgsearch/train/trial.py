@@ -12,7 +12,6 @@ always holds a complete results-table row, even for a trial that a scheduler sto
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -25,13 +24,14 @@ from ecgsearch.results.folder import checkpoint_path
 from ecgsearch.train.accel import accelerate
 from ecgsearch.train.checkpoints import EpochState, Resumed, report_epoch, resume_point
 from ecgsearch.train.context import OBJECTIVE, Diverged, Report, TrialContext, hyperparameters
-from ecgsearch.train.costs import model_costs
+from ecgsearch.train.costs import TRAIN_FLOPS_PER_FORWARD
 from ecgsearch.train.estimators import is_estimator, run_estimator_trial, trial_architecture
 from ecgsearch.train.loop import Epoch, best_columns, train_epochs
+from ecgsearch.train.ood import trial_ood_columns
 from ecgsearch.train.scoring import Scorer
-from ecgsearch.train.setup import TrialSetup, build_trial
+from ecgsearch.train.setup import TrialSetup, build_trial, setup_costs
 from ecgsearch.train.tasks import task_state
-from ecgsearch.train.transfer import start_transfer
+from ecgsearch.train.transfer import Transferred, pretrains, start_transfer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ class TrialRecord:
     best: dict[str, Any]
     train_seconds: float = 0.0
     last: dict[str, Any] = field(default_factory=dict)
+    pretrained: tuple[int, float] = (0, 0.0)  # the pretrainings' samples seen and training FLOPs
+
+    def compute(self, epoch: Epoch) -> dict[str, Any]:
+        """``cost.train_samples`` and ``cost.train_flops`` after ``epoch``: every epoch sees the same records,
+        so the fine-tuning saw ``epoch x seen``; the pretrainings' compute is added (docs/getting-started.md)."""
+        samples = epoch.epoch * epoch.seen
+        flops = TRAIN_FLOPS_PER_FORWARD * float(self.fixed.get("cost.flops", math.nan)) * samples
+        return {"cost.train_samples": samples + self.pretrained[0], "cost.train_flops": flops + self.pretrained[1]}
 
     @property
     def key(self) -> str:
@@ -58,7 +66,7 @@ class TrialRecord:
         status = "ok" if epoch.epoch == self.context.epochs else self.fixed["status"]
         self.last = {**self.fixed, "status": status, **best_columns(self.best, self.key), "epoch": epoch.epoch,
                      "epochs": epoch.epoch, "loss": epoch.loss, "train_seconds": self.train_seconds,
-                     "samples_per_second": epoch.seen / epoch.seconds if epoch.seconds else 0.0,
+                     "samples_per_second": epoch.seen / epoch.seconds if epoch.seconds else 0.0, **self.compute(epoch),
                      **{f"current.{k}": v for k, v in epoch.current.items()},
                      OBJECTIVE: self.context.objective(epoch.current.get(self.key, math.nan))}
         return self.last
@@ -83,10 +91,10 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
         return run_estimator_trial(config, context, report)
     seed = int(config.get("_seed", context.seed))
     torch.set_num_threads(context.threads)  # more threads than the trial's CPUs thrash shared cores
-    model, extra = None, {}
-    if context.transfer is not None:
+    transferred = None
+    if pretrains(config, context):
         try:
-            model, extra = start_transfer(config, context, seed)
+            transferred = start_transfer(config, context, seed)
         except Diverged as error:
             last = {"status": "diverged", "error": f"pretraining: {error}", "epochs": 0, "train_seconds": 0.0,
                     OBJECTIVE: context.objective(math.nan)}
@@ -94,11 +102,11 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
             return last
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    setup = build_trial(config, context, model=model)
+    setup = build_trial(config, context, model=transferred.model if transferred else None)
     accelerate(setup, context.runtime, context.gpu)  # data on the GPU, torch.compile (ecgsearch.train.accel)
     # a retried/resumed trial continues; a PBT-exploited one with its new optimizer settings (train.checkpoints)
     resumed = resume_point(report, setup, generator, hyperparameters(config))
-    record = _start_record(config, context, setup, extra, resumed)
+    record = _start_record(config, context, setup, transferred, resumed)
     scorer = Scorer(context, setup.task.kind, setup.data.target_names)
     epoch = resumed.next_epoch if resumed else 1
     try:
@@ -106,7 +114,10 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
             if done.improved:
                 save_best(context, config, setup.model, scorer.thresholds, done.epoch, setup.task,
                           setup.data.target_names)
-            report_epoch(report, record.epoch_done(done),
+            row = record.epoch_done(done)
+            if context.evaluate is not None and done.epoch == context.epochs:  # the best weights, out of distribution
+                row.update(trial_ood_columns(context, config, setup))
+            report_epoch(report, row,
                          EpochState(setup, generator, done.epoch, record.best, record.train_seconds, record.last,
                                     hyperparameters(config), str(config.get("_trial_id", ""))))
             epoch = done.epoch + 1
@@ -115,20 +126,22 @@ def run_trial(config: Mapping[str, Any], context: TrialContext, report: Report) 
     return record.last
 
 
-def _start_record(config: Mapping[str, Any], context: TrialContext, setup: TrialSetup, extra: dict[str, Any],
-                  resumed: Resumed | None) -> TrialRecord:
+def _start_record(config: Mapping[str, Any], context: TrialContext, setup: TrialSetup,
+                  transferred: Transferred | None, resumed: Resumed | None) -> TrialRecord:
     """The record of a new trial, or of a resumed one where its checkpoint left off."""
-    costs = config.get("_costs") or trial_costs(setup)
-    fixed = {**costs, **extra, "architecture": setup.architecture, "optimizer": setup.optimizer_name,
-             "schedule": setup.schedule_name, "status": "running", "error": None}
+    costs = config.get("_costs") or setup_costs(setup)
+    fixed = {**costs, "paradigm": "sl", **(transferred.columns if transferred else {}),
+             "architecture": setup.architecture, "optimizer": setup.optimizer_name, "schedule": setup.schedule_name,
+             "status": "running", "error": None}
+    pretrained = (transferred.samples, transferred.flops) if transferred else (0, 0.0)
     if resumed is None:
-        return TrialRecord(context, fixed, best={f"val.{context.metric}": context.worst()})
+        return TrialRecord(context, fixed, best={f"val.{context.metric}": context.worst()}, pretrained=pretrained)
     if resumed.trial_id and resumed.trial_id != config.get("_trial_id"):  # population-based training's exploit
         fixed["cloned_from"] = resumed.trial_id
     elif resumed.last.get("cloned_from"):
         fixed["cloned_from"] = resumed.last["cloned_from"]
     return TrialRecord(context, fixed, best=dict(resumed.best), train_seconds=resumed.train_seconds,
-                       last=dict(resumed.last))
+                       last=dict(resumed.last), pretrained=pretrained)
 
 
 def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.Module,
@@ -152,9 +165,3 @@ def save_best(context: TrialContext, config: Mapping[str, Any], model: torch.nn.
                 **({"targets": [str(t) for t in targets]} if targets is not None else {}),
                 **({"task_state": learned} if learned is not None else {})}, tmp)
     tmp.replace(path)
-
-
-def trial_costs(setup: TrialSetup) -> dict[str, int]:
-    """Cost columns counted here (the driver normally counts them when it samples the candidate)."""
-    model = copy.deepcopy(setup.model).cpu() if setup.device.type != "cpu" else setup.model
-    return model_costs(model, setup.data.signals.shape[1], setup.samples, setup.data.sampling_rate).columns()

@@ -6,6 +6,25 @@ pairs of equivalent SNOMED-CT codes merged, named ``a|b`` as in ``weights.csv``)
 Unreadable records are skipped and listed in ``extra["skipped"]`` rather than failing a search after
 an hour of decoding. Splits are stratified k-fold over (labels, source) or a held-out source, the
 latter to measure generalisation across hospitals.
+
+Label groups (``EcgArrays.label_groups``, scored as ``val.<group>.macro_auroc``): the four families of
+classes of the ResNet depth/channels/kernel study (Lee et al.), so that a design that suits rhythms but not
+conduction or intervals shows as such. The Challenge defines no such groups, so ``LABEL_GROUPS`` is this
+project's reading of the scored classes (by their abbreviations in ``dx_mapping_scored.csv``), grouped by
+what the network must see:
+
+- ``arrhythmia``, the rhythm and its rate or regularity, and ectopic beats: AF, AFL, Brady, SA, SB, STach,
+  PAC|SVPB, PVC|VPB and PR (pacing rhythm: a rhythm the pacemaker sets; in the Challenge ``PR`` is not the
+  PR interval).
+- ``conduction_disorder``, delayed or blocked conduction: IAVB (first-degree AV block is AV conduction
+  slowed, so it is here although its sign is a long PR interval), BBB, CLBBB|LBBB, CRBBB|RBBB, IRBBB,
+  LAnFB, NSIVCB.
+- ``axis_deviation``: LAD, RAD.
+- ``prolonged_intervals``: LPR (prolonged PR interval) and LQT (prolonged QT interval).
+
+NSR (normal: what every group is told apart from) and the morphology classes (LQRSV, PRWP, QAb, TAb, TInv)
+belong to none of the four families and are in no group. With ``classes: all`` each code column of a scored
+class joins its class's group (both codes of a merged pair); unscored codes join none.
 """
 
 from __future__ import annotations
@@ -57,7 +76,8 @@ from ecgsearch_plugins.datasets._wfdb_header import (
 log = logging.getLogger(__name__)
 
 # Bump when build() output changes for the same parameters. 3: float32 decoding, batched FFT filters.
-READER_VERSION = 4  # 4: records without Dx codes or without a single sample are skipped (were kept)
+# 4: records without Dx codes or without a single sample are skipped (were kept); 5: label groups in the entry
+READER_VERSION = 5
 NO_LABELS = "the header has no Dx codes (a '#Dx:' line with SNOMED-CT codes); a record without labels is skipped"
 NO_SAMPLES = "every sample of the record is missing (NaN); it would be a flat signal, so it is skipped"
 PROGRESS_WHAT = "decoding PhysioNet 2021 records"
@@ -78,12 +98,32 @@ VAL_FRACTION = 0.15
 SCORED_CLASSES: tuple[str, ...] = tuple(challenge.class_names())
 SCORED_ABBREVIATIONS: dict[str, str] = dict(zip(SCORED_CLASSES, challenge.ABBREVIATIONS))
 CODE_TO_SCORED: dict[str, str] = {code: name for name in SCORED_CLASSES for code in name.split("|")}
+# The label groups of the module docstring, by the scored classes' abbreviations (_challenge2021.ABBREVIATIONS).
+LABEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "arrhythmia": ("AF", "AFL", "Brady", "SA", "SB", "STach", "PAC|SVPB", "PVC|VPB", "PR"),
+    "conduction_disorder": ("IAVB", "BBB", "CLBBB|LBBB", "CRBBB|RBBB", "IRBBB", "LAnFB", "NSIVCB"),
+    "axis_deviation": ("LAD", "RAD"),
+    "prolonged_intervals": ("LPR", "LQT"),
+}
 # Record-name prefix -> source. "JS" covers both Chapman-Shaoxing and Ningbo: the Challenge renamed
 # both to JS##### and the names alone cannot tell them apart. Longest prefixes are tried first.
 SOURCES: dict[str, str] = {
     "HR": "PTB-XL", "JS": "Chapman-Shaoxing/Ningbo", "A": "CPSC", "Q": "CPSC-Extra", "I": "INCART",
     "S": "PTB", "E": "Georgia",
 }
+
+
+def label_groups(names: Sequence[str]) -> dict[str, list[str]]:
+    """``LABEL_GROUPS`` as target names: each name (a merged class ``a|b`` or one code) of a grouped scored
+    class, in the order given; a group without such a name is left out."""
+    group_of = {challenge.ABBREVIATIONS.index(abbreviation): group
+                for group, abbreviations in LABEL_GROUPS.items() for abbreviation in abbreviations}
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        group = group_of.get(challenge.class_index(name))
+        if group is not None:
+            groups.setdefault(group, []).append(name)
+    return {group: groups[group] for group in LABEL_GROUPS if group in groups}
 
 
 def available_cpus() -> int:
@@ -352,7 +392,7 @@ class PhysioNet2021:
         return EcgArrays(signals=signals, targets=targets, target_names=names, split=split,
                          sampling_rate=self.preprocessing.sampling_rate, leads=list(self.preprocessing.leads),
                          record_ids=np.array([rec["record"] for rec in records]), extra=extra,
-                         groups=sources)
+                         groups=sources, label_groups=label_groups(names))
 
     def _class_names(self, records: list[dict[str, Any]]) -> list[str]:
         if self.classes == "scored":

@@ -21,6 +21,13 @@ set). ``diagnostic_subclass`` is the former name of ``subdiagnostic``, still rea
 ``single_label=True`` keeps only the records with exactly one label of the set, so the targets are
 one-hot rows that also fit ``task: multiclass``.
 
+Label groups (``EcgArrays.label_groups``, scored as ``val.<group>.macro_auroc``) are the five diagnostic
+superclasses, NORM, MI, STTC, CD and HYP: each groups the set's columns that come from diagnostic statements
+of that ``diagnostic_class`` in the statement table (``diagnostic``: its codes; ``subdiagnostic``: its
+subclasses; ``superdiagnostic``: the class itself, a group of one column; ``form``: the four diagnostic form
+codes, all STTC; ``all``: the 44 diagnostic codes). A superclass without such a column has no group, so
+``rhythm`` and ``features`` have none.
+
 ``subset`` ``A`` or ``B`` keeps one of two disjoint halves of the records (within-dataset transfer:
 pretrain on one half, fine-tune on the other). The halves are stratified by label: every record of
 ``ptbxl_database.csv`` is keyed by its superdiagnostic classes and its ``strat_fold``, ordered by (key,
@@ -77,7 +84,8 @@ from ecgsearch import (
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1  # bump when the arrays built from the same files change
+READER_VERSION = 2  # bump when the arrays built from the same files change; 2: label groups in the entry
+SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # the label groups, in the benchmark's order
 STATEMENT_SETS = ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all")
 FEATURES = "features"  # the label set of PTB-XL+ regression targets
 RENAMED = {"diagnostic_subclass": "subdiagnostic"}  # old name -> new name, read for one release
@@ -115,6 +123,19 @@ def label_columns(statements: Any, labels: str) -> tuple[list[str], dict[str, st
     else:
         mapping = {str(code): str(code) for code in statements.index}
     return sorted(set(mapping.values())), mapping
+
+
+def superclass_groups(statements: Any, labels: str) -> dict[str, list[str]]:
+    """The label groups of a statement label set (pure, testable): each superclass -> the set's target names
+    that diagnostic statements of that ``diagnostic_class`` map to, sorted; superclasses without one left out."""
+    _, mapping = label_columns(statements, labels)
+    diagnostic = statements[(statements["diagnostic"].fillna(0).astype(float) == 1)
+                            & statements["diagnostic_class"].notna()]
+    groups: dict[str, set[str]] = {}
+    for code, superclass in diagnostic["diagnostic_class"].items():
+        if str(code) in mapping:
+            groups.setdefault(str(superclass), set()).add(mapping[str(code)])
+    return {name: sorted(groups[name]) for name in SUPERCLASSES if name in groups}
 
 
 def statement_targets(database: Any, statements: Any, labels: str) -> tuple[np.ndarray, list[str]]:
@@ -349,7 +370,16 @@ class PtbXl:
             sampling_rate=self.sampling_rate, leads=list(self.leads),
             record_ids=np.array([str(i) for i in database.index]),
             extra={"labels": self.labels, **self._summary(targets, names, split), **chosen},
+            label_groups=self._label_groups(),
         )
+
+    def _label_groups(self) -> dict[str, list[str]]:
+        """The superclass groups of the chosen statement set (``superclass_groups``); none for features."""
+        if self.labels == FEATURES:
+            return {}
+        import pandas as pd
+
+        return superclass_groups(pd.read_csv(self.root / "scp_statements.csv", index_col=0), self.labels)
 
     def _summary(self, targets: np.ndarray, names: list[str], split: np.ndarray) -> dict[str, Any]:
         summary: dict[str, Any] = {"split_counts": {name: int((split == name).sum()) for name in FOLDS}}
