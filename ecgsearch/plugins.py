@@ -60,6 +60,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "optimizers": "ecgsearch_plugins.optimizers",
     "schedules": "ecgsearch_plugins.schedules",
     "tasks": "ecgsearch_plugins.tasks",
+    "ssl_tasks": "ecgsearch_plugins.ssl_tasks",
     "metrics": "ecgsearch_plugins.metrics",
     "synthetic": "ecgsearch_plugins.datasets.synthetic",
     "physionet2021": "ecgsearch_plugins.datasets.physionet2021",

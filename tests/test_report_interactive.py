@@ -56,11 +56,11 @@ def test_the_page_is_one_self_contained_file(page):
     html = report.path.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=", html) and not re.search(r"<link[^>]*\bhref=", html)  # nothing fetched
     assert html.count(plotly_js()[:5000]) == 1  # the library, once, not per figure
-    assert html.count("Plotly.newPlot(") == len(plots) == len(report.plots) == 11
+    assert html.count("Plotly.newPlot(") == len(plots) == len(report.plots) == 14
     assert report.images == [] and sorted(p.name for p in report.path.parent.iterdir()) == ["report.html"]
     assert "http-equiv" not in html  # no reload outside --watch
     parsed = rendered(report.path)
-    assert parsed.sections == ["best", "progress", "pareto", "cv", "importance", "scaling", "latency", "next"]
+    assert parsed.sections == ["best", "progress", "pareto", "cv", "importance", "scaling", "scaling-groups", "latency", "next"]
     # every text and table of the static report is there too
     static = build_report(run, bootstrap=50, static=True, out_dir=run / "static")
     static_text = " ".join(rendered(static.path).text)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from conftest import ROOT
 from ptbxl_fixture import search_root
 
@@ -44,7 +45,7 @@ def test_every_space_file_is_valid(path: Path) -> None:
 
 def test_the_study_spaces_exist_and_are_documented() -> None:
     studies = (ROOT / "docs" / "studies.md").read_text()
-    for name in REDUCED:
+    for name in (*REDUCED, "scaling_sl_vs_ssl"):
         assert (ROOT / "spaces" / f"{name}.yaml").is_file(), name
         assert f"spaces/{name}.yaml" in studies, name
     assert set(load_space(ROOT / "spaces" / "regnet_space_a.yaml").space.choices["optimizer"]) == {
@@ -107,3 +108,44 @@ def test_every_family_of_the_ptbxl_comparison_builds_for_ptbxl_input() -> None:
         model = get_registries().architectures.get(name).load()(12, 1000, 5, **params).eval()
         with torch.no_grad():
             assert model(torch.zeros(2, 12, 1000)).shape == (2, 5), name
+
+
+def reduced_sl_vs_ssl(tmp_path: Path) -> Any:
+    """The SL-vs-SSL study at a tiny size: the synthetic data for training, pretraining and (with another seed)
+    as the out-of-distribution dataset; a grid of two ResNet widths and a Transformer, scratch vs fine-tuned,
+    two labelled-data fractions; one epoch everywhere."""
+    path = ROOT / "spaces" / "scaling_sl_vs_ssl.yaml"
+    document, _ = load_yaml(path.read_text(), str(path))
+    document.update(data=SMALL_DATA, budget={"trials": 12, "epochs": 1}, resources={"cpu": 1, "gpu": 0},
+                    search={"algorithm": "grid"}, constraints={})
+    document["transfer"]["pretrain"].update(epochs=1, data_fraction=1.0)
+    document["transfer"]["mode"] = {"choice": ["scratch", "finetune"]}
+    document["evaluate"]["datasets"][0]["data"] = {**SMALL_DATA, "seed": 1}
+    document["space"]["architecture"] = {"resnet": {"depth": 8, "channels": {"choice": [8, 16]}, "kernel": 7},
+                                         "transformer": {"width": 16, "depth": 1, "heads": 2, "patch": 20}}
+    document["space"]["data_fraction"] = {"choice": [0.5, 1.0]}
+    reduced_path = tmp_path / "scaling_sl_vs_ssl.yaml"  # a file: the run folder keeps it (space.yaml)
+    reduced_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return load_space(reduced_path)
+
+
+@pytest.mark.ray
+def test_the_sl_vs_ssl_study_runs_end_to_end(ray_session: Any, tmp_path: Path) -> None:
+    """Supervised and self-supervised trials in one search, sharing one pretrained encoder per model, with
+    out-of-distribution losses, into a report with the study's sections."""
+    from ecgsearch.report import build_report
+
+    spec = reduced_sl_vs_ssl(tmp_path)
+    out = run_search(spec, tmp_path / "out").out_dir
+    frame = read_results(out)
+    assert len(frame) == 12 and set(frame["status"]) == {"ok"}, frame.get("error")
+    assert set(frame["paradigm"]) == {"sl", "ssl"} and set(frame["architecture"]) == {"resnet", "transformer"}
+    ssl = frame[frame["paradigm"] == "ssl"]
+    assert ssl["pretrain.val.loss"].notna().all() and frame.loc[frame["paradigm"] == "sl", "pretrain.key"].isna().all()
+    assert ssl["pretrain.key"].nunique() == 3 and (~ssl["pretrain.cached"].astype(bool)).sum() == 3  # one per model
+    sl_samples = frame[frame["paradigm"] == "sl"].groupby("hp.data_fraction")["cost.train_samples"].first()
+    assert (ssl["cost.train_samples"] > ssl["hp.data_fraction"].map(sl_samples)).all()  # the pretraining counts
+    for name in ("noise_10db", "wander_0p5", "dropout_3leads", "ptbxl"):
+        assert frame[f"ood.{name}.loss"].notna().all(), name
+    report = build_report(out, tmp_path / "report")
+    assert report.path.is_file() and report.trials == 12

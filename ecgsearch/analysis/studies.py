@@ -155,12 +155,13 @@ def efficiency_ratio(frame: pd.DataFrame, metric: str, mode: str, axis: str, num
         ratios.append(num / den)
     values = np.array([r for r in ratios if not math.isnan(r)])
     tail = (1 - level) / 2
-    ci = (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))) if len(values) else \
-        (math.nan, math.nan)
+    # order statistics, not interpolation: an unreachable replicate's ratio is infinite
+    ci = (float(np.quantile(values, tail, method="lower")), float(np.quantile(values, 1 - tail, method="higher"))) \
+        if len(values) else (math.nan, math.nan)
     notes = []
     if unreachable:
-        notes.append(f"in {unreachable / max(len(ratios), 1):.0%} of the bootstrap resamples one group's law never "
-                     f"reaches error {at:.3g} (its floor lies above it): the interval is open on that side")
+        notes.append(f"in {unreachable} of the {len(ratios)} bootstrap resamples one group's law never reaches "
+                     f"error {at:.3g} (its floor lies above it): the interval is open on that side")
     if not math.isfinite(ratio):
         notes.append(f"a fitted law never reaches error {at:.3g}; choose a larger error (at=...)")
     if len(values) < 0.9 * bootstrap:

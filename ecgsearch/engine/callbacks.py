@@ -27,8 +27,8 @@ CHOICE_COLUMNS = ("architecture", "optimizer", "schedule")
 # report keys kept in the row: best-epoch validation/test metrics and a transfer's comparison columns
 METRIC_PREFIXES = ("val.", "test.", "pretrain.", "scratch.", "ood.")  # ood.: ecgsearch.train.ood
 # report keys kept when present: the trial whose state population-based training continued last; an estimator
-# trial's feature extraction time (ecgsearch.train.estimators)
-OPTIONAL_KEYS = ("cloned_from", "features_seconds")
+# trial's feature extraction time (ecgsearch.train.estimators); the training paradigm (ecgsearch.train.transfer)
+OPTIONAL_KEYS = ("cloned_from", "features_seconds", "paradigm")
 # an epoch's report keys passed to ecgsearch_trial_result (with the epoch's own scores, ``current.*``)
 EPOCH_KEYS = ("loss", "samples_per_second")
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*")

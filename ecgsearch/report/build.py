@@ -16,7 +16,7 @@ from ecgsearch.analysis.run import load_run, train_records
 from ecgsearch.report.figures import Figures, PngFigures
 from ecgsearch.report.html import Section, render, write_page
 from ecgsearch.report.interactive import PlotlyFigures, plotly_js
-from ecgsearch.report.sections import all_sections, summary_rows
+from ecgsearch.report.sections import all_sections, data_varies, summary_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
     run = load_run(run_dir, metric, command="report")
     out = Path(out_dir) if out_dir is not None else run.run_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    varies = "hp.data_fraction" in run.trials and run.trials["hp.data_fraction"].nunique() > 1
-    records = train_records(run.spec) if varies else None  # the data axis in records, not fractions
+    records = train_records(run.spec) if data_varies(run.trials) else None  # the data axis in records, not fractions
     if static:
         import matplotlib  # deferred: only the static report draws with matplotlib
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import pandas as pd
 
+from ecgsearch.analysis.loss_to_loss import LossToLossFit
 from ecgsearch.analysis.scaling import ScalingFit
 from ecgsearch.report import plots
 from ecgsearch.report.html import Image, Plot
@@ -39,6 +40,19 @@ class Figures(Protocol):
 
     def scaling(self, points: pd.DataFrame, fit: ScalingFit | None, axis: str, x_label: str, title: str,
                 caption: str) -> Figure | None: ...
+
+    def scaling_groups(self, laws: Mapping[str, tuple[pd.DataFrame, ScalingFit | None]], axis: str, x_label: str,
+                       title: str, caption: str) -> Figure | None:
+        """One law per group on one axis (``laws``: group -> its ``scaling_points`` and its fit, or None)."""
+
+    def loss_to_loss(self, laws: Mapping[str, tuple[pd.DataFrame, LossToLossFit | None]], x_label: str, y_label: str,
+                     title: str, caption: str, name: str) -> Figure | None:
+        """Per group, its trials' loss pairs (``loss_pairs``: trial_id, x, y) and its fitted law, or None."""
+
+    def trend(self, means: pd.DataFrame, errors: pd.DataFrame, x_label: str, y_label: str, caption: str,
+              name: str) -> Figure | None:
+        """One line per column of ``means`` against its index (a hyperparameter's values) with error bars
+        ``errors`` (the same shape)."""
 
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Figure | None: ...
 
@@ -86,6 +100,20 @@ class PngFigures:
     def scaling(self, points: pd.DataFrame, fit: ScalingFit | None, axis: str, x_label: str, title: str,
                 caption: str) -> Image:
         return Image(plots.scaling_plot(points, fit, x_label, title, self.out / f"scaling_{axis}.png").name, caption)
+
+    def scaling_groups(self, laws: Mapping[str, tuple[pd.DataFrame, ScalingFit | None]], axis: str, x_label: str,
+                       title: str, caption: str) -> Image:
+        path = plots.scaling_groups_plot(laws, x_label, title, self.out / f"scaling_groups_{axis}.png")
+        return Image(path.name, caption)
+
+    def loss_to_loss(self, laws: Mapping[str, tuple[pd.DataFrame, LossToLossFit | None]], x_label: str, y_label: str,
+                     title: str, caption: str, name: str) -> Image:
+        path = plots.loss_to_loss_plot(laws, x_label, y_label, title, self.out / f"{slug(name)}.png")
+        return Image(path.name, caption)
+
+    def trend(self, means: pd.DataFrame, errors: pd.DataFrame, x_label: str, y_label: str, caption: str,
+              name: str) -> Image:
+        return Image(plots.trend_plot(means, errors, x_label, y_label, self.out / f"{slug(name)}.png").name, caption)
 
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Image:
         return Image(plots.latency_plot(trials, columns, self.out / "latency.png").name, caption)

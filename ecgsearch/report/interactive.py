@@ -13,11 +13,12 @@ stays light; ``plotly_js`` is the library the page inlines once.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ecgsearch.analysis.loss_to_loss import LossToLossFit
 from ecgsearch.analysis.pareto import FRONT_GROUP, POOLED, latency_columns, pareto_front
 from ecgsearch.analysis.progress import best_so_far
 from ecgsearch.analysis.run import ANALYSED
@@ -34,7 +35,6 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e3
           "#17becf"]
 FIT = "#1f77b4"
 FAINT = "#7f7f7f"
-BAND = "rgba(31, 119, 180, 0.18)"
 ERROR_CHARS = 160  # a failed trial's error, cut to this length in its hover
 HOVER_WIDTH = 90  # characters per hover line: a configuration reads as a short, wide box that fits a figure
 
@@ -131,6 +131,12 @@ def _layout(fig: Any, title: str, x_title: str | None = None, y_title: str | Non
             update(title_text=esc(text))
         if log:
             update(type="log")
+
+
+def _rgba(color: str, alpha: float) -> str:
+    """``#1f77b4`` as the translucent ``rgba(...)`` of a band."""
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
 def _button(label: str, visible: list[bool]) -> dict[str, Any]:
@@ -281,37 +287,70 @@ class PlotlyFigures:
         (hollow), the law with its interval band, and the extrapolation check's predictions."""
         go = _go()
         fig = go.Figure()
-        where = [f"{esc(x_label)}: {fmt(x)}<br>error: {fmt(e)}" for x, e in zip(points["x"], points["error"])]
-        texts = pd.Series(self._texts(points["trial_id"], where), index=points.index)
-        used = points["trial_id"].isin(fit.trial_ids) if fit is not None else points["envelope"]
-        left_out = points["pareto"] & ~used
-        for mask, name, marker in ((pd.Series(True, index=points.index), "trials",
-                                    {"color": FAINT, "size": 6, "opacity": 0.35}),
-                                   (left_out, "Pareto-optimal, not used",
-                                    {"color": FIT, "size": 9, "symbol": "circle-open", "line": {"width": 1.5}}),
-                                   (used, "used by the fit (lowest per cost bin)", {"color": FIT, "size": 9})):
-            fig.add_trace(go.Scatter(x=points.loc[mask, "x"], y=points.loc[mask, "error"], mode="markers", name=name,
-                                     marker=marker, text=texts[mask].tolist(), hovertemplate=HOVER))
+        self._scaling_points(fig, points, fit, x_label, FIT)
         if fit is not None:
-            self._law(fig, points, fit)
+            self._law(fig, points, fit, FIT)
         _layout(fig, title, x_label, "error", log_x=True, log_y=True, height=500)
         return self._plot(fig, f"scaling-{axis}", caption)
 
-    def _law(self, fig: Any, points: pd.DataFrame, fit: ScalingFit) -> None:
-        """The fitted law, its band, the extrapolation check and the warning, onto a scaling figure."""
+    def scaling_groups(self, laws: Mapping[str, tuple[pd.DataFrame, ScalingFit | None]], axis: str, x_label: str,
+                       title: str, caption: str) -> Plot:
+        """One law per group, each in its colour: its trials, the ones its law uses and the law with its
+        band (a legend entry hides or shows a group's traces together)."""
+        go = _go()
+        fig = go.Figure()
+        for i, (group, (points, fit)) in enumerate(laws.items()):
+            color = COLORS[i % len(COLORS)]
+            self._scaling_points(fig, points, fit, x_label, color, group)
+            if fit is not None:
+                self._law(fig, points, fit, color, group)
+        _layout(fig, title, x_label, "error", log_x=True, log_y=True, height=520)
+        return self._plot(fig, f"scaling-groups-{axis}", caption)
+
+    def _scaling_points(self, fig: Any, points: pd.DataFrame, fit: ScalingFit | None, x_label: str, color: str,
+                        group: str | None = None) -> None:
+        """Every trial (faint), the trials the law uses (filled) and the other Pareto-optimal ones (hollow);
+        with ``group``, in that group's ``color``, its traces one legend group named after it."""
+        go = _go()
+        where = [f"{esc(x_label)}: {fmt(x)}<br>error: {fmt(e)}" for x, e in zip(points["x"], points["error"])]
+        if group is not None:
+            where = [f"{esc(group)}<br>{w}" for w in where]
+        texts = pd.Series(self._texts(points["trial_id"], where), index=points.index)
+        used = points["trial_id"].isin(fit.trial_ids) if fit is not None else points["envelope"]
+        left_out = points["pareto"] & ~used
+        for mask, name, marker, listed in (
+                (pd.Series(True, index=points.index), "trials",
+                 {"color": FAINT if group is None else color, "size": 6, "opacity": 0.35}, group is None),
+                (left_out, "Pareto-optimal, not used",
+                 {"color": color, "size": 9, "symbol": "circle-open", "line": {"width": 1.5}}, group is None),
+                (used, "used by the fit (lowest per cost bin)", {"color": color, "size": 9}, True)):
+            fig.add_trace(go.Scatter(x=points.loc[mask, "x"], y=points.loc[mask, "error"], mode="markers",
+                                     name=name if group is None else esc(f"{group}: {name}"), marker=marker,
+                                     text=texts[mask].tolist(), hovertemplate=HOVER, legendgroup=group,
+                                     showlegend=listed))
+
+    def _law(self, fig: Any, points: pd.DataFrame, fit: ScalingFit, color: str, group: str | None = None) -> None:
+        """The fitted law and its band onto a scaling figure; for the single law (no ``group``) also the
+        extrapolation check and the warning, which a group's law leaves to the section's notes."""
         go = _go()
         grid = np.geomspace(points["x"].min(), points["x"].max() * 2, 200)
         low, high = fit.band(grid)
         law = fit.law
+        band = group or "band"
         fig.add_trace(go.Scatter(x=grid, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
-                                 legendgroup="band"))
-        fig.add_trace(go.Scatter(x=grid, y=low, mode="lines", line={"width": 0}, fill="tonexty", fillcolor=BAND,
-                                 legendgroup="band", name=esc(f"{fit.level:.0%} interval ({fit.noise} noise)"),
+                                 legendgroup=band))
+        fig.add_trace(go.Scatter(x=grid, y=low, mode="lines", line={"width": 0}, fill="tonexty",
+                                 fillcolor=_rgba(color, 0.18), legendgroup=band, showlegend=group is None,
+                                 name=esc(f"{fit.level:.0%} interval ({fit.noise} noise)"),
                                  customdata=high, hovertemplate="x = %{x:.3g}: error in [%{y:.3g}, %{customdata:.3g}]"
                                                                 "<extra></extra>"))
-        fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", line={"color": FIT, "width": 2},
-                                 name=f"fit: {law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}",
+        untrusted = f" (not trusted: {len(fit.warnings)} warning(s))" if group and fit.warnings else ""
+        name = f"{esc(group) + ': ' if group else 'fit: '}{law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}{untrusted}"
+        fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", line={"color": color, "width": 2},
+                                 name=name, legendgroup=group,
                                  hovertemplate="x = %{x:.3g}: law %{y:.4g}<extra></extra>"))
+        if group is not None:
+            return
         check = fit.extrapolation
         if check is not None:
             values = np.concatenate([points["error"].to_numpy(), low, high, check.predicted])
@@ -331,6 +370,44 @@ class PlotlyFigures:
             fig.add_annotation(text=f"not to be trusted: {len(fit.warnings)} warning(s), see the notes", xref="paper",
                                yref="paper", x=0.01, y=0.01, showarrow=False, font={"color": COLORS[1], "size": 11},
                                xanchor="left", yanchor="bottom")
+
+    def loss_to_loss(self, laws: Mapping[str, tuple[pd.DataFrame, LossToLossFit | None]], x_label: str, y_label: str,
+                     title: str, caption: str, name: str) -> Plot:
+        """Per group, its trials (hover: the trial and both losses) and its fitted law over their range."""
+        go = _go()
+        fig = go.Figure()
+        for i, (group, (pairs, fit)) in enumerate(laws.items()):
+            color = COLORS[i % len(COLORS)]
+            where = [f"{esc(group)}<br>{esc(x_label)}: {fmt(x)}<br>{esc(y_label)}: {fmt(y)}"
+                     for x, y in zip(pairs["x"], pairs["y"])]
+            fig.add_trace(go.Scatter(x=pairs["x"], y=pairs["y"], mode="markers", name=esc(f"{group} ({len(pairs)})"),
+                                     legendgroup=group, marker={"color": color, "size": 7, "opacity": 0.6},
+                                     text=self._texts(pairs["trial_id"], where), hovertemplate=HOVER))
+            if fit is not None:
+                grid = np.linspace(float(pairs["x"].min()), float(pairs["x"].max()), 200)
+                untrusted = " (not trusted)" if fit.warnings else ""
+                fig.add_trace(go.Scatter(x=grid, y=fit.predict(grid), mode="lines", legendgroup=group,
+                                         name=esc(f"{group}: kappa {fit.kappa:.3g}{untrusted}"),
+                                         line={"color": color, "width": 2},
+                                         hovertemplate="x = %{x:.4g}: law %{y:.4g}<extra></extra>"))
+        _layout(fig, title, x_label, y_label)
+        return self._plot(fig, name, caption)
+
+    def trend(self, means: pd.DataFrame, errors: pd.DataFrame, x_label: str, y_label: str, caption: str,
+              name: str) -> Plot:
+        """One line per column of ``means`` against its index, with standard-error bars from ``errors``."""
+        go = _go()
+        fig = go.Figure()
+        x = means.index.to_numpy(dtype=float)
+        for i, column in enumerate(means.columns):
+            fig.add_trace(go.Scatter(x=x, y=means[column].to_numpy(dtype=float), mode="lines+markers",
+                                     name=esc(column), marker={"color": COLORS[i % len(COLORS)]},
+                                     error_y={"type": "data", "array": errors[column].to_numpy(dtype=float),
+                                              "visible": True},
+                                     hovertemplate=f"{esc(x_label)} %{{x:g}}: {esc(column)} %{{y:.4g}}<extra></extra>"))
+        fig.update_xaxes(tickvals=x.tolist())
+        _layout(fig, f"{y_label} against {x_label} (mean and standard error over trials)", x_label, y_label)
+        return self._plot(fig, name, caption)
 
     def latency(self, trials: pd.DataFrame, columns: Sequence[str], caption: str) -> Plot:
         go = _go()

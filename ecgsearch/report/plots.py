@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ecgsearch.analysis.loss_to_loss import LossToLossFit
 from ecgsearch.analysis.pareto import pareto_front
 from ecgsearch.analysis.progress import best_so_far
 from ecgsearch.analysis.scaling import ScalingFit
@@ -21,6 +22,7 @@ from ecgsearch.analysis.scaling import ScalingFit
 DPI = 110
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+_FAINT = "#7f7f7f"
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -162,36 +164,44 @@ def importance_plot(importance: pd.DataFrame, groups: Sequence[str], path: Path,
     return _save(fig, path)
 
 
-def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, title: str, path: Path) -> Path:
-    """Error of every trial (faint), the trials the law is fitted to (filled) and the other Pareto-optimal
-    ones (hollow), the fitted law with its interval band, and the extrapolation check: the held-out points
-    and the predictions of the law fitted without them. A law with warnings says so in the figure."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    ax.scatter(points["x"], points["error"], s=14, color="#7f7f7f", alpha=0.35, label="trials")
+def _scaling_points(ax: Any, points: pd.DataFrame, fit: ScalingFit | None, color: str,
+                    group: str | None = None) -> None:
+    """Every trial (faint), the trials the law is fitted to (filled) and the other Pareto-optimal ones
+    (hollow); with ``group``, in that group's ``color`` and named once in the legend."""
     used = points["trial_id"].isin(fit.trial_ids) if fit is not None else points["envelope"]
     left_out = points[points["pareto"] & ~used]
-    ax.scatter(left_out["x"], left_out["error"], s=30, facecolors="none", edgecolors=_COLORS[0], zorder=3,
-               label="Pareto-optimal, not used")
-    ax.scatter(points.loc[used, "x"], points.loc[used, "error"], s=30, color=_COLORS[0], zorder=3,
-               label="used by the fit (lowest per cost bin)")
-    if fit is not None:
-        grid = np.geomspace(points["x"].min(), points["x"].max() * 2, 200)
-        low, high = fit.band(grid)
-        law = fit.law
-        ax.fill_between(grid, low, high, color=_COLORS[0], alpha=0.18,
-                        label=f"{fit.level:.0%} interval ({fit.noise} noise)")
-        ax.plot(grid, fit.predict(grid), color=_COLORS[0], lw=1.8,
-                label=f"fit: {law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}")
-        if fit.extrapolation is not None:
-            check = fit.extrapolation
-            ax.axvline(check.split, color="#7f7f7f", ls=":", lw=1)
-            ax.scatter(check.x, check.predicted, marker="x", s=40, color=_COLORS[1], zorder=4,
-                       label=f"predicted from x <= {check.split:.3g} (mean rel. error "
-                             f"{check.mean_relative_error:.1%})")
-        if fit.warnings:
-            ax.text(0.01, 0.01, f"not to be trusted: {len(fit.warnings)} warning(s), see the notes",
-                    transform=ax.transAxes, fontsize=8, color=_COLORS[1], va="bottom")
+    ax.scatter(points["x"], points["error"], s=14, color=_FAINT if group is None else color, alpha=0.35,
+               label="trials" if group is None else None)
+    ax.scatter(left_out["x"], left_out["error"], s=30, facecolors="none", edgecolors=color, zorder=3,
+               label="Pareto-optimal, not used" if group is None else None)
+    ax.scatter(points.loc[used, "x"], points.loc[used, "error"], s=30, color=color, zorder=3,
+               label="used by the fit (lowest per cost bin)" if group is None else f"{group} ({int(used.sum())} used)")
+
+
+def _scaling_law(ax: Any, points: pd.DataFrame, fit: ScalingFit, color: str, group: str | None = None) -> None:
+    """The fitted law and its interval band over the points' x range; without ``group`` (the single-law
+    figure), also the extrapolation check and the warning, which one group's law shows in the notes."""
+    grid = np.geomspace(points["x"].min(), points["x"].max() * 2, 200)
+    low, high = fit.band(grid)
+    law = fit.law
+    ax.fill_between(grid, low, high, color=color, alpha=0.18,
+                    label=None if group else f"{fit.level:.0%} interval ({fit.noise} noise)")
+    untrusted = f" (not trusted: {len(fit.warnings)} warning(s))" if group and fit.warnings else ""
+    ax.plot(grid, fit.predict(grid), color=color, lw=1.8,
+            label=f"{group + ': ' if group else 'fit: '}{law.e_inf:.3g} + {law.a:.3g} x^-{law.alpha:.3g}{untrusted}")
+    if group is not None:
+        return
+    if fit.extrapolation is not None:
+        check = fit.extrapolation
+        ax.axvline(check.split, color=_FAINT, ls=":", lw=1)
+        ax.scatter(check.x, check.predicted, marker="x", s=40, color=_COLORS[1], zorder=4,
+                   label=f"predicted from x <= {check.split:.3g} (mean rel. error {check.mean_relative_error:.1%})")
+    if fit.warnings:
+        ax.text(0.01, 0.01, f"not to be trusted: {len(fit.warnings)} warning(s), see the notes",
+                transform=ax.transAxes, fontsize=8, color=_COLORS[1], va="bottom")
+
+
+def _scaling_axes(ax: Any, x_label: str, title: str) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(x_label)
@@ -199,6 +209,34 @@ def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, tit
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3, which="both")
+
+
+def scaling_plot(points: pd.DataFrame, fit: ScalingFit | None, x_label: str, title: str, path: Path) -> Path:
+    """Error of every trial (faint), the trials the law is fitted to (filled) and the other Pareto-optimal
+    ones (hollow), the fitted law with its interval band, and the extrapolation check: the held-out points
+    and the predictions of the law fitted without them. A law with warnings says so in the figure."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    _scaling_points(ax, points, fit, _COLORS[0])
+    if fit is not None:
+        _scaling_law(ax, points, fit, _COLORS[0])
+    _scaling_axes(ax, x_label, title)
+    return _save(fig, path)
+
+
+def scaling_groups_plot(laws: Mapping[str, tuple[pd.DataFrame, ScalingFit | None]], x_label: str, title: str,
+                        path: Path) -> Path:
+    """One law per group (``laws``: group -> its points and its fit, or None), each in its colour: its
+    trials, the ones its law uses, the law and its band, so that the groups' slopes and floors compare."""
+    fig = Figure(figsize=(7.5, 5))
+    ax = fig.subplots()
+    style = styles(list(laws))
+    for group, (points, fit) in laws.items():
+        color = style[group][0]
+        _scaling_points(ax, points, fit, color, group)
+        if fit is not None:
+            _scaling_law(ax, points, fit, color, group)
+    _scaling_axes(ax, x_label, title)
     return _save(fig, path)
 
 
@@ -231,4 +269,44 @@ def group_plot(trials: pd.DataFrame, columns: Sequence[str], labels: Sequence[st
     ax.set_title(f"{metric} per group")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, title="trial", title_fontsize=7)
+    return _save(fig, path)
+
+
+def loss_to_loss_plot(laws: Mapping[str, tuple[pd.DataFrame, LossToLossFit | None]], x_label: str, y_label: str,
+                      title: str, path: Path) -> Path:
+    """Per group (``laws``: group -> its trials' pairs ``x``, ``y`` and its ``LossToLossFit``, or None), the
+    trials and the fitted law ``y = K (x - E_x)^kappa + E_y`` over their range of ``x``."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    style = styles(list(laws))
+    for group, (pairs, fit) in laws.items():
+        color, marker = style[group]
+        ax.scatter(pairs["x"], pairs["y"], s=16, color=color, marker=marker, alpha=0.6, label=f"{group} ({len(pairs)})")
+        if fit is not None:
+            grid = np.linspace(float(pairs["x"].min()), float(pairs["x"].max()), 200)
+            ax.plot(grid, fit.predict(grid), color=color, lw=1.8,
+                    label=f"{group}: kappa {fit.kappa:.3g}" + (" (not trusted)" if fit.warnings else ""))
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def trend_plot(means: pd.DataFrame, errors: pd.DataFrame, x_label: str, y_label: str, path: Path) -> Path:
+    """One line per column of ``means`` against its index (a hyperparameter's values), with error bars of
+    ``errors`` (the same shape: standard errors; NaN draws none)."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    x = means.index.to_numpy(dtype=float)
+    for (column, (color, marker)) in styles(list(means.columns)).items():
+        ax.errorbar(x, means[column].to_numpy(dtype=float), yerr=errors[column].to_numpy(dtype=float), color=color,
+                    marker=marker, ms=5, lw=1.5, capsize=3, label=str(column))
+    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(f"{y_label} against {x_label} (mean and standard error over trials)", fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -8,14 +8,17 @@ a note with the reason instead of failing the whole report.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 
 from ecgsearch.analysis.explain import explain
+from ecgsearch.analysis.loss_to_loss import LossToLossError, LossToLossFit, fit_loss_to_loss, loss_pairs
 from ecgsearch.analysis.pareto import hypervolume, latency_columns, pareto_front
 from ecgsearch.analysis.progress import trial_values
 from ecgsearch.analysis.prune import MIN_TRIALS as PRUNE_MIN_TRIALS
@@ -28,8 +31,10 @@ from ecgsearch.analysis.scaling import (
     fit_scaling,
     scaling_points,
 )
+from ecgsearch.analysis.studies import PARADIGM, efficiency_ratio, fit_scaling_by, group_keys
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
+from ecgsearch.report.figures import slug
 from ecgsearch.report.html import Section, Table, fmt
 from ecgsearch.results.names import label_group_columns, source_columns
 
@@ -238,6 +243,171 @@ def scaling_section(run: RunData, figures: Figures, bootstrap: int, seed: int, t
     return section
 
 
+RATIO_BOOTSTRAP = 300  # resamples per efficiency ratio: a 95% interval in about a second, so the report stays fast
+STUDY_AXES = ("parameters", "compute")  # and data, when the trials vary hp.data_fraction
+
+
+def _varies(trials: pd.DataFrame, column: str) -> bool:
+    """Whether the trials fall in two groups or more of ``column`` (a missing paradigm is ``sl``)."""
+    return column in trials.columns and group_keys(trials, column).nunique() > 1
+
+
+def study_grouping(trials: pd.DataFrame) -> str | list[str] | None:
+    """What a scaling study compares laws across: the paradigm (sl, ssl, transfer) when the trials vary it,
+    the architecture when they vary that, both when they vary both; None when every trial is alike."""
+    varying = [c for c in ("architecture", PARADIGM) if _varies(trials, c)]
+    return None if not varying else varying[0] if len(varying) == 1 else varying
+
+
+def data_varies(trials: pd.DataFrame) -> bool:
+    """Whether the trials searched the data fraction: only then is there a data axis to fit."""
+    return "hp.data_fraction" in trials and trials["hp.data_fraction"].nunique() > 1
+
+
+def _law_row(axis: str, group: str, fit: ScalingFit) -> list[str]:
+    """A group's law as a row of the laws table."""
+    return [axis, group, str(fit.n), _interval(fit, "alpha", fit.law.alpha), _interval(fit, "e_inf", fit.law.e_inf),
+            str(len(fit.warnings))]
+
+
+def _group_laws(run: RunData, axis: str, by: str | list[str], train_records: int | None,
+                section: Section) -> dict[str, tuple[pd.DataFrame, ScalingFit | None]]:
+    """Each group's points and law on ``axis`` (``fit_scaling_by``); a group without a law gets a note why,
+    a law with warnings a note with them. Empty when the axis has no column."""
+    try:
+        fits = fit_scaling_by(run.trials, run.metric, run.mode, axis, by=by, train_records=train_records)
+    except UserError as reason:
+        section.notes.append(f"{axis}: {reason}")
+        return {}
+    keys = group_keys(run.trials, by)
+    laws: dict[str, tuple[pd.DataFrame, ScalingFit | None]] = {}
+    for group, fit in fits.items():
+        points = scaling_points(run.trials[keys == group], run.metric, run.mode, axis, train_records)
+        if isinstance(fit, str):
+            section.notes.append(f"{axis}, {group}: no law: {fit}")
+        elif fit.warnings:
+            section.notes.append(f"warning, {axis} law of {group} not to be trusted: {'; '.join(fit.warnings)}.")
+        laws[group] = (points, None if isinstance(fit, str) else fit)
+    return laws
+
+
+def _ratio_rows(run: RunData, axis: str, by: str | list[str], groups: list[str], seed: int,
+                train_records: int | None, section: Section) -> list[list[str]]:
+    """The efficiency ratio of every pair of ``groups`` (those with a law) on ``axis``: one row each, and
+    the ratio's warnings, or why it could not be computed, as notes."""
+    rows = []
+    label = axis_label(axis, train_records)
+    for denominator, numerator in itertools.combinations(groups, 2):
+        try:
+            ratio = efficiency_ratio(run.trials, run.metric, run.mode, axis, numerator, denominator, by=by,
+                                     bootstrap=RATIO_BOOTSTRAP, seed=seed, train_records=train_records)
+        except UserError as reason:
+            section.notes.append(f"{axis}, {numerator} vs {denominator}: no efficiency ratio: {reason}")
+            continue
+        section.notes.extend(f"warning, {axis} ratio of {numerator} to {denominator}: {w}." for w in ratio.warnings)
+        rows.append([axis, ratio.sentence(label), f"[{ratio.ci[0]:.3g}, {ratio.ci[1]:.3g}]",
+                     str(len(ratio.warnings))])
+    return rows
+
+
+def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_records: int | None) -> Section | None:
+    """A law per paradigm (or architecture, or both) on each axis, and how many times the x one group needs
+    compared with another to reach the same error (``ecgsearch.analysis.studies``). None when every trial
+    is of one group, or when no group has a law on any axis."""
+    by = study_grouping(run.trials)
+    if by is None:
+        return None
+    grouping = by if isinstance(by, str) else " and ".join(by)
+    error = f"1 - {run.metric}" if run.mode == "max" else run.metric
+    section = Section(f"Scaling laws per {grouping}", "scaling-groups",
+                      f"error = {error}, fitted as E_inf + A x^-alpha to each {grouping}'s lower envelope, as the "
+                      "scaling laws above are to all trials (filled: the trials a law uses; band: its 95% interval). "
+                      "A larger alpha falls faster with x, a lower E_inf ends lower. The ratios invert two laws at "
+                      "the same error (by default the worse of the two groups' best errors, a level both reached): "
+                      "how many times the x one group needs compared with the other, with a 95% bootstrap interval "
+                      f"over trials ({RATIO_BOOTSTRAP} resamples).")
+    laws_rows, ratio_rows = [], []
+    for axis in (*STUDY_AXES, *(("data",) if data_varies(run.trials) else ())):
+        laws = _group_laws(run, axis, by, train_records, section)
+        fitted = [group for group, (_, fit) in laws.items() if fit is not None]
+        if not fitted:
+            continue
+        label = axis_label(axis, train_records)
+        section.show(figures.scaling_groups(laws, axis, label, f"{error} vs {label}, per {grouping}",
+                                            f"{error} vs {label}: one law per {grouping}"))
+        laws_rows += [_law_row(axis, group, fit) for group, (_, fit) in laws.items() if fit is not None]
+        ratio_rows += _ratio_rows(run, axis, by, fitted, seed, train_records, section)
+    if not laws_rows:
+        log.info("no law per %s: %s", grouping, " ".join(section.notes))
+        return None
+    section.tables.append(Table(f"laws per {grouping} (95% profile-likelihood intervals in brackets)",
+                                ["axis", grouping, "points used", "alpha", "E_inf", "warnings"], laws_rows))
+    if ratio_rows:
+        section.tables.append(Table("efficiency ratios (x the first group needs / x the second needs, same error)",
+                                    ["axis", "finding", "95% interval", "warnings"], ratio_rows))
+    return section
+
+
+MIN_LOSS_PAIRS = 5  # a loss-to-loss law has 4 parameters: one residual degree of freedom at least
+OOD_LOSS = re.compile(r"ood\.[^.]+\.loss")  # ood.<name>.loss: ecgsearch.train.ood
+
+
+def _loss_law(pairs: pd.DataFrame, x_name: str, y_name: str, where: str,
+              section: Section) -> LossToLossFit | None:
+    """The law through ``pairs``, or None with a note why; its warnings as notes."""
+    if len(pairs) < MIN_LOSS_PAIRS:
+        section.notes.append(f"{where}: {len(pairs)} trials with both losses; a law needs {MIN_LOSS_PAIRS}.")
+        return None
+    try:
+        fit = fit_loss_to_loss(pairs["x"], pairs["y"], x_name=x_name, y_name=y_name)
+    except LossToLossError as reason:
+        section.notes.append(f"{where}: no law: {reason}")
+        return None
+    if fit.warnings:
+        section.notes.append(f"warning, {where} not to be trusted: {'; '.join(fit.warnings)}.")
+    return fit
+
+
+def loss_to_loss_section(run: RunData, figures: Figures) -> Section | None:
+    """Each OOD loss (``ood.<name>.loss``) against the in-distribution loss (``test.loss``, else
+    ``val.loss``) as the law ``y = K (x - E_x)^kappa + E_y`` (``ecgsearch.analysis.loss_to_loss``), per
+    paradigm when the trials vary it. None without an OOD loss that at least 5 trials have with the other."""
+    trials = run.trials
+    x_column = next((c for c in ("test.loss", "val.loss") if c in trials.columns
+                     and pd.to_numeric(trials[c], errors="coerce").notna().any()), None)
+    if x_column is None:
+        return None
+    ood = [c for c in trials.columns
+           if OOD_LOSS.fullmatch(c) and len(loss_pairs(trials, x_column, c)) >= MIN_LOSS_PAIRS]
+    if not ood:
+        return None
+    keys = group_keys(trials, PARADIGM) if _varies(trials, PARADIGM) else pd.Series("all trials", index=trials.index)
+    section = Section("Loss-to-loss laws", "loss-to-loss",
+                      f"Each trial's out-of-distribution loss against its in-distribution loss ({x_column}), fitted "
+                      "as y = K (x - E_x)^kappa + E_y per paradigm (Brandfonbrener et al. 2024). kappa < 1: the OOD "
+                      "loss falls faster than the in-distribution loss at first, then slower; E_y is the OOD loss "
+                      "left when the in-distribution loss reaches its floor E_x. Two paradigms with different "
+                      "laws transfer their in-distribution gains to the shifted data differently.")
+    rows = []
+    for column in ood:
+        laws = {}
+        for group in sorted(keys.unique()):
+            pairs = loss_pairs(trials[keys == group], x_column, column)
+            fit = _loss_law(pairs, x_column, column, f"{column} of {group}", section)
+            laws[group] = (pairs, fit)
+            if fit is not None:
+                rows.append([column, group, str(fit.n), f"{fmt(fit.kappa, 3)} [{fmt(fit.kappa_ci[0], 3)}, "
+                             f"{fmt(fit.kappa_ci[1], 3)}]", fmt(fit.e_x, 3), fmt(fit.e_y, 3), fmt(fit.k, 3),
+                             str(len(fit.warnings))])
+        section.show(figures.loss_to_loss(laws, x_column, column, f"{column} vs {x_column}",
+                                          f"{column} vs {x_column}: each trial, and the law per group",
+                                          name=f"loss-to-loss-{slug(column)}"))
+    if rows:
+        section.tables.append(Table("loss-to-loss laws (95% profile-likelihood interval of kappa in brackets)",
+                                    ["OOD loss", "group", "trials", "kappa", "E_x", "E_y", "K", "warnings"], rows))
+    return section
+
+
 def latency_section(run: RunData, figures: Figures) -> Section | None:
     columns = latency_columns(run.trials)
     if not columns:
@@ -285,20 +455,85 @@ def source_section(run: RunData, figures: Figures) -> Section | None:
                    "on one source only is unlikely to transfer; small sources give noisy values.")
 
 
-def label_group_section(run: RunData, figures: Figures) -> Section | None:
-    """The best trials' test metric on each label group the dataset declares (``test.<group>.<metric>``:
-    PhysioNet 2021's arrhythmias, conduction disorders...; PTB-XL's superclasses). A search metric that is
-    not computed per group (``challenge_score``) gives way to the first macro-averaged metric (by name) that
-    is; None for a dataset without label groups."""
+def _group_metric(run: RunData, split: str, columns_of: Callable[..., dict[str, str]]) -> tuple[str, dict[str, str]]:
+    """The metric to show per label group or per source on ``split``, and its filled columns ({label: column},
+    empty when there are none): the search metric when it is computed that way, else (``challenge_score``
+    is not) the first macro-averaged metric, by name, that is."""
     macro = [info.name for info in get_registries().metrics if info.macro]
     for metric in dict.fromkeys((run.metric, *macro)):
-        columns = _filled(run.trials, label_group_columns(run.trials.columns, "test", metric))
+        columns = _filled(run.trials, columns_of(run.trials.columns, split, metric))
         if columns:
-            return _across(run, figures, columns, metric, "label group", "Per label group", "label-groups",
-                           "on each group of classes the dataset declares, the metric computed on that group's "
-                           "classes alone. A group far below the others is a family of findings the design "
-                           "misses, which the pooled average hides.")
-    return None
+            return metric, columns
+    return run.metric, {}
+
+
+def label_group_section(run: RunData, figures: Figures) -> Section | None:
+    """The best trials' test metric on each label group the dataset declares (``test.<group>.<metric>``:
+    PhysioNet 2021's arrhythmias, conduction disorders...; PTB-XL's superclasses), in the metric
+    ``_group_metric`` picks; None for a dataset without label groups."""
+    metric, columns = _group_metric(run, "test", label_group_columns)
+    if not columns:
+        return None
+    return _across(run, figures, columns, metric, "label group", "Per label group", "label-groups",
+                   "on each group of classes the dataset declares, the metric computed on that group's "
+                   "classes alone. A group far below the others is a family of findings the design "
+                   "misses, which the pooled average hides.")
+
+
+SIZE_ENDINGS = (".depth", ".channels", ".width", ".kernel")  # the ResNet study's D, C and K hyperparameters
+
+
+def size_columns(trials: pd.DataFrame) -> list[str]:
+    """The ``hp.*`` columns of a depth, a width (channels) or a kernel size that take two values or more
+    among ``trials``: the axes of a depth/channels/kernel study."""
+    return [c for c in trials.columns if c.startswith("hp.") and c.endswith(SIZE_ENDINGS)
+            and pd.to_numeric(trials[c], errors="coerce").nunique() >= 2]
+
+
+def _trend(trials: pd.DataFrame, hp: str, columns: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean and standard error of each column ({label: column}) over the trials at each value of ``hp``
+    (trials where it does not apply, another architecture's, left out); rows: the values, in order."""
+    values = pd.DataFrame({label: pd.to_numeric(trials[c], errors="coerce") for label, c in columns.items()})
+    grouped = values.groupby(pd.to_numeric(trials[hp], errors="coerce"), sort=True)
+    return grouped.mean(), grouped.sem()
+
+
+def _plus_minus(mean: float, error: float) -> str:
+    """``0.812 ± 0.0034``: the error to two significant digits, however small (none for a single trial)."""
+    return f"{fmt(mean, 3)} ± {error:.2g}" if np.isfinite(error) else fmt(mean, 3)
+
+
+def size_section(run: RunData, figures: Figures) -> Section | None:
+    """The validation metric per label group (and per source) against each depth, width and kernel size
+    the trials vary (the ResNet D/C/K study): the mean over the trials at each value, with its standard
+    error. None without label-group or source columns on the validation split, or without such a
+    hyperparameter."""
+    sizes = size_columns(run.trials)
+    kinds = [(what, *_group_metric(run, "val", columns_of)) for what, columns_of in
+             (("label group", label_group_columns), ("source", source_columns))]
+    kinds = [(what, metric, columns) for what, metric, columns in kinds if columns]
+    if not sizes or not kinds:
+        return None
+    section = Section("Per label group against depth, width and kernel", "label-groups-by-size",
+                      "The validation metric of each label group (and each source) averaged over the trials at each "
+                      "value of a depth, a width (channels) or a kernel size, with standard-error bars; trials of "
+                      "other architectures, where the hyperparameter does not apply, are left out. Lines that "
+                      "part as a hyperparameter grows show which findings need the larger model; a flat line, "
+                      "one that does not.")
+    for hp in sizes:
+        for what, metric, columns in kinds:
+            means, errors = _trend(run.trials, hp, columns)
+            counts = pd.to_numeric(run.trials[hp], errors="coerce").value_counts()
+            name = hp.removeprefix("hp.")
+            section.show(figures.trend(means, errors, name, f"val.{metric}",
+                                       f"val.{metric} per {what} against {name}, mean and standard error over trials",
+                                       name=f"by-size-{slug(name)}-{'sources' if what == 'source' else 'groups'}"))
+            section.tables.append(Table(f"val.{metric} per {what} against {name} (mean ± standard error)",
+                                        [name, "trials", *means.columns],
+                                        [[fmt(value), str(int(counts[value])),
+                                          *(_plus_minus(means.at[value, c], errors.at[value, c])
+                                            for c in means.columns)] for value in means.index]))
+    return section
 
 
 def next_steps_section(run: RunData) -> Section:
@@ -337,7 +572,8 @@ def all_sections(run: RunData, figures: Figures, surrogate: str, folds: int, boo
     sections = [best_section(run, figures), progress_section(run, figures), pareto_section(run, figures),
                 *surrogate_sections(run, figures, surrogate, folds, seed),
                 scaling_section(run, figures, bootstrap, seed, train_records)]
-    optional = [source_section(run, figures), label_group_section(run, figures),
+    optional = [scaling_groups_section(run, figures, seed, train_records), loss_to_loss_section(run, figures),
+                source_section(run, figures), label_group_section(run, figures), size_section(run, figures),
                 latency_section(run, figures)]  # None: nothing to show
     return sections + [section for section in optional if section is not None] + [next_steps_section(run)]
 
