@@ -223,8 +223,8 @@ def start_transfer(config: Mapping[str, Any], context: TrialContext, seed: int) 
         torch.manual_seed(first_seed)  # without the cache, the first: the from-scratch model's initial weights
         sources.append((build_trial(config, source_context, fraction=fraction), source_context, pretrain, key,
                         first_seed + 1))
-    if not probe:
-        check_transferable(sources[0][0].model, sources[0][0].architecture, frozen, len(sources))
+    # the model contract always; the stage count only where freeze_stages applies (a probe freezes every stage)
+    check_transferable(sources[0][0].model, sources[0][0].architecture, 0 if probe else frozen, len(sources))
     outputs = target_outputs(context)
     scratch = scratch_columns(config, context, seed) if plan.compare_scratch else {}
     done = Transferred(sources[0][0].model, {"paradigm": paradigm(plan), **scratch})
