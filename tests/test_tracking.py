@@ -105,6 +105,15 @@ def test_a_finished_runs_copy_is_read_without_its_trackers_packages(tmp_path, mo
 # --- what the trackers share, and the guard --------------------------------------------------------
 
 
+def test_mlflow_keys_keep_what_mlflow_accepts_and_replace_the_rest():
+    """A per-class column of merged PhysioNet classes holds '|', which MLflow refuses in a metric name."""
+    from ecgsearch_plugins.tracking.mlflow_tracker import mlflow_key
+
+    assert mlflow_key("val.auroc.713427006|59118001") == "val.auroc.713427006_59118001"
+    assert mlflow_key("val.source.CPSC-Extra.macro_auroc") == "val.source.CPSC-Extra.macro_auroc"
+    assert mlflow_key("hp.optimizer.adamw.lr") == "hp.optimizer.adamw.lr"
+
+
 def test_an_epoch_report_becomes_that_epochs_own_numbers():
     report = {"epoch": 2, "loss": 0.5, "samples_per_second": 100, "val.macro_auroc": 0.9,
               "current.val.macro_auroc": 0.7, "current.val.accuracy": float("nan"), "status": "running"}

@@ -11,6 +11,7 @@ metrics and its ``status`` as a tag. When the search ends the best trial is expo
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +23,14 @@ PARENT_TAG = "mlflow.parentRunId"  # what makes a run nested in MLflow's UI
 TRIAL_TAG = "ecgsearch.trial_id"
 BEST_TAG = "ecgsearch.best_trial"
 MODEL_ARTIFACTS = "best_model"
+# what MLflow accepts in a metric or parameter name; anything else (the "|" of merged PhysioNet classes in a
+# per-class column, val.auroc.713427006|59118001) becomes "_"
+REFUSED_IN_KEYS = re.compile(r"[^\w\-. :/]")
+
+
+def mlflow_key(name: str) -> str:
+    """``name`` as MLflow takes it: letters, digits, ``_ - . : /`` and spaces kept, any other character ``_``."""
+    return REFUSED_IN_KEYS.sub("_", name)
 RUN_STATUS = {"ok": "FINISHED", "stopped": "FINISHED", None: "KILLED"}  # others (failed, diverged): FAILED
 # MLflow 3 prints each ended run's URL to stdout, which the search's progress display owns (unless you say so)
 QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
@@ -61,13 +70,13 @@ class MlflowTracker(Tracker):
     def _params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param  # deferred: mlflow is an optional extra
 
-        self.client.log_batch(run_id, params=[Param(k, str(scalar(v))) for k, v in params.items()])
+        self.client.log_batch(run_id, params=[Param(mlflow_key(k), str(scalar(v))) for k, v in params.items()])
 
     def _metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric  # deferred: mlflow is an optional extra
 
         now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+        self.client.log_batch(run_id, metrics=[Metric(mlflow_key(k), v, now, step) for k, v in metrics.items()])
 
     def open_trial(self, trial_id: str, params: Mapping[str, Any]) -> str:
         run_id = self._create_run(trial_id, {PARENT_TAG: self.parent, TRIAL_TAG: trial_id})
