@@ -37,7 +37,7 @@ def test_validate_accepts_the_shipped_spaces(capsys):
      "architecture"),
     ("trials: 2", "trials: two", ":4: budget.trials: 'two' is not an integer >= 1"),
     ("task: multilabel", "tsk: multilabel", ":3: tsk: 'tsk' is not a top-level section (allowed: name, seed, data, "
-     "task, metric, budget, resources, search, constraints, latency, space, transfer, tracking); did you mean 'task'?"),
+     "task, metric, budget, resources, search, constraints, latency, space, transfer, tracking, evaluate); did you mean 'task'?"),
 ])
 def test_validate_rejects_with_file_line_key_and_exit_2(tmp_path, capsys, old, new, message):
     path = _write(tmp_path, GOOD.replace(old, new))

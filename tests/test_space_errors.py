@@ -32,7 +32,7 @@ space:
 #  9 resnet / 10 convnext / 11 optimizer / 12 adamw / 13 batch_size
 
 DISTS = "choice, uniform, loguniform, randint, lograndint, quniform, qloguniform, qrandint, grid"
-TOP = "name, seed, data, task, metric, budget, resources, search, constraints, latency, space, transfer, tracking"
+TOP = "name, seed, data, task, metric, budget, resources, search, constraints, latency, space, transfer, tracking, evaluate"
 RESNET = "    resnet: {depth: {choice: [8, 10]}, kernel: 7}"
 ADAMW = "    adamw: {lr: {loguniform: [1.0e-4, 1.0e-2]}}"
 BUDGET = "budget: {trials: 4, epochs: 2}"
