@@ -28,7 +28,7 @@ from ecgsearch.data.corrupt import KINDS, Corruption, default_name
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
-from ecgsearch.space.sections import parse_data
+from ecgsearch.space.sections import parse_data_over
 from ecgsearch.space.spec import DataSpec, EvaluateSpec, OodDataSpec
 from ecgsearch.space.yamlio import child_key, item_key, load_yaml, read_text
 
@@ -107,10 +107,7 @@ def _parse_dataset(ctx: Context, key: str, value: Any, data: DataSpec, registrie
             raise ctx.error(f"{key}.{needed}", MISSING_PROBLEM)
     name = _name(ctx, f"{key}.name", entry["name"])
     own = mapping(ctx, f"{key}.data", entry["data"])
-    if "dataset" not in own or own["dataset"] == data.dataset:  # changes to the run's data section
-        own = {"dataset": data.dataset, **({"cache_dir": data.cache_dir} if data.cache_dir else {}),
-               **dict(data.params), **own}
-    return OodDataSpec(name=name, data=parse_data(ctx, own, registries, where=f"{key}.data"))
+    return OodDataSpec(name=name, data=parse_data_over(ctx, own, data, registries, f"{key}.data"))
 
 
 def _name(ctx: Context, key: str, value: Any) -> str:

@@ -98,6 +98,16 @@ def parse_data(ctx: Context, value: Any, registries: Registries, where: str = "d
     return DataSpec(dataset=info.name, params=params, cache_dir=cache_dir)
 
 
+def parse_data_over(ctx: Context, own: dict[str, Any], data: DataSpec, registries: Registries, where: str
+                    ) -> DataSpec:
+    """A second data section (``transfer.pretrain.data``, ``evaluate.datasets[i].data``): without ``dataset``, or
+    naming the run's, its keys change the run's ``data`` section; naming another dataset, it stands alone."""
+    if "dataset" not in own or own["dataset"] == data.dataset:
+        own = {"dataset": data.dataset, **({"cache_dir": data.cache_dir} if data.cache_dir else {}),
+               **dict(data.params), **own}
+    return parse_data(ctx, own, registries, where=where)
+
+
 def parse_task(ctx: Context, value: Any, registries: Registries, where: str = "task") -> TaskSpec:
     """``task: name`` or ``task: {name: ..., other factory params}``."""
     key = where if isinstance(value, str) else f"{where}.name"

@@ -48,7 +48,7 @@ from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.model import Among, Param, Space, TrialParam
 from ecgsearch.space.params import trial_param
-from ecgsearch.space.sections import check_data_task, parse_data, parse_metric, parse_task
+from ecgsearch.space.sections import check_data_task, parse_data_over, parse_metric, parse_task
 from ecgsearch.space.spec import DataSpec, PretrainSpec, ResourceSpec, TransferSpec
 from ecgsearch.space.yamlio import item_key
 
@@ -165,10 +165,7 @@ def _parse_pretrain(ctx: Context, where: str, value: Any, data: DataSpec, regist
         if section.get(key) is None:
             raise ctx.error(f"{where}.{key}", MISSING_PROBLEM)
     own = mapping(ctx, f"{where}.data", section.get("data") or {})
-    if "dataset" not in own or own["dataset"] == data.dataset:  # overrides of the target's data section
-        own = {"dataset": data.dataset, **({"cache_dir": data.cache_dir} if data.cache_dir else {}),
-               **dict(data.params), **own}
-    pre_data = parse_data(ctx, own, registries, where=f"{where}.data")
+    pre_data = parse_data_over(ctx, own, data, registries, f"{where}.data")
     task = parse_task(ctx, section["task"], registries, where=f"{where}.task")
     check_data_task(ctx, pre_data, task, registries, data_key=f"{where}.data", task_key=f"{where}.task")
     metric, mode = parse_metric(ctx, section.get("metric"), task, registries, where=f"{where}.metric")

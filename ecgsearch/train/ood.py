@@ -162,30 +162,27 @@ def shared_view(ood: EcgArrays, pairs: Sequence[tuple[str, Sequence[str]]]) -> E
 
 
 def ood_columns(plan: EvaluatePlan, scored: ModelOnData, targets: Sequence[str], thresholds: Sequence[float] | None,
-                scorer_context: Any, names: Sequence[str] | None = None) -> dict[str, float]:
-    """``ood.<name>.loss`` and ``ood.<name>.<metric>`` of every evaluation of ``plan`` (or only ``names``).
+                scorer_context: Any) -> dict[str, float]:
+    """``ood.<name>.loss`` and ``ood.<name>.<metric>`` of every evaluation of ``plan``.
 
     scored: the model on the run's data (its test split is corrupted); targets: the model's class names, in
     output order; thresholds: the best epoch's validation thresholds; scorer_context: the trial context (its
     metric and metrics), or anything with those two attributes.
     """
     out: dict[str, float] = {}
-    wanted = set(names) if names is not None else {c.name for c in plan.corruptions} | {d.name for d in plan.datasets}
     fitted = None if thresholds is None else np.asarray(thresholds, dtype=float)
     for corruption in plan.corruptions:
-        if corruption.name in wanted:
-            view = ModelOnData(corrupted_test(scored.data, corruption, plan.seed), scored.model, scored.task,
-                               scored.samples, scored.stepper)
-            out.update(_score(corruption.name, view, list(targets), fitted, scorer_context))
+        view = ModelOnData(corrupted_test(scored.data, corruption, plan.seed), scored.model, scored.task,
+                           scored.samples, scored.stepper)
+        out.update(_score(corruption.name, view, list(targets), fitted, scorer_context))
+    position = {str(name): k for k, name in enumerate(targets)}
     for dataset in plan.datasets:
-        if dataset.name in wanted:
-            position = {str(name): k for k, name in enumerate(targets)}
-            columns = tuple(position[ours] for ours, _ in dataset.pairs)
-            task = scored.task if columns == tuple(range(len(targets))) else _Columns(scored.task, columns)
-            view = ModelOnData(shared_view(open_dataset(Path(dataset.cache_entry)), dataset.pairs), scored.model,
-                               task, scored.samples, scored.stepper)
-            out.update(_score(dataset.name, view, [ours for ours, _ in dataset.pairs],
-                              None if fitted is None else fitted[list(columns)], scorer_context))
+        columns = tuple(position[ours] for ours, _ in dataset.pairs)
+        task = scored.task if columns == tuple(range(len(targets))) else _Columns(scored.task, columns)
+        view = ModelOnData(shared_view(open_dataset(Path(dataset.cache_entry)), dataset.pairs), scored.model,
+                           task, scored.samples, scored.stepper)
+        out.update(_score(dataset.name, view, [ours for ours, _ in dataset.pairs],
+                          None if fitted is None else fitted[list(columns)], scorer_context))
     return out
 
 
