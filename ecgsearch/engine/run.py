@@ -47,7 +47,7 @@ from ecgsearch.search.warm_start import WarmPoint, load_warm_start
 from ecgsearch.space.messages import Context
 from ecgsearch.space.spec import with_trials
 from ecgsearch.train.context import OBJECTIVE, TrialContext, TrialRuntime
-from ecgsearch.train.ood import plan_evaluate
+from ecgsearch.train.ood import EvaluatePlan, plan_evaluate
 from ecgsearch.train.transfer import TransferPlan, plan_transfer
 
 if TYPE_CHECKING:
@@ -176,11 +176,15 @@ def run_options(spec: SearchSpec) -> dict[str, Any]:
             "checkpoint_config": tune.CheckpointConfig(num_to_keep=None)}
 
 
+def evaluate_plan(spec: SearchSpec, cache_entry: Path, progress: Any = None) -> EvaluatePlan | None:
+    """The ``evaluate`` section's plan (its OOD datasets prepared and matched to the run's data), or None."""
+    return plan_evaluate(spec.evaluate, spec.seed, spec.task.name, cache_entry, Context(spec.path, spec.lines),
+                         progress)
+
+
 def trial_context(spec: SearchSpec, out_dir: Path, cache_entry: Path, transfer: TransferPlan | None,
-                  plan: LatencyPlan | None) -> TrialContext:
-    """What every trial gets besides its configuration (sent once to Ray's object store); the OOD datasets of
-    ``evaluate`` are prepared here, once."""
-    evaluate = plan_evaluate(spec.evaluate, spec.seed, spec.task.name, cache_entry, Context(spec.path, spec.lines))
+                  plan: LatencyPlan | None, evaluate: EvaluatePlan | None = None) -> TrialContext:
+    """What every trial gets besides its configuration (sent once to Ray's object store)."""
     return TrialContext(cache_entry=str(cache_entry), out_dir=str(out_dir), epochs=spec.budget.epochs,
                         metric=spec.metric, mode=spec.mode, task=spec.task.name,
                         task_params=dict(spec.task.params), seed=spec.seed, space=spec.space,
@@ -219,11 +223,12 @@ def restore_tuner(out_dir: Path, trainable: Any) -> Any:
 
 
 def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool,
-                transfer: TransferPlan | None = None, plan: LatencyPlan | None = None) -> Any:
+                transfer: TransferPlan | None = None, plan: LatencyPlan | None = None,
+                evaluate: EvaluatePlan | None = None) -> Any:
     """A Ray Tune ``Tuner`` for the space file (or the one restored from ``out_dir``)."""
     from ray.tune.search import ConcurrencyLimiter
 
-    trainable = make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan), spec.resources)
+    trainable = make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan, evaluate), spec.resources)
     restored = restore_tuner(out_dir, trainable) if resume else None
     if restored is not None:
         return restored
@@ -283,8 +288,8 @@ def tune_adapter(spec: SearchSpec, out_dir: Path) -> Any:
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_entry = prepare_data(spec)
     transfer = plan_transfer(spec, cache_entry)
-    return make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan), spec.resources,
-                          drawn_by_engine=False)
+    return make_trainable(trial_context(spec, out_dir, cache_entry, transfer, plan, evaluate_plan(spec, cache_entry)),
+                          spec.resources, drawn_by_engine=False)
 
 
 def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, display: Any = None,
@@ -308,13 +313,14 @@ def run_search(spec: SearchSpec, out_dir: Path | str, resume: bool = False, disp
     progress = display.data_progress if display else None
     cache_entry = prepare_data(spec, progress)
     transfer = plan_transfer(spec, cache_entry, progress)
+    evaluate = evaluate_plan(spec, cache_entry, progress)  # OOD datasets prepared once, before Ray starts
     init_ray(spec)
     regs = get_registries()
     regs.manager.hook.ecgsearch_search_started(spec=spec, out_dir=out_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the driver only builds candidates to cost them; the cores are the trials'
     try:
-        build_tuner(spec, out_dir, cache_entry, resume, transfer, plan).fit()
+        build_tuner(spec, out_dir, cache_entry, resume, transfer, plan, evaluate).fit()
     finally:
         torch.set_num_threads(threads)
     measure_after_search(spec, out_dir, cache_entry, plan)  # latency.measure: pareto or best
