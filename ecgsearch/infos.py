@@ -320,6 +320,12 @@ class DatasetInfo(PluginInfo):
         folder of model outputs against this dataset's labels the dataset's official way (``ecgsearch
         evaluate --dataset NAME``); it returns a mapping of numbers (printed as JSON with ``--json``)
         whose ``str()`` is the text report. A bad folder or file is a ``UserError``.
+    target_names: optional, a callable or ``"module:attr"``: ``target_names(data_params)`` gives the target
+        names (``EcgArrays.target_names``, in order) the data parameters choose, as ``build`` will give them,
+        or None when they are known only once the data is read (every code seen). The parameters are the
+        space file's data section as written (the factory's defaults not filled in). ``ecgsearch validate``
+        checks the classes an ``evaluate.datasets`` entry shares with the trained task with it, before any
+        data is read; a dataset that declares none is checked when the run prepares it.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -327,6 +333,7 @@ class DatasetInfo(PluginInfo):
     label_sets: Mapping[str, LabelSet] = field(default_factory=dict)
     label_param: str = ""
     evaluator: Callable[..., Any] | str | None = None
+    target_names: Callable[[Mapping[str, Any]], Any] | str | None = None
 
     def __post_init__(self) -> None:
         if not self.label_sets:
@@ -352,6 +359,14 @@ class DatasetInfo(PluginInfo):
                          if chosen.members and set(value) <= set(chosen.members)), None)
         name = next(iter(self.label_sets)) if value is None else value
         return (name, self.label_sets[name]) if isinstance(name, str) and name in self.label_sets else None
+
+    def known_targets(self, params: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The target names the data parameters give, from the ``target_names`` declaration (no data is read),
+        or None when the dataset declares none or its targets are known only from the data."""
+        if self.target_names is None:
+            return None
+        names = resolve(self.target_names)(params)
+        return None if names is None else tuple(str(name) for name in names)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@
   loss is the mean squared error on the hidden parts only.
 - ``contrastive``: two views of each record (``positives: augment``: two draws of the task's
   augmentations of one window; ``positives: segments``: two different windows of the stored record, each
-  augmented, the time-adjacent-segment pairs of CLOCS-style ECG pretraining), through the model and a
-  projection head (the task's own module), NT-Xent loss (SimCLR) at ``temperature``.
+  augmented, the time-adjacent-segment pairs of CLOCS-style ECG pretraining; ``positives: patient``: the
+  record and another record of the same patient, each augmented, the patient-contrastive pairs of CLOCS and
+  PCLR, for datasets that name patients), through the model and a projection head (the task's own
+  module), NT-Xent loss (SimCLR) at ``temperature``.
 
 Both work with any architecture that follows the model contract: the model's output layer emits the
 representation (the task's ``num_outputs``), so the encoder (stem and stages, with the head's pooling)
@@ -27,7 +29,7 @@ from ecgsearch import AugmentationParams, TaskInfo, float_param, hookimpl, int_p
 if TYPE_CHECKING:  # annotations only
     from ecgsearch_plugins._ssl_impl import Contrastive, MaskedReconstruction
 
-POSITIVES = ("augment", "segments")
+POSITIVES = ("augment", "segments", "patient")
 
 def _fraction(task: str, key: str, value: Any, high: float = 1.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
@@ -107,7 +109,7 @@ def ecgsearch_register_tasks() -> list[TaskInfo]:
                  description="self-supervised: NT-Xent between two views of each record (pretraining only)",
                  factory=build_contrastive,
                  params={"positives": str_param(*POSITIVES, doc="augment: two views of one window; segments: "
-                                                "two windows of the record"),
+                                                "two windows of the record; patient: two records of one patient"),
                          "temperature": float_param(0, 10, low_open=True, doc="NT-Xent temperature"),
                          "latent": int_param(2, 65536, doc="representation width (the model's outputs)"),
                          "projection": int_param(2, 65536, doc="projection head's output width"),

@@ -36,6 +36,7 @@ def test_validate_accepts_the_shipped_spaces(capsys):
     ("resnet_tiny", "resnet_tinny", ":6: space.architecture.resnet_tinny: 'resnet_tinny' is not a registered "
      "architecture"),
     ("trials: 2", "trials: two", ":4: budget.trials: 'two' is not an integer >= 1"),
+    ("trials: 2", "trials: 2, repeats: 0", ":4: budget.repeats: 0 is not an integer >= 1"),
     ("task: multilabel", "tsk: multilabel", ":3: tsk: 'tsk' is not a top-level section (allowed: name, seed, data, "
      "task, metric, budget, resources, search, constraints, latency, space, transfer, tracking, evaluate); did you mean 'task'?"),
 ])

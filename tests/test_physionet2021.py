@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from challenge_fixture import write_record
 
 from ecgsearch import DatasetInfo
 from ecgsearch.data.preprocess import STANDARD_LEADS
@@ -32,27 +33,6 @@ RECORDS = [
     ("E00001", "matname", 500, "63593006,,284470004", ["284470004|63593006"], "Georgia"),
     ("JS00001", "matname", 500, "999999999", [], "Chapman-Shaoxing/Ningbo"),  # an unscored code only
 ]
-
-
-def write_record(folder: Path, name: str, raw: np.ndarray, fs: float, layout: str, dx: str,
-                 leads=STANDARD_LEADS, age: str = "61", sex: str = "Female") -> Path:
-    """One Challenge record: MATLAB v4 int16 ``val`` (as the real files) and a header in ``layout``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(folder / f"{name}.mat", {"val": raw.astype(np.int16)}, format="4")
-    n_sig, n = raw.shape
-    if layout == "original":
-        lines = [f"{name} {n_sig} {fs:g} {n} 05-Feb-2020 11:39:16"]
-        lines += [f"{name}.mat 16+24 1000/mV 16 0 {raw[i, 0]} 0 0 {lead}" for i, lead in enumerate(leads)]
-        lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown"]
-    else:
-        first = f"{name}.mat" if layout == "matname" else name
-        lines = [f"{first} {n_sig} {fs:g} {n}"]
-        lines += [f"{name}.mat 16x1+24 1000.0(0)/mV 16 0 {raw[i, 0]} 0 0 {lead}"
-                  for i, lead in enumerate(leads)]
-        lines += [f"# Age: {age}", f"# Sex: {sex}", f"# Dx: {dx}", "# Rx: Unknown"]
-    path = folder / f"{name}.hea"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _raw(seed: int, fs: float, seconds: float = 10.0) -> np.ndarray:

@@ -55,13 +55,16 @@ def test_row_from_a_stopped_trial():
     result = {"status": "running", "val.macro_auroc": 0.7, "test.macro_auroc": 0.6, "epochs": 1,
               "train_seconds": 2.0, "current.val.macro_auroc": 0.7, "objective": 0.7}
     row = result_row(config, result)
-    assert row == {"trial_id": "t0003", "status": "stopped", "error": None, "architecture": "resnet",
-                   "optimizer": "adamw", "schedule": "constant", "hp.architecture.resnet.depth": 8, "hp.batch_size": 32,
+    assert row == {"trial_id": "t0003", "config_id": "t0003", "status": "stopped", "error": None,
+                   "architecture": "resnet", "optimizer": "adamw", "schedule": "constant",
+                   "hp.architecture.resnet.depth": 8, "hp.batch_size": 32,
                    "val.macro_auroc": 0.7, "test.macro_auroc": 0.6, "epochs": 1, "train_seconds": 2.0,
                    "cost.params": 5, "cost.macs": 7, "cost.flops": 14}
     seeded = result_row({**config, "_seed": 300_012}, result)  # a drawn trial's own training seed is kept
     assert seeded == {**row, "seed": 300_012}
     assert list(column_order(seeded)).index("seed") == list(column_order(seeded)).index("epochs") - 1
+    repeat = result_row({**config, "_trial_id": "t0003r1", "_config_id": "t0003", "_repeat": 1}, result)
+    assert repeat == {**row, "trial_id": "t0003r1"}  # a repeat: its own trial id, its configuration's id
 
 
 def test_error_summary_takes_the_exception_line():

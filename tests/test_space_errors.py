@@ -106,7 +106,7 @@ CASES = {
         BUDGET, "budget: {trials: 4, epochs: 2, epoch: 3}",
         "x.yaml:5: budget.epoch: 'epoch' is not a budget setting (allowed: trials, epochs, scheduler, "
         "grace_period, reduction_factor, max_concurrent, trial_time_limit_s, max_failures, checkpoint_every, "
-        "hang_timeout_s, time, gpu_hours, on_budget); did you mean 'epochs'?"),
+        "hang_timeout_s, time, gpu_hours, on_budget, repeats); did you mean 'epochs'?"),
     "negative gpu": (
         "gpu: 0", "gpu: -1",
         "x.yaml:6: resources.gpu: -1 is not a number in [0, 1024]"),

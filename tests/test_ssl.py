@@ -323,3 +323,169 @@ def test_scratch_mode_with_fused_pretrainings_is_refused() -> None:
                                          r"fusion of 2 pretrained encoders is another model"):
         parse_space(BASE + "transfer:\n  pretrain:\n    - {task: contrastive, epochs: 1}\n"
                            "    - {task: masked_reconstruction, epochs: 1}\n  mode: {choice: [scratch, finetune]}\n")
+
+
+# --- patient positives (two records of one patient) -----------------------------------------------
+
+
+class PatientSines:
+    """``patients`` x ``per_patient`` two-lead records, 100 Hz x 2 s: a patient is a sine's frequency and
+    amplitude (its labels ``fast``, ``tall``); each of its records has its own phase, noise and a large
+    nuisance (a second sine of random frequency), which the patient's other records do not share."""
+
+    def __init__(self, patients: int = 64, per_patient: int = 3, seed: int = 0) -> None:
+        self.patients, self.per_patient, self.seed = patients, per_patient, seed
+
+    def fingerprint(self) -> dict:
+        return {"patients": self.patients, "per_patient": self.per_patient, "seed": self.seed, "version": 1}
+
+    def build(self, workdir, progress=None):
+        from ecgsearch.data import EcgArrays
+
+        rng = np.random.default_rng(self.seed)
+        n = self.patients * self.per_patient
+        patient = np.arange(n) // self.per_patient
+        freq, amp = rng.uniform(1.0, 4.0, self.patients)[patient], rng.uniform(0.5, 2.0, self.patients)[patient]
+        t = np.arange(200) / 100.0
+        phase = rng.uniform(0, 2 * np.pi, n)
+        nuisance = rng.uniform(0.3, 1.0, n)[:, None] * np.sin(2 * np.pi * rng.uniform(5.0, 9.0, n)[:, None] * t)
+        wave = amp[:, None] * np.sin(2 * np.pi * freq[:, None] * t + phase[:, None]) + nuisance
+        signals = np.repeat(wave[:, None, :], 2, axis=1) + 0.05 * rng.standard_normal((n, 2, 200))
+        targets = np.stack([freq > 2.5, amp > 1.25], axis=1).astype(np.float32)
+        split = np.array(["train", "train", "val", "test"])[patient % 4]  # patient-wise
+        return EcgArrays(signals=signals.astype(np.float32), targets=targets, target_names=["fast", "tall"],
+                         split=split, sampling_rate=100.0, leads=["I", "II"], record_ids=np.arange(n).astype(str),
+                         patients=np.array([f"p{p}" for p in patient]))
+
+
+@pytest.fixture(scope="module")
+def patients(tmp_path_factory):
+    from ecgsearch.data.cache import prepare_dataset
+
+    return prepare_dataset("patients", PatientSines(), tmp_path_factory.mktemp("patients"))
+
+
+def _patient_task(data, train_rows, dataset: str = "patients", **params):
+    task = _task("contrastive", positives="patient", latent=6, projection=3, **params)
+    task.use_data(data, train_rows, dataset)
+    return task
+
+
+def test_patient_pairs_are_other_records_of_the_same_patient(patients, caplog) -> None:
+    """Every drawn partner is another record of the record's patient, in the record's own pool (the trial's
+    training rows, or the record's split); a patient with one record pairs with itself, counted and logged
+    once; evaluation (no generator) draws the same pairs every time."""
+    from ecgsearch.data.cache import open_dataset
+    from ecgsearch_plugins._ssl_impl import EVAL_SEED
+
+    data = open_dataset(patients)
+    train = data.indices("train")
+    lonely = train[::3][:5]  # keep one record of five patients: they have no partner in the training pool
+    rows = np.setdiff1d(train, np.concatenate([lonely + 1, lonely + 2]))
+    with caplog.at_level("INFO", logger="ecgsearch_plugins._ssl_impl"):
+        task = _patient_task(data, rows)
+        _patient_task(data, rows)  # the same count is logged once
+    assert task.partners.alone(rows) == 5
+    assert [r.getMessage() for r in caplog.records if "patient" in r.getMessage()] == [
+        "contrastive positives 'patient': 5 of the 86 training records of patients have no other record of "
+        "their patient; each pairs with an augmented view of itself"]
+    partners, found = task.partners.draw(rows, torch.Generator().manual_seed(0))
+    assert (found == ~np.isin(rows, lonely)).all() and (partners[~found] == rows[~found]).all()
+    assert (partners[found] != rows[found]).all()
+    assert (data.patients[partners] == data.patients[rows]).all() and np.isin(partners, rows).all()
+    val = data.indices("val")
+    partners, found = task.partners.draw(val, torch.Generator().manual_seed(0))
+    assert found.all() and (partners != val).all() and (data.patients[partners] == data.patients[val]).all()
+    assert (data.split[partners] == "val").all()
+    # the second view is a window of the partner record (no augmentation, no crop here)
+    plain = _task("contrastive", positives="patient", latent=6, projection=3, p=0.0)
+    plain.use_data(data, rows, "patients")
+    stored = torch.from_numpy(np.ascontiguousarray(data.signals[val]))
+    batch = Batch(stored, stored, torch.zeros(len(val), 2), 200, 100.0, None, val)
+    first, second = plain.views(batch, torch.Generator().manual_seed(EVAL_SEED))
+    expected, _ = plain.partners.draw(val, torch.Generator().manual_seed(EVAL_SEED))
+    assert torch.equal(first, stored) and torch.equal(second, torch.from_numpy(data.signals[expected]))
+    model = Linear(2, 200, 6)
+    attach_task(plain, model, 2, 200, 200)
+    with torch.no_grad():  # fixed in evaluation
+        assert float(batch_loss(plain, model, batch)) == float(batch_loss(plain, model, batch))
+
+
+def test_patient_positives_refuse_data_without_patients(labels) -> None:
+    """The toy entry (like PhysioNet 2021, or synthetic with records_per_patient 1) names no patients."""
+    from ecgsearch.data.cache import open_dataset
+    from ecgsearch.errors import UserError
+
+    data = open_dataset(labels)
+    with pytest.raises(UserError, match=r"^task contrastive: positives 'patient' pairs two records of one patient, "
+                                        r"but dataset physionet2021 names no patients \(physionet2021 has none, "
+                                        r"synthetic only with records_per_patient above 1\); use positives: "
+                                        r"segments or augment, or a dataset with patients \(ptbxl, code15, "
+                                        r"synthetic with records_per_patient > 1\)\.$"):
+        _patient_task(data, data.indices("train"), "physionet2021")
+    context = _context(labels, "contrastive", epochs=1, cache=False)
+    plan = replace(context.transfer.pretrain[0], task_params={"positives": "patient"})
+    context = replace(context, transfer=replace(context.transfer, pretrain=(plan,)))
+    with pytest.raises(UserError, match=r"but dataset toy names no patients"):  # when the trial sets up
+        run_trial({**context.space.sample(0, 0), "_seed": 0}, context, lambda report: None)
+
+
+def test_the_cache_keeps_patients_and_reads_old_entries_without_them(tmp_path) -> None:
+    from ecgsearch.data.cache import entry_dataset, open_dataset, prepare_dataset
+
+    entry = prepare_dataset("patients", PatientSines(patients=12, per_patient=2), tmp_path)
+    data = open_dataset(entry)
+    assert entry_dataset(entry) == "patients"
+    assert list(data.patients[:4]) == ["p0", "p0", "p1", "p1"] and len(data.patients) == 24
+    (entry / "patients.npy").unlink()  # an entry written before patient ids were kept
+    assert open_dataset(entry).patients is None
+    with pytest.raises(ValueError, match="patients has 3 rows but signals has 24"):
+        replace(data, patients=data.patients[:3])
+
+
+def test_ptbxl_and_code15_patient_ids_as_text() -> None:
+    import pandas as pd
+
+    from ecgsearch_plugins.datasets.code15 import patient_keys
+    from ecgsearch_plugins.datasets.ptbxl import patient_ids
+
+    table = pd.DataFrame({"patient_id": [15709.0, float("nan"), 15709.0]}, index=pd.Index([1, 2, 3], name="ecg_id"))
+    assert list(patient_ids(table)) == ["15709", "ecg2", "15709"]
+    assert patient_ids(table.drop(columns="patient_id")) is None
+    assert list(patient_keys(np.array([500.0, np.nan, 501.0]))) == ["500", "exam1", "501"]
+
+
+def test_patient_contrastive_encoder_beats_random_initialisation_under_linear_probing(patients) -> None:
+    """Labels of the patient (a sine's frequency and amplitude) under a per-record nuisance: pretraining with
+    two records of one patient as positives (no label read), then a linear probe, beats the same probe on a
+    random encoder, seed by seed (measured: gaps 0.11-0.18 in macro AUROC)."""
+    context = _context(patients, "contrastive", epochs=6, cache=False)
+    plan = replace(context.transfer.pretrain[0], task_params={"positives": "patient"})
+    context = replace(context, transfer=replace(context.transfer, pretrain=(plan,)))
+    gaps = []
+    for seed in range(3):
+        config = {**context.space.sample(0, 0), "_seed": seed}
+        row = run_trial(config, context, lambda report: None)
+        assert row["status"] == "ok" and math.isfinite(row["pretrain.val.loss"])
+        gaps.append(row["val.macro_auroc"] - _random_probe(context, config))
+    assert min(gaps) > 0.03 and np.mean(gaps) > 0.06, gaps
+
+
+def test_synthetic_records_per_patient_share_labels_traits_and_a_split() -> None:
+    from ecgsearch_plugins.datasets.synthetic import SyntheticEcg
+
+    params = {"records": 36, "sampling_rate": 50, "seconds": 2, "leads": ["I", "II"], "workers": 1}
+    assert SyntheticEcg(**params, records_per_patient=1).fingerprint() == SyntheticEcg(**params).fingerprint()
+    data = SyntheticEcg(**params, records_per_patient=3).build(None)
+    assert len(np.unique(data.patients)) == 12 and list(data.patients[:4]) == ["P00001"] * 3 + ["P00002"]
+    amplitude = np.ptp(data.signals[:, 1], axis=1).reshape(12, 3)  # lead II's peak-to-peak, by patient
+    assert amplitude.std(axis=1).mean() < 0.25 * amplitude.mean(axis=1).std()  # one lead geometry and wave shape
+    for patient in np.unique(data.patients):
+        mine = data.patients == patient
+        assert len(set(data.split[mine])) == 1 and (data.targets[mine] == data.targets[mine][0]).all()
+        first, second, third = data.signals[mine]
+        assert not np.array_equal(first, second) and not np.array_equal(second, third)  # but three recordings
+    assert set(data.split) == {"train", "val", "test"}
+    assert SyntheticEcg(**params).build(None).patients is None
+    with pytest.raises(ValueError, match=r"records_per_patient=4 makes 9 patients; at least 11 are needed"):
+        SyntheticEcg(**params, records_per_patient=4)

@@ -145,3 +145,17 @@ space:
     assert len(told) == inside
     frame = read_results(run_search(narrow, tmp_path / "runs" / "narrow").out_dir)
     assert len(frame) == 4 and frame["hp.optimizer.sgd.lr"].between(1.0e-3, 3.0e-1).all()
+
+
+def test_the_seeds_of_one_configuration_are_one_point_with_their_mean(tmp_path):
+    space = load_space(space_file(tmp_path)).space
+    frame = pd.DataFrame([
+        row(trial_id="t0000r0", config_id="t0000", **{"val.macro_auroc": 0.6}),
+        row(trial_id="t0000r1", config_id="t0000", **{"val.macro_auroc": 0.8}),
+        row(trial_id="t0000r2", config_id="t0000", **{"val.macro_auroc": math.nan}, status="failed"),
+        row(trial_id="t0001r0", config_id="t0001", **{"val.macro_auroc": 0.9, "hp.batch_size": 64}),  # outside
+    ])
+    points, ignored = warm_points(space, frame, "val.macro_auroc")
+    assert dict(ignored) == {"outside the space": 1, "without a value": 1}
+    assert len(points) == 1 and points[0].value == pytest.approx(0.7)
+    assert points[0].metrics == {"val.macro_auroc": pytest.approx(0.7)}

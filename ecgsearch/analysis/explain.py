@@ -122,7 +122,8 @@ def explain(results: pd.DataFrame, metric: str, mode: str, surrogate: str = "ran
     sign = 1.0 if mode == "max" else -1.0
     rows = results.loc[y.index]
     features = feature_frame(rows, space, fidelity="epochs" in rows.columns)
-    trial_ids = rows["trial_id"].astype(str) if "trial_id" in rows.columns else pd.Series(rows.index.astype(str), index=rows.index)
+    trial_ids = rows["trial_id"].astype(str) if "trial_id" in rows.columns else \
+        pd.Series(rows.index.astype(str), index=rows.index)
     groups: list[tuple[str, pd.Index]] = [(POOLED, rows.index)]
     if group_by is not None:
         groups += [(str(value), index) for value, index in rows.groupby(group_by, sort=True).groups.items()]

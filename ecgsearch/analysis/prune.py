@@ -16,7 +16,8 @@ scores a large sample of the space, and
   ``margin`` (a fraction of the range) and always including the best trial's value.
 
 The pruned file is the original with only those entries rewritten, validated by the space parser,
-and checked to contain the best configuration found so far.
+and checked to contain the best configuration found so far. A run with repeats (several seeds per
+configuration) is pruned on one row per configuration, the mean over its seeds (``repeats.per_config``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ import pandas as pd
 import yaml
 from sklearn.model_selection import KFold
 
+from ecgsearch.analysis.repeats import per_config
+from ecgsearch.analysis.run import analysed
 from ecgsearch.errors import UserError
+from ecgsearch.results.configs import has_repeats
 from ecgsearch.results.folder import PRUNED_FILE, SPACE_COPY, open_run
 from ecgsearch.search.features import COST_PREFIX, FIDELITY, feature_frame, target
 from ecgsearch.search.sampling import (
@@ -264,13 +268,21 @@ def _range_bounds(dist: Range, lo_u: float, hi_u: float, best: Any) -> tuple[Any
     return lo, hi
 
 
+def configurations(results: pd.DataFrame, column: str) -> pd.DataFrame:
+    """With repeats, one row per configuration: the mean over its analysed seeds; otherwise ``results``."""
+    if column not in results.columns or not has_repeats(results):
+        return results
+    return per_config(results[analysed(results, column)])
+
+
 def prune_space(spec: SearchSpec, document: Mapping[str, Any], results: pd.DataFrame,
                 settings: PruneSettings | None = None, **options: Any) -> PrunedSpace:
     """Prune ``spec`` (parsed from ``document``, the file's plain YAML values) by the ``results`` so far.
 
     settings: a ``PruneSettings`` (or its fields as keyword ``options``).
     """
-    pruner = _Pruner(spec, results, settings if settings is not None else PruneSettings(**options))
+    pruner = _Pruner(spec, configurations(results, f"val.{spec.metric}"),
+                     settings if settings is not None else PruneSettings(**options))
     new = copy.deepcopy(dict(document))
     section = new["space"]
     changes: list[Change] = []

@@ -1,7 +1,10 @@
 """A finished (or interrupted) run, read for analysis: its space file and its trials with a value.
 
 ``report`` and ``scale`` start here (through ``ecgsearch.results.open_run``), so a wrong folder or a run
-without a usable trial is one sentence that says what to pass instead.
+without a usable trial is one sentence that says what to pass instead. A run that trained each
+configuration with several seeds (``budget.repeats``) is analysed one point per configuration: ``trials``
+are the per-configuration means with their spread (``ecgsearch.analysis.repeats.per_config``) and
+``seed_rows`` the analysed rows of each seed.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ecgsearch.analysis.repeats import per_config
 from ecgsearch.data.cache import open_dataset
 from ecgsearch.data.prepare import prepare_data
 from ecgsearch.errors import UserError
 from ecgsearch.plugins import get_registries
 from ecgsearch.results import RESULTS_FILE, open_run
+from ecgsearch.results.configs import config_keys, has_repeats
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
@@ -30,7 +35,9 @@ ANALYSED = ("ok", "stopped")  # trained models with a measured value (stopped: b
 
 @dataclass(frozen=True)
 class RunData:
-    """A run's spec and results; ``trials`` are the analysed rows (ok/stopped with a finite value)."""
+    """A run's spec and results; ``trials`` are the analysed rows (ok/stopped with a finite value), one per
+    configuration: with repeats, the mean over its seeds (``per_config``), whose analysed rows are then
+    ``seed_rows`` (None for a run without repeats)."""
 
     run_dir: Path
     spec: SearchSpec
@@ -38,10 +45,29 @@ class RunData:
     trials: pd.DataFrame
     metric: str
     mode: str
+    seed_rows: pd.DataFrame | None = None
 
     @property
     def column(self) -> str:
         return f"val.{self.metric}"
+
+    @property
+    def repeated(self) -> bool:
+        """Whether ``trials`` average several seeds per configuration."""
+        return self.seed_rows is not None
+
+    @property
+    def analysed_rows(self) -> pd.DataFrame:
+        """Every analysed row of the results table, one per seed with repeats (``trials`` without)."""
+        return self.seed_rows if self.seed_rows is not None else self.trials
+
+    def seed_trial(self, trial_id: str) -> str:
+        """A trial of ``trial_id``'s configuration that has a folder: its first analysed seed with repeats,
+        ``trial_id`` itself without."""
+        if self.seed_rows is None:
+            return trial_id
+        rows = self.seed_rows[config_keys(self.seed_rows) == trial_id]
+        return str(rows["trial_id"].iloc[0]) if len(rows) else trial_id
 
 
 def load_run(run_dir: str | Path, metric: str | None = None, command: str = "report") -> RunData:
@@ -69,9 +95,17 @@ def analysed_trials(run_dir: str | Path, metric: str | None = None, command: str
     if metric != spec.metric:
         metrics = get_registries().metrics
         mode = "min" if metric == "loss" else metrics.get(metric).mode if metric in metrics.names() else mode
+    rows = results[analysed(results, column)]
+    repeated = has_repeats(rows)
+    trials = per_config(rows, intervals=(column, f"test.{metric}")) if repeated else rows
+    return RunData(run_dir=run.path, spec=spec, results=results, trials=trials, metric=metric, mode=mode,
+                   seed_rows=rows if repeated else None)
+
+
+def analysed(results: pd.DataFrame, column: str) -> pd.Series:
+    """Mask of the rows analysed on ``column``: ok or stopped, with a finite value."""
     values = pd.to_numeric(results[column], errors="coerce")
-    usable = results["status"].isin(ANALYSED) & values.map(lambda v: v is not None and math.isfinite(v))
-    return RunData(run_dir=run.path, spec=spec, results=results, trials=results[usable], metric=metric, mode=mode)
+    return results["status"].isin(ANALYSED) & values.map(lambda v: v is not None and math.isfinite(v))
 
 
 def train_records(spec: SearchSpec) -> int | None:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ecgsearch.analysis.pareto import non_dominated, pareto_front
+from ecgsearch.analysis.repeats import SD, spread
 from ecgsearch.analysis.scaling_ci import (
     ALPHA_BOUNDS,
     Intervals,
@@ -309,11 +310,13 @@ def envelope(x: Any, error: Any, bin_decades: float | None = BIN_DECADES) -> np.
 def scaling_points(frame: pd.DataFrame, metric: str, mode: str, axis: str, train_records: int | None = None,
                    bin_decades: float | None = BIN_DECADES) -> pd.DataFrame:
     """Every trial with a finite error and x > 0 on ``axis``: trial_id, x, error, pareto (bool: on the
-    Pareto front) and envelope (bool: what the law is fitted to, see ``envelope``)."""
+    Pareto front) and envelope (bool: what the law is fitted to, see ``envelope``); with repeats (a
+    configuration per row, ``repeats.per_config``) also ``error.sd``, the standard deviation over seeds."""
+    sd = spread(frame, metric_column(frame, metric))
     points = pd.DataFrame({
         "trial_id": frame["trial_id"].astype(str) if "trial_id" in frame else frame.index.astype(str),
-        "x": axis_values(frame, axis, train_records), "error": error_values(frame, metric, mode)},
-        index=frame.index)
+        "x": axis_values(frame, axis, train_records), "error": error_values(frame, metric, mode),
+        **({"error" + SD: sd} if sd is not None else {})}, index=frame.index)
     points = points[np.isfinite(points["x"]) & np.isfinite(points["error"]) & (points["x"] > 0)]
     front = pareto_front(points, "error", "min", cost="x")
     return points.assign(pareto=points.index.isin(front.index),

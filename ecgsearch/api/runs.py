@@ -56,7 +56,7 @@ class Search:
         from ecgsearch.plugins import get_registries
 
         manager = get_registries().manager
-        listener = display if display is not None else TrialLines(self.spec.budget.trials, self.spec.metric)
+        listener = display if display is not None else TrialLines(self.spec.budget.trainings, self.spec.metric)
         manager.register(listener)
         try:
             outcome = run_search(self.spec, self.out, resume=self.resume, display=display,
@@ -151,14 +151,18 @@ class Run:
 
     def analysed(self, metric: str | None = None, command: str = "load_run") -> RunData:
         """The trials with a value of ``val.<metric>`` (default: the run's), with the metric's direction;
-        refused in one sentence when no trial has one yet."""
+        refused in one sentence when no trial has one yet. With repeats, ``trials`` has one row per
+        configuration (the mean over its seeds, see ``best``) and ``seed_rows`` one per seed."""
         from ecgsearch.analysis.run import load_run as analysed_run  # deferred: the analysis imports SciPy
 
         return analysed_run(self.out_dir, metric, command=command)
 
     def best(self, n: int = 5, metric: str | None = None) -> pd.DataFrame:
         """The ``n`` best finished trials by ``val.<metric>`` (default: the searched metric), best first;
-        empty while no trial has finished with a value of the run's own metric."""
+        empty while no trial has finished with a value of the run's own metric. A run with repeats ranks its
+        configurations: each row the mean over the configuration's seeds (``trial_id`` is its ``config_id``),
+        with ``<metric column>.sd``, ``repeats`` (seeds averaged) and the 95% Student-t interval of the mean
+        ``val.<metric>.ci_low``/``.ci_high`` (``ecgsearch.analysis.repeats.per_config``)."""
         from ecgsearch.analysis.run import analysed_trials  # deferred: the analysis imports SciPy
 
         folder = self.folder
@@ -171,7 +175,8 @@ class Run:
 
     def pareto(self, x: str = "cost.flops", metric: str | None = None, group_by: str | None = None) -> pd.DataFrame:
         """The trials no other beats on both ``val.<metric>`` and the cost column ``x`` (``cost.params``,
-        ``latency.onnxruntime-cpu.p50_ms``, ...), cheapest first; ``group_by``: one front per value."""
+        ``latency.onnxruntime-cpu.p50_ms``, ...), cheapest first; ``group_by``: one front per value. With
+        repeats, the front of the configurations' means, with their spread columns (as ``best``'s)."""
         from ecgsearch.analysis.pareto import pareto_front  # deferred: the analysis imports SciPy
 
         data = self.analysed(metric, "pareto")
@@ -180,7 +185,8 @@ class Run:
     def scaling(self, axis: str = "compute", metric: str | None = None, pareto: bool = True,
                 level: float = 0.95) -> ScalingFit:
         """The power law ``E = E_inf + A x^-alpha`` of the error on ``axis`` (compute, parameters or data),
-        with its ``level`` intervals (``fit.ci``) and the reasons not to trust it (``fit.warnings``)."""
+        with its ``level`` intervals (``fit.ci``) and the reasons not to trust it (``fit.warnings``); with
+        repeats, fitted to one point per configuration (the mean over its seeds)."""
         # deferred: the analysis imports SciPy
         from ecgsearch.analysis.run import train_records
         from ecgsearch.analysis.scaling import fit_scaling

@@ -99,7 +99,8 @@ class Space:
     def summary(self) -> str:
         """The line ``ecgsearch validate`` prints after ``ok``."""
         spec = self.spec
-        return (f"{spec.name}: {spec.budget.trials} trials of {spec.budget.epochs} epochs, metric {spec.metric} "
+        seeds = f" x {spec.budget.repeats} seeds" if spec.budget.repeats > 1 else ""
+        return (f"{spec.name}: {spec.budget.trials} trials{seeds} of {spec.budget.epochs} epochs, metric {spec.metric} "
                 f"({spec.mode}), architectures {', '.join(spec.space.choices['architecture'])}, optimizers "
                 f"{', '.join(spec.space.choices['optimizer'])}")
 

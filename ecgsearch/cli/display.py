@@ -62,17 +62,29 @@ class RunDisplay:
 
 
 def best_table(best: pd.DataFrame, results: pd.DataFrame, metric: str) -> Table:
-    """A short table of the best trials, then the status counts."""
+    """A short table of the best trials, then the status counts. With repeats (``best`` holds configurations,
+    each the mean over its seeds, ``repeats`` of them) a metric reads ``mean ± sd (n=3)``."""
     counts = ", ".join(f"{n} {s}" for s, n in results["status"].value_counts().items()) if len(results) else "none"
-    table = Table(title=f"best trials by val.{metric}", caption=f"{len(results)} trials: {counts}")
+    seeds = " (configurations: mean ± sd over seeds)" if "repeats" in best.columns else ""
+    table = Table(title=f"best trials by val.{metric}{seeds}", caption=f"{len(results)} trials: {counts}")
     columns = ["trial_id", "architecture", "optimizer", f"val.{metric}", f"test.{metric}", "cost.flops",
                "cost.params", "epochs"]
     columns = [c for c in columns if c in best.columns]
     for col in columns:
         table.add_column(col, justify="left" if col in ("trial_id", "architecture", "optimizer") else "right")
     for _, row in best.iterrows():
-        table.add_row(*(_fmt(row[c]) for c in columns))
+        table.add_row(*(_cell(row, c) for c in columns))
     return table
+
+
+def _cell(row: pd.Series, column: str) -> str:
+    """``_fmt`` of a value; a mean over seeds with its standard deviation and count."""
+    sd = row.get(f"{column}.sd")
+    if column == "epochs":  # a count; with repeats the mean over seeds
+        return f"{row[column]:g}"
+    if sd is None or "repeats" not in row:
+        return _fmt(row[column])
+    return f"{_fmt(row[column])} ± {_fmt(float(sd))} (n={int(row['repeats'])})"
 
 
 def _fmt(value: Any) -> str:

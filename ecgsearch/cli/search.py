@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     search = prepare_search(args.file, args.out, args.trials, args.resume)  # the budget it started with on resume
     spec = search.spec
-    with RunDisplay(spec.budget.trials, spec.metric, spec.mode) as display:
+    with RunDisplay(spec.budget.trainings, spec.metric, spec.mode) as display:
         run = search.run(display)  # the display is a lifecycle-hook plugin like any logger
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(best_table(run.best(5), run.results, spec.metric))

@@ -7,7 +7,8 @@ only when complete (``meta.json`` is written last): a crash never leaves an entr
 ``open_dataset`` memory-maps the signals read-only, so trials share one copy through the page cache.
 
 Layout of ``cache_root/<key>/``: ``signals.npy`` (float32), ``targets.npy``, ``split.npy``,
-``record_ids.npy``, optionally ``groups.npy`` (each record's origin), ``meta.json`` (with the names, the
+``record_ids.npy``, optionally ``groups.npy`` (each record's origin) and ``patients.npy`` (each record's
+patient; entries built before it read as None), ``meta.json`` (with the names, the
 label groups and ``extra``), and ``work/`` (the
 source's scratch directory, where a ``SignalWriter`` may write the signals as it decodes them: that
 file is moved into place instead of written again).
@@ -40,6 +41,7 @@ CACHE_ENV = "ECGSEARCH_CACHE"
 META = "meta.json"
 ARRAYS = ("signals", "targets", "split", "record_ids")
 GROUPS = "groups"  # optional: groups.npy exists only for datasets that name each record's origin
+PATIENTS = "patients"  # optional: patients.npy exists only for datasets that know each record's patient
 
 
 def default_cache_root() -> Path:
@@ -123,6 +125,8 @@ def _write_entry(directory: Path, arrays: EcgArrays, dataset: str, key: str, fin
     }
     if arrays.groups is not None:
         columns[GROUPS] = np.asarray(arrays.groups).astype(str)
+    if arrays.patients is not None:
+        columns[PATIENTS] = np.asarray(arrays.patients).astype(str)
     for name, values in columns.items():
         np.save(directory / f"{name}.npy", values, allow_pickle=False)
         _fsync(directory / f"{name}.npy")
@@ -197,7 +201,7 @@ def open_dataset(entry: Path) -> EcgArrays:
         raise FileNotFoundError(f"{entry} is not a complete dataset cache entry; "
                                 "prepare it with ecgsearch.data.cache.prepare_dataset().")
     meta = json.loads((entry / META).read_text())
-    groups = entry / f"{GROUPS}.npy"
+    groups, patients = entry / f"{GROUPS}.npy", entry / f"{PATIENTS}.npy"
     return EcgArrays(
         signals=np.load(entry / "signals.npy", mmap_mode="r", allow_pickle=False),
         targets=np.load(entry / "targets.npy", allow_pickle=False),
@@ -209,4 +213,10 @@ def open_dataset(entry: Path) -> EcgArrays:
         extra=dict(meta.get("extra") or {}),
         groups=np.load(groups, allow_pickle=False) if groups.exists() else None,
         label_groups=dict(meta.get("label_groups") or {}),  # absent from entries built before label groups
+        patients=np.load(patients, allow_pickle=False) if patients.exists() else None,  # absent before patients
     )
+
+
+def entry_dataset(entry: Path) -> str:
+    """The dataset name a complete entry was built from (its ``meta.json``)."""
+    return str(json.loads((Path(entry) / META).read_text())["dataset"])

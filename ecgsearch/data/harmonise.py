@@ -9,6 +9,12 @@ the OOD dataset is skipped there (``Matched.missing``, logged once by the planne
 the dataset's targets stand for (RBBB: SNOMED 59118001 and 713427006) is positive when any of them is.
 
 The table is data: add a row (or a name to a row) to harmonise another class. A name appears in one row only.
+A merged class of equivalent codes (PhysioNet 2021's scored ``713427006|59118001``) means the concept its codes
+share.
+
+``match_task_classes`` is the rule an OOD dataset must pass, worded once for both places that apply it:
+``ecgsearch validate`` (``ecgsearch.space.evaluate``, where both datasets declare their targets,
+``DatasetInfo.target_names``) and the run's planner (``ecgsearch.train.ood.plan_evaluate``, on the prepared data).
 """
 
 from __future__ import annotations
@@ -68,15 +74,54 @@ class Matched:
     missing: list[str] = field(default_factory=list)
 
 
+def concept_of(name: str) -> str | None:
+    """The concept of one target name of ``TABLE``; a merged name ``a|b`` means the concept all its codes
+    share (None when they share none, or for a name outside the table)."""
+    table = concepts()
+    if name in table:
+        return table[name]
+    found = {table.get(part) for part in name.split("|")} if "|" in name else {None}
+    return found.pop() if len(found) == 1 else None
+
+
 def shared_classes(model: Sequence[str], targets: Sequence[str]) -> Matched:
     """Each model class matched to the OOD dataset's targets: the same name, else the same concept."""
     names = [str(t) for t in targets]
-    table = concepts()
+    theirs = {name: concept_of(name) for name in names}
     matched = Matched()
     for ours in map(str, model):
-        same = (ours,) if ours in names else tuple(t for t in names if ours in table and table.get(t) == table[ours])
+        concept = concept_of(ours)
+        same = (ours,) if ours in names else tuple(t for t in names if concept is not None and theirs[t] == concept)
         if same:
             matched.pairs.append((ours, same))
         else:
             matched.missing.append(ours)
     return matched
+
+
+class ClassMismatch(ValueError):
+    """An OOD dataset the trained task cannot be scored on; ``str()`` is what is wrong and how to fix it
+    (the caller puts the file, line and key in front)."""
+
+
+def match_task_classes(model: Sequence[str], targets: Sequence[str], task: str, dataset: str) -> Matched:
+    """``shared_classes``, refused with ``ClassMismatch`` when the dataset shares no class with the trained task,
+    or, for any task but ``multilabel``, lacks one of the model's targets (a multilabel model is scored on the
+    classes shared). model: the trained task's target names; targets: the OOD dataset's; task: the task kind
+    (in the message: ``a {task} model``); dataset: the OOD dataset's name."""
+    matched = shared_classes(model, targets)
+    if not matched.pairs:
+        raise ClassMismatch(f"dataset '{dataset}' shares no class with the trained task ({few(model)} vs "
+                            f"{few(targets)}); choose labels of it that the model's classes have a counterpart "
+                            "in, or remove the entry.")
+    if matched.missing and task != "multilabel":
+        raise ClassMismatch(f"a {task} model is scored only on data with every one of its targets, and dataset "
+                            f"'{dataset}' lacks {few(matched.missing)}; choose data with the same targets.")
+    return matched
+
+
+def few(names: Sequence[str], shown: int = 6) -> str:
+    """``a, b, c, d, e, f and 3 more``: the first names of a list, for a message."""
+    names = [str(n) for n in names]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

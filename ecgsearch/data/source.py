@@ -40,6 +40,10 @@ class EcgArrays:
         pooled macro average hides a family of classes the model cannot see. The dataset fills it from
         its own clinical knowledge when it builds the arrays (the cache keeps it) and leaves out a group
         without a member among the chosen targets; a group name holds no dot (it is part of a column name).
+    patients: optional ``(records,)`` strings, each record's patient (PTB-XL's and CODE-15%'s
+        ``patient_id``, the synthetic dataset's patients when ``records_per_patient`` > 1); None when the
+        dataset does not know patients. Two records of one patient are the positive pairs of the contrastive
+        task's ``positives: patient``. A record without a known patient gets an id of its own.
     """
 
     signals: np.ndarray
@@ -52,12 +56,13 @@ class EcgArrays:
     extra: dict[str, Any] = field(default_factory=dict)
     groups: np.ndarray | None = None
     label_groups: dict[str, list[str]] = field(default_factory=dict)
+    patients: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.signals)
         if self.signals.ndim != 3:
             raise ValueError(f"signals must be (records, leads, samples), got shape {self.signals.shape}")
-        for name in ("targets", "split", "record_ids", "groups"):
+        for name in ("targets", "split", "record_ids", "groups", "patients"):
             if getattr(self, name) is not None and len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} rows but signals has {n}")
         if self.targets.shape[1] != len(self.target_names):

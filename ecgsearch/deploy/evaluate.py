@@ -49,7 +49,7 @@ def evaluate_run(run_dir: str | Path, evaluate_file: str | None = None, progress
     run = open_run(run_dir, COMMAND)
     spec = run.spec
     if evaluate_file is not None:
-        evaluate, ctx = load_evaluate(evaluate_file, spec.data, get_registries())
+        evaluate, ctx = load_evaluate(evaluate_file, spec.data, spec.task.name, get_registries())
     elif spec.evaluate is not None:
         evaluate, ctx = spec.evaluate, Context(spec.path, spec.lines)
     else:

@@ -58,6 +58,7 @@ def result_row(config: Mapping[str, Any], result: Mapping[str, Any], status: str
         status = "stopped"
     row: dict[str, Any] = {
         "trial_id": config["_trial_id"],
+        "config_id": config.get("_config_id", config["_trial_id"]),  # shared by the repeats of one configuration
         "status": status,
         "error": error if error is not None else result.get("error"),
         **{c: result.get(c, params.get(c, OPTIONAL_CHOICES.get(c))) for c in CHOICE_COLUMNS},

@@ -43,6 +43,7 @@ from ecgsearch.results.folder import recorded_trials, write_run_record
 from ecgsearch.search.candidates import input_shape
 from ecgsearch.search.factory import make_searcher
 from ecgsearch.search.problem import SchedulerRun
+from ecgsearch.search.repeats import RepeatedSearcher
 from ecgsearch.search.warm_start import WarmPoint, load_warm_start
 from ecgsearch.space.messages import Context
 from ecgsearch.space.spec import with_trials
@@ -236,6 +237,8 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
     screen = latency_screen(plan, out_dir, spec.seed, candidate_models(spec, cache_entry))
     shape = input_shape(open_dataset(cache_entry), spec.task.name, spec.task.params, spec.encoders)
     searcher: Any = make_searcher(spec, shape, OBJECTIVE, screen=screen, warm_start=warm_start(spec))
+    if spec.budget.repeats > 1:  # each configuration with several seeds; the searcher learns their mean
+        searcher = RepeatedSearcher(searcher, spec.budget.repeats)
     if spec.budget.max_concurrent:
         searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.budget.max_concurrent)
     budget = search_budget(spec, out_dir)  # budget.time / gpu_hours, over every resume (engine.budget)
@@ -244,7 +247,7 @@ def build_tuner(spec: SearchSpec, out_dir: Path, cache_entry: Path, resume: bool
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(metric=OBJECTIVE, mode=spec.mode, search_alg=searcher,
-                                    scheduler=make_scheduler(spec), num_samples=spec.budget.trials,
+                                    scheduler=make_scheduler(spec), num_samples=spec.budget.trainings,
                                     reuse_actors=True,  # a fresh worker per trial pays seconds of imports
                                     trial_dirname_creator=lambda trial: f"{trial.config.get('_trial_id', trial.trial_id)}"),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=storage_of(out_dir).tune_root, verbose=0,

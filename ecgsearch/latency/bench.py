@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ecgsearch.analysis.pareto import pareto_front
+from ecgsearch.analysis.repeats import per_config
 from ecgsearch.data.cache import open_dataset
 from ecgsearch.errors import UserError
 from ecgsearch.latency.backend import backend_status
@@ -31,6 +32,7 @@ from ecgsearch.results import (
     column_order,
     read_results,
 )
+from ecgsearch.results.configs import config_keys, ranked
 
 if TYPE_CHECKING:
     from ecgsearch.space import SearchSpec
@@ -43,7 +45,9 @@ REFERENCE_PREFIX = "reference."  # the PyTorch model's metric, computed next to 
 
 
 def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run_dir: Path) -> list[str]:
-    """Trial ids with saved weights: the best by the run metric, its Pareto front vs FLOPs, or all."""
+    """Trial ids with saved weights: the best by the run metric, its Pareto front vs FLOPs, or all. With repeats
+    (several seeds per configuration) best and pareto compare configurations by their mean over seeds and
+    measure one seed of each chosen configuration, its best (the latency of a configuration's seeds is one)."""
     if which not in SELECTIONS:
         raise UserError(f"--trials: '{which}' is not a selection (allowed: {', '.join(SELECTIONS)}); "
                         "pass best, pareto or all.")
@@ -53,11 +57,13 @@ def select_trials(results: pd.DataFrame, metric: str, mode: str, which: str, run
     if which == "all":
         chosen = weighted
     else:
-        ok = weighted[(weighted["status"] == "ok") & np.isfinite(values.loc[weighted.index])]
-        if which == "best":
-            chosen = ok.sort_values(key, ascending=mode == "min").head(1)
+        ok = ranked(weighted[(weighted["status"] == "ok") & np.isfinite(values.loc[weighted.index])], key, mode)
+        representatives = ok[~config_keys(ok).duplicated()]  # each configuration's best seed, best first
+        if which == "best" or not len(ok):
+            chosen = representatives.head(1)
         else:
-            chosen = pareto_front(ok, metric, mode, cost="cost.flops") if len(ok) else ok
+            front = pareto_front(per_config(ok), metric, mode, cost="cost.flops")
+            chosen = representatives[config_keys(representatives).isin(front["trial_id"])]
     if chosen.empty:
         raise UserError(f"{run_dir}: no trial with saved weights{'' if which == 'all' else ' and a ' + key} to "
                         f"measure for --trials {which}; run the search longer or choose --trials all.")

@@ -130,7 +130,7 @@ def epochs_section(runs: Runs, out: Path, style: Style) -> Section:
                       "help that run.")
     curves = {}
     for run, label in zip(runs.runs, runs.labels):
-        trial_id = str(best_trial(run)["trial_id"])
+        trial_id = run.seed_trial(str(best_trial(run)["trial_id"]))  # with repeats: a seed of the best configuration
         history = epoch_history(run.run_dir, trial_id, runs.column)
         if history.frame is None:
             section.notes.append(f"{label}: no per-epoch history of its best trial {trial_id}: {history.reason}.")

@@ -16,6 +16,7 @@ from typing import Mapping, Protocol, Sequence
 import pandas as pd
 
 from ecgsearch.analysis.loss_to_loss import LossToLossFit
+from ecgsearch.analysis.repeats import spread
 from ecgsearch.analysis.scaling import ScalingFit
 from ecgsearch.report import plots
 from ecgsearch.report.html import Image, Plot
@@ -82,10 +83,11 @@ class PngFigures:
                groups: Sequence[str]) -> list[Image]:
         """A figure per group for FLOPs, one for the first group for the other costs."""
         images = []
+        bars = "; each dot a configuration's mean over its seeds, ± 1 sd" if spread(trials, metric) is not None else ""
         for group in groups if cost == "cost.flops" else groups[:1]:
             path = plots.pareto_plot(trials, metric, mode, cost, group,
                                      self.out / f"pareto_{slug(cost)}_by_{group}.png", cost_label)
-            images.append(Image(path.name, f"{metric} vs {cost_label}, front per {group}"))
+            images.append(Image(path.name, f"{metric} vs {cost_label}, front per {group}{bars}"))
         return images
 
     def top_trials(self, ranked: pd.DataFrame, metric: str, caption: str) -> None:

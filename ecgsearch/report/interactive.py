@@ -21,6 +21,7 @@ import pandas as pd
 from ecgsearch.analysis.loss_to_loss import LossToLossFit
 from ecgsearch.analysis.pareto import FRONT_GROUP, POOLED, latency_columns, pareto_front
 from ecgsearch.analysis.progress import best_so_far
+from ecgsearch.analysis.repeats import REPEATS, SD, spread
 from ecgsearch.analysis.run import ANALYSED
 from ecgsearch.analysis.scaling import ScalingFit
 from ecgsearch.report.figures import slug
@@ -78,7 +79,7 @@ def hover_texts(results: pd.DataFrame, metric: str) -> dict[str, str]:
     (those that apply), ``metric``, costs and p50 latencies; its status and error when it has no value."""
     groups = [[c for c in ("architecture", "optimizer", "schedule") if c in results.columns],
               sorted(c for c in results.columns if c.startswith("hp.")),
-              [c for c in (metric, "cost.flops", "cost.params", "epochs") if c in results.columns]
+              [c for c in (metric, metric + SD, REPEATS, "cost.flops", "cost.params", "epochs") if c in results.columns]
               + [c for c in latency_columns(results) if c.endswith(".p50_ms")]]
     texts = {}
     for row in results.to_dict("records"):
@@ -139,6 +140,15 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
+def error_bars(rows: pd.DataFrame, metric: str, color: str) -> dict[str, Any] | None:
+    """The bars of ± one standard deviation over seeds of ``metric`` (None without repeats)."""
+    sd = spread(rows, metric)
+    if sd is None:
+        return None
+    return {"type": "data", "array": np.nan_to_num(sd).tolist(), "visible": True, "color": _rgba(color, 0.45),
+            "thickness": 1, "width": 2}
+
+
 def _button(label: str, visible: list[bool]) -> dict[str, Any]:
     return {"label": esc(label), "method": "restyle", "args": [{"visible": visible}]}
 
@@ -149,6 +159,8 @@ class PlotlyFigures:
 
     def __init__(self, run: RunData) -> None:
         self.hover = hover_texts(run.results, run.column)
+        if run.repeated:  # a configuration's point: its mean, sd and seeds (trial_id is the config_id)
+            self.hover.update(hover_texts(run.trials, run.column))
 
     def _texts(self, trial_ids: Any, extra: Sequence[str] | None = None) -> list[str]:
         texts = [self.hover.get(str(t), f"<b>trial {esc(t)}</b>") for t in trial_ids]
@@ -197,7 +209,8 @@ class PlotlyFigures:
                 color, shown, key = COLORS[i % len(COLORS)], group == first, f"{group}={name}"
                 fig.add_trace(go.Scatter(x=rows[cost], y=rows[metric], mode="markers", name=esc(name), legendgroup=key,
                                          showlegend=False, visible=shown, text=self._texts(rows["trial_id"]),
-                                         marker={"color": color, "size": 7, "opacity": 0.35}, hovertemplate=HOVER))
+                                         marker={"color": color, "size": 7, "opacity": 0.35}, hovertemplate=HOVER,
+                                         error_y=error_bars(rows, metric, color)))
                 fig.add_trace(go.Scatter(x=front[cost], y=front[metric], mode="lines+markers", line_shape="hv",
                                          name=esc(f"{name} ({len(front)} on front / {len(rows)})"), legendgroup=key,
                                          visible=shown, text=self._texts(front["trial_id"]),
@@ -215,6 +228,8 @@ class PlotlyFigures:
         caption = (f"{metric} vs {cost_label}: every trial (faint; hover for its configuration) and the front per "
                    f"group; the menu (top right) shows the fronts per {by}, or one group alone; click a legend "
                    "entry to hide that group")
+        if spread(trials, metric) is not None:
+            caption += "; each dot is a configuration's mean over its seeds, its bar ± 1 sd over the seeds"
         return [self._plot(fig, f"pareto-{slug(cost)}", caption)]
 
     def top_trials(self, ranked: pd.DataFrame, metric: str, caption: str) -> Plot:
@@ -318,16 +333,18 @@ class PlotlyFigures:
         texts = pd.Series(self._texts(points["trial_id"], where), index=points.index)
         used = points["trial_id"].isin(fit.trial_ids) if fit is not None else points["envelope"]
         left_out = points["pareto"] & ~used
+        faint = FAINT if group is None else color
         for mask, name, marker, listed in (
-                (pd.Series(True, index=points.index), "trials",
-                 {"color": FAINT if group is None else color, "size": 6, "opacity": 0.35}, group is None),
+                (pd.Series(True, index=points.index), "trials", {"color": faint, "size": 6, "opacity": 0.35},
+                 group is None),
                 (left_out, "Pareto-optimal, not used",
                  {"color": color, "size": 9, "symbol": "circle-open", "line": {"width": 1.5}}, group is None),
                 (used, "used by the fit (lowest per cost bin)", {"color": color, "size": 9}, True)):
             fig.add_trace(go.Scatter(x=points.loc[mask, "x"], y=points.loc[mask, "error"], mode="markers",
                                      name=name if group is None else esc(f"{group}: {name}"), marker=marker,
                                      text=texts[mask].tolist(), hovertemplate=HOVER, legendgroup=group,
-                                     showlegend=listed))
+                                     showlegend=listed, error_y=error_bars(points[mask], "error", faint)
+                                     if name == "trials" else None))
 
     def _law(self, fig: Any, points: pd.DataFrame, fit: ScalingFit, color: str, group: str | None = None) -> None:
         """The fitted law and its band onto a scaling figure; for the single law (no ``group``) also the

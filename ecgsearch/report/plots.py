@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from ecgsearch.analysis.loss_to_loss import LossToLossFit
 from ecgsearch.analysis.pareto import pareto_front
 from ecgsearch.analysis.progress import best_so_far
+from ecgsearch.analysis.repeats import spread
 from ecgsearch.analysis.scaling import ScalingFit
 
 DPI = 110
@@ -60,14 +61,19 @@ def styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 def pareto_plot(frame: pd.DataFrame, metric: str, mode: str, cost: str, group_by: str, path: Path,
                 cost_label: str, style: dict[str, tuple[str, str]] | None = None) -> Path:
-    """Every trial (faint) and each group's Pareto front (a step line) of ``metric`` against ``cost``;
-    ``style`` gives a group's colour and marker (default: colours in order, round markers)."""
+    """Every trial (faint; with repeats a configuration's mean, with a bar of ± one standard deviation over
+    its seeds) and each group's Pareto front (a step line) of ``metric`` against ``cost``; ``style`` gives a
+    group's colour and marker (default: colours in order, round markers)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     fronts = pareto_front(frame, metric, mode, cost=cost, group_by=group_by)
     for i, (name, rows) in enumerate(frame.groupby(group_by, sort=True)):
         color, marker = (style or {}).get(str(name), (_COLORS[i % len(_COLORS)], "o"))
         ax.scatter(rows[cost], rows[metric], s=16, color=color, marker=marker, alpha=0.35)
+        sd = spread(rows, metric)
+        if sd is not None:
+            ax.errorbar(rows[cost], rows[metric], yerr=sd, fmt="none", ecolor=color, elinewidth=0.9, alpha=0.45,
+                        label="± 1 sd over seeds" if i == 0 else None)
         front = fronts[fronts["group"] == str(name)]
         ax.step(front[cost], front[metric], where="post", color=color, lw=1.8, marker=marker, ms=5,
                 label=f"{name} ({len(front)} on front / {len(rows)})")
@@ -172,6 +178,10 @@ def _scaling_points(ax: Any, points: pd.DataFrame, fit: ScalingFit | None, color
     left_out = points[points["pareto"] & ~used]
     ax.scatter(points["x"], points["error"], s=14, color=_FAINT if group is None else color, alpha=0.35,
                label="trials" if group is None else None)
+    sd = spread(points, "error")
+    if sd is not None:  # repeats: each point a configuration's mean over its seeds
+        ax.errorbar(points["x"], points["error"], yerr=sd, fmt="none", ecolor=_FAINT if group is None else color,
+                    elinewidth=0.8, alpha=0.45, label="± 1 sd over seeds" if group is None else None)
     ax.scatter(left_out["x"], left_out["error"], s=30, facecolors="none", edgecolors=color, zorder=3,
                label="Pareto-optimal, not used" if group is None else None)
     ax.scatter(points.loc[used, "x"], points.loc[used, "error"], s=30, color=color, zorder=3,

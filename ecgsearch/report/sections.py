@@ -22,6 +22,7 @@ from ecgsearch.analysis.loss_to_loss import LossToLossError, LossToLossFit, fit_
 from ecgsearch.analysis.pareto import hypervolume, latency_columns, pareto_front
 from ecgsearch.analysis.progress import trial_values
 from ecgsearch.analysis.prune import MIN_TRIALS as PRUNE_MIN_TRIALS
+from ecgsearch.analysis.repeats import HIGH, LEVEL, LOW, REPEATS, SD, describe
 from ecgsearch.analysis.run import RunData
 from ecgsearch.analysis.scaling import (
     AXES,
@@ -52,13 +53,37 @@ def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if c in frame.columns]
 
 
+def _cell(row: pd.Series, column: str) -> str:
+    """A table cell: the value; a metric averaged over seeds as ``mean ± sd (n=3)``."""
+    sd = row.get(column + SD)
+    return fmt(row[column]) if sd is None else f"{_plus_minus(row[column], sd)} (n={int(row[REPEATS])})"
+
+
+def trials_table(caption: str, frame: pd.DataFrame, columns: list[str]) -> Table:
+    """A row per trial (per configuration with repeats) of ``columns``; each column with an interval of its
+    mean over seeds (``<column>.ci_low``/``.ci_high``) has it in a column of its own, after the others."""
+    intervals = [c for c in columns if c + LOW in frame.columns]
+    header = [*columns, *(f"{c} {LEVEL:.0%} interval" for c in intervals)]
+    rows = [[*(_cell(row, c) for c in columns), *(f"[{fmt(row[c + LOW], 3)}, {fmt(row[c + HIGH], 3)}]"
+                                                  for c in intervals)] for _, row in frame.iterrows()]
+    return Table(caption, header, rows)
+
+
+def _averaged(run: RunData, what: str) -> str:
+    """With repeats, the sentence that says ``what`` (dots, rows) are means over seeds; empty otherwise."""
+    if not run.repeated:
+        return ""
+    return (f" With repeats, {what} a configuration: the mean over its seeds ± their standard deviation, and the "
+            f"{LEVEL:.0%} Student-t interval of the mean.")
+
+
 def best_section(run: RunData, figures: Figures, n: int = 5) -> Section:
     ordered = run.trials.sort_values(run.column, ascending=run.mode == "min")
     ranked = ordered.head(n)
     columns = _present(ranked, [*IDENTITY, run.column, f"test.{run.metric}", "cost.flops", "cost.params", "epochs"])
-    section = Section("Best trials", "best", f"The {len(ranked)} best trials by {run.column} ({run.mode}).",
-                      tables=[Table(f"best trials by {run.column}", columns,
-                                    [[fmt(row[c]) for c in columns] for _, row in ranked.iterrows()])])
+    section = Section("Best trials", "best", f"The {len(ranked)} best trials by {run.column} ({run.mode})."
+                      + _averaged(run, "each row is"),
+                      tables=[trials_table(f"best trials by {run.column}", ranked, columns)])
     top = ordered.head(TOP_TRIALS)
     section.show(figures.top_trials(top, run.column,
                                     f"the {len(top)} best trials by {run.column}, one line each (the best at the top "
@@ -91,7 +116,7 @@ def pareto_section(run: RunData, figures: Figures) -> Section:
     section = Section("Pareto fronts", "pareto",
                       f"A trial is on the front when no other trial reaches a better {run.column} at the same or "
                       "lower cost. Faint dots are all trials; lines join each group's front. Read the front from "
-                      "left to right: each step up is what the extra cost buys.")
+                      "left to right: each step up is what the extra cost buys." + _averaged(run, "each dot is"))
     costs = _cost_columns(trials)
     if not costs:
         section.notes.append("The results have no cost columns (cost.flops, cost.params, latency); there is no "
@@ -104,8 +129,8 @@ def pareto_section(run: RunData, figures: Figures) -> Section:
     cost = costs[0]
     front = pareto_front(trials, run.column, run.mode, cost=cost)
     columns = _present(front, [*IDENTITY, run.column, *costs])
-    section.tables.append(Table(f"the pooled front of {run.column} vs {cost_label(cost)} ({len(front)} trials)",
-                                columns, [[fmt(row[c]) for c in columns] for _, row in front.iterrows()]))
+    section.tables.append(trials_table(f"the pooled front of {run.column} vs {cost_label(cost)} ({len(front)} trials)",
+                                       front, columns))
     if groups:
         section.tables.append(hypervolume_table(trials, run.metric, run.mode, cost, groups[0]))
     return section
@@ -563,8 +588,12 @@ def summary_rows(run: RunData) -> list[tuple[str, str]]:
     return [("run folder", str(run.run_dir)), ("space", f"{spec.name} (seed {spec.seed})"),
             ("data", f"{spec.data.dataset}, task {spec.task.name}"),
             ("metric", f"{run.column} ({run.mode})"),
-            ("trials", f"{len(run.results)} ({counts}); {len(run.trials)} analysed (ok or stopped, with a value)"),
-            ("budget", f"{spec.budget.trials} trials x {spec.budget.epochs} epochs, scheduler {spec.budget.scheduler}")]
+            ("trials", f"{len(run.results)} ({counts}); {len(run.analysed_rows)} analysed (ok or stopped, with a "
+                       "value)"),
+            *([("repeats", describe(run.trials))] if run.repeated else []),
+            ("budget", f"{spec.budget.trials} trials x {spec.budget.epochs} epochs"
+                       f"{f' x {spec.budget.repeats} seeds' if spec.budget.repeats > 1 else ''}, "
+                       f"scheduler {spec.budget.scheduler}")]
 
 
 def all_sections(run: RunData, figures: Figures, surrogate: str, folds: int, bootstrap: int, seed: int,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.configs import ranked
 from ecgsearch.results.names import (
     BEST_CHECKPOINT,
     ESTIMATOR_DIR,
@@ -138,7 +139,8 @@ class RunFolder:
         return load_weights(path)  # weights_only: a checkpoint holding code is refused, never run
 
     def choose_trial(self, trial_id: str | None, results: pd.DataFrame | None = None) -> str:
-        """The requested trial, or the best finished one by the run's metric."""
+        """The requested trial, or the best finished one by the run's metric (with repeats, of the configuration
+        best by its mean over seeds, the seed with the best value: ``configs.ranked``)."""
         results = self.results() if results is None else results
         if trial_id is not None:
             if trial_id not in set(results["trial_id"]):
@@ -155,7 +157,7 @@ class RunFolder:
         if ok.empty:
             raise UserError(f"{self.path}: every finished trial is an estimator model, and {self.command} serves "
                             "networks only; add a network architecture to the space and run again.")
-        return str(ok.sort_values(key, ascending=self.spec.mode == "min").iloc[0]["trial_id"])
+        return str(ranked(ok, key, self.spec.mode).iloc[0]["trial_id"])
 
 
 def open_run(run_dir: str | Path, command: str) -> RunFolder:

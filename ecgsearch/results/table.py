@@ -40,7 +40,7 @@ from ecgsearch.results.rowlog import (
 RESULTS_FILE = "results.parquet"
 RESULTS_LOG = LOG_FILE
 STATUSES = ("ok", "failed", "diverged", "stopped", "pruned")
-LEADING = ["trial_id", "status", "error", "architecture", "optimizer", "schedule"]
+LEADING = ["trial_id", "config_id", "status", "error", "architecture", "optimizer", "schedule"]
 TRAILING = ["seed", "epochs", "train_seconds", "cost.params", "cost.macs", "cost.flops"]
 COMPACT_FRACTION = 0.25  # the log is folded into the parquet file once it holds this share of its rows
 

@@ -10,14 +10,12 @@ adds the private keys every trial needs (trial id, training seed, costs) through
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from typing import Any
 
 from ray.tune.search import Searcher
 
 from ecgsearch.search.problem import SearchProblem
-from ecgsearch.search.state import StatefulSearcher
+from ecgsearch.search.state import StatefulSearcher, restore_bytes, saved_bytes
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +75,8 @@ class ConstrainedSearcher(StatefulSearcher):
 
     def get_state(self) -> dict[str, Any]:
         """The next trial index, the id map, and the inner searcher's own saved state (as bytes)."""
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "inner.pkl")
-            self.inner.save(path)
-            with open(path, "rb") as f:
-                inner = f.read()
-        return {"next": self._next, "inner_ids": dict(self._inner_ids), "inner": inner}
+        return {"next": self._next, "inner_ids": dict(self._inner_ids), "inner": saved_bytes(self.inner)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._next, self._inner_ids = state["next"], dict(state["inner_ids"])
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "inner.pkl")
-            with open(path, "wb") as f:
-                f.write(state["inner"])
-            self.inner.restore(path)
+        restore_bytes(self.inner, state["inner"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import tempfile
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -25,3 +27,21 @@ class StatefulSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.set_state(pickle.load(f))
+
+
+def saved_bytes(searcher: Searcher) -> bytes:
+    """What ``searcher.save`` writes, as bytes (a wrapping searcher keeps its inner searcher's state so)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "inner.pkl")
+        searcher.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def restore_bytes(searcher: Searcher, state: bytes) -> None:
+    """``searcher.restore`` from the bytes ``saved_bytes`` returned."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "inner.pkl")
+        with open(path, "wb") as f:
+            f.write(state)
+        searcher.restore(path)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pandas as pd
 
 from ecgsearch.errors import UserError
+from ecgsearch.results.configs import config_keys, config_mean, has_repeats
 from ecgsearch.results.names import prior_costs
 from ecgsearch.results.table import RESULTS_FILE, RESULTS_LOG, read_results
 from ecgsearch.search.features import HP_PREFIX, VAL_PREFIX
@@ -103,7 +104,8 @@ def _numbers(row: Mapping[str, Any], columns: Sequence[str]) -> dict[str, float]
 
 
 def warm_points(space: Space, frame: pd.DataFrame, metric: str) -> tuple[list[WarmPoint], Counter]:
-    """The rows of one results table usable in ``space`` (``metric``: the ``val.*`` column)."""
+    """The rows of one results table usable in ``space`` (``metric``: the ``val.*`` column); with repeats, one
+    point per configuration, its metrics the means over the seeds with a value (as a search with repeats learns)."""
     ignored: Counter = Counter()
     if metric not in frame.columns:
         ignored[f"without {metric}"] += len(frame)
@@ -114,7 +116,11 @@ def warm_points(space: Space, frame: pd.DataFrame, metric: str) -> tuple[list[Wa
     costs = prior_costs(frame.columns)
     metrics = [c for c in frame.columns if c.startswith(VAL_PREFIX)]
     points = []
-    for row in frame[finite].to_dict("records"):
+    usable = frame[finite]
+    if has_repeats(usable):
+        usable = usable.assign(**{c: config_mean(usable, c) for c in metrics})
+        usable = usable[~config_keys(usable).duplicated()]
+    for row in usable.to_dict("records"):
         config = as_config(space, row)
         if config is None:
             ignored["outside the space"] += 1

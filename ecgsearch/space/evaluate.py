@@ -16,7 +16,10 @@ evaluate:
 Each entry gives the columns ``ood.<name>.loss`` and ``ood.<name>.<metric>`` (every metric of the task). A
 ``data`` section without ``dataset`` (or naming the run's) changes the run's own data section; naming another
 dataset starts afresh, like ``transfer.pretrain.data``. An OOD dataset's classes are matched to the model's by
-clinical meaning (``ecgsearch.data.harmonise``) and one sharing none with the trained task is refused here.
+clinical meaning (``ecgsearch.data.harmonise``): one sharing none with the trained task (or, for a task other than
+multilabel, lacking one of its targets) is refused here, before any data is read, when both data sections' targets
+follow from their parameters (``DatasetInfo.target_names``); otherwise when the run prepares it
+(``ecgsearch.train.ood.plan_evaluate``), with the same sentence (``harmonise.match_task_classes``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 from typing import Any
 
 from ecgsearch.data.corrupt import KINDS, Corruption, default_name
+from ecgsearch.data.harmonise import ClassMismatch, match_task_classes
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
@@ -39,9 +43,13 @@ NAME_RULE = "a name of at most 40 letters, digits and underscores starting with 
             "ood.<name>.*)"
 
 
-def parse_evaluate(ctx: Context, value: Any, data: DataSpec, registries: Registries, where: str = "evaluate"
-                   ) -> EvaluateSpec:
-    """The section's corruptions and datasets, every value checked, every name unique."""
+def parse_evaluate(ctx: Context, value: Any, data: DataSpec, task: str, registries: Registries,
+                   where: str = "evaluate") -> EvaluateSpec:
+    """The section's corruptions and datasets, every value checked, every name unique, every dataset's classes
+    checked against the trained task's where both are known from the parameters (``_check_classes``).
+
+    data: the run's data section (the model's targets); task: the run's task kind.
+    """
     section = mapping(ctx, where, value, "a mapping of corruptions and datasets")
     check_keys(ctx, where, section, EVALUATE_KEYS, "an evaluate setting")
     corruptions = tuple(_parse_corruption(ctx, item_key(f"{where}.corruptions", i), item)
@@ -52,19 +60,21 @@ def parse_evaluate(ctx: Context, value: Any, data: DataSpec, registries: Registr
         raise ctx.error(where, "the section names no corruption and no dataset; list some under corruptions or "
                         "datasets, or remove the section")
     _check_unique(ctx, where, corruptions, datasets)
+    for i, dataset in enumerate(datasets):
+        _check_classes(ctx, f"{item_key(f'{where}.datasets', i)}.data", dataset.data, data, task, registries)
     return EvaluateSpec(corruptions=corruptions, datasets=datasets)
 
 
-def load_evaluate(path: str, data: DataSpec, registries: Registries) -> tuple[EvaluateSpec, Context]:
+def load_evaluate(path: str, data: DataSpec, task: str, registries: Registries) -> tuple[EvaluateSpec, Context]:
     """The ``evaluate:`` section of a YAML file that holds only that section (``evaluate-run --evaluate``), and
-    the file's context (its lines, for the messages of later checks)."""
+    the file's context (its lines, for the messages of later checks); data and task: the run's."""
     document, lines = load_yaml(read_text(path), str(path))
     ctx = Context(str(path), lines)
     section = mapping(ctx, "", document, "a mapping with one key, evaluate")
     check_keys(ctx, "", section, ("evaluate",), "the evaluate section (this file holds only that)")
     if section.get("evaluate") is None:
         raise ctx.error("evaluate", MISSING_PROBLEM)
-    return parse_evaluate(ctx, section["evaluate"], data, registries), ctx
+    return parse_evaluate(ctx, section["evaluate"], data, task, registries), ctx
 
 
 def _items(ctx: Context, key: str, value: Any) -> list[Any]:
@@ -108,6 +118,21 @@ def _parse_dataset(ctx: Context, key: str, value: Any, data: DataSpec, registrie
     name = _name(ctx, f"{key}.name", entry["name"])
     own = mapping(ctx, f"{key}.data", entry["data"])
     return OodDataSpec(name=name, data=parse_data_over(ctx, own, data, registries, f"{key}.data"))
+
+
+def _check_classes(ctx: Context, key: str, ood: DataSpec, data: DataSpec, task: str,
+                   registries: Registries) -> None:
+    """The run's rule for an OOD dataset's classes (``harmonise.match_task_classes``), applied before any data is
+    read where both datasets declare the targets their parameters give (``DatasetInfo.target_names``); where
+    either is known only from the data, the run checks it once it has prepared both."""
+    model = registries.datasets.get(data.dataset).known_targets(data.params)
+    theirs = registries.datasets.get(ood.dataset).known_targets(ood.params)
+    if model is None or theirs is None:
+        return
+    try:
+        match_task_classes(model, theirs, task, ood.dataset)
+    except ClassMismatch as problem:
+        raise ctx.error(key, str(problem)) from None
 
 
 def _name(ctx: Context, key: str, value: Any) -> str:

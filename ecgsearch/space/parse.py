@@ -120,7 +120,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
         transfer, added = parse_transfer(ctx, document["transfer"], data, registries)
         space = with_param(space, *added)
     tracking = optional("tracking", lambda c, v: parse_tracking(c, v, registries, check_trackers), {})
-    evaluate = optional("evaluate", lambda c, v: parse_evaluate(c, v, data, registries), None)
+    evaluate = optional("evaluate", lambda c, v: parse_evaluate(c, v, data, task.name, registries), None)
     spec = SearchSpec(
         path=ctx.source,
         name=name,

@@ -73,6 +73,8 @@ BUDGET_FIELDS = {
     "time": Duration(),
     "gpu_hours": _POSITIVE,
     "on_budget": OneOf(ON_BUDGET, "finish or stop"),
+    # seeds per configuration (ecgsearch.search.repeats; docs/space-file.md#budget)
+    "repeats": _POSITIVE_INT,
 }
 RESOURCE_FIELDS = {"cpu": Number(low=0, high=4096, low_open=True), "gpu": Number(low=0, high=1024),
                    "data_on_gpu": Switch(allow_auto=True), "compile": Switch()}  # ecgsearch.train.accel

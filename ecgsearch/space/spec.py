@@ -52,6 +52,12 @@ class BudgetSpec:
     time: float | None = None  # the whole search's wall time in seconds, over all its resumes
     gpu_hours: float | None = None  # GPU hours the trials may reserve in all (resources.gpu x trial wall time)
     on_budget: str = "finish"  # when time or GPU hours run out: running trials finish, or stop at their next epoch
+    repeats: int = 1  # seeds each configuration is trained with (ecgsearch.search.repeats)
+
+    @property
+    def trainings(self) -> int:
+        """Trials Tune runs: every configuration once per repeat."""
+        return self.trials * self.repeats
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,15 @@ class TrialContext:
         return new > old if self.mode == "max" else new < old
 
 
+REPEAT_SEED_STRIDE = 1_000_003  # larger than any trial index, so no repeat's seed is another trial's
+
+
+def repeat_seed(seed: int, config: Mapping[str, Any]) -> int:
+    """``seed`` for the configuration's repeat (``budget.repeats``; the private key ``_repeat``, 0 without
+    repeats): repeat 0 keeps it, repeat r adds r x ``REPEAT_SEED_STRIDE``."""
+    return seed + int(config.get("_repeat", 0)) * REPEAT_SEED_STRIDE
+
+
 def private_keys(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k.startswith("_")}
 

@@ -39,13 +39,14 @@ def train_epoch(setup: TrialSetup, generator: torch.Generator) -> tuple[float, i
         x = random_crop(records, setup.samples, generator)  # x itself when not cropping
         x = setup.augment(x, generator, setup.data.sampling_rate)  # x itself when off
         y = setup.train_y[idx]
+        rows = None if setup.train_rows is None else setup.train_rows[idx.numpy()]
         if stepper is None:
-            loss = batch_loss(setup.task, setup.model, Batch(x, records, y, setup.samples, rate, generator))
+            loss = batch_loss(setup.task, setup.model, Batch(x, records, y, setup.samples, rate, generator, rows))
         else:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with stepper.autocast():
                 loss = batch_loss(setup.task, setup.model, Batch(x, records.to(device, non_blocking=True), y,
-                                                                 setup.samples, rate, generator))
+                                                                 setup.samples, rate, generator, rows))
         if not torch.isfinite(loss):
             raise Diverged(f"training loss became {loss.item()} at sample {seen}")
         setup.optimizer.zero_grad(set_to_none=True)

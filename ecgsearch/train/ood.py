@@ -21,10 +21,9 @@ import torch
 
 from ecgsearch.data.cache import open_dataset
 from ecgsearch.data.corrupt import Corruption, corrupt
-from ecgsearch.data.harmonise import shared_classes
+from ecgsearch.data.harmonise import ClassMismatch, match_task_classes
 from ecgsearch.data.prepare import prepare_data
 from ecgsearch.data.source import EcgArrays
-from ecgsearch.errors import UserError
 from ecgsearch.results.folder import checkpoint_path, load_weights
 from ecgsearch.space.messages import Context
 from ecgsearch.space.yamlio import item_key
@@ -83,27 +82,16 @@ def plan_evaluate(evaluate: EvaluateSpec | None, seed: int, task: str, target_en
         entry = prepare_data(spec.data, f"{where}: {key}", progress)
         ood = open_dataset(entry)
         check_matching_data(ood, target, where, key)
-        matched = shared_classes(list(target.target_names), ood.target_names)
-        if not matched.pairs:
-            raise UserError(f"{where}: {key}: dataset '{spec.data.dataset}' shares no class with the trained task "
-                            f"({_few(target.target_names)} vs {_few(ood.target_names)}); choose labels of it "
-                            "that the model's classes have a counterpart in, or remove the entry.")
-        if len(matched.pairs) < len(target.target_names) and task != "multilabel":
-            raise UserError(f"{where}: {key}: a {task} model is scored only on data with every one of its "
-                            f"targets, and dataset '{spec.data.dataset}' lacks {_few(matched.missing)}; choose "
-                            "data with the same targets.")
+        try:  # the rule ecgsearch validate applies too, where both datasets declare their targets
+            matched = match_task_classes(list(target.target_names), ood.target_names, task, spec.data.dataset)
+        except ClassMismatch as problem:
+            raise ctx.error(key, str(problem)) from None
         if matched.missing:
             log.warning("evaluate %s: %d of the model's classes have no counterpart in dataset '%s' and are "
                         "skipped there: %s", spec.name, len(matched.missing), spec.data.dataset,
                         ", ".join(matched.missing))
         datasets.append(OodDataPlan(spec.name, str(entry), tuple(matched.pairs)))
     return EvaluatePlan(corruptions=evaluate.corruptions, datasets=tuple(datasets), seed=seed)
-
-
-def _few(names: Sequence[str], shown: int = 6) -> str:
-    names = [str(n) for n in names]
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 @dataclass

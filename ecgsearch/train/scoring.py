@@ -71,12 +71,13 @@ def _task_loss(setup: TrialSetup, idx: np.ndarray) -> tuple[np.ndarray, np.ndarr
         y = torch.from_numpy(np.ascontiguousarray(setup.data.targets[rows]))
         x = center_crop(records, setup.samples)
         if setup.stepper is None:
-            loss = batch_loss(setup.task, setup.model, Batch(x, records, y, setup.samples, setup.data.sampling_rate))
+            loss = batch_loss(setup.task, setup.model,
+                              Batch(x, records, y, setup.samples, setup.data.sampling_rate, rows=rows))
         else:
             x, records, y = (t.to(setup.device, non_blocking=True) for t in (x, records, y))
             with setup.stepper.autocast():
                 loss = batch_loss(setup.task, setup.model,
-                                  Batch(x, records, y, setup.samples, setup.data.sampling_rate))
+                                  Batch(x, records, y, setup.samples, setup.data.sampling_rate, rows=rows))
         if not torch.isfinite(loss):
             raise Diverged(f"the task's loss became {loss.item()} on the {len(idx)} records being scored")
         total += float(loss) * len(rows)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ecgsearch.data.augment import Augmentation
-from ecgsearch.data.cache import open_dataset
+from ecgsearch.data.cache import entry_dataset, open_dataset
 from ecgsearch.data.source import EcgArrays
 from ecgsearch.plugins import get_registries
 from ecgsearch.space.model import AUGMENT_PREFIX
@@ -20,7 +20,7 @@ from ecgsearch.train.context import TrialContext, hyperparameters, input_samples
 from ecgsearch.train.costs import model_costs
 from ecgsearch.train.precision import Stepper, make_stepper, trial_device
 from ecgsearch.train.schedules import Schedule, ScheduleRun, steps_per_epoch
-from ecgsearch.train.tasks import attach_task, fit_task
+from ecgsearch.train.tasks import attach_task, fit_task, use_task_data
 
 
 @dataclass
@@ -42,6 +42,7 @@ class TrialSetup:
     schedule_name: str = OPTIONAL_CHOICES["schedule"]
     stepper: Stepper | None = None  # None: fp32 on the CPU, no clipping
     extras: torch.nn.Module | None = None  # the task's own modules (a decoder, a projection head), if any
+    train_rows: np.ndarray | None = None  # the dataset rows of train_x (Batch.rows), when known
 
     @property
     def device(self) -> torch.device:
@@ -88,6 +89,7 @@ def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.n
 
     fraction = float(resolved.params.get("data_fraction", 1.0)) if fraction is None else fraction
     train_idx = training_records(data, fraction, context.seed)
+    use_task_data(task, data, train_idx, entry_dataset(Path(context.cache_entry)))  # before copying the records
     train_x = torch.from_numpy(np.ascontiguousarray(data.signals[train_idx]))
     train_y = torch.from_numpy(np.ascontiguousarray(data.targets[train_idx]))
     fit_task(task, train_y.numpy(), data.target_names)
@@ -100,7 +102,7 @@ def build_trial(config: Mapping[str, Any], context: TrialContext, model: torch.n
     stepper = None if (precision, clip, device.type) == ("fp32", 0.0, "cpu") else \
         make_stepper(precision, clip, device, trainable)
     return TrialSetup(data, model, optimizer, task, batch_size, train_x, train_y, arch_name, opt_name, samples,
-                      augment, schedule, schedule_name, stepper, extras)
+                      augment, schedule, schedule_name, stepper, extras, train_idx)
 
 
 def setup_costs(setup: TrialSetup) -> dict[str, int]:

@@ -13,9 +13,13 @@ A task that must see the inputs (a self-supervised one: masked reconstruction, c
 ``Batch`` (the model input, the stored record before cropping, targets, the generator) wherever it would
 call ``loss(model(x), targets)``. Such a task may own extra modules (a decoder, a projection head):
 ``attach(model, leads, samples, stored)`` builds them for the model and returns them (an ``nn.Module``),
-the trial trains them with the model and drops them after pretraining. A task with ``batch_loss`` may have no ``scores``: its
-only metric is its loss (``val.loss``). When it runs the model more than once per record (two views), it
-says so in ``forward_passes`` (the training compute, ``cost.train_flops``, counts each pass).
+the trial trains them with the model and drops them after pretraining. A task with ``batch_loss`` may
+have no ``scores``: its only metric is its loss (``val.loss``). When it runs the model more than once per
+record (two views), it says so in ``forward_passes`` (the training compute, ``cost.train_flops``, counts
+each pass). A task that
+draws other records than the batch's (the contrastive task's patient positives: another record of the same
+patient) defines ``use_data(data, train_rows, dataset)``: the trial gives it the opened ``EcgArrays``, the
+rows it trains on and the dataset's name before any step, and ``Batch.rows`` says which rows a batch holds.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class Batch:
     samples: the model's input length; sampling_rate: Hz.
     generator: the trial's generator (draws masks and views reproducibly); None in evaluation, where the
         task draws from its own fixed seed so every epoch is scored on the same masks and views.
+    rows: the records' row indices in the dataset (``EcgArrays``), for a task that looks up other records of
+        the same patient (``use_data``); None where the caller does not give them.
     """
 
     x: torch.Tensor
@@ -62,6 +68,7 @@ class Batch:
     samples: int
     sampling_rate: float
     generator: torch.Generator | None = None
+    rows: np.ndarray | None = None
 
 
 def batch_loss(task: Any, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -77,6 +84,14 @@ def attach_task(task: Any, model: torch.nn.Module, leads: int, samples: int, sto
     the model's input length and the stored records' length), trained with it; None for a task without any."""
     attach = getattr(task, "attach", None)
     return None if attach is None else attach(model, leads, samples, stored)
+
+
+def use_task_data(task: Any, data: Any, train_rows: np.ndarray, dataset: str) -> None:
+    """Give a task its optional ``use_data(data, train_rows, dataset)``: the opened ``EcgArrays``, the training
+    rows the trial trains on, and the dataset's name (for its messages), before any step."""
+    use = getattr(task, "use_data", None)
+    if use is not None:
+        use(data, train_rows, dataset)
 
 
 def fit_task(task: Any, train_targets: np.ndarray, target_names: Sequence[str]) -> None:

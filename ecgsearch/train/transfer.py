@@ -37,7 +37,7 @@ from ecgsearch.plugins import get_registries
 from ecgsearch.space.messages import Context
 from ecgsearch.space.transfer import FREEZE_PARAM, MODE_PARAM, fraction_param
 from ecgsearch.space.yamlio import item_key
-from ecgsearch.train.context import Diverged, TrialContext, hyperparameters
+from ecgsearch.train.context import Diverged, TrialContext, hyperparameters, repeat_seed
 from ecgsearch.train.costs import TRAIN_FLOPS_PER_FORWARD
 from ecgsearch.train.encoder_cache import encoder_key, encoder_lock, key_seed, load_encoder, save_encoder
 from ecgsearch.train.fusion import check_fusable, fuse
@@ -218,7 +218,7 @@ def start_transfer(config: Mapping[str, Any], context: TrialContext, seed: int) 
         source_context = pretrain_context(context, pretrain)
         fraction = float(resolved.params.get(fractions[index], 1.0))
         key = encoder_key(active, {**dataclasses.asdict(pretrain), "data_fraction": fraction}, fractions,
-                          context.seed) if plan.cache and context.out_dir else ""
+                          repeat_seed(context.seed, config)) if plan.cache and context.out_dir else ""
         first_seed = key_seed(key) if key else seed + SEED_STRIDE * index
         torch.manual_seed(first_seed)  # without the cache, the first: the from-scratch model's initial weights
         sources.append((build_trial(config, source_context, fraction=fraction), source_context, pretrain, key,

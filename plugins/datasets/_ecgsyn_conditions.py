@@ -205,12 +205,16 @@ def mean_heart_rate(z: np.ndarray, rate: float, start: float, stop: float, reque
 
 
 def synthesize(seed: int, index: int, labels: set[str], seconds: float,
-               sampling_rate: float) -> tuple[np.ndarray, Intervals]:
+               sampling_rate: float, patient: int | None = None) -> tuple[np.ndarray, Intervals]:
     """One record's 12 standard leads in mV, ``(12, round(seconds * sampling_rate))`` float64, and its
     intervals. Randomness comes only from ``(seed, index)``, so a record is the same in any worker.
+    patient: the record's patient when a patient has several records: the waves (heart rate, timings,
+    amplitudes) and lead geometry then come from ``(seed, patient)``, shared by the patient's records,
+    and only the beat-to-beat variation, the first beat's phase, noise and wander from the record.
     """
     rng = np.random.default_rng([seed, 0, index])
-    params, intervals = draw_waves(rng, labels)
+    traits = rng if patient is None else np.random.default_rng([seed, 5, patient])
+    params, intervals = draw_waves(traits, labels)
     rate = internal_rate(float(sampling_rate))
     offset = rng.uniform(0.05, 0.3)  # random phase of the first beat
     z = ecgsyn_trace(params, seconds + 0.35, rate, np.random.default_rng([seed, 1, index]))
@@ -222,7 +226,7 @@ def synthesize(seed: int, index: int, labels: set[str], seconds: float,
     flat = np.abs(np.diff(trace, prepend=trace[0]))
     trace -= np.median(trace[flat <= np.quantile(flat, 0.3)])  # isoelectric line at 0 mV
     ptp = max(float(np.ptp(trace)), 1e-9)
-    gain, slope_gain = lead_matrix(rng, labels)
+    gain, slope_gain = lead_matrix(traits, labels)
     leads = gain[:, None] * (trace / ptp) + slope_gain[:, None] * (slope / ptp)
     hr = mean_heart_rate(z, rate, offset, offset + samples / sampling_rate, params.heart_rate)
     return leads + lead_noise(rng, samples, sampling_rate), intervals._replace(hr_bpm=hr)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -37,3 +37,13 @@ def chosen_columns(values: np.ndarray, names: Sequence[str], chosen: str | list[
         return values, list(names)
     index = [list(names).index(name) for name in chosen]
     return np.ascontiguousarray(values[:, index]), list(chosen)
+
+
+def named_targets(value: Any, kinds: Mapping[str, Sequence[str]], names: Sequence[str]) -> list[str] | None:
+    """The target names a ``targets`` value gives, as ``build`` names them (``DatasetInfo.target_names``): a
+    kind's names, or the listed ``names`` in the listed order; None for a value ``check_targets`` refuses."""
+    if isinstance(value, str):
+        return list(kinds[value]) if value in kinds else None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v in names for v in value):
+        return list(value)
+    return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from ecgsearch import (
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1  # bump when the arrays built from the same files change
+READER_VERSION = 2  # bump when the arrays built from the same files change; 2: patient ids
 CLASSES = ("1dAVb", "RBBB", "LBBB", "SB", "ST", "AF")
 FILE_RATE = 400.0
 FILE_SAMPLES = 4096
@@ -141,6 +141,7 @@ class Code15:
             signals=signals, targets=targets, target_names=list(CLASSES), split=split,
             sampling_rate=self.sampling_rate, leads=list(self.leads),
             record_ids=exams["exam_id"].astype(str).to_numpy(),
+            patients=patient_keys(exams["patient_id"].to_numpy()),
             extra={
                 "class_counts": {name: int(n) for name, n in zip(CLASSES, targets.sum(axis=0))},
                 "split_counts": {name: int((split == name).sum()) for name in ("train", "val", "test")},
@@ -211,6 +212,25 @@ class Code15:
         return np.array(["train", "val", "test"])[group[inverse]]
 
 
+def patient_keys(patient_ids: np.ndarray) -> np.ndarray:
+    """Each exam's patient as text (``EcgArrays.patients``: ``500.0`` -> ``500``); an exam without a patient id
+    is its own patient (``exam<row>``), as in ``assign_splits``."""
+    keys = []
+    for i, value in enumerate(patient_ids):
+        if value != value:  # NaN: no patient id
+            keys.append(f"exam{i}")
+        elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+            keys.append(str(int(value)))
+        else:
+            keys.append(str(value))
+    return np.array(keys, dtype=str)
+
+
+def target_names(params: Mapping[str, Any]) -> list[str]:
+    """The target names (``DatasetInfo.target_names``): the six abnormalities, whatever the parameters."""
+    return list(CLASSES)
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
@@ -219,6 +239,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
                     "patient-level split",
         factory=Code15,
         label_sets={"abnormalities": LabelSet(("multilabel",), doc="1dAVb, RBBB, LBBB, SB, ST, AF")},
+        target_names=target_names,
         requires=("h5py", "pandas", "scipy"),
         install_hint="pip install h5py pandas scipy",
         params={
@@ -226,7 +247,8 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "sampling_rate": float_param(*SAMPLING_RATE_RANGE, doc="resampled rate (Hz)"),
             "seconds": float_param(0, FILE_SAMPLES / FILE_RATE, low_open=True,
                                    doc="the central `seconds` of each tracing"),
-            "leads": list_param("str", choices=STANDARD_LEADS, ignore_case=True, nullable=True, doc="lead names (null: 12)"),
+            "leads": list_param("str", choices=STANDARD_LEADS, ignore_case=True, nullable=True,
+                                doc="lead names (null: 12)"),
             "val_fraction": float_param(0, 0.5, low_open=True, high_open=True,
                                         doc="validation share of exams, by patient (no patient in two splits)"),
             "test_fraction": float_param(0, 0.5, low_open=True, high_open=True, doc="test share of exams, by patient"),

@@ -21,7 +21,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from ecgsearch import (
     standard_leads,
 )
 from ecgsearch_plugins._delineation import DelineationError, beat_intervals, delineate, positive_median
-from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, targets_param
+from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, named_targets, targets_param
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +267,12 @@ class DeepFakeEcg:
         }
 
 
+def target_names(params: Mapping[str, Any]) -> list[str] | None:
+    """The target names the data parameters give (``DatasetInfo.target_names``): the 4 intervals or the listed
+    ones."""
+    return named_targets(params.get("targets", "intervals"), {"intervals": TARGET_NAMES}, TARGET_NAMES)
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
@@ -277,6 +283,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         label_param="targets",
         label_sets={"intervals": LabelSet(("regression", "probabilistic"), members=TARGET_NAMES,
                                           doc="HR, PR, QRS, QT measured on lead II")},
+        target_names=target_names,
         requires=("deepfakeecg", "neurokit2"),
         install_hint="pip install deepfake-ecg",
         params={

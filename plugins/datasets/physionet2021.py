@@ -39,7 +39,7 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -481,6 +481,12 @@ class PhysioNet2021:
                                  ",".join(rec["dx"]), part, rec["path"]])
 
 
+def target_names(params: Mapping[str, Any]) -> list[str] | None:
+    """The target names the data parameters give (``DatasetInfo.target_names``): the 26 scored classes, or None
+    for ``classes: all`` (every code seen in the records read)."""
+    return list(SCORED_CLASSES) if params.get("classes", "scored") == "scored" else None
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
@@ -491,6 +497,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         label_param="classes",
         label_sets={"scored": LabelSet(("multilabel",), doc="the 26 scored classes"),
                     "all": LabelSet(("multilabel",), doc="every SNOMED-CT code")},
+        target_names=target_names,
         evaluator="ecgsearch_plugins.datasets._challenge_eval:evaluate",
         requires=("scipy",),
         install_hint="pip install scipy",
@@ -498,8 +505,9 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "root": str_param(doc="the training folder (records one or two levels down)"),
             "sampling_rate": float_param(1, 10_000, doc="resampled rate (Hz)"),
             "seconds": float_param(0, 3600, low_open=True, doc="records are cropped (centre) or zero-padded to this"),
-            "leads": either(int_param(choices=tuple(LEAD_SETS)), list_param("str", choices=STANDARD_LEADS, ignore_case=True),
-                            nullable=True, doc="a Challenge lead set or a list of lead names (null: 12)"),
+            "leads": either(int_param(choices=tuple(LEAD_SETS)),
+                            list_param("str", choices=STANDARD_LEADS, ignore_case=True), nullable=True,
+                            doc="a Challenge lead set or a list of lead names (null: 12)"),
             "classes": str_param("scored", "all",
                                  doc="`scored`: the 26 scored classes, equivalent codes merged; `all`: every code"),
             "folds": int_param(3, 1000, doc="folds of `split: kfold`"),

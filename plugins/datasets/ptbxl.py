@@ -58,7 +58,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -84,7 +84,7 @@ from ecgsearch import (
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 2  # bump when the arrays built from the same files change; 2: label groups in the entry
+READER_VERSION = 3  # bump when the arrays built from the same files change; 2: label groups; 3: patient ids
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")  # the label groups, in the benchmark's order
 STATEMENT_SETS = ("superdiagnostic", "subdiagnostic", "diagnostic", "form", "rhythm", "all")
 FEATURES = "features"  # the label set of PTB-XL+ regression targets
@@ -107,6 +107,24 @@ FEATURE_ALIASES = {
     "QT": ("QT_Int_Global", "qt_ms"), "QTC": ("QT_IntBazett_Global", "qtc_ms"), "RR": ("RR_Mean_Global", "rr_ms"),
 }
 DEFAULT_TARGETS = ("HR", "PR", "QRS", "QT")
+# The target names of each statement set as label_columns derives them from the published statement table
+# (PTB-XL 1.0.x scp_statements.csv), known before any file is read (DatasetInfo.target_names; the tests compare
+# them with label_columns on the real table).
+_PUBLISHED_STATEMENTS = {
+    "subdiagnostic": "AMI CLBBB CRBBB ILBBB IMI IRBBB ISCA ISCI ISC_ IVCD LAFB/LPFB LAO/LAE LMI LVH NORM NST_ PMI "
+                     "RAO/RAE RVH SEHYP STTC WPW _AVB",
+    "diagnostic": "1AVB 2AVB 3AVB ALMI AMI ANEUR ASMI CLBBB CRBBB DIG EL ILBBB ILMI IMI INJAL INJAS INJIL INJIN INJLA "
+                  "IPLMI IPMI IRBBB ISCAL ISCAN ISCAS ISCIL ISCIN ISCLA ISC_ IVCD LAFB LAO/LAE LMI LNGQT LPFB LVH NDT "
+                  "NORM NST_ PMI RAO/RAE RVH SEHYP WPW",
+    "form": "ABQRS DIG HVOLT INVT LNGQT LOWT LPR LVOLT NDT NST_ NT_ PAC PRC(S) PVC QWAVE STD_ STE_ TAB_ VCLVH",
+    "rhythm": "AFIB AFLT BIGU PACE PSVT SARRH SBRAD SR STACH SVARR SVTAC TRIGU",
+}
+PUBLISHED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "superdiagnostic": tuple(sorted(SUPERCLASSES)),
+    **{name: tuple(codes.split()) for name, codes in _PUBLISHED_STATEMENTS.items()},
+    "all": tuple(sorted({code for name in ("diagnostic", "form", "rhythm")  # the 71 statements
+                         for code in _PUBLISHED_STATEMENTS[name].split()})),
+}
 
 
 def label_columns(statements: Any, labels: str) -> tuple[list[str], dict[str, str]]:
@@ -161,6 +179,26 @@ def subset_halves(database: Any, statements: Any) -> np.ndarray:
     halves = np.empty(len(database), dtype="<U1")
     halves[order] = np.resize(np.array(SUBSETS), len(order))
     return halves
+
+
+def patient_ids(database: Any) -> np.ndarray | None:
+    """Each row's ``patient_id`` as text (``15709.0`` -> ``15709``); a row without one is its own patient
+    (``ecg<ecg_id>``); None when the table has no such column. ``strat_fold`` keeps a patient in one fold."""
+    if "patient_id" not in database.columns:
+        return None
+    ids = []
+    for ecg_id, value in zip(database.index, database["patient_id"]):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number == number and number.is_integer():
+            ids.append(str(int(number)))
+        elif number == number or (isinstance(value, str) and value.strip()):
+            ids.append(str(value).strip())
+        else:
+            ids.append(f"ecg{ecg_id}")
+    return np.array(ids, dtype=str)
 
 
 def feature_column(name: str) -> tuple[str, str]:
@@ -369,6 +407,7 @@ class PtbXl:
             signals=signals, targets=targets, target_names=names, split=split,
             sampling_rate=self.sampling_rate, leads=list(self.leads),
             record_ids=np.array([str(i) for i in database.index]),
+            patients=patient_ids(database),
             extra={"labels": self.labels, **self._summary(targets, names, split), **chosen},
             label_groups=self._label_groups(),
         )
@@ -440,6 +479,17 @@ _STATEMENTS = {
 }
 
 
+def target_names(params: Mapping[str, Any]) -> list[str] | None:
+    """The target names the data parameters give (``DatasetInfo.target_names``): a statement set's in the
+    published statement table, or the feature targets' names (``hr_bpm``, a column name as it is)."""
+    labels = params.get("labels", "superdiagnostic")
+    if labels == FEATURES:
+        targets = params.get("targets") or DEFAULT_TARGETS
+        return [feature_column(t)[1] for t in targets] if all(isinstance(t, str) for t in targets) else None
+    columns = PUBLISHED_COLUMNS.get(RENAMED.get(labels, labels)) if isinstance(labels, str) else None
+    return None if columns is None else list(columns)
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     multilabel = {name: LabelSet(("multilabel",), single_label="single_label", doc=doc)
@@ -457,6 +507,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             **{old: LabelSet(("multilabel",), single_label="single_label", doc=f"former name of {new}",
                              deprecated=f"labels: {new}") for old, new in RENAMED.items()},
         },
+        target_names=target_names,
         requires=("wfdb", "pandas", "scipy"),
         install_hint="pip install wfdb pandas scipy",
         params={

@@ -7,7 +7,10 @@ same metrics and reports apply as on the real Challenge data. Each record is wri
 ``workdir/records/`` as a Challenge ``.hea``/``.mat`` pair and the arrays are what the physionet2021
 reader decodes from those files (so they are quantised like real data, and ``PhysioNet2021(root=...)``
 can read the folder too). ``targets="intervals"`` swaps the labels for regression targets known by
-construction: HR (bpm), PR, QRS and QT (ms). The physiology lives in ``_ecgsyn_conditions``, the file
+construction: HR (bpm), PR, QRS and QT (ms). ``records_per_patient`` > 1 makes several records per
+patient (they share the patient's labels, heart rate, wave shapes and lead geometry, differ in beat-to-beat
+variation, the first beat's phase, noise and baseline wander, and stay in one split), with patient ids
+for the contrastive task's ``positives: patient``. The physiology lives in ``_ecgsyn_conditions``, the file
 format in ``_synthetic_wfdb``; this module validates parameters, generates records in parallel and
 splits them.
 """
@@ -24,7 +27,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -44,7 +47,7 @@ from ecgsearch import (
 )
 from ecgsearch_plugins.datasets import _ecgsyn_conditions as cond
 from ecgsearch_plugins.datasets import _synthetic_wfdb as wfdb
-from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, targets_param
+from ecgsearch_plugins.datasets._targets import check_targets, chosen_columns, named_targets, targets_param
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,10 @@ def record_name(index: int) -> str:
 
 
 def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float, sampling_rate: float,
-                    leads: tuple[str, ...], folder: str) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
-    """Generate, write and read back records ``start .. start + len(labels)`` (a worker task).
+                    leads: tuple[str, ...], folder: str,
+                    per_patient: int = 1) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
+    """Generate, write and read back records ``start .. start + len(labels)`` (a worker task); record
+    ``i``'s patient is ``i // per_patient`` (per_patient 1: each record is its own patient, as before).
 
     Returns the signals as read, ``(records, leads, samples)`` float32, the Dx codes as read, and the
     intervals as constructed, ``(records, 4)``. Writing and reading here keeps the file work parallel.
@@ -72,9 +77,11 @@ def _generate_chunk(start: int, labels: np.ndarray, *, seed: int, seconds: float
     for offset, row in enumerate(labels):
         index = start + offset
         codes = [code for code, flag in zip(cond.CLASSES, row) if flag]
-        record, known = cond.synthesize(seed, index, set(codes), seconds, sampling_rate)
+        patient = index // per_patient
+        record, known = cond.synthesize(seed, index, set(codes), seconds, sampling_rate,
+                                        patient=patient if per_patient > 1 else None)
         hea = wfdb.write_record(Path(folder), record_name(index), record, sampling_rate, cond.STANDARD_LEADS,
-                                codes, *wfdb.demographics(seed, index))
+                                codes, *wfdb.demographics(seed, patient))
         signal, codes_read = wfdb.read_back(hea, leads)
         signals.append(signal)
         dx.append(codes_read)
@@ -89,18 +96,22 @@ class SyntheticEcg:
     the wanted channel order; seed: everything random derives from it; val/test_fraction: split sizes;
     targets: ``labels`` (9 SNOMED codes, multilabel) or ``intervals`` (``hr_bpm, pr_ms, qrs_ms,
     qt_ms``, regression), or a list of those interval names to keep only them (``["qrs_ms"]``); workers:
-    processes generating records (0: ``min(2, cpu_count)``; 1: in this process). The split depends on the
-    labels in both modes, so both see the same records in each part.
+    processes generating records (0: ``min(2, cpu_count)``; 1: in this process); records_per_patient:
+    consecutive records of one patient (the last patient may have fewer), who share labels and waveform
+    traits and one split; 1 (default): every record its own patient, no patient ids. The split depends on
+    the labels in both modes, so both see the same records in each part.
     """
 
     def __init__(self, records: int = 1200, sampling_rate: float = 100, seconds: float = 10,
                  leads: Sequence[str] | None = None, seed: int = 0, val_fraction: float = 0.15,
-                 test_fraction: float = 0.15, workers: int = 0, targets: str | Sequence[str] = "labels") -> None:
+                 test_fraction: float = 0.15, workers: int = 0, targets: str | Sequence[str] = "labels",
+                 records_per_patient: int = 1) -> None:
         check_int("synthetic", "records", records, low=MIN_RECORDS)
         check_number("synthetic", "sampling_rate", sampling_rate, *SAMPLING_RATE_RANGE, what="a number of Hz")
         check_number("synthetic", "seconds", seconds, *SECONDS_RANGE)
         self.split = SplitShares.checked("synthetic", val_fraction, test_fraction, seed)
         check_int("synthetic", "workers", workers, note=", 0 for automatic")
+        check_int("synthetic", "records_per_patient", records_per_patient, low=1)
         self.targets = check_targets("synthetic", targets, TARGETS, cond.INTERVAL_NAMES)
         self.records = int(records)
         self.sampling_rate = float(sampling_rate)
@@ -108,6 +119,13 @@ class SyntheticEcg:
         self.leads = standard_leads(leads, "synthetic", cond.STANDARD_LEADS)
         self.seed = self.split.seed
         self.workers = int(workers)
+        self.per_patient = int(records_per_patient)
+        self.patients = math.ceil(self.records / self.per_patient)
+        if self.patients < len(cond.CLASSES) + 2:
+            raise ValueError(
+                f"synthetic: records={self.records} with records_per_patient={self.per_patient} makes "
+                f"{self.patients} patients; at least {len(cond.CLASSES) + 2} are needed (one per class in "
+                "training, one each for validation and test): add records or lower records_per_patient.")
         self.n_val, self.n_test = self.split.counts(self.records)
         n_train = self.records - self.n_val - self.n_test
         if n_train < len(cond.CLASSES):
@@ -122,6 +140,8 @@ class SyntheticEcg:
             "records": self.records, "sampling_rate": self.sampling_rate, "seconds": self.seconds,
             "leads": list(self.leads), **self.split.fingerprint(), "targets": self.targets,
             "generator": GENERATOR_VERSION,
+            # only when set: entries built before the parameter stay valid (their arrays are the same)
+            **({"records_per_patient": self.per_patient} if self.per_patient > 1 else {}),
         }
 
     def resolved_workers(self) -> int:
@@ -138,12 +158,13 @@ class SyntheticEcg:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in [*folder.glob("SYN*.hea"), *folder.glob("SYN*.mat")]:
             stale.unlink()  # a smaller rebuild in the same workdir must not leave extra records behind
-        drawn = cond.assign_labels(self.records, self.seed)
+        patient_of = np.arange(self.records) // self.per_patient
+        drawn = cond.assign_labels(self.patients, self.seed)[patient_of]  # a patient's records share labels
         signals, dx, intervals = self._generate(drawn, folder, progress)
         labels = np.array([[code in codes for code in cond.CLASSES] for codes in dx], dtype=np.float32)
         if not np.array_equal(labels, drawn):  # the reader lost or invented a code: never train on that
             raise RuntimeError(f"synthetic: the Dx codes read back from {folder} differ from those written.")
-        split = self.assign_splits(labels)
+        split = self.assign_splits(labels, patient_of)
         log.info("generated %d synthetic ECGs (%d leads, %g Hz, %g s) in %.1f s", self.records,
                  len(self.leads), self.sampling_rate, self.seconds, time.perf_counter() - started)
         if self.targets == "labels":
@@ -154,6 +175,7 @@ class SyntheticEcg:
             signals=signals, targets=targets, target_names=names, split=split,
             sampling_rate=self.sampling_rate, leads=list(self.leads),
             record_ids=np.array([record_name(i) for i in range(self.records)]),
+            patients=np.array([f"P{p + 1:05d}" for p in patient_of]) if self.per_patient > 1 else None,
             extra={**self._extra(labels, split), "records_dir": str(folder),
                    "interval_ranges": {name: [round(float(intervals[:, k].min()), 1),
                                               round(float(intervals[:, k].max()), 1)]
@@ -171,7 +193,7 @@ class SyntheticEcg:
         chunks = [(start, min(start + size, self.records)) for start in range(0, self.records, size)]
         task = functools.partial(_generate_chunk, seed=self.seed, seconds=self.seconds,
                                  sampling_rate=self.sampling_rate, leads=tuple(self.leads),
-                                 folder=str(folder))
+                                 folder=str(folder), per_patient=self.per_patient)
         report = progress or (lambda done, total, what: None)
         report(0, self.records, PROGRESS_WHAT)
         log.info("generating %d synthetic ECGs with %d worker process(es)", self.records, workers)
@@ -199,18 +221,28 @@ class SyntheticEcg:
                 raise
         return signals, dx, intervals
 
-    def assign_splits(self, targets: np.ndarray) -> np.ndarray:
-        """Random train/val/test by seed; one positive record of every class is kept in train."""
-        order = np.random.default_rng([self.seed, 3]).permutation(self.records)
+    def assign_splits(self, targets: np.ndarray, patient_of: np.ndarray | None = None) -> np.ndarray:
+        """Random train/val/test by seed; one positive record of every class is kept in train. Whole patients
+        are split (``patient_of``: each record's patient, consecutive; None: every record its own), validation
+        and test taking patients until they hold their share of records."""
+        patient_of = np.arange(self.records) if patient_of is None else np.asarray(patient_of)
+        starts = np.flatnonzero(np.r_[True, patient_of[1:] != patient_of[:-1]])
+        stops = np.r_[starts[1:], len(patient_of)]
+        units = np.maximum.reduceat(targets, starts, axis=0)  # a patient is positive if a record is
+        order = np.random.default_rng([self.seed, 3]).permutation(len(starts))
         anchors: list[int] = []
-        for column in range(targets.shape[1]):
-            if not any(targets[i, column] for i in anchors):
-                anchors.append(next(int(i) for i in order if targets[i, column] and i not in anchors))
+        for column in range(units.shape[1]):
+            if not any(units[i, column] for i in anchors):
+                anchors.append(next(int(i) for i in order if units[i, column] and i not in anchors))
         anchored = set(anchors)
-        rest = [int(i) for i in order if i not in anchored]
         split = np.full(self.records, "train", dtype="<U5")
-        split[rest[: self.n_val]] = "val"
-        split[rest[self.n_val: self.n_val + self.n_test]] = "test"
+        filled = {"val": 0, "test": 0}
+        for unit in (int(i) for i in order if i not in anchored):
+            part = "val" if filled["val"] < self.n_val else "test" if filled["test"] < self.n_test else None
+            if part is None:
+                break
+            split[starts[unit]:stops[unit]] = part
+            filled[part] += int(stops[unit] - starts[unit])
         return split
 
     def _extra(self, targets: np.ndarray, split: np.ndarray) -> dict[str, Any]:
@@ -218,7 +250,9 @@ class SyntheticEcg:
             nk_version = importlib.metadata.version("neurokit2")
         except importlib.metadata.PackageNotFoundError:  # pragma: no cover - generation needed it
             nk_version = "unknown"
+        patients = {"patients": self.patients, "records_per_patient": self.per_patient} if self.per_patient > 1 else {}
         return {
+            **patients,
             "class_names": dict(cond.ABBREVIATIONS),
             "class_counts": {code: int(n) for code, n in zip(cond.CLASSES, targets.sum(axis=0))},
             "split_counts": {name: int((split == name).sum()) for name in ("train", "val", "test")},
@@ -232,6 +266,13 @@ class SyntheticEcg:
         }
 
 
+def target_names(params: Mapping[str, Any]) -> list[str] | None:
+    """The target names the data parameters give (``DatasetInfo.target_names``): the 9 codes, the 4 intervals or
+    the listed intervals."""
+    return named_targets(params.get("targets", "labels"),
+                         {"labels": cond.CLASSES, "intervals": cond.INTERVAL_NAMES}, cond.INTERVAL_NAMES)
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
@@ -243,6 +284,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         label_sets={"labels": LabelSet(("multilabel",), doc="9 SNOMED-CT codes (4 sinus rhythms, 5 abnormalities)"),
                     "intervals": LabelSet(("regression", "probabilistic"), members=tuple(cond.INTERVAL_NAMES),
                                           doc="HR, PR, QRS, QT")},
+        target_names=target_names,
         requires=("neurokit2", "scipy"),
         install_hint="pip install neurokit2 scipy",
         params={
@@ -257,5 +299,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
             "workers": int_param(0, 1024, doc="generation processes (0: up to 2); the arrays do not depend on it"),
             "targets": targets_param(TARGETS, cond.INTERVAL_NAMES, doc="`labels` (9 SNOMED codes, multilabel) or "
                                      "`intervals` (HR, PR, QRS, QT; regression)"),
+            "records_per_patient": int_param(1, 10_000_000, doc="records of each patient, who share labels, waveform "
+                                             "traits and a split (1: no patient ids)"),
         }
     )]
