@@ -129,3 +129,25 @@ def test_a_negative_bootstrap_is_one_sentence(latency_run, tmp_path, capsys):  #
     assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path), "--bootstrap", "-1"]) == 2
     assert capsys.readouterr().err == ("error: --bootstrap: -1 is not a number of resamples >= 0; pass e.g. "
                                        "--bootstrap 1000 (0 writes the card without intervals).\n")
+
+
+def test_an_openvino_export_runs_in_full_precision_on_any_cpu(tmp_path):
+    """OpenVINO's CPU plugin runs in bf16 by default on CPUs with bf16 units (AMX, AVX512-BF16); the scores of
+    an exported model must be the trained model's, so the runtime asks for f32 (4e-4 here before, on AMX)."""
+    openvino = pytest.importorskip("openvino", reason="openvino is not installed")
+    import numpy as np
+    import torch
+
+    from ecgsearch.deploy.runtime import exported_forward
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv1d(4, 32, 7, padding=3), torch.nn.ReLU(), torch.nn.Conv1d(32, 32, 7),
+                                torch.nn.ReLU(), torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(32, 5)).eval()
+    x = torch.randn(8, 4, 500)
+    openvino.save_model(openvino.convert_model(model, example_input=x), str(tmp_path / "model.xml"),
+                        compress_to_fp16=False)  # as the openvino backend exports
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = exported_forward(tmp_path / "model.xml", "openvino")(x.numpy())
+    assert np.abs(got - expected).max() <= 1e-5 * max(1.0, float(np.abs(expected).max()))
