@@ -305,6 +305,27 @@ class LabelSet:
         return (*self.tasks, *extra)
 
 
+RECORD_FIELDS = {"patients": "a patient id for each record"}  # what ``provides`` / ``needs`` may name
+
+
+def _check_fields(kind: str, name: str, declared: Any) -> None:
+    """A static ``provides``/``needs`` tuple names only ``RECORD_FIELDS`` (a callable's answer is checked
+    when it is called)."""
+    if isinstance(declared, tuple):
+        unknown = [one for one in declared if one not in RECORD_FIELDS]
+        if unknown:
+            raise ValueError(f"{kind} {name}: {', '.join(map(repr, unknown))} is not a record field; "
+                             f"name one of {', '.join(RECORD_FIELDS)}")
+
+
+def declared_fields(declared: Any, params: Mapping[str, Any]) -> frozenset[str] | None:
+    """The record fields a ``provides``/``needs`` declaration names for these parameters (None: unknown)."""
+    if declared is None:
+        return None
+    answer = resolve(declared)(params) if callable(declared) or isinstance(declared, str) else declared
+    return None if answer is None else frozenset(answer)
+
+
 @dataclass(frozen=True)
 class DatasetInfo(PluginInfo):
     """A data source: ``factory(**data_params) -> ecgsearch.EcgSource``.
@@ -326,6 +347,11 @@ class DatasetInfo(PluginInfo):
         space file's data section as written (the factory's defaults not filled in). ``ecgsearch validate``
         checks the classes an ``evaluate.datasets`` entry shares with the trained task with it, before any
         data is read; a dataset that declares none is checked when the run prepares it.
+    provides: optional, what the records carry beside signals and targets (``RECORD_FIELDS``: ``patients``,
+        each record's patient id), as a tuple or a callable ``provides(data_params)`` (the data section as
+        written) returning them, or None when only the data can tell. ``ecgsearch validate`` refuses a task
+        whose ``needs`` the chosen data does not provide, before any data is read; a dataset that declares
+        nothing (None) is checked when the trial starts.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -334,8 +360,10 @@ class DatasetInfo(PluginInfo):
     label_param: str = ""
     evaluator: Callable[..., Any] | str | None = None
     target_names: Callable[[Mapping[str, Any]], Any] | str | None = None
+    provides: tuple[str, ...] | Callable[[Mapping[str, Any]], Any] | None = None
 
     def __post_init__(self) -> None:
+        _check_fields(self.kind, self.name, self.provides)
         if not self.label_sets:
             if self.label_param:
                 raise ValueError(f"dataset {self.name}: label_param {self.label_param!r} names no label_sets; "
@@ -378,11 +406,19 @@ class TaskInfo(PluginInfo):
     self_supervised: the task never reads the targets (masked reconstruction, contrastive): it pretrains
         on any dataset, labelled or not, and only under ``transfer.pretrain`` (a downstream task must learn
         the labels).
+    needs: what the task needs of each record beside its signal and targets (``RECORD_FIELDS``), as a tuple
+        or a callable ``needs(task_params)`` (the task's parameters as written) returning them: the
+        contrastive task with ``positives: patient`` needs ``patients``. Checked against the dataset's
+        ``provides`` by ``ecgsearch validate``.
     """
 
     kind: ClassVar[str] = "task"
     default_metric: str = ""
     self_supervised: bool = False
+    needs: tuple[str, ...] | Callable[[Mapping[str, Any]], Any] = ()
+
+    def __post_init__(self) -> None:
+        _check_fields(self.kind, self.name, self.needs)
 
 
 LOSS_METRIC = "loss"  # every task's own loss (``val.loss``), a metric of every task, minimised

@@ -93,6 +93,11 @@ def _view_params() -> dict[str, Any]:
             for f in fields(AugmentationParams)}
 
 
+def contrastive_needs(params: dict) -> tuple[str, ...]:
+    """``TaskInfo.needs``: patient ids for ``positives: patient``."""
+    return ("patients",) if params.get("positives") == "patient" else ()
+
+
 @hookimpl
 def ecgsearch_register_tasks() -> list[TaskInfo]:
     return [
@@ -107,7 +112,7 @@ def ecgsearch_register_tasks() -> list[TaskInfo]:
                          "hidden": int_param(1, 65536, doc="decoder's hidden width")}),
         TaskInfo(name="contrastive", self_supervised=True, default_metric="loss",
                  description="self-supervised: NT-Xent between two views of each record (pretraining only)",
-                 factory=build_contrastive,
+                 factory=build_contrastive, needs=contrastive_needs,
                  params={"positives": str_param(*POSITIVES, doc="augment: two views of one window; segments: "
                                                 "two windows of the record; patient: two records of one patient"),
                          "temperature": float_param(0, 10, low_open=True, doc="NT-Xent temperature"),

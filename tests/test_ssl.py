@@ -430,6 +430,46 @@ def test_patient_positives_refuse_data_without_patients(labels) -> None:
         run_trial({**context.space.sample(0, 0), "_seed": 0}, context, lambda report: None)
 
 
+PATIENT_PRETRAIN = "transfer: {pretrain: {task: {name: contrastive, positives: patient}, epochs: 1%s}}\n"
+
+
+def test_validate_refuses_patient_positives_on_data_without_patients_before_any_data_is_read(tmp_path, capsys):
+    """``TaskInfo.needs`` against ``DatasetInfo.provides``: synthetic names patients only with
+    records_per_patient above 1, PhysioNet 2021 never; the sentence names the key and exits 2."""
+    path = tmp_path / "patients.yaml"
+    path.write_text(BASE + PATIENT_PRETRAIN % "")
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}:5: transfer.pretrain.task: 'contrastive' as set here needs a patient id for each record, which "
+        "dataset 'synthetic' does not give with these transfer.pretrain.data settings; change "
+        "transfer.pretrain.task's settings, or use data that gives them (the defaults of code15 or ptbxl do)\n")
+    with pytest.raises(SpaceError, match=r"dataset 'physionet2021' does not give with these transfer.pretrain.data "
+                                         r"settings"):
+        parse_space(BASE + PATIENT_PRETRAIN % ", data: {dataset: physionet2021, root: /nowhere}")
+
+
+@pytest.mark.parametrize("pretrain", [
+    PATIENT_PRETRAIN % ", data: {records_per_patient: 3}",
+    PATIENT_PRETRAIN % ", data: {dataset: ptbxl, root: /nowhere}",
+    PATIENT_PRETRAIN.replace("patient}", "segments}") % ", data: {dataset: physionet2021, root: /nowhere}",
+])
+def test_patient_positives_are_accepted_where_the_data_names_patients(pretrain):
+    spec = parse_space(BASE + pretrain)
+    assert spec.transfer.pretrain[0].task.name == "contrastive"
+
+
+def test_a_dataset_that_declares_nothing_is_left_to_the_trial():
+    """A third-party dataset without ``provides`` (None) is not refused by validate; the trial checks it."""
+    from ecgsearch.infos import declared_fields
+
+    assert declared_fields(None, {}) is None
+    assert declared_fields(lambda params: None, {}) is None
+    assert declared_fields(("patients",), {}) == {"patients"}
+    with pytest.raises(ValueError, match=r"dataset x: 'patient' is not a record field; name one of patients"):
+        from ecgsearch.infos import DatasetInfo
+        DatasetInfo(name="x", description="", factory=dict, provides=("patient",))
+
+
 def test_the_cache_keeps_patients_and_reads_old_entries_without_them(tmp_path) -> None:
     from ecgsearch.data.cache import entry_dataset, open_dataset, prepare_dataset
 

@@ -17,6 +17,7 @@ from ecgsearch.space.sections import (
     check_data_task,
     check_downstream_task,
     check_scheduler_and_searcher,
+    check_task_needs,
     parse_budget,
     parse_constraints,
     parse_data,
@@ -105,6 +106,7 @@ def _build(document: Any, ctx: Context, stem: str, registries: Registries | None
     task = parse_task(ctx, document["task"], registries)
     check_downstream_task(ctx, task, registries)
     check_data_task(ctx, data, task, registries)  # the task fits the chosen targets, before any data is read
+    check_task_needs(ctx, data, task, registries)
     metric, mode = parse_metric(ctx, document.get("metric"), task, registries)
     budget = parse_budget(ctx, document["budget"], registries)
     resources = optional("resources", parse_resources, ResourceSpec())

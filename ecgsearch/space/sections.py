@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ecgsearch.infos import LOSS_METRIC, TaskInfo
+from ecgsearch.infos import LOSS_METRIC, RECORD_FIELDS, TaskInfo, declared_fields
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import (
     MISSING_PROBLEM,
@@ -181,6 +181,23 @@ def check_data_task(ctx: Context, data: DataSpec, task: TaskSpec, registries: Re
     also = f" with {' and '.join(needs)}" if needs else ""
     raise ctx.error(task_key, f"{show(kind)} does not fit {what} (it fits {fits}); set {param}: "
                     f"{_either(tuple(others))}{also} for {kind}")
+
+
+def check_task_needs(ctx: Context, data: DataSpec, task: TaskSpec, registries: Registries, data_key: str = "data",
+                     task_key: str = "task") -> None:
+    """What the task needs of each record (``TaskInfo.needs``: patient ids) the chosen data must provide
+    (``DatasetInfo.provides``), before any data is read; a dataset that cannot tell is checked at the trial."""
+    needs = declared_fields(registries.tasks.get(task.name).needs, task.params) or frozenset()
+    provided = declared_fields(registries.datasets.get(data.dataset).provides, data.params)
+    if provided is None or needs <= provided:
+        return
+    missing = sorted(needs - provided)
+    givers = [info.name for info in registries.datasets
+              if set(missing) <= (declared_fields(info.provides, {}) or frozenset())]
+    also = f" (the defaults of {_either(tuple(givers))} do)" if givers else ""
+    raise ctx.error(task_key, f"{show(task.name)} as set here needs {' and '.join(RECORD_FIELDS[m] for m in missing)}"
+                    f", which dataset '{data.dataset}' does not give with these {data_key} settings; change "
+                    f"{task_key}'s settings, or use data that gives them{also}")
 
 
 def _either(names: tuple[str, ...], word: str = "or") -> str:

@@ -48,7 +48,7 @@ from ecgsearch.space.fields import MISSING_PROBLEM, Number, check_keys, mapping
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.model import Among, Param, Space, TrialParam
 from ecgsearch.space.params import trial_param
-from ecgsearch.space.sections import check_data_task, parse_data_over, parse_metric, parse_task
+from ecgsearch.space.sections import check_data_task, check_task_needs, parse_data_over, parse_metric, parse_task
 from ecgsearch.space.spec import DataSpec, PretrainSpec, ResourceSpec, TransferSpec
 from ecgsearch.space.yamlio import item_key
 
@@ -168,6 +168,7 @@ def _parse_pretrain(ctx: Context, where: str, value: Any, data: DataSpec, regist
     pre_data = parse_data_over(ctx, own, data, registries, f"{where}.data")
     task = parse_task(ctx, section["task"], registries, where=f"{where}.task")
     check_data_task(ctx, pre_data, task, registries, data_key=f"{where}.data", task_key=f"{where}.task")
+    check_task_needs(ctx, pre_data, task, registries, data_key=f"{where}.data", task_key=f"{where}.task")
     metric, mode = parse_metric(ctx, section.get("metric"), task, registries, where=f"{where}.metric")
     epochs = Number(integer=True, low=1).check(ctx, f"{where}.epochs", section["epochs"])
     return PretrainSpec(data=pre_data, task=task, metric=metric, mode=mode, epochs=int(epochs))

@@ -240,6 +240,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         factory=Code15,
         label_sets={"abnormalities": LabelSet(("multilabel",), doc="1dAVb, RBBB, LBBB, SB, ST, AF")},
         target_names=target_names,
+        provides=("patients",),
         requires=("h5py", "pandas", "scipy"),
         install_hint="pip install h5py pandas scipy",
         params={

@@ -284,6 +284,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         label_sets={"intervals": LabelSet(("regression", "probabilistic"), members=TARGET_NAMES,
                                           doc="HR, PR, QRS, QT measured on lead II")},
         target_names=target_names,
+        provides=(),
         requires=("deepfakeecg", "neurokit2"),
         install_hint="pip install deepfake-ecg",
         params={

@@ -498,6 +498,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
         label_sets={"scored": LabelSet(("multilabel",), doc="the 26 scored classes"),
                     "all": LabelSet(("multilabel",), doc="every SNOMED-CT code")},
         target_names=target_names,
+        provides=(),
         evaluator="ecgsearch_plugins.datasets._challenge_eval:evaluate",
         requires=("scipy",),
         install_hint="pip install scipy",

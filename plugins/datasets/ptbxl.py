@@ -508,6 +508,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
                              deprecated=f"labels: {new}") for old, new in RENAMED.items()},
         },
         target_names=target_names,
+        provides=("patients",),
         requires=("wfdb", "pandas", "scipy"),
         install_hint="pip install wfdb pandas scipy",
         params={

@@ -273,6 +273,11 @@ def target_names(params: Mapping[str, Any]) -> list[str] | None:
                          {"labels": cond.CLASSES, "intervals": cond.INTERVAL_NAMES}, cond.INTERVAL_NAMES)
 
 
+def _several(value: object) -> bool:
+    """``records_per_patient`` above 1 (then records name their patients)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1
+
+
 @hookimpl
 def ecgsearch_register_datasets() -> list[DatasetInfo]:
     return [DatasetInfo(
@@ -285,6 +290,7 @@ def ecgsearch_register_datasets() -> list[DatasetInfo]:
                     "intervals": LabelSet(("regression", "probabilistic"), members=tuple(cond.INTERVAL_NAMES),
                                           doc="HR, PR, QRS, QT")},
         target_names=target_names,
+        provides=lambda params: ("patients",) if _several(params.get("records_per_patient", 1)) else (),
         requires=("neurokit2", "scipy"),
         install_hint="pip install neurokit2 scipy",
         params={
