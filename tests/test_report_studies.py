@@ -229,3 +229,14 @@ def test_one_paradigm_everywhere_is_no_study_and_both_varying_group_by_both():
     assert study_grouping(frame.assign(architecture=["resnet", "convnext"] * 2)) == "architecture"
     assert study_grouping(frame.assign(architecture=["resnet", "convnext"] * 2, paradigm=["sl", "ssl"] * 2)) == \
         ["architecture", "paradigm"]
+
+
+def test_a_study_whose_groups_have_no_law_yet_is_told_why_in_the_section(tmp_path):
+    """Six trials, three per paradigm: too few for any law; the section stays and names each group's reason."""
+    report = build_report(study_run(tmp_path, n=6))
+    section = _section(report, "scaling-groups")
+    assert not section.plots and not section.tables
+    assert section.notes[0] == "No paradigm has a law on any axis yet; why, per paradigm and axis:"
+    for axis in ("parameters", "compute"):
+        for group in ("sl", "ssl"):
+            assert any(note.startswith(f"{axis}, {group}: no law: ") for note in section.notes), (axis, group)

@@ -9,7 +9,6 @@ a note with the reason instead of failing the whole report.
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 import shlex
 from typing import TYPE_CHECKING, Callable
@@ -42,7 +41,6 @@ from ecgsearch.results.names import label_group_columns, source_columns
 if TYPE_CHECKING:
     from ecgsearch.report.figures import Figures
 
-log = logging.getLogger(__name__)
 
 COST_LABELS = {"cost.flops": "FLOPs per sample", "cost.params": "parameters"}
 IDENTITY = ["trial_id", "architecture", "optimizer"]
@@ -338,7 +336,9 @@ def _ratio_rows(run: RunData, axis: str, by: str | list[str], groups: list[str],
 def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_records: int | None) -> Section | None:
     """A law per paradigm (or architecture, or both) on each axis, and how many times the x one group needs
     compared with another to reach the same error (``ecgsearch.analysis.studies``). None when every trial
-    is of one group, or when no group has a law on any axis."""
+    is of one group. When no group has a law on any axis: None for a search across architectures (most
+    searches; a section of reasons would only clutter their report), the reasons per group and axis for a
+    study of paradigms (SL vs SSL), which asked for these laws."""
     by = study_grouping(run.trials)
     if by is None:
         return None
@@ -363,8 +363,10 @@ def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_reco
         laws_rows += [_law_row(axis, group, fit) for group, (_, fit) in laws.items() if fit is not None]
         ratio_rows += _ratio_rows(run, axis, by, fitted, seed, train_records, section)
     if not laws_rows:
-        log.info("no law per %s: %s", grouping, " ".join(section.notes))
-        return None
+        if PARADIGM not in ([by] if isinstance(by, str) else by):
+            return None
+        section.notes.insert(0, f"No {grouping} has a law on any axis yet; why, per {grouping} and axis:")
+        return section
     section.tables.append(Table(f"laws per {grouping} (95% profile-likelihood intervals in brackets)",
                                 ["axis", grouping, "points used", "alpha", "E_inf", "warnings"], laws_rows))
     if ratio_rows:
