@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ecgsearch.cli.data import add_parser, format_summary, parse_params
@@ -81,6 +82,30 @@ def test_real_records_summary_lists_sources_and_classes(shared_data, tmp_path):
     assert sb["label"] == "SB" and sb["positives"] >= 1
     text = format_summary(s)
     assert "sources" in text.splitlines() and "  Georgia       10" in text.splitlines()
+    # the four label groups of the ResNet D/C/K study, each counted against the classes' own positives
+    groups = {g["group"]: g for g in s["label_groups"]}
+    assert set(groups) == {"arrhythmia", "conduction_disorder", "axis_deviation", "prolonged_intervals"}
+    positives = {t["name"]: t["positives"] for t in s["targets"]}
+    for group in groups.values():
+        present = [c for c in group["classes"] if c in positives]
+        assert max((positives[c] for c in present), default=0) <= group["records"] <= \
+            sum(positives[c] for c in present)
+    assert "label groups" in text.splitlines() and s["patients"] is None and "patients " not in text
+
+
+def test_patients_are_counted_and_a_patient_in_two_splits_is_found():
+    from ecgsearch.data.inspect import _patients
+
+    assert _patients(None, np.array(["train"])) is None
+    summary = _patients(np.array(["a", "a", "b", "c", "c", "c"]),
+                        np.array(["train", "val", "train", "test", "test", "test"]))
+    assert summary == {"patients": 3, "records_per_patient": [1, 3], "in_several_splits": 1}  # a: train and val
+
+
+def test_synthetic_patients_stay_in_one_split(cache_root):
+    s = inspect_dataset("synthetic", {**SYNTHETIC, "records_per_patient": 2}, cache_root=cache_root)
+    assert s["patients"] == {"patients": 20, "records_per_patient": [2, 2], "in_several_splits": 0}
+    assert "patients       20 (2-2 records each; 0 with records in two splits or more)" in format_summary(s)
 
 
 def test_skipped_records_are_listed_with_their_reason(shared_data, tmp_path):

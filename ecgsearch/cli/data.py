@@ -54,6 +54,16 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("sources"):
         lines += ["", "sources"]
         lines += _table(["source", "records"], [[s, str(n)] for s, n in summary["sources"].items()], {1})
+    if summary.get("label_groups"):
+        lines += ["", "label groups"]
+        lines += _table(["group", "classes", "records with a positive"],
+                        [[g["group"], str(len(g["classes"])), str(g["records"])] for g in summary["label_groups"]],
+                        {1, 2})
+    patients = summary.get("patients")
+    if patients:
+        least, most = patients["records_per_patient"]
+        lines += ["", f"patients       {patients['patients']} ({least}-{most} records each; "
+                      f"{patients['in_several_splits']} with records in two splits or more)"]
     skipped = summary["skipped"]
     lines += ["", f"skipped records: {len(skipped) or 'none'}"]
     lines += _table(["record", "reason"], [[s["record"], s["reason"]] for s in skipped], set()) if skipped else []
