@@ -45,10 +45,57 @@ def build_asha(run: SchedulerRun, *, grace_period: int = 1, reduction_factor: in
 
 
 def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_trials: bool = True) -> Any:
+    from ray.tune.experiment import Trial  # deferred: Ray
     from ray.tune.schedulers import HyperBandScheduler
 
-    return HyperBandScheduler(time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
-                              stop_last_trials=stop_last_trials)
+    class EndingHyperBand(HyperBandScheduler):
+        """Ray's HyperBand, with the ways a bracket waited forever closed (the resume test hung in CI):
+
+        - a trial that had already ended when the search was resumed joins no bracket (Tune hands a resumed
+          scheduler every restored trial, finished ones included; such a trial never reports again, so its
+          rung never completed);
+        - when a bracket ends because its last running trial completed (its final epoch's result arrives
+          with the trial's end, so Ray calls ``on_trial_complete`` and skips the bracket's processing as it
+          is already finished), the trials paused at the bracket's last rung are stopped, as Ray does when
+          the same bracket ends through a result; before, they stayed paused and the search never ended;
+        - and whatever the cause, when nothing runs or waits to start, ``choose_trial_to_run`` settles the
+          brackets whose trials all reached their rung."""
+
+        def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+            if trial.status in (Trial.TERMINATED, Trial.ERROR):
+                return
+            super().on_trial_add(tune_controller, trial)
+
+        def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+            bracket, _ = self._trial_info[trial]
+            super().on_trial_remove(tune_controller, trial)
+            if bracket.finished():
+                bracket.cleanup_full(tune_controller)
+
+        def choose_trial_to_run(self, tune_controller: Any) -> Any:
+            """Ray's choice; when it has none and no trial runs or waits to start, the brackets are settled
+            as Ray would have settled them: members that ended are dropped, and a bracket whose remaining
+            (paused) trials all reached its rung is processed (halved, or ended: its paused trials stopped).
+            Without this, a bracket whose last report was lost to a trial's early end waited forever."""
+            chosen = super().choose_trial_to_run(tune_controller)
+            if chosen is not None or any(t.status in (Trial.RUNNING, Trial.PENDING)
+                                         for t in tune_controller.get_trials()):
+                return chosen
+            for band in self._hyperbands:
+                for bracket in (b for b in band if b is not None):
+                    for ended in [t for t in bracket.current_trials() if t.status in (Trial.TERMINATED, Trial.ERROR)]:
+                        bracket.cleanup_trial(ended)
+                    if not any(t.status == Trial.PAUSED for t in bracket.current_trials()) or \
+                            not bracket.cur_iter_done():
+                        continue
+                    if bracket.finished():
+                        bracket.cleanup_full(tune_controller)
+                    else:
+                        self._process_bracket(tune_controller, bracket)
+            return super().choose_trial_to_run(tune_controller)
+
+    return EndingHyperBand(time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
+                           stop_last_trials=stop_last_trials)
 
 
 def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_samples_required: int = 3) -> Any:

@@ -125,6 +125,91 @@ def test_each_registered_scheduler_and_searcher_runs_and_resumes_a_real_search(r
     assert not (tmp_path / "out" / "budget.json").exists()  # no time or GPU-hour budget: no account kept
 
 
+def test_a_resumed_hyperband_does_not_wait_on_trials_that_had_ended():
+    """Tune hands a resumed scheduler every restored trial; with finished ones in its bracket, Ray's HyperBand
+    paused the resumed trial at the first rung forever (CI hung in the resume test above). The finished trial
+    joins no bracket, so the resumed trial's rung completes and the bracket decides."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from ecgsearch import SchedulerRun
+
+    scheduler = get_registries().schedulers.get("hyperband").create(
+        SchedulerRun(metric="objective", mode="max", max_t=2, space=None, seed=0))
+    scheduler.set_search_properties("objective", "max")
+    finished, resumed = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
+    finished.set_status(Trial.TERMINATED)  # restored as it was: ended before the kill
+    scheduler.on_trial_add(None, finished)
+    scheduler.on_trial_add(None, resumed)
+    resumed.set_status(Trial.RUNNING)
+    decision = scheduler.on_trial_result(None, resumed, {"objective": 0.5, "training_iteration": 2})
+    assert decision != TrialScheduler.PAUSE  # before: PAUSE, waiting on the finished trial's next report
+
+
+class Controller:
+    """What a scheduler asks of Tune's controller in these tests: the trials, and stopping one."""
+
+    def __init__(self, *trials) -> None:
+        self.trials, self.stopped = list(trials), []
+
+    def get_trials(self) -> list:
+        return self.trials
+
+    def stop_trial(self, trial) -> None:
+        from ray.tune.experiment import Trial
+
+        self.stopped.append(trial)
+        trial.set_status(Trial.TERMINATED)
+
+
+def test_hyperband_stops_the_paused_trials_when_its_bracket_ends_with_a_completed_trial():
+    """The bracket's first trial to reach the last epoch is paused; the second's last result arrives with its
+    end (``on_trial_complete``). Ray then skipped the bracket (already finished) and the paused trial waited
+    forever (CI hung); now it is stopped, as when the bracket ends through a result."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from ecgsearch import SchedulerRun
+
+    scheduler = get_registries().schedulers.get("hyperband").create(
+        SchedulerRun(metric="objective", mode="max", max_t=2, space=None, seed=0), reduction_factor=2)
+    scheduler.set_search_properties("objective", "max")
+    first, second = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
+    controller = Controller(first, second)
+    for trial in (first, second):
+        scheduler.on_trial_add(controller, trial)
+        trial.set_status(Trial.RUNNING)
+    assert scheduler.on_trial_result(controller, first, {"objective": 0.6, "training_iteration": 2}) == \
+        TrialScheduler.PAUSE
+    first.set_status(Trial.PAUSED)
+    scheduler.on_trial_complete(controller, second, {"objective": 0.5, "training_iteration": 2, "done": True})
+    assert controller.stopped == [first]  # before: [], and the search waited on the paused trial
+
+
+def test_hyperband_settles_a_bracket_that_waits_on_a_trial_that_ended_without_telling_it():
+    """Whatever lost a bracket member's last report, when nothing runs or waits to start the brackets are
+    settled: the ended member is dropped, the paused trial at the bracket's last rung is stopped."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from ecgsearch import SchedulerRun
+
+    scheduler = get_registries().schedulers.get("hyperband").create(
+        SchedulerRun(metric="objective", mode="max", max_t=2, space=None, seed=0), reduction_factor=2)
+    scheduler.set_search_properties("objective", "max")
+    paused, ended = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
+    controller = Controller(paused, ended)
+    for trial in (paused, ended):
+        scheduler.on_trial_add(controller, trial)
+        trial.set_status(Trial.RUNNING)
+    assert scheduler.on_trial_result(controller, paused, {"objective": 0.6, "training_iteration": 2}) == \
+        TrialScheduler.PAUSE
+    paused.set_status(Trial.PAUSED)
+    ended.set_status(Trial.TERMINATED)  # its end never reached the scheduler
+    assert scheduler.choose_trial_to_run(controller) is None
+    assert controller.stopped == [paused]  # before: nothing, and Tune waited on the paused trial forever
+
+
 def test_every_built_in_scheduler_and_searcher_is_in_the_generated_tests():
     names = {n for _, n in registered("schedulers") + registered("searchers")}
     assert {"fifo", "asha", "hyperband", "median_stopping", "learning_curve", "pbt", "random", "grid", "surrogate",
