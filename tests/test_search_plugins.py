@@ -162,10 +162,9 @@ class Controller:
         trial.set_status(Trial.TERMINATED)
 
 
-def test_hyperband_stops_the_paused_trials_when_its_bracket_ends_with_a_completed_trial():
-    """The bracket's first trial to reach the last epoch is paused; the second's last result arrives with its
-    end (``on_trial_complete``). Ray then skipped the bracket (already finished) and the paused trial waited
-    forever (CI hung); now it is stopped, as when the bracket ends through a result."""
+def paused_bracket():
+    """A HyperBand bracket of two trials (eta 2, 2 epochs) whose first trial reached the last epoch and was
+    paused, waiting for the second: the scheduler, the controller, the paused trial and the other one."""
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
@@ -174,38 +173,33 @@ def test_hyperband_stops_the_paused_trials_when_its_bracket_ends_with_a_complete
     scheduler = get_registries().schedulers.get("hyperband").create(
         SchedulerRun(metric="objective", mode="max", max_t=2, space=None, seed=0), reduction_factor=2)
     scheduler.set_search_properties("objective", "max")
-    first, second = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
-    controller = Controller(first, second)
-    for trial in (first, second):
+    paused, other = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
+    controller = Controller(paused, other)
+    for trial in (paused, other):
         scheduler.on_trial_add(controller, trial)
         trial.set_status(Trial.RUNNING)
-    assert scheduler.on_trial_result(controller, first, {"objective": 0.6, "training_iteration": 2}) == \
+    assert scheduler.on_trial_result(controller, paused, {"objective": 0.6, "training_iteration": 2}) == \
         TrialScheduler.PAUSE
-    first.set_status(Trial.PAUSED)
-    scheduler.on_trial_complete(controller, second, {"objective": 0.5, "training_iteration": 2, "done": True})
-    assert controller.stopped == [first]  # before: [], and the search waited on the paused trial
+    paused.set_status(Trial.PAUSED)
+    return scheduler, controller, paused, other
+
+
+def test_hyperband_stops_the_paused_trials_when_its_bracket_ends_with_a_completed_trial():
+    """The second trial's last result arrives with its end (``on_trial_complete``). Ray then skipped the
+    bracket (already finished) and the paused trial waited forever (CI hung); now it is stopped, as when the
+    bracket ends through a result."""
+    scheduler, controller, paused, other = paused_bracket()
+    scheduler.on_trial_complete(controller, other, {"objective": 0.5, "training_iteration": 2, "done": True})
+    assert controller.stopped == [paused]  # before: [], and the search waited on the paused trial
 
 
 def test_hyperband_settles_a_bracket_that_waits_on_a_trial_that_ended_without_telling_it():
     """Whatever lost a bracket member's last report, when nothing runs or waits to start the brackets are
     settled: the ended member is dropped, the paused trial at the bracket's last rung is stopped."""
     from ray.tune.experiment import Trial
-    from ray.tune.schedulers import TrialScheduler
 
-    from ecgsearch import SchedulerRun
-
-    scheduler = get_registries().schedulers.get("hyperband").create(
-        SchedulerRun(metric="objective", mode="max", max_t=2, space=None, seed=0), reduction_factor=2)
-    scheduler.set_search_properties("objective", "max")
-    paused, ended = Trial("tune_trainable", stub=True), Trial("tune_trainable", stub=True)
-    controller = Controller(paused, ended)
-    for trial in (paused, ended):
-        scheduler.on_trial_add(controller, trial)
-        trial.set_status(Trial.RUNNING)
-    assert scheduler.on_trial_result(controller, paused, {"objective": 0.6, "training_iteration": 2}) == \
-        TrialScheduler.PAUSE
-    paused.set_status(Trial.PAUSED)
-    ended.set_status(Trial.TERMINATED)  # its end never reached the scheduler
+    scheduler, controller, paused, other = paused_bracket()
+    other.set_status(Trial.TERMINATED)  # its end never reached the scheduler
     assert scheduler.choose_trial_to_run(controller) is None
     assert controller.stopped == [paused]  # before: nothing, and Tune waited on the paused trial forever
 
