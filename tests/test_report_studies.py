@@ -232,10 +232,12 @@ def test_one_paradigm_everywhere_is_no_study_and_both_varying_group_by_both():
 
 
 def test_a_study_whose_groups_have_no_law_yet_is_told_why_in_the_section(tmp_path):
-    """Six trials, three per paradigm: too few for any law; the section stays and names each group's reason."""
+    """Six trials, three per paradigm: too few for any law; the section stays with each axis's figure of the
+    groups' points and names each group's reason."""
     report = build_report(study_run(tmp_path, n=6))
     section = _section(report, "scaling-groups")
-    assert not section.plots and not section.tables
+    assert {plot.name.removeprefix("plot-") for plot in section.plots} == \
+        {"scaling-groups-parameters", "scaling-groups-compute"} and not section.tables
     assert section.notes[0] == "No paradigm has a law on any axis yet; why, per paradigm and axis:"
     for axis in ("parameters", "compute"):
         for group in ("sl", "ssl"):

@@ -187,6 +187,7 @@ def test_the_sl_vs_ssl_study_runs_end_to_end(ray_session: Any, tmp_path: Path) -
     # planted tables in tests/test_report_studies.py.
     sections = {section.anchor: section for section in report.sections}
     groups = {f"{architecture}/{paradigm}" for architecture in ("resnet", "transformer") for paradigm in ("sl", "ssl")}
+    assert len(sections["scaling-groups"].plots) == 2  # parameters and compute: every group's points, its law
     assert accounted(sections["scaling-groups"], "parameters, {}: no law: ", "parameters") == groups
     losses = sections["loss-to-loss"]
     assert len(losses.plots) == 4  # one figure per OOD loss, every trial's point in it

@@ -336,9 +336,9 @@ def _ratio_rows(run: RunData, axis: str, by: str | list[str], groups: list[str],
 def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_records: int | None) -> Section | None:
     """A law per paradigm (or architecture, or both) on each axis, and how many times the x one group needs
     compared with another to reach the same error (``ecgsearch.analysis.studies``). None when every trial
-    is of one group. When no group has a law on any axis: None for a search across architectures (most
-    searches; a section of reasons would only clutter their report), the reasons per group and axis for a
-    study of paradigms (SL vs SSL), which asked for these laws."""
+    is of one group. A group without a law shows its points and the reason. When no group has a law on any
+    axis: None for a search across architectures (most searches; a section of reasons would only clutter
+    their report), the points and reasons for a study of paradigms (SL vs SSL), which asked for these laws."""
     by = study_grouping(run.trials)
     if by is None:
         return None
@@ -355,7 +355,7 @@ def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_reco
     for axis in (*STUDY_AXES, *(("data",) if data_varies(run.trials) else ())):
         laws = _group_laws(run, axis, by, train_records, section)
         fitted = [group for group, (_, fit) in laws.items() if fit is not None]
-        if not fitted:
+        if not laws:  # no column for the axis; a group without a law still shows its points
             continue
         label = axis_label(axis, train_records)
         section.show(figures.scaling_groups(laws, axis, label, f"{error} vs {label}, per {grouping}",
