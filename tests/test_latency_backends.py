@@ -101,6 +101,19 @@ def test_openvino_reports_the_precision_it_really_ran():
     assert backend.numerics_check(model, example(1).numpy()) < 0.5
 
 
+def test_openvino_times_a_recurrent_model_as_its_export_runs():
+    """Compiled straight from ``convert_model`` an LSTM ran as a step-by-step TensorIterator (3-17 times
+    slower, docs/benchmarks.md); the exported IR, read back as a deployment reads it, runs one RNN sequence op."""
+    pytest.importorskip("openvino")
+    backend = create_backend(REGS.backends.get("openvino-cpu"), BackendOptions(threads=1))
+    model = small_model("lstm")
+    backend.prepare(model, example(1))
+    graph = backend.compiled.get_runtime_model()
+    layers = {op.get_rt_info()["layerType"].astype(str) for op in graph.get_ordered_ops()}
+    assert "RNNSeq" in layers and "TensorIterator" not in layers, sorted(layers)
+    assert backend.numerics_check(model, example(1).numpy()) < TOLERANCE
+
+
 def test_openvino_int8_quantises_with_calibration_batches():
     backend = create_backend(REGS.backends.get("openvino-cpu"), BackendOptions(threads=1, precision="int8"))
     model = small_model("resnet_tiny")

@@ -11,9 +11,10 @@ looks at what the runtime runs (nn-Meter's idea, with measured kernels instead o
    kernel less the runtime's per-call overhead, which the whole model pays once;
 4. a correction learned on a measured calibration set (whole models timed on the backend) maps the
    sums to the model's latency: ``latency = c + sum_k a_k * class_ms_k + b * kernels + d * output_mb``,
-   non-negative coefficients fitted to minimise the *relative* error (what latency limits care about).
-   It absorbs what standalone kernels do not show: caches warm across kernels, a runtime's per-kernel
-   cost, memory traffic between kernels. Before fitting, the prediction is the plain sum.
+   fitted to minimise the *relative* error (what latency limits care about), c and a_k non-negative,
+   b and d of either sign. It absorbs what standalone kernels do not show: caches warm across kernels,
+   a runtime's per-kernel cost, memory traffic between kernels, and what a kernel pays only standalone.
+   Before fitting, the prediction is the plain sum.
 
 ``fit`` also measures the predictor's own error: the relative errors of k-fold cross-validation on the
 calibration set, summarised as ``error_band`` (their 90th percentile), which ``latency.screen`` uses to
@@ -29,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear
 
 from ecgsearch.latency.kernel_table import KernelTable, KernelTiming
 from ecgsearch.latency.kernels import DEFAULT_FUSION, KERNEL_CLASSES, FusionRules, Kernel, model_kernels
@@ -74,20 +75,27 @@ def kernel_sum(kernels: Sequence[Kernel], timings: Sequence[KernelTiming], overh
                      output_mb=sum(k.output_bytes for k in kernels) / 1e6)
 
 
-def plain_coefficients(overhead_ms: float) -> np.ndarray:
-    """The correction that gives the plain sum: the overhead once, each class as measured."""
-    return np.array([overhead_ms, *[1.0] * len(KERNEL_CLASSES), 0.0, 0.0])
+SIGNED = 2  # the last design columns (kernel count, megabytes): costs a kernel pays standalone but not in a model
 
 
 def fit_correction(sums: Sequence[KernelSum], measured_ms: Sequence[float]) -> np.ndarray:
-    """Non-negative coefficients of the correction with the least squared *relative* error.
+    """Coefficients of the correction with the least squared *relative* error: the constant and the class
+    sums non-negative, the per-kernel and per-megabyte terms of either sign (a runtime's cost per kernel in
+    a model, or what a kernel pays only standalone, such as converting its inputs' layout).
 
     Each row is divided by its measured latency, so a 1 ms model weighs as much as a 100 ms one.
     """
     design = np.array([s.design_row() for s in sums], dtype=float)
     target = np.asarray(measured_ms, dtype=float)
-    coefficients, _ = nnls(design / target[:, None], np.ones(len(target)))
-    return coefficients
+    low = np.zeros(design.shape[1])
+    low[-SIGNED:] = -np.inf
+    return lsq_linear(design / target[:, None], np.ones(len(target)), bounds=(low, np.inf)).x
+
+
+def corrected(sums: Sequence[KernelSum], coefficients: np.ndarray) -> np.ndarray:
+    """The correction applied to sums, never below the call overhead (a signed term can overshoot)."""
+    return np.maximum(np.array([s.design_row() for s in sums]) @ coefficients,
+                      [s.overhead_ms for s in sums])
 
 
 def cross_validated_errors(sums: Sequence[KernelSum], measured_ms: Sequence[float], folds: int = CV_FOLDS,
@@ -100,8 +108,7 @@ def cross_validated_errors(sums: Sequence[KernelSum], measured_ms: Sequence[floa
     for k in range(folds):
         held = order[k::folds]
         kept = np.setdiff1d(order, held)
-        coefficients = fit_correction([sums[i] for i in kept], measured[kept])
-        predicted = np.array([sums[i].design_row() for i in held]) @ coefficients
+        predicted = corrected([sums[i] for i in held], fit_correction([sums[i] for i in kept], measured[kept]))
         errors[held] = relative_errors(predicted, measured[held])
     return errors
 
@@ -157,10 +164,9 @@ class KernelPredictor:
         """Milliseconds per call: the corrected sums (the plain sums before ``fit``)."""
         if not sums:
             return np.array([])
-        coefficients = self.coefficients
-        if coefficients is None:
+        if self.coefficients is None:
             return np.array([s.total_ms for s in sums])
-        return np.array([s.design_row() for s in sums]) @ coefficients
+        return corrected(sums, self.coefficients)
 
     def within(self) -> float:
         """The cross-validated fraction of calibration models predicted within +-10% (nan before fit)."""

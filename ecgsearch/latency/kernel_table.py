@@ -37,6 +37,7 @@ TABLE_FORMAT = 1
 OVERHEAD = "__call_overhead__"  # the table entry of the per-call overhead (a one-op model)
 KERNEL_SETTINGS = MeasureSettings(time_budget_s=0.1, warmup_s=0.02, warmup_runs=3, min_repeats=10,
                                   rel_tolerance=0.02)
+ROUNDS = 3  # passes over the missing kernels; a kernel's median is the median of its passes' medians
 ORT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
               "disabled": "ORT_DISABLE_ALL"}
 OV_PRECISIONS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
@@ -119,9 +120,17 @@ class OpenVinoKernels(KernelRunner):
     def version(self) -> str:
         import openvino  # deferred: an optional runtime
 
-        return f"openvino-{openvino.get_version().split('-')[0]}"
+        # "-inner": kernels timed on inputs bound once, less their boundary layout conversions (tables timed
+        # with a copy per call and every conversion are not reused)
+        return f"openvino-{openvino.get_version().split('-')[0]}-inner"
 
     def load(self, model: bytes) -> Callable[[], float]:
+        """A kernel's time as it runs inside a model: inputs bound once and outputs left in the request
+        (``infer(feeds)`` would copy every input and output of every kernel, 60-90 us per kernel here), and
+        less the ``Reorder`` nodes OpenVINO adds at the kernel's own inputs and outputs (plain to blocked
+        layout and back, which a whole model does only at its inputs and outputs: 2.7 of 7.4 ms of one
+        RegNet's kernels, 0.3 of 5.4 ms of the model; docs/benchmarks.md). Those are read from the runtime's
+        per-node profile of the same call."""
         import openvino  # deferred: an optional runtime
 
         core = openvino.Core()
@@ -129,22 +138,44 @@ class OpenVinoKernels(KernelRunner):
             path = Path(tmp) / "kernel.onnx"
             path.write_bytes(model)
             ov_model = core.read_model(str(path))
-        config: dict[str, Any] = {"PERFORMANCE_HINT": self.options.hint.upper(),
+        config: dict[str, Any] = {"PERFORMANCE_HINT": self.options.hint.upper(), "PERF_COUNT": True,
                                   "INFERENCE_PRECISION_HINT": OV_PRECISIONS[self.options.precision]}
         if self.options.threads:
             config["INFERENCE_NUM_THREADS"] = self.options.threads
         compiled = core.compile_model(ov_model, "CPU", config)
+        boundary = boundary_reorders(compiled.get_runtime_model())
         request = compiled.create_infer_request()
         feeds = random_feeds((str(k), tuple(int(d) for d in port.get_shape()), port.get_element_type().to_dtype())
                              for k, port in enumerate(compiled.inputs))
-        ordered = {int(k): v for k, v in feeds.items()}
+        for k, values in feeds.items():
+            request.set_input_tensor(int(k), openvino.Tensor(values, shared_memory=True))
 
         def time_once() -> float:
             started = time.perf_counter()
-            request.infer(ordered)
-            return time.perf_counter() - started
+            request.infer()
+            elapsed = time.perf_counter() - started
+            return elapsed - sum(node.real_time.total_seconds() for node in request.profiling_info
+                                 if node.node_name in boundary)
 
+        time_once.inputs = feeds  # type: ignore[attr-defined]  # the bound arrays live as long as the timer
         return time_once
+
+
+def boundary_reorders(runtime_model: Any) -> set[str]:
+    """The names of an OpenVINO execution graph's ``Reorder`` nodes that read a model input or feed an output."""
+    def layer(node: Any) -> str:
+        info = node.get_rt_info()
+        return str(info["layerType"].astype(str)) if "layerType" in info else node.get_type_name()
+
+    names = set()
+    for op in runtime_model.get_ordered_ops():
+        if layer(op) != "Reorder":
+            continue
+        sources = {layer(i.get_source_output().get_node()) for i in op.inputs()}
+        targets = {layer(t.get_node()) for o in op.outputs() for t in o.get_target_inputs()}
+        if "Input" in sources or "Output" in targets:
+            names.add(op.get_friendly_name())
+    return names
 
 
 KERNEL_RUNNERS: dict[str, type[KernelRunner]] = {"onnxruntime-cpu": OnnxRuntimeKernels,
@@ -185,6 +216,12 @@ def measure_kernel(runner: KernelRunner, model: bytes, label: str, settings: Mea
     return KernelTiming(stats.p50_ms, stats.min_ms, stats.repeats, label)
 
 
+def combine_rounds(rounds: list[KernelTiming]) -> KernelTiming:
+    """One kernel's passes as one timing: the median of their medians, the least of their fastest calls."""
+    return KernelTiming(float(np.median([t.p50_ms for t in rounds])), min(t.min_ms for t in rounds),
+                        sum(t.repeats for t in rounds), rounds[0].label)
+
+
 def overhead_model() -> bytes:
     """A one-``Relu`` model on four numbers: what a call costs when the kernel costs nothing."""
     from onnx import TensorProto, helper  # deferred: an optional dependency
@@ -209,8 +246,10 @@ class KernelTable:
     """``signature -> KernelTiming`` of one backend configuration, cached in ``path`` (see the module)."""
 
     def __init__(self, backend: str, options: BackendOptions, batch_size: int = 1, cache_dir: Path | None = None,
-                 settings: MeasureSettings = KERNEL_SETTINGS, runner: KernelRunner | None = None) -> None:
+                 settings: MeasureSettings = KERNEL_SETTINGS, runner: KernelRunner | None = None,
+                 rounds: int = ROUNDS) -> None:
         self.backend, self.options, self.batch_size, self.settings = backend, options, int(batch_size), settings
+        self.rounds = max(1, int(rounds))
         self.runner = runner or kernel_runner(backend, options)
         self.path = Path(cache_dir or kernel_cache_dir()) / self.file_name()
         self.entries: dict[str, KernelTiming] = read_table(self.path)
@@ -245,9 +284,15 @@ class KernelTable:
         return [self.entries[k.signature] for k in kernels]
 
     def _measure(self, missing: Mapping[str, tuple[bytes, str]], settings: MeasureSettings) -> None:
+        """Each missing kernel measured in ``rounds`` passes over all of them: a machine whose speed drifts
+        by +-10% over minutes (a shared host) shifts one pass, not the median of passes spread in time."""
         started = time.perf_counter()
-        for signature, (model, label) in missing.items():
-            self.entries[signature] = measure_kernel(self.runner, model, label, settings)
+        passes: dict[str, list[KernelTiming]] = {signature: [] for signature in missing}
+        for _ in range(self.rounds):
+            for signature, (model, label) in missing.items():
+                passes[signature].append(measure_kernel(self.runner, model, label, settings))
+        for signature, (_, label) in missing.items():
+            self.entries[signature] = combine_rounds(passes[signature])
             self.log.labels.append(label)
         self.log.measured += len(missing)
         self.log.seconds += time.perf_counter() - started

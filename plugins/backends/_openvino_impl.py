@@ -56,16 +56,20 @@ class OpenVinoBackend(LatencyBackend):
                 calibration: Iterable[np.ndarray] | None = None) -> None:
         import openvino
 
+        core = openvino.Core()
         with tempfile.TemporaryDirectory(prefix="ecgsearch-openvino-") as tmp:
             self.ov_model = openvino.convert_model(
                 str(export_onnx(model, example_input, Path(tmp) / "model.onnx", self.dynamic_batch)))
-        if self.options.precision == "int8":
-            self.ov_model = quantize_int8(self.ov_model, calibration)
-        config: dict[str, Any] = {"PERFORMANCE_HINT": self.options.hint.upper(),
-                                  "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.options.precision]}
-        if self.options.threads and self.device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = self.options.threads
-        self.compiled = openvino.Core().compile_model(self.ov_model, self.device, config)
+            if self.options.precision == "int8":
+                self.ov_model = quantize_int8(self.ov_model, calibration)
+            # What is timed is what ``export`` writes, read back as a deployment reads it: compiling the
+            # converted model in memory instead ran recurrent layers 3-17 times slower (docs/benchmarks.md).
+            config: dict[str, Any] = {"PERFORMANCE_HINT": self.options.hint.upper(),
+                                      "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.options.precision]}
+            if self.options.threads and self.device == "CPU":
+                config["INFERENCE_NUM_THREADS"] = self.options.threads
+            self.compiled = core.compile_model(core.read_model(str(self.export(Path(tmp) / "ir")[0])),
+                                               self.device, config)
         self.effective_precision = self._effective_precision()
         self.request = self.compiled.create_infer_request()
         self.example = example_input.cpu().float().numpy()

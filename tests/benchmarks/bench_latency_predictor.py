@@ -3,11 +3,16 @@
 Samples N configurations from every registered architecture's default space (the space language's own
 sampler) and, in this process, one model after the other:
 
-1. measures each model on every backend (pass A: the target the predictors learn and are scored on);
+1. measures each model on every backend in ``--rounds`` passes over all models;
 2. cuts each into kernels and measures the kernels missing from the backend's kernel table (a fresh
-   table in a temporary folder unless ``--kernel-cache`` names one, so its build cost is counted);
-3. measures each model again (pass B, minutes after pass A): how often two measurements of the same
-   model agree within +-10% is the repeatability, the ceiling of any predictor on this machine.
+   table in a temporary folder unless ``--kernel-cache`` names one, so its build cost is counted), each
+   kernel in ``--rounds`` passes too;
+3. measures each model in ``--rounds`` more passes. The target the predictors learn and are scored on
+   is each model's median over the odd passes, the repeat its median over the even ones (both straddle
+   the kernel table, minutes apart): how often the two agree within +-10% is the repeatability, the
+   ceiling of any predictor on this machine. A shared host's speed drifts by +-10% over minutes (one
+   model timed every 2 s for 150 s on an idle guest: 5th-95th percentile 0.94-1.13 of its median), so
+   one pass is not a measurement of the model; a median of passes spread in time is.
 
 A random ``--calibration`` share of the models is the calibration set: the whole-model predictor
 (random forest on architecture + ``cost.*``) and the kernel-level predictor's correction are fitted on
@@ -103,14 +108,15 @@ def measure_rows(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[p
         trial = f"m{i:04d}"
         models[trial] = model
         rows[trial] = {"trial_id": trial, "architecture": arch, **model_costs(model, args.leads, args.samples).columns()}
-    first = measure_pass(models, x, backends, options, settings, "A")
+    passes = [measure_pass(models, x, backends, options, settings, f"{k + 1}/{2 * args.rounds}")
+              for k in range(args.rounds)]
     cache = Path(args.kernel_cache or tempfile.mkdtemp(prefix="ecgsearch-bench-kernels-"))
     started = time.perf_counter()
     kernels = {trial: model_kernels(model, x) for trial, model in models.items()}  # the same on every backend
     print(f"# {sum(map(len, kernels.values()))} kernels cut in {time.perf_counter() - started:.0f} s", flush=True)
     built = {}
     for b in (b for b in backends if b in KERNEL_RUNNERS):
-        table = KernelTable(b, options, cache_dir=cache)
+        table = KernelTable(b, options, cache_dir=cache, rounds=args.rounds)
         for trial, cut in kernels.items():
             timings = table.times(cut)
             for stat in STATS:
@@ -118,11 +124,19 @@ def measure_rows(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[p
                 rows[trial].update(sum_columns(f"kernel.{b}.{stat}", total))
         built[b] = f"{table.log.measured} measured, {table.log.reused} reused, {table.log.seconds:.0f} s"
         print(f"# kernel table {b}: {built[b]}", flush=True)
-    second = measure_pass(models, x, backends, options, settings, "B")
-    for trial, row in rows.items():
-        row.update({f"latency.{k}": v for k, v in first[trial].items()})
-        row.update({f"repeat.{k}": v for k, v in second[trial].items()})
+    passes += [measure_pass(models, x, backends, options, settings, f"{k + 1}/{2 * args.rounds}")
+               for k in range(args.rounds, 2 * args.rounds)]
+    for trial, row in rows.items():  # odd passes make the target, even ones the repeat it is compared with
+        row.update({f"latency.{k}": v for k, v in combined(passes[0::2], trial).items()})
+        row.update({f"repeat.{k}": v for k, v in combined(passes[1::2], trial).items()})
     return pd.DataFrame(list(rows.values())), built
+
+
+def combined(passes: list[dict[str, dict[str, float]]], trial: str) -> dict[str, float]:
+    """One model's passes as one measurement: the median of their medians, the least of their fastest calls."""
+    keys = passes[0][trial]
+    return {k: float(np.nanmedian([p[trial][k] for p in passes]) if k.endswith("p50_ms")
+                     else np.nanmin([p[trial][k] for p in passes])) for k in keys}
 
 
 def fraction(errors: np.ndarray) -> str:
@@ -159,6 +173,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--time-budget", type=float, default=0.3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="passes per measurement, interleaved: the target is the median of the odd passes, "
+                             "the repeat of the even ones, and the kernel tables are measured in this many rounds")
     parser.add_argument("--calibration", type=float, default=0.5, help="share of the models calibrated on")
     parser.add_argument("--target", action="append", choices=STATS, default=[],
                         help="the statistic predicted and scored (default: p50_ms, then min_ms)")
