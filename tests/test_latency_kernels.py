@@ -16,7 +16,7 @@ from torch import nn
 
 from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.latency.kernel_predictor import KernelPredictor, KernelSum, fit_correction, kernel_sum
-from ecgsearch.latency.kernel_table import KernelRunner, KernelTable, boundary_reorders, kernel_runner
+from ecgsearch.latency.kernel_table import KernelRunner, KernelTable, KernelTiming, boundary_reorders, kernel_runner
 from ecgsearch.latency.kernels import fusion_groups, model_graph, model_kernels
 from ecgsearch.latency.options import KERNEL_PREDICTOR, BackendOptions, MeasureSettings
 from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
@@ -152,6 +152,25 @@ def test_openvino_kernels_are_timed_without_their_boundary_layout_conversions():
     assert all(time_once() > 0 for _ in range(5))
 
 
+class Branches(nn.Module):
+    """Two convolutions joined by a Concat (an Inception module in miniature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv1d(2, 4, 3, padding=1), nn.Conv1d(2, 4, 5, padding=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.a(x), self.b(x)], dim=1)
+
+
+def test_the_sum_counts_the_concat_ops_the_correction_weighs():
+    kernels = model_kernels(Branches().eval(), EXAMPLE)
+    timings = [KernelTiming(0.5, 0.4, 10, k.label) for k in kernels]
+    assert kernel_sum(kernels, timings, 0.01).concats == 1
+    plain = model_kernels(tiny(), EXAMPLE)
+    assert kernel_sum(plain, timings[:1] * len(plain), 0.01).concats == 0
+
+
 def test_a_backend_without_kernel_runner_is_refused_in_one_sentence(tmp_path):
     with pytest.raises(UserError, match="no kernel runner for backend 'torch-cpu'"):
         kernel_runner("torch-cpu", OPTIONS)
@@ -164,12 +183,12 @@ def test_a_backend_without_kernel_runner_is_refused_in_one_sentence(tmp_path):
 
 
 def synthetic_sums(n: int, seed: int) -> tuple[list[KernelSum], np.ndarray]:
-    """Sums whose true latency is a known correction of them (with 1% noise)."""
+    """Sums whose true latency is a known correction of them (with 1% noise): each Concat saves 0.05 ms."""
     rng = np.random.default_rng(seed)
-    sums = [KernelSum(int(k), 0.02, tuple(rng.uniform(0, 5, 4) * [1, 1, 0.1, 0.3]), float(rng.uniform(0, 2)))
-            for k in rng.integers(3, 40, n)]
-    truth = np.array([0.05 + 0.7 * s.class_ms[0] + 1.2 * s.class_ms[1] + s.class_ms[2] + 2 * s.class_ms[3]
-                      + 0.01 * s.kernels for s in sums])
+    sums = [KernelSum(int(k), 0.02, tuple(rng.uniform(0, 5, 4) * [1, 1, 0.1, 0.3]), float(rng.uniform(0, 2)),
+                      int(rng.integers(0, 6))) for k in rng.integers(3, 40, n)]
+    truth = np.array([0.35 + 0.7 * s.class_ms[0] + 1.2 * s.class_ms[1] + s.class_ms[2] + 2 * s.class_ms[3]
+                      + 0.01 * s.kernels - 0.05 * s.concats for s in sums])
     return sums, truth * np.exp(rng.normal(0, 0.01, n))
 
 
@@ -179,7 +198,8 @@ def test_the_correction_is_learned_and_its_error_measured():
     assert np.allclose(predictor.predict(sums[:3]), [s.total_ms for s in sums[:3]])  # unfitted: the plain sum
     assert predictor.error_band == math.inf
     predictor.fit(sums, measured)
-    assert np.all(predictor.coefficients >= 0) and predictor.within() >= 0.9
+    assert np.all(predictor.coefficients[:5] >= 0) and predictor.within() >= 0.9  # constant, classes
+    assert predictor.coefficients[-1] == pytest.approx(-0.05, abs=0.01)  # a signed term: learned below zero
     assert 0 < predictor.error_band < 0.05  # the cross-validated error: 1% noise
     unseen, truth = synthetic_sums(20, seed=1)
     assert np.all(np.abs(predictor.predict(unseen) / truth - 1) < 0.1)

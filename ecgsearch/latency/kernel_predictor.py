@@ -10,9 +10,9 @@ looks at what the runtime runs (nn-Meter's idea, with measured kernels instead o
 3. ``KernelSum`` adds them up per kernel class (convolution, matrix product, pooling, other), each
    kernel less the runtime's per-call overhead, which the whole model pays once;
 4. a correction learned on a measured calibration set (whole models timed on the backend) maps the
-   sums to the model's latency: ``latency = c + sum_k a_k * class_ms_k + b * kernels + d * output_mb``,
-   fitted to minimise the *relative* error (what latency limits care about), c and a_k non-negative,
-   b and d of either sign. It absorbs what standalone kernels do not show: caches warm across kernels,
+   sums to the model's latency: ``latency = c + sum_k a_k * class_ms_k + b * kernels + d * output_mb
+   + e * concats``, fitted to minimise the *relative* error (what latency limits care about), c and a_k
+   non-negative, b, d and e of either sign. It absorbs what standalone kernels do not show: caches warm across kernels,
    a runtime's per-kernel cost, memory traffic between kernels, and what a kernel pays only standalone.
    Before fitting, the prediction is the plain sum.
 
@@ -50,6 +50,7 @@ class KernelSum:
     overhead_ms: float  # the runtime's per-call overhead, paid once by the whole model
     class_ms: tuple[float, ...]  # per ``KERNEL_CLASSES``: the kernels' medians less the overhead (>= 0 each)
     output_mb: float  # megabytes the kernels write (and the next ones read)
+    concats: int = 0  # Concat ops: alone a kernel copies the branches it joins, a model may write them in place
 
     @property
     def total_ms(self) -> float:
@@ -57,8 +58,9 @@ class KernelSum:
         return self.overhead_ms + sum(self.class_ms)
 
     def design_row(self) -> list[float]:
-        """The correction's inputs: a constant, the class sums, the kernel count, the megabytes written."""
-        return [1.0, *self.class_ms, float(self.kernels), self.output_mb]
+        """The correction's inputs: a constant, the class sums, the kernel count, the megabytes written, the
+        Concat ops."""
+        return [1.0, *self.class_ms, float(self.kernels), self.output_mb, float(self.concats)]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,16 +74,17 @@ def kernel_sum(kernels: Sequence[Kernel], timings: Sequence[KernelTiming], overh
     for kernel, timing in zip(kernels, timings, strict=True):
         by_class[kernel.kind] += max(0.0, getattr(timing, stat) - overhead_ms)
     return KernelSum(kernels=len(kernels), overhead_ms=overhead_ms, class_ms=tuple(by_class.values()),
-                     output_mb=sum(k.output_bytes for k in kernels) / 1e6)
+                     output_mb=sum(k.output_bytes for k in kernels) / 1e6,
+                     concats=sum(op == "Concat" for k in kernels for op in k.ops))
 
 
-SIGNED = 2  # the last design columns (kernel count, megabytes): costs a kernel pays standalone but not in a model
+SIGNED = 3  # the last design columns (kernels, megabytes, Concat ops): costs a kernel pays alone, not in a model
 
 
 def fit_correction(sums: Sequence[KernelSum], measured_ms: Sequence[float]) -> np.ndarray:
     """Coefficients of the correction with the least squared *relative* error: the constant and the class
-    sums non-negative, the per-kernel and per-megabyte terms of either sign (a runtime's cost per kernel in
-    a model, or what a kernel pays only standalone, such as converting its inputs' layout).
+    sums non-negative, the per-kernel, per-megabyte and per-Concat terms of either sign (a runtime's cost per
+    kernel in a model, or what a kernel pays only standalone, such as converting its inputs' layout).
 
     Each row is divided by its measured latency, so a 1 ms model weighs as much as a 100 ms one.
     """

@@ -49,7 +49,7 @@ from ecgsearch.space import parse_space
 from ecgsearch.train.costs import model_costs
 
 DEFAULT_BACKENDS = ("onnxruntime-cpu", "openvino-cpu")
-SUM_FIELDS = ("kernels", "overhead_ms", "class_ms", "output_mb")
+SUM_FIELDS = ("kernels", "overhead_ms", "class_ms", "output_mb", "concats")
 
 
 def sampled_models(n: int, seed: int) -> list[tuple[str, dict]]:
@@ -88,7 +88,8 @@ def sums_of(frame: pd.DataFrame, prefix: str) -> list[KernelSum]:
     """The kernel sums stored by ``sum_columns``."""
     classes = sorted(c for c in frame.columns if c.startswith(f"{prefix}.class_ms."))
     return [KernelSum(int(row[f"{prefix}.kernels"]), float(row[f"{prefix}.overhead_ms"]),
-                      tuple(float(row[c]) for c in classes), float(row[f"{prefix}.output_mb"]))
+                      tuple(float(row[c]) for c in classes), float(row[f"{prefix}.output_mb"]),
+                      int(row.get(f"{prefix}.concats", 0)))  # rows saved before the Concat term: none counted
             for _, row in frame.iterrows()]
 
 
