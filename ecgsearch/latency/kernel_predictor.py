@@ -12,9 +12,9 @@ looks at what the runtime runs (nn-Meter's idea, with measured kernels instead o
 4. a correction learned on a measured calibration set (whole models timed on the backend) maps the
    sums to the model's latency: ``latency = c + sum_k a_k * class_ms_k + b * kernels + d * output_mb
    + e * concats``, fitted to minimise the *relative* error (what latency limits care about), c and a_k
-   non-negative, b, d and e of either sign. It absorbs what standalone kernels do not show: caches warm across kernels,
-   a runtime's per-kernel cost, memory traffic between kernels, and what a kernel pays only standalone.
-   Before fitting, the prediction is the plain sum.
+   non-negative, b, d and e of either sign. It absorbs what standalone kernels do not show: caches warm
+   across kernels, a runtime's per-kernel cost, memory traffic between kernels, and what a kernel pays
+   only standalone. Before fitting, the prediction is the plain sum.
 
 ``fit`` also measures the predictor's own error: the relative errors of k-fold cross-validation on the
 calibration set, summarised as ``error_band`` (their 90th percentile), which ``latency.screen`` uses to

@@ -360,7 +360,7 @@ def scaling_groups_section(run: RunData, figures: Figures, seed: int, train_reco
         label = axis_label(axis, train_records)
         section.show(figures.scaling_groups(laws, axis, label, f"{error} vs {label}, per {grouping}",
                                             f"{error} vs {label}: one law per {grouping}"))
-        laws_rows += [_law_row(axis, group, fit) for group, (_, fit) in laws.items() if fit is not None]
+        laws_rows += [_law_row(axis, group, laws[group][1]) for group in fitted]
         ratio_rows += _ratio_rows(run, axis, by, fitted, seed, train_records, section)
     if not laws_rows:
         if PARADIGM not in ([by] if isinstance(by, str) else by):
