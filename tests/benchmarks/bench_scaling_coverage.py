@@ -1,6 +1,7 @@
 """Coverage of the scaling-law intervals, before and after, for docs/benchmarks.md.
 
 Run:  nice python tests/benchmarks/bench_scaling_coverage.py [--seeds 250] [--old-seeds 60] [--tables 100]
+      nice python tests/benchmarks/bench_scaling_coverage.py --decompose [--seeds 250]   (part 3 only)
       (--old-seeds 0: the new method only; --seeds 0: the old bootstrap only, in part 1)
 
 Part 1: ``error = E_inf + A x^-alpha`` with three laws (bent, steep, shallow; tests/test_scaling_coverage.py)
@@ -11,6 +12,11 @@ project used before (re-created here: grid start, ``least_squares``, percentile 
 resamples) and ``fit_power_law`` now (profile likelihood, noise model chosen or both). Also printed: the
 curve band's coverage inside and beyond the data, coverage at 6-8 points and over 1-2 decades, how
 often each noise model is chosen, and how often each warning fires.
+
+Part 3 (``--decompose``): why the 10-point cells run conservative. Per true noise and per decision of
+the points (additive chosen, multiplicative chosen, both), the share of fits and the coverage of each noise
+model's region alone beside what is reported (one region, or the union); and how well any threshold on the
+two models' likelihood difference separates additive (and Student-t) from multiplicative points.
 
 Part 2: synthetic search tables (tests/test_scaling_coverage.py ``planted_table``: trials on a law with
 alpha 0.3, poorer trials within +-25% of their costs, under-trained trials) in several variants; the
@@ -35,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the gene
 from test_scaling_coverage import LAWS, noisy, planted_table
 
 from ecgsearch.analysis.scaling import PARAMS, fit_power_law, fit_scaling, scaling_points
+from ecgsearch.analysis.scaling_ci import NOISE_POWER, Intervals, Region, choose_noise, e_bounds_of, fit_noise
 
 NOISES = ("additive", "multiplicative", "student")
 X_RANGE = (1e3, 1e9)
@@ -140,6 +147,60 @@ def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, d
         print(f"  {noise}: {parts or 'none'}")
 
 
+def held_by_region(x: np.ndarray, y: np.ndarray, law: tuple[float, float, float]
+                   ) -> tuple[str, dict[str, np.ndarray], float]:
+    """The points' decision, whether each noise model's region alone holds (E_inf, A, alpha) (dof n - 4, as
+    in a search's fit), and the multiplicative minus additive log-likelihood."""
+    x0 = float(np.exp(np.mean(np.log(x))))
+    log_u, bounds = np.log(x / x0), e_bounds_of(y)
+    fits = [fit_noise(log_u, y, name, bounds) for name in NOISE_POWER]
+    chosen = choose_noise(fits)
+    held = {}
+    for fit in fits:
+        region = Region(log_u, y, fit.weights, x0, fit.sse, len(y) - 4, bounds, float(fit.params[2]))
+        alone = Intervals(fit.params, x0, fit.noise, (region,), (fit,))
+        held[fit.noise] = np.array([low <= truth <= high for (low, high), truth in
+                                    zip((alone.interval(name, 0.95) for name in PARAMS), law)])
+    decision = "both" if len(chosen) == 2 else chosen[0].noise
+    return decision, held, fits[1].loglik - fits[0].loglik
+
+
+def part3(points: tuple[int, ...], seeds: int) -> None:
+    print(f"\nPart 3: coverage (E_inf, A, alpha) by the points' decision ({len(LAWS) * seeds} fits per noise and "
+          "number of points; the regions alone with n - 4 degrees of freedom)")
+    print("| noise | points | decision | share | additive region alone | multiplicative region alone | reported |")
+    print("|---|---|---|---|---|---|---|")
+    separation: dict[int, dict[str, list[float]]] = {}
+    for n in points:
+        x = np.geomspace(*X_RANGE, n)
+        separation[n] = {"additive": [], "multiplicative": []}
+        for noise in NOISES:
+            rows: dict[str, list[dict[str, np.ndarray]]] = {"additive": [], "multiplicative": [], "both": []}
+            for index, law in enumerate(LAWS):
+                for seed in range(seeds):
+                    y = noisy(law, x, noise, np.random.default_rng([99, n, index, seed]))
+                    decision, held, by_fit = held_by_region(x, y, law)
+                    rows[decision].append(held)
+                    separation[n]["multiplicative" if noise == "multiplicative" else "additive"].append(by_fit)
+            for decision, group in rows.items():
+                if not group:
+                    continue
+                add = np.mean([h["additive"] for h in group], axis=0)
+                mul = np.mean([h["multiplicative"] for h in group], axis=0)
+                shown = {"additive": add, "multiplicative": mul}.get(
+                    decision, np.mean([h["additive"] | h["multiplicative"] for h in group], axis=0))
+                cells = [" / ".join(f"{v:.2f}" for v in values) for values in (add, mul, shown)]
+                print(f"| {noise} | {n} | {decision} | {len(group) / (len(LAWS) * seeds):.2f} | " + " | ".join(cells)
+                      + " |", flush=True)
+    print("\nSeparability: with thresholds on the log-likelihood difference that decide wrongly in at most 3% of fits"
+          " of either kind, the share each kind gets decided (the rest would need the union)")
+    for n, values in separation.items():
+        additive, multiplicative = np.array(values["additive"]), np.array(values["multiplicative"])
+        to_additive, to_multiplicative = np.quantile(multiplicative, 0.03), np.quantile(additive, 0.97)
+        print(f"  {n} points: additive or Student-t decided {np.mean(additive < to_additive):.2f}, "
+              f"multiplicative decided {np.mean(multiplicative > to_multiplicative):.2f}")
+
+
 def part2(tables: int, resamples: int, old: bool) -> None:
     variants = {"4 decades (as the test)": {}, "6 decades": {"decades": (3.0, 9.0)},
                 "10 well-trained": {"well_trained": 10}, "3 near + 40 under-trained": {"near": 3, "under_trained": 40},
@@ -177,8 +238,13 @@ def main() -> None:
     parser.add_argument("--old-seeds", type=int, default=60, help="repetitions per law and cell, old bootstrap")
     parser.add_argument("--resamples", type=int, default=200, help="resamples of the old bootstrap")
     parser.add_argument("--tables", type=int, default=100, help="tables per variant in part 2")
+    parser.add_argument("--decompose", action="store_true", help="part 3 only (--seeds per law, 10 and 20 points)")
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.decompose:
+        part3((10, 20), args.seeds)
+        print(f"\ntotal {time.perf_counter() - started:.0f} s")
+        return
     part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples)
     small = args.seeds // 2  # --seeds 0: the old bootstrap only (it is ~50 times slower)
     if small:
