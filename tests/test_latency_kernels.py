@@ -17,7 +17,7 @@ from torch import nn
 from ecgsearch.errors import SpaceError, UserError
 from ecgsearch.latency.kernel_predictor import KernelPredictor, KernelSum, fit_correction, kernel_sum
 from ecgsearch.latency.kernel_table import KernelRunner, KernelTable, KernelTiming, boundary_reorders, kernel_runner
-from ecgsearch.latency.kernels import fusion_groups, model_graph, model_kernels
+from ecgsearch.latency.kernels import fusion_groups, fusion_rules, model_graph, model_kernels
 from ecgsearch.latency.options import KERNEL_PREDICTOR, BackendOptions, MeasureSettings
 from ecgsearch.latency.plan import LatencyPlan, check_latency, latency_plan
 from ecgsearch.latency.screen import LatencyScreen, cost_key, screen_decision
@@ -302,3 +302,40 @@ def test_the_screen_reads_the_table_when_it_changes_and_sees_rows_in_the_row_log
     # the table's bytes are unchanged (append only touches its mtime, for watchers)
     assert (tmp_path / RESULTS_LOG).exists() and (tmp_path / RESULTS_FILE).read_bytes() == before
     assert screen.fitted().models == 9 and len(reads) == 2
+
+
+class Attention(nn.Module):
+    """Self-attention over the time steps of a convolution's output (a transformer block in miniature)."""
+
+    def __init__(self, width: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, width, 4, stride=4)
+        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.conv(x).transpose(1, 2)
+        return self.attention(tokens, tokens, tokens, need_weights=False)[0].mean(dim=1)
+
+
+def test_openvino_runs_attention_as_one_kernel_and_the_cut_follows_it():
+    model = Attention().eval()
+    plain = [k.ops for k in model_kernels(model, EXAMPLE)]  # ONNX Runtime: the two products apart
+    fused = model_kernels(model, EXAMPLE, fusion_rules("openvino-cpu"))
+    assert any(ops[:2] == ("MatMul", "Softmax") and "MatMul" not in ops[2:] for ops in plain)
+    joined = [k for k in fused if k.ops[:3] == ("MatMul", "Softmax", "MatMul")]
+    assert len(joined) == 1 and len(fused) == len(plain) - 1
+    assert KernelPredictor("openvino-cpu").rules.attention and not KernelPredictor(ORT).rules.attention
+    tensors = {"ecg": EXAMPLE.numpy()}  # the joined kernels still compute the model, in order
+    import onnxruntime  # deferred: heavy dependency
+
+    for kernel in fused:
+        session = onnxruntime.InferenceSession(kernel.onnx, providers=["CPUExecutionProvider"])
+        outputs = session.run(None, {i.name: tensors[i.name] for i in session.get_inputs()})
+        tensors.update({o.name: v for o, v in zip(session.get_outputs(), outputs)})
+    with torch.inference_mode():
+        np.testing.assert_allclose(tensors["outputs"], model(EXAMPLE).numpy(), atol=1e-5)
+    openvino = pytest.importorskip("openvino")
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(joined[0].onnx, b""), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    layers = [str(op.get_rt_info()["layerType"].astype(str)) for op in compiled.get_runtime_model().get_ordered_ops()]
+    assert "Softmax" not in layers, layers  # OpenVINO fused the products and the Softmax into one node

@@ -33,7 +33,7 @@ import torch
 from scipy.optimize import lsq_linear
 
 from ecgsearch.latency.kernel_table import KernelTable, KernelTiming
-from ecgsearch.latency.kernels import DEFAULT_FUSION, KERNEL_CLASSES, FusionRules, Kernel, model_kernels
+from ecgsearch.latency.kernels import KERNEL_CLASSES, FusionRules, Kernel, fusion_rules, model_kernels
 from ecgsearch.latency.options import BackendOptions
 from ecgsearch.latency.predictor import TOLERANCE, error_band, relative_errors
 
@@ -126,13 +126,13 @@ class KernelPredictor:
 
     def __init__(self, backend: str, options: BackendOptions | None = None, batch_size: int = 1,
                  cache_dir: Path | None = None, table: KernelTable | None = None,
-                 rules: FusionRules = DEFAULT_FUSION, seed: int = 0, stat: str = "p50_ms") -> None:
+                 rules: FusionRules | None = None, seed: int = 0, stat: str = "p50_ms") -> None:
         if stat not in STATS:
             raise ValueError(f"stat must be one of {', '.join(STATS)}, got {stat!r}")
         self.backend, self.stat = backend, stat
         self.options, self.batch_size, self.cache_dir = options or BackendOptions(), batch_size, cache_dir
         self._table = table
-        self.rules = rules
+        self.rules = rules or fusion_rules(backend)  # how the backend fuses ops into kernels
         self.seed = seed
         self.coefficients: np.ndarray | None = None
         self.errors = np.array([])  # cross-validated relative errors on the calibration set

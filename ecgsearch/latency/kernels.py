@@ -48,12 +48,25 @@ KERNEL_CLASSES = ("conv", "matmul", "pool", "other")
 
 @dataclass(frozen=True)
 class FusionRules:
-    """Which ops start a kernel; every other op is fused into the kernel that produced its input."""
+    """Which ops start a kernel; every other op is fused into the kernel that produced its input.
+
+    attention: a matrix product that reads a ``Softmax`` joins the Softmax's kernel, so attention
+    (``MatMul`` -> ``Softmax`` -> ``MatMul``) is one kernel, as OpenVINO's CPU plugin runs it (one fused
+    node that never writes the attention matrix out; timed as two kernels it cost up to 1.6 times as much
+    as in the model: docs/benchmarks.md).
+    """
 
     anchors: frozenset[str] = ANCHOR_OPS
+    attention: bool = False
 
 
 DEFAULT_FUSION = FusionRules()
+BACKEND_FUSION = {"openvino-cpu": FusionRules(attention=True)}
+
+
+def fusion_rules(backend: str) -> FusionRules:
+    """The fusion a backend applies (the default rules unless listed in ``BACKEND_FUSION``)."""
+    return BACKEND_FUSION.get(backend, DEFAULT_FUSION)
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,13 @@ def fusion_groups(graph: onnx.GraphProto, rules: FusionRules = DEFAULT_FUSION) -
     weights = {w.name for w in graph.initializer}
     group_of: dict[str, int] = {}  # tensor name -> the group that produced it
     groups: list[list[Any]] = []
+    softmax_out: set[str] = set()
     for node in graph.node:
         producers = [group_of[name] for name in node.input if name and name not in weights and name in group_of]
-        if node.op_type in rules.anchors or not producers:
+        joins = rules.attention and node.op_type == "MatMul" and any(name in softmax_out for name in node.input)
+        if node.op_type == "Softmax":
+            softmax_out.update(node.output)
+        if (node.op_type in rules.anchors and not joins) or not producers:
             groups.append([])
             index = len(groups) - 1
         else:

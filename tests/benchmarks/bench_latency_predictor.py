@@ -4,9 +4,9 @@ Samples N configurations from every registered architecture's default space (the
 sampler) and, in this process, one model after the other:
 
 1. measures each model on every backend in ``--rounds`` passes over all models;
-2. cuts each into kernels and measures the kernels missing from the backend's kernel table (a fresh
-   table in a temporary folder unless ``--kernel-cache`` names one, so its build cost is counted), each
-   kernel in ``--rounds`` passes too;
+2. cuts each into kernels as the backend fuses them (``fusion_rules``) and measures the kernels missing
+   from the backend's kernel table (a fresh table in a temporary folder unless ``--kernel-cache`` names
+   one, so its build cost is counted), each kernel in ``--rounds`` passes too;
 3. measures each model in ``--rounds`` more passes. The target the predictors learn and are scored on
    is each model's median over the odd passes, the repeat its median over the even ones (both straddle
    the kernel table, minutes apart): how often the two agree within +-10% is the repeatability, the
@@ -41,7 +41,7 @@ from bench_latency import measure_model
 
 from ecgsearch.latency.kernel_predictor import STATS, KernelPredictor, KernelSum, kernel_sum
 from ecgsearch.latency.kernel_table import KERNEL_RUNNERS, KernelTable
-from ecgsearch.latency.kernels import model_kernels
+from ecgsearch.latency.kernels import fusion_rules, model_kernels
 from ecgsearch.latency.options import BackendOptions, MeasureSettings
 from ecgsearch.latency.predictor import TOLERANCE, LatencyPredictor, relative_errors
 from ecgsearch.plugins import get_registries
@@ -112,11 +112,12 @@ def measure_rows(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[p
     passes = [measure_pass(models, x, backends, options, settings, f"{k + 1}/{2 * args.rounds}")
               for k in range(args.rounds)]
     cache = Path(args.kernel_cache or tempfile.mkdtemp(prefix="ecgsearch-bench-kernels-"))
-    started = time.perf_counter()
-    kernels = {trial: model_kernels(model, x) for trial, model in models.items()}  # the same on every backend
-    print(f"# {sum(map(len, kernels.values()))} kernels cut in {time.perf_counter() - started:.0f} s", flush=True)
     built = {}
     for b in (b for b in backends if b in KERNEL_RUNNERS):
+        started = time.perf_counter()
+        kernels = {trial: model_kernels(model, x, fusion_rules(b)) for trial, model in models.items()}
+        print(f"# {sum(map(len, kernels.values()))} kernels cut for {b} in {time.perf_counter() - started:.0f} s",
+              flush=True)
         table = KernelTable(b, options, cache_dir=cache, rounds=args.rounds)
         for trial, cut in kernels.items():
             timings = table.times(cut)
