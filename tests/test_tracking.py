@@ -356,6 +356,42 @@ def test_mlflow_holds_the_space_file_and_the_best_trials_onnx_model(tracked_run,
     onnx.checker.check_model(onnx.load(local))
 
 
+def test_a_resumed_search_continues_its_mlflow_parent_run(mlflow_server, tmp_path, caplog):
+    _needs("mlflow")
+    from mlflow import MlflowClient
+
+    from ecgsearch.space import load_space
+    from ecgsearch_plugins.tracking.mlflow_tracker import PARENT_FILE, MlflowTracker
+
+    uri = _ready(mlflow_server)
+    path = tmp_path / "resumed.yaml"
+    path.write_text(SEARCH.format(tracking="  mlflow: {experiment: resumed-test}"))
+    spec, out = load_space(path), tmp_path / "run"
+    row = {"status": "ok", "epochs": 2, "val.macro_auroc": 0.75}
+    first = MlflowTracker(spec, out, tracking_uri=uri, experiment="resumed-test", log_model=False)
+    first.close_trial(first.open_trial("t0", {"architecture": "resnet_tiny"}), "t0", row)
+    interrupted = first.open_trial("t1", {"architecture": "resnet_tiny"})  # the driver is killed here
+    second = MlflowTracker(spec, out, tracking_uri=uri, experiment="resumed-test", log_model=False)  # --resume
+    assert second.parent == first.parent and second.trial_runs == {"t0": first.trial_runs["t0"]}
+    second.close_trial(second.open_trial("t1", {"architecture": "resnet_tiny"}), "t1", row)
+    second.close_search(None)
+    client = MlflowClient(uri)
+    runs = client.search_runs([second.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert [p.info.run_id for p in parents] == [first.parent] and parents[0].info.status == "FINISHED"
+    assert parents[0].data.params["space_file"] == "resumed.yaml"  # logged once, by the search that started it
+    nested = sorted((r.data.tags["ecgsearch.trial_id"], r.info.status) for r in runs if r not in parents)
+    assert nested == [("t0", "FINISHED"), ("t1", "FINISHED"), ("t1", "KILLED")]
+    assert client.get_run(interrupted).info.status == "KILLED"
+    # a folder naming a run this store does not hold starts a new parent run, and says so
+    (out / PARENT_FILE).write_text('{"run_id": "0123456789abcdef0123456789abcdef"}')
+    with caplog.at_level(logging.WARNING):
+        third = MlflowTracker(spec, out, tracking_uri=uri, experiment="resumed-test", log_model=False)
+    assert third.parent != first.parent
+    assert "names a parent run this tracking store does not hold" in caplog.text
+    assert third.parent in (out / PARENT_FILE).read_text()
+
+
 @pytest.mark.ray
 def test_tensorboard_holds_per_epoch_scalars_and_hparams(tracked_run):
     _needs("tensorboard")

@@ -1,5 +1,9 @@
 """The ``mlflow`` tracker: one parent run per search, one nested run per trial, the best model as an artifact.
 
+A resumed search (``ecgsearch run --resume``) continues its parent run: the run folder records the parent's
+id (``mlflow_run.json``); trials that were running when the driver stopped have their nested runs marked
+``KILLED`` and get new ones when they run again.
+
 The parent run holds the search's settings as parameters and the space file as an artifact; each trial's
 nested run holds its hyperparameters (``architecture``, ``hp.*``), its per-epoch series (``epoch/loss``,
 ``epoch/val.<metric>``, step = epoch), its final row's ``val.*``/``test.*``/``cost.*``/``latency.*`` as
@@ -10,6 +14,8 @@ metrics and its ``status`` as a tag. When the search ends the best trial is expo
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import time
@@ -31,6 +37,8 @@ REFUSED_IN_KEYS = re.compile(r"[^\w\-. :/]")
 def mlflow_key(name: str) -> str:
     """``name`` as MLflow takes it: letters, digits, ``_ - . : /`` and spaces kept, any other character ``_``."""
     return REFUSED_IN_KEYS.sub("_", name)
+PARENT_FILE = "mlflow_run.json"  # in the run folder: the parent run a resumed search continues
+log = logging.getLogger(__name__)
 RUN_STATUS = {"ok": "FINISHED", "stopped": "FINISHED", None: "KILLED"}  # others (failed, diverged): FAILED
 # MLflow 3 prints each ended run's URL to stdout, which the search's progress display owns (unless you say so)
 QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
@@ -48,9 +56,51 @@ class MlflowTracker(Tracker):
         self.client = MlflowClient(tracking_uri)
         self.log_model = log_model
         self.experiment_id = self._experiment(experiment or spec.name)
-        self.parent = self._create_run(spec.name, {"ecgsearch.run_folder": str(out_dir)})
         self.trial_runs: dict[str, str] = {}
-        self._log_search(spec)
+        self.parent = self._resumed_parent() or self._new_parent(spec)
+
+    def _new_parent(self, spec: Any) -> str:
+        parent = self._create_run(spec.name, {"ecgsearch.run_folder": str(self.out_dir)})
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / PARENT_FILE).write_text(json.dumps({"run_id": parent, "experiment_id": self.experiment_id}))
+        self._log_search(parent, spec)
+        return parent
+
+    def _resumed_parent(self) -> str | None:
+        """The parent run this folder's search started, reopened, when it is in this store and experiment;
+        its trials' runs left open by a stopped driver are marked ``KILLED``."""
+        recorded = self.out_dir / PARENT_FILE
+        if not recorded.is_file():
+            return None
+        try:
+            run_id = str(json.loads(recorded.read_text())["run_id"])
+            run = self.client.get_run(run_id)
+        except Exception as error:  # unreadable file, or a run this store does not have
+            log.warning("mlflow: %s names a parent run this tracking store does not hold (%s); a new parent run "
+                        "is started", recorded, str(error).splitlines()[0][:200])
+            return None
+        if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            log.warning("mlflow: the parent run %s recorded in %s is deleted or in another experiment; a new parent "
+                        "run is started", run_id, recorded)
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        for trial in self._nested_runs(run_id):
+            if trial.info.status == "RUNNING":
+                self.client.set_terminated(trial.info.run_id, "KILLED")
+            else:
+                self.trial_runs[trial.data.tags.get(TRIAL_TAG, "")] = trial.info.run_id
+        return run_id
+
+    def _nested_runs(self, parent: str) -> list[Any]:
+        """Every run nested in ``parent`` (MLflow answers a search in pages)."""
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{parent}'",
+                                           page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -59,13 +109,13 @@ class MlflowTracker(Tracker):
     def _create_run(self, name: str, tags: Mapping[str, str]) -> str:
         return self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags)).info.run_id
 
-    def _log_search(self, spec: Any) -> None:
+    def _log_search(self, parent: str, spec: Any) -> None:
         params = {"space_file": Path(spec.path).name, "name": spec.name, "seed": spec.seed,
                   "algorithm": spec.search.algorithm, "metric": spec.metric, "mode": spec.mode,
                   "trials": spec.budget.trials, "epochs": spec.budget.epochs, "dataset": spec.data.dataset}
-        self._params(self.parent, params)
+        self._params(parent, params)
         if Path(spec.path).is_file():
-            self.client.log_artifact(self.parent, spec.path)
+            self.client.log_artifact(parent, spec.path)
 
     def _params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param  # deferred: mlflow is an optional extra
