@@ -11,7 +11,8 @@ with it. Timing ops one by one would count each of those separately (and pay a c
 2. ``fusion_groups`` walks the nodes in order: an *anchor* (``FusionRules.anchors``: convolutions, matrix
    products, pooling) starts a new kernel; every other op (normalisation, activation, elementwise,
    reshape, concat...) joins the latest kernel that produced one of its inputs: the fusion the runtimes
-   apply to post-ops. Kernels only ever feed later kernels, so their sum is a valid schedule.
+   apply to post-ops. A backend may fuse more (``fusion_rules``: OpenVINO runs attention as one kernel).
+   Kernels only ever feed later kernels, so their sum is a valid schedule.
 3. ``kernel_model`` writes each group as a standalone ONNX model (its outside inputs become graph inputs,
    its weights come along), and ``kernel_signature`` names it by what decides its run time: ops,
    attributes, shapes, dtypes (never weight values), so identical layers of different models share one

@@ -37,6 +37,8 @@ REFUSED_IN_KEYS = re.compile(r"[^\w\-. :/]")
 def mlflow_key(name: str) -> str:
     """``name`` as MLflow takes it: letters, digits, ``_ - . : /`` and spaces kept, any other character ``_``."""
     return REFUSED_IN_KEYS.sub("_", name)
+
+
 PARENT_FILE = "mlflow_run.json"  # in the run folder: the parent run a resumed search continues
 log = logging.getLogger(__name__)
 RUN_STATUS = {"ok": "FINISHED", "stopped": "FINISHED", None: "KILLED"}  # others (failed, diverged): FAILED
@@ -87,7 +89,7 @@ class MlflowTracker(Tracker):
         for trial in self._nested_runs(run_id):
             if trial.info.status == "RUNNING":
                 self.client.set_terminated(trial.info.run_id, "KILLED")
-            else:
+            elif trial.info.status == "FINISHED":  # the run the best trial's tag goes to
                 self.trial_runs[trial.data.tags.get(TRIAL_TAG, "")] = trial.info.run_id
         return run_id
 
