@@ -8,7 +8,8 @@ and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray
 - ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides);
 - ``median_stopping``: stops a trial whose running mean falls below the median of the others;
 - ``learning_curve``: extrapolates each trial's partial curve to the last epoch (``ecgsearch.LearningCurveRule``)
-  and stops it when even the optimistic prediction cannot reach the current top k of the completed trials;
+  and stops it when even the optimistic prediction cannot reach the current top k (of the completed trials,
+  or with ``compare: all`` of every trial's best report so far);
 - ``pbt``: population-based training: at every ``perturbation_interval`` epochs the worse trials copy the
   weights of better ones (from the checkpoints the engine writes) and continue with perturbed learning
   rates, weight decays and augmentation strengths (the searched ones).
@@ -19,7 +20,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from ecgsearch import SchedulerInfo, bool_param, float_param, hookimpl, int_param
+from ecgsearch import SchedulerInfo, bool_param, float_param, hookimpl, int_param, str_param
 
 if TYPE_CHECKING:
     from ecgsearch import SchedulerRun
@@ -106,13 +107,13 @@ def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_sampl
 
 
 def build_learning_curve(run: SchedulerRun, *, grace_period: int = 3, top_k: int = 3, confidence: float = 0.9,
-                         min_curves: int = 3) -> Any:
+                         min_curves: int = 3, compare: str = "completed") -> Any:
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler  # deferred: Ray
 
     from ecgsearch import LearningCurveRule
 
     rule = LearningCurveRule(horizon=run.max_t, mode=run.mode, grace_period=grace_period, top_k=top_k,
-                             confidence=confidence, min_curves=min_curves)
+                             confidence=confidence, min_curves=min_curves, compare=compare)
 
     class LearningCurveStopping(FIFOScheduler):
         """FIFO order; each epoch's report goes through the learning-curve rule, which may stop the trial."""
@@ -254,11 +255,15 @@ def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
                       params={"grace_period": int_param(1, 10_000, doc="epochs before a trial may be stopped (and "
                                                                        "at least 3)"),
                               "top_k": int_param(1, 1_000, doc="a trial stops when it cannot reach the k-th best "
-                                                               "completed trial"),
+                                                               "value (see compare)"),
                               "confidence": float_param(0, 1, low_open=True, high_open=True,
                                                         doc="level of the prediction's upper bound"),
-                              "min_curves": int_param(1, 10_000, doc="completed trials needed before any stop "
-                                                                     "(they calibrate the bound)")}),
+                              "min_curves": int_param(1, 10_000, doc="completed trials that calibrate the bound "
+                                                                     "(with compare: completed, needed before "
+                                                                     "any stop)"),
+                              "compare": str_param("completed", "all",
+                                                   doc="the top k of the trials that ran all epochs, or of "
+                                                       "every trial's best report so far")}),
         SchedulerInfo(name="pbt", description="population-based training over learning rates, weight decays "
                                               "and augmentation strengths", factory=build_pbt,
                       mutates_config=True,

@@ -101,6 +101,20 @@ def test_nothing_is_stopped_until_enough_trials_ran_all_epochs():
     assert run_curve(rule, "bad2", np.full(T, 0.1)) == 3
 
 
+def test_compare_all_stops_before_any_trial_ran_all_epochs():
+    """With ``compare="all"`` the top k is every trial's best report so far: a bad curve stops while the good
+    ones are still running (with the default, nothing can stop until three trials have run all epochs)."""
+    rule = LearningCurveRule(horizon=T, grace_period=3, top_k=1, min_curves=3, compare="all")
+    good = pow3(0.9, 0.4, 0.8)
+    for epoch in range(1, 6):  # a good trial, still running, has reported 0.70 by epoch 5
+        assert not rule.report("good", epoch, float(good[epoch - 1]))
+    assert rule.completed == {} and rule.threshold() == pytest.approx(good[:5].max())
+    assert run_curve(rule, "bad", pow3(0.3, 0.2, 0.8)) == 3  # heading for 0.3: stopped at the grace period
+    assert run_curve(rule, "close", pow3(0.95, 0.5, 0.3)) is None  # may beat it: kept
+    with pytest.raises(ValueError, match="compare must be one of"):
+        LearningCurveRule(horizon=T, compare="running")
+
+
 def test_the_rule_works_for_a_metric_to_minimise():
     rule = LearningCurveRule(horizon=T, mode="min", grace_period=3, top_k=1, min_curves=2)
     for i in range(2):
@@ -109,10 +123,12 @@ def test_the_rule_works_for_a_metric_to_minimise():
     assert run_curve(rule, "better", 1.0 - pow3(0.97, 0.5, 0.8)) is None
 
 
-def test_the_scheduler_plugin_feeds_tune_reports_to_the_rule():
+@pytest.mark.parametrize("compare", ["completed", "all"])
+def test_the_scheduler_plugin_feeds_tune_reports_to_the_rule(compare):
     info = get_registries().schedulers.get("learning_curve")
     run = SchedulerRun(metric="objective", mode="max", max_t=T, space=None, seed=0)
-    scheduler = info.create(run, grace_period=3, top_k=1, min_curves=1)
+    scheduler = info.create(run, grace_period=3, top_k=1, min_curves=1, compare=compare)
+    assert scheduler.rule.compare == compare
     for name, curve in (("good", pow3(0.9, 0.4, 0.8)), ("bad", pow3(0.5, 0.4, 0.8))):
         trial = SimpleNamespace(trial_id=name)
         decisions = []
@@ -152,7 +168,9 @@ def test_bad_learning_curve_options_are_refused_in_one_sentence(tmp_path):
         "s.yaml:6: budget.scheduler.top_k: 0 is not an integer in [1, 1000]")
     assert file_error(tmp_path, "{name: learning_curve, quantile: 0.9}") == (
         "s.yaml:6: budget.scheduler.quantile: 'quantile' is not a parameter of scheduler 'learning_curve' "
-        "(allowed: grace_period, top_k, confidence, min_curves)")
+        "(allowed: grace_period, top_k, confidence, min_curves, compare)")
+    assert file_error(tmp_path, "{name: learning_curve, compare: running}") == (
+        "s.yaml:6: budget.scheduler.compare: 'running' is not one of 'completed', 'all'")
 
 
 # --- the surrogate searcher at every budget ---------------------------------------------------------------

@@ -16,13 +16,15 @@ shapes the data cannot tell apart all count and their disagreement widens the pr
 scale floor (1% of the observed range) keeps a smooth curve from making the fit overconfident.
 
 ``LearningCurveRule`` decides, at each reported epoch of a trial, whether it should stop: after
-``grace_period`` epochs (and at least 3 points, so the fit has a residual), once ``max(top_k,
-min_curves)`` trials ran all epochs, a trial stops when its best value so far and the upper
-``confidence`` bound of its predicted best value still to come both fall below the ``top_k``-th best
-value of the trials that ran all epochs. The bound is calibrated on those completed trials' curves: each
-is cut at the same epoch and predicted, and the bound is widened (never narrowed) until it covers the
-``confidence`` share of their actual later best values. The rule is pure (no Ray): the scheduler plugin
-feeds it Tune's reports.
+``grace_period`` epochs (and at least 3 points, so the fit has a residual), a trial stops when its best
+value so far and the upper ``confidence`` bound of its predicted best value still to come both fall below
+the threshold: with ``compare="completed"``, the ``top_k``-th best value of the trials that ran all epochs
+(once ``max(top_k, min_curves)`` did); with ``compare="all"``, the ``top_k``-th best value any trial has
+reported so far (once ``top_k`` trials reported), so stopping starts before any trial has run all epochs.
+The bound is calibrated on the completed trials' curves: each is cut at the same epoch and predicted, and
+the bound is widened (never narrowed) until it covers the ``confidence`` share of their actual later best
+values (uncalibrated while fewer than ``min_curves`` completed). The rule is pure (no Ray): the scheduler
+plugin feeds it Tune's reports.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ ALPHAS = np.geomspace(0.05, 4.0, 24)  # pow shapes
 TAU_FACTORS = np.geomspace(0.02, 2.0, 24)  # exp time constants, as fractions of the horizon
 FAMILIES = ("pow", "exp", "log")
 NOISE_FLOOR = 0.01  # the residual scale's floor, as a fraction of the observed range
+COMPARE = ("completed", "all")  # what the top k is taken from: trials that ran all epochs, or every report
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,8 @@ def predict_final(values: Sequence[float], horizon: float, *, confidence: float 
     scale = np.sqrt(s2 * leverage)
     # likelihood weights (the residual scale profiled out), equal prior mass per family
     prior = np.array([1.0 / np.sum(family == f) for f in family]) * usable
-    log_w = np.where(prior > 0, np.log(np.where(prior > 0, prior, 1.0)) - 0.5 * n * np.log(np.maximum(sse, n * floor ** 2)),
-                     -np.inf)
+    log_likelihood = -0.5 * n * np.log(np.maximum(sse, n * floor ** 2))
+    log_w = np.where(prior > 0, np.log(np.where(prior > 0, prior, 1.0)) + log_likelihood, -np.inf)
     weights = np.exp(log_w - log_w.max())
     weights /= weights.sum()
     student_var = scale ** 2 * (dof / (dof - 2)) if dof > 2 else np.full_like(scale, np.inf)
@@ -151,9 +154,11 @@ class LearningCurveRule:
     top_k: int = 3
     confidence: float = 0.9
     min_curves: int = 3
+    compare: str = "completed"
     curves: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)  # running trials
     completed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # signed, epochs 1..horizon
     stopped: set[str] = field(default_factory=set, repr=False)
+    bests: dict[str, float] = field(default_factory=dict, repr=False)  # every trial's best report (signed)
     _cache: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,6 +166,8 @@ class LearningCurveRule:
             raise ValueError(f"mode must be 'max' or 'min', got {self.mode!r}")
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if self.compare not in COMPARE:
+            raise ValueError(f"compare must be one of {COMPARE}, got {self.compare!r}")
         if self.top_k < 1 or self.min_curves < 1 or self.grace_period < 1 or self.horizon < 1:
             raise ValueError("horizon, grace_period, top_k and min_curves must be at least 1")
 
@@ -169,12 +176,16 @@ class LearningCurveRule:
         return 1.0 if self.mode == "max" else -1.0
 
     def threshold(self) -> float | None:
-        """The ``top_k``-th best value (signed) among the trials that ran all epochs; None while fewer than
-        ``max(top_k, min_curves)`` did."""
-        if len(self.completed) < max(self.top_k, self.min_curves):
+        """The ``top_k``-th best value (signed) among the trials that ran all epochs (``compare="completed"``;
+        None while fewer than ``max(top_k, min_curves)`` did), or among every trial's best report so far
+        (``compare="all"``; None while fewer than ``top_k`` trials reported)."""
+        if self.compare == "all":
+            values = list(self.bests.values())
+        elif len(self.completed) >= max(self.top_k, self.min_curves):
+            values = [float(np.nanmax(c)) for c in self.completed.values()]
+        else:
             return None
-        bests = sorted((float(np.nanmax(c)) for c in self.completed.values()), reverse=True)
-        return bests[self.top_k - 1]
+        return sorted(values, reverse=True)[self.top_k - 1] if len(values) >= self.top_k else None
 
     def report(self, trial_id: str, iteration: int, value: float) -> bool:
         """Record ``value`` at epoch ``iteration`` (as reported: the rule signs it); True when the trial
@@ -183,6 +194,7 @@ class LearningCurveRule:
         number = float(value)
         if math.isfinite(number) and abs(number) < FAILED_VALUE:
             curve[int(iteration)] = self.sign * number
+            self.bests[trial_id] = max(self.bests.get(trial_id, -math.inf), self.sign * number)
         if iteration >= self.horizon or iteration < max(self.grace_period, MIN_POINTS):
             return False
         threshold = self.threshold()

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "public_hpo"))
-from yahpo import DATA_URL, SCENARIOS, YahpoProblem, data_dir, missing
+from yahpo import DATA_URL, SCENARIOS, YahpoProblem, all_instances, data_dir, missing
 
 DEFAULT_RESULTS = Path.home() / ".cache" / "ecgsearch" / "multi_fidelity_runs.jsonl"
 EPOCHS = 52  # LCBench's epochs
@@ -276,12 +276,38 @@ def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], bud
     if target is not None:
         print(f"\nrandom+asha's mean regret after {budget}x52 epochs: {target:.4f}; the goal is another search "
               f"reaching it within {budget / 2:g}x52 epochs (a fraction <= 0.50 above)")
+        per_instance_reach(curves, order)
+
+
+def per_instance_reach(curves: dict[str, dict[str, list[np.ndarray]]], order: list[str]) -> None:
+    """The same budget fraction per instance (each against random+asha's final regret on that instance), so a
+    mean over instances that one instance dominates shows as such: the median over instances and how many
+    reach it within half the budget."""
+    if BASELINE not in curves or len(curves[BASELINE]) < 2:
+        return
+    print("\nper instance (mean over seeds; each against random+asha's final regret on that instance):")
+    for name in order:
+        if name == BASELINE:
+            continue
+        fractions = []
+        for instance, regrets in curves[name].items():
+            if instance not in curves[BASELINE]:
+                continue
+            target = np.mean(curves[BASELINE][instance], axis=0)[-1]
+            mean = np.mean(regrets, axis=0)
+            hit = np.flatnonzero(mean <= target + 1e-12)
+            fractions.append((hit[0] + 1) / len(mean) if len(hit) else np.inf)
+        if fractions:
+            values = np.array(fractions)
+            print(f"  {name}: median fraction {np.median(values):.2f} over {len(values)} instances; within 0.5 on "
+                  f"{np.sum(values <= 0.5)}, not reached on {np.sum(~np.isfinite(values))}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help=f"YAHPO data (default $YAHPO_DATA or {data_dir()})")
-    parser.add_argument("--instances", default=",".join(SCENARIOS["lcbench"].instances))
+    parser.add_argument("--instances", default=",".join(SCENARIOS["lcbench"].instances),
+                        help="OpenML task ids, comma-separated, or 'all' (every LCBench task)")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
@@ -299,7 +325,8 @@ def main() -> int:
         print(f"skipped: the YAHPO Gym data is not in {root} (missing {absent[0]}); clone {DATA_URL} there, or "
               "pass --data DIR.")
         return 0
-    instances = [i for i in args.instances.split(",") if i]
+    instances = (all_instances(root, "lcbench") if args.instances == "all"
+                 else [i for i in args.instances.split(",") if i])
     refs = {i: reference(root, i, args.reference) for i in instances}
     for i, r in refs.items():
         print(f"lcbench {i:>7s}: best epoch of {args.reference} random configurations: best {r['best']:.3f}, "

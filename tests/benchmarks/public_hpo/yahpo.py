@@ -85,6 +85,13 @@ def missing(root: Path, scenarios: Sequence[str]) -> list[str]:
             if not (root / s / f).is_file()]
 
 
+def all_instances(root: Path, scenario: str) -> list[str]:
+    """Every instance (OpenML task) of the scenario's published search space, in its order."""
+    space = json.loads((root / scenario / "config_space.json").read_text())
+    name = SCENARIOS[scenario].instance
+    return [str(c) for h in space["hyperparameters"] if h["name"] == name for c in h["choices"]]
+
+
 @dataclass
 class Hyperparameter:
     name: str
