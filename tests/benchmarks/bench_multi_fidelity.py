@@ -23,10 +23,12 @@ have been spent (the sum over trials: with the workers always busy, wall time x 
 Anytime regret: after each epoch, the best validation accuracy reported so far by any trial at any epoch
 (what the results table ranks by: each trial's best epoch), normalised as ``(y* - best) / (y* - median)``
 with y* the best value known for the instance (the reference sample's best epoch and every run's) and the
-median the median best epoch of ``--reference`` random configurations. Printed: mean regret (over seeds
-and the three instances) at 5, 10, 20 and 30 (or ``--budget``) x 52 epochs, and for each search the budget
-at which its mean regret first falls to what ``random+asha`` reaches with the whole budget, as a fraction
-of that budget (the goal: <= 0.5). Runs go to ``--results`` (JSON lines) and are not repeated.
+median the median best epoch of ``--reference`` random configurations. Printed: mean regret (over seeds,
+then over the instances: the three of YAHPO's suite, or ``--instances all`` for every LCBench task) at 5,
+10, 20 and 30 (or ``--budget``) x 52 epochs, and for each search the budget at which its mean regret first
+falls to what ``random+asha`` reaches with the whole budget, as a fraction of that budget (the goal: <=
+0.5); then the same fraction per instance (median, how many within 0.5, how many never). Runs go to
+``--results`` (JSON lines) and are not repeated.
 """
 
 from __future__ import annotations
@@ -267,8 +269,8 @@ def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], bud
         cells = " | ".join(f"{regret[c * 4 - 1]:.4f}" for c in checkpoints)
         reach = "-"
         if target is not None:
-            hit = np.flatnonzero(regret <= target + 1e-12)
-            reach = f"{(hit[0] + 1) / steps:.2f}" if len(hit) else "not reached"
+            fraction = reach_fraction(regret, target)
+            reach = f"{fraction:.2f}" if np.isfinite(fraction) else "not reached"
         stats = np.array(info[name])
         runs_n = sum(len(v) for v in curves[name].values())
         print(f"| {name} | {runs_n} | {cells} | {reach} | {stats[:, 0].mean():.0f} | {stats[:, 1].mean():.1f} "
@@ -279,26 +281,25 @@ def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], bud
         per_instance_reach(curves, order)
 
 
+def reach_fraction(regret: np.ndarray, target: float) -> float:
+    """The share of the budget after which ``regret`` (one value per trace point) first falls to ``target``;
+    inf when it never does."""
+    hit = np.flatnonzero(regret <= target + 1e-12)
+    return (hit[0] + 1) / len(regret) if len(hit) else np.inf
+
+
 def per_instance_reach(curves: dict[str, dict[str, list[np.ndarray]]], order: list[str]) -> None:
     """The same budget fraction per instance (each against random+asha's final regret on that instance), so a
     mean over instances that one instance dominates shows as such: the median over instances and how many
     reach it within half the budget."""
     if BASELINE not in curves or len(curves[BASELINE]) < 2:
         return
+    targets = {instance: np.mean(regrets, axis=0)[-1] for instance, regrets in curves[BASELINE].items()}
     print("\nper instance (mean over seeds; each against random+asha's final regret on that instance):")
     for name in order:
-        if name == BASELINE:
-            continue
-        fractions = []
-        for instance, regrets in curves[name].items():
-            if instance not in curves[BASELINE]:
-                continue
-            target = np.mean(curves[BASELINE][instance], axis=0)[-1]
-            mean = np.mean(regrets, axis=0)
-            hit = np.flatnonzero(mean <= target + 1e-12)
-            fractions.append((hit[0] + 1) / len(mean) if len(hit) else np.inf)
-        if fractions:
-            values = np.array(fractions)
+        values = np.array([reach_fraction(np.mean(regrets, axis=0), targets[instance])
+                           for instance, regrets in curves[name].items() if instance in targets])
+        if name != BASELINE and len(values):
             print(f"  {name}: median fraction {np.median(values):.2f} over {len(values)} instances; within 0.5 on "
                   f"{np.sum(values <= 0.5)}, not reached on {np.sum(~np.isfinite(values))}")
 
