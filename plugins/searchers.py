@@ -4,7 +4,7 @@ Each factory takes the ``ecgsearch.SearchProblem`` the engine poses and the opti
 
 - ``random``: feasible random candidates (the default);
 - ``grid``: every combination of a space of finite choices, in order;
-- ``surrogate``: model-based search steered by a tree-model surrogate (``ecgsearch.SurrogateSearcher``);
+- ``surrogate``: model-based search steered by a surrogate model (``ecgsearch.SurrogateSearcher``);
 - ``optuna``: Optuna's samplers (TPE by default, NSGA-II / multi-objective TPE for ``objectives``)
   through Ray Tune's Optuna integration, an optional extra (``pip install 'ecgsearch[optuna]'``).
 """
@@ -42,7 +42,7 @@ SURROGATE_PARAMS = {
 # (``ecgsearch plugins --params``) and checking a space file import no Ray Tune; a test holds them equal to
 # the searcher's own signature (tests/test_cli_imports.py)
 SURROGATE_DEFAULTS: dict[str, Any] = {
-    "surrogate": "random_forest", "surrogate_params": None, "initial_trials": 8, "initial_design": "sobol",
+    "surrogate": "auto", "surrogate_params": None, "initial_trials": 5, "initial_design": "sobol",
     "acquisition": "ei", "candidates": 1000, "local_fraction": 0.5, "kappa": 1.96, "xi": 0.01, "objectives": None,
     "max_new_costs": 64, "local_rounds": 3, "transform": "rank", "max_fit_rows": 10_000,
 }

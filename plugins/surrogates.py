@@ -5,6 +5,11 @@ predictive mean and standard deviation that acquisition functions such as expect
 and ``feature_importances_`` (mean decrease in impurity, summing to 1).
 
 - ``random_forest``: the standard deviation is the spread of its trees' predictions, as in SMAC.
+- ``gaussian_process``: the posterior mean and standard deviation of a Gaussian process (Matern 5/2, one
+  length scale per feature); it maps the raw encoded features to [0, 1] itself (log where they span a
+  factor of 10, "not applicable" fill values to -1).
+- ``auto`` (the surrogate searcher's default): the Gaussian process while fitted on at most ``gp_rows``
+  rows, the random forest (``max_features=0.5``) beyond.
 - ``xgboost`` and ``gradient_boosting``: a boosted model has no spread of its own, so each is a small
   bootstrap ensemble (every member fitted on a resample of the rows, with its own seed) and the
   standard deviation is the spread of the members. The members are cheap (shallow trees).
@@ -24,7 +29,7 @@ import numpy as np
 from ecgsearch import SurrogateInfo, hookimpl
 
 if TYPE_CHECKING:  # annotations only
-    from ecgsearch_plugins._surrogates_impl import ForestSurrogate
+    from ecgsearch_plugins._surrogates_impl import AutoSurrogate, ForestSurrogate, GaussianProcessSurrogate
 
 
 class BootstrapEnsemble:
@@ -82,6 +87,25 @@ def build_random_forest(seed: int, **params: Any) -> ForestSurrogate:
     return ForestSurrogate(**{**defaults, **params}, random_state=seed)
 
 
+def build_gaussian_process(seed: int, **params: Any) -> GaussianProcessSurrogate:
+    """A Gaussian process; ``params``: ``restarts``, ``log_ratio``, ``nu`` (see ``GaussianProcessSurrogate``)."""
+    from ecgsearch_plugins._surrogates_impl import GaussianProcessSurrogate  # deferred: scikit-learn
+
+    return GaussianProcessSurrogate(**params, random_state=seed)
+
+
+def build_auto(seed: int, gp_rows: int = 200, gp: dict[str, Any] | None = None,
+               forest: dict[str, Any] | None = None) -> AutoSurrogate:
+    """The searcher's default: ``gaussian_process`` while fitted on at most ``gp_rows`` rows, ``random_forest``
+    beyond; ``gp`` and ``forest`` are the keyword arguments of each (the searcher sets the forest's)."""
+    from ecgsearch_plugins._surrogates_impl import AutoSurrogate  # deferred: scikit-learn
+
+    build_gaussian_process(seed, **dict(gp or {}))  # unknown options fail now, not at the first fit
+    build_random_forest(seed, **dict(forest or {}))
+    return AutoSurrogate(lambda: build_gaussian_process(seed, **dict(gp or {})),
+                         lambda: build_random_forest(seed, **dict(forest or {})), gp_rows)
+
+
 def build_xgboost(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemble:
     """A bootstrap ensemble of ``xgboost.XGBRegressor``; ``params`` are XGBRegressor arguments.
 
@@ -116,6 +140,22 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             factory=build_random_forest,
             default_space={"n_estimators": {"choice": [100, 200, 500]},
                            "min_samples_leaf": {"choice": [1, 2, 4]}},
+            has_uncertainty=True,
+        ),
+        SurrogateInfo(
+            name="gaussian_process",
+            description="Gaussian process (scikit-learn, Matern 5/2, one length scale per feature); predictive "
+                        "std from the posterior",
+            factory=build_gaussian_process,
+            default_space={"nu": {"choice": [1.5, 2.5]}},
+            has_uncertainty=True,
+        ),
+        SurrogateInfo(
+            name="auto",
+            description="a Gaussian process while fitted on at most 200 rows, a random forest beyond (the "
+                        "surrogate searcher's default)",
+            factory=build_auto,
+            default_space={"gp_rows": {"choice": [100, 200, 400]}},
             has_uncertainty=True,
         ),
         SurrogateInfo(

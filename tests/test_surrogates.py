@@ -11,9 +11,10 @@ from ecgsearch.plugins import get_registries
 from ecgsearch_plugins.surrogates import BootstrapEnsemble
 
 REGS = get_registries()
-BUILTIN = ["random_forest", "xgboost", "gradient_boosting"]
+BUILTIN = ["random_forest", "xgboost", "gradient_boosting", "gaussian_process", "auto"]
 SMALL = {"random_forest": {"n_estimators": 30}, "xgboost": {"n_estimators": 60, "members": 3},
-         "gradient_boosting": {"n_estimators": 60, "members": 3}}
+         "gradient_boosting": {"n_estimators": 60, "members": 3}, "gaussian_process": {"restarts": 0},
+         "auto": {"gp_rows": 100}}  # auto: the forest on the 200-row tests, the process on the 150-row one
 
 
 def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,3 +72,35 @@ def test_surrogate_model_names_the_registered_surrogates_and_bad_options() -> No
     with pytest.raises(UserError, match=r"surrogate 'random_forest': the options \['n_trees'\] are not all "
                                         r"accepted"):
         SurrogateModel("random_forest", params={"n_trees": 3}).fit(frame, y)
+
+
+def test_the_gaussian_process_scales_log_ranges_and_keeps_not_applicable_apart() -> None:
+    """Encoded columns come raw: a log-uniform learning rate, and a parameter of an option not chosen filled
+    far below its range. The process maps the first to log scale and the fill one step outside [0, 1], so
+    the real values keep their resolution and the fit learns the curve in log(lr)."""
+    rng = np.random.default_rng(0)
+    lr = np.exp(rng.uniform(np.log(1e-5), np.log(1e-1), 60))
+    width = rng.uniform(16, 64, 60)
+    active = rng.uniform(size=60) < 0.7
+    encoded_width = np.where(active, width, 16 - 10 * (64 - 16 + 1))  # the encoder's fill for an inactive value
+    y = -(np.log10(lr) + 3) ** 2 + np.where(active, width / 64, -1.0)
+    X = np.column_stack([lr, encoded_width])
+    model = REGS.surrogates.get("gaussian_process").create(0).fit(X, y)
+    (log_lr, *_), (log_width, low, high, fill) = model.columns_
+    assert log_lr and not log_width and fill is not None and low == pytest.approx(width[active].min())
+    scaled = model._scale(X)
+    assert scaled[~active, 1].tolist() == [-1.0] * int((~active).sum())
+    assert 0.0 <= scaled[active, 1].min() and scaled[active, 1].max() <= 1.0
+    grid = np.column_stack([np.geomspace(1e-5, 1e-1, 9), np.full(9, 40.0)])
+    assert np.argmax(model.predict(grid)) == 4  # the optimum at lr = 1e-3
+
+
+def test_auto_is_a_process_on_few_rows_and_a_forest_on_many() -> None:
+    from ecgsearch_plugins._surrogates_impl import ForestSurrogate, GaussianProcessSurrogate
+
+    info = REGS.surrogates.get("auto")
+    X, y = data(60, 0)
+    assert isinstance(info.create(0, gp_rows=60).fit(X, y).model_, GaussianProcessSurrogate)
+    assert isinstance(info.create(0, gp_rows=59).fit(X, y).model_, ForestSurrogate)
+    with pytest.raises(ValueError, match="gp_rows must be >= 0, got -1"):
+        info.create(0, gp_rows=-1)

@@ -1,4 +1,5 @@
-"""SurrogateSearcher: a Ray Tune ``Searcher`` steered by a tree-model surrogate of the metric.
+"""SurrogateSearcher: a Ray Tune ``Searcher`` steered by a surrogate model of the metric (``surrogate``: a
+surrogate plugin; ``auto``, the default, is a Gaussian process on up to 200 rows and a random forest beyond).
 
 The first ``initial_trials`` suggestions are a space-filling design (scrambled Sobol points, or random
 draws). After that every suggestion fits the surrogate on the trials so far (hyperparameters + cost
@@ -170,8 +171,8 @@ class SurrogateSearcher(StatefulSearcher):
 
     def __init__(self, space: Space | Mapping[str, Any] | None = None, metric: str | None = None,
                  mode: str | None = None, *, trials: int | None = None, seed: int = 0,
-                 surrogate: str = "random_forest", surrogate_params: Mapping[str, Any] | None = None,
-                 initial_trials: int = 8, initial_design: str = "sobol", acquisition: str = "ei",
+                 surrogate: str = "auto", surrogate_params: Mapping[str, Any] | None = None,
+                 initial_trials: int = 5, initial_design: str = "sobol", acquisition: str = "ei",
                  candidates: int = 1000, local_fraction: float = 0.5, kappa: float = 1.96, xi: float = 0.01,
                  objectives: Mapping[str, str] | None = None, costs: Costs | None = None,
                  cost_inputs: Sequence[str] | None = None, max_new_costs: int = 64,
@@ -189,7 +190,7 @@ class SurrogateSearcher(StatefulSearcher):
         self.trials = trials
         self.seed = seed
         self.surrogate = surrogate
-        defaults = FOREST_PARAMS if surrogate == "random_forest" else {}
+        defaults = {"random_forest": FOREST_PARAMS, "auto": {"forest": FOREST_PARAMS}}.get(surrogate, {})
         self.surrogate_params = {**defaults, **dict(surrogate_params or {})}
         SurrogateModel(surrogate, seed, self.surrogate_params)  # an unknown surrogate fails now
         self.initial_trials, self.initial_design = max(1, initial_trials), initial_design
