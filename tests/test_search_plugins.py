@@ -260,8 +260,8 @@ def test_a_searcher_option_is_checked_before_any_trial(tmp_path):
     assert file_error(tmp_path, budget, "search: {algorithm: surrogate, acquisition: pi}") == (
         "s.yaml:7: search.acquisition: 'pi' is not one of 'ei', 'ucb'")
     assert file_error(tmp_path, budget, "search: {algorithm: surrogate, surrogate: forest}") == (
-        "s.yaml:7: search.surrogate: 'forest' is not a registered surrogate (allowed: gradient_boosting, "
-        "random_forest, xgboost); did you mean 'random_forest'?")
+        "s.yaml:7: search.surrogate: 'forest' is not a registered surrogate (allowed: auto, gaussian_process, "
+        "gradient_boosting, random_forest, xgboost); did you mean 'random_forest'?")
     assert file_error(tmp_path, budget, "search: {algorithm: random, acquisition: ucb}") == (
         "s.yaml:7: search.acquisition: the random search takes no options; set search.algorithm: surrogate to use "
         "this one, or remove it")
