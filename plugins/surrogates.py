@@ -100,10 +100,11 @@ def build_auto(seed: int, gp_rows: int = 200, gp: dict[str, Any] | None = None,
     beyond; ``gp`` and ``forest`` are the keyword arguments of each (the searcher sets the forest's)."""
     from ecgsearch_plugins._surrogates_impl import AutoSurrogate  # deferred: scikit-learn
 
-    build_gaussian_process(seed, **dict(gp or {}))  # unknown options fail now, not at the first fit
-    build_random_forest(seed, **dict(forest or {}))
-    return AutoSurrogate(lambda: build_gaussian_process(seed, **dict(gp or {})),
-                         lambda: build_random_forest(seed, **dict(forest or {})), gp_rows)
+    gp, forest = dict(gp or {}), dict(forest or {})
+    build_gaussian_process(seed, **gp)  # unknown options fail now, not at the first fit
+    build_random_forest(seed, **forest)
+    return AutoSurrogate(lambda: build_gaussian_process(seed, **gp), lambda: build_random_forest(seed, **forest),
+                         gp_rows)
 
 
 def build_xgboost(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemble:
