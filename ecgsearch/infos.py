@@ -34,8 +34,11 @@ class ParamSpec:
     list. nullable: ``None`` (YAML ``null``) is allowed too. forms: alternatives, any of which may match
     (a lead count or a list of lead names). registry: for a ``str``, the registry its value must be a
     name of (``"surrogates"``, ``"metrics"``: the space parser checks it). ``mapping`` is a plain mapping
-    (options passed on as they are); ``objectives`` maps result columns (``macro_auroc``, ``cost.flops``)
-    to ``max``/``min``. doc: one line for users.
+    (options passed on as they are; a value may itself be a mapping of plain values); ``objectives`` maps
+    result columns (``macro_auroc``, ``cost.flops``) to ``max``/``min``. options_of: for a ``mapping``, the
+    plugin whose keyword parameters its keys are, checked against that plugin's declarations: the name of a
+    sibling option naming it (``surrogate_params`` of ``surrogate``) or ``registry:item``
+    (``surrogates:random_forest``). doc: one line for users.
     """
 
     type: str
@@ -51,6 +54,7 @@ class ParamSpec:
     ignore_case: bool = False
     forms: tuple[ParamSpec, ...] = ()
     registry: str = ""
+    options_of: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -75,11 +79,19 @@ class ParamSpec:
         else:
             what = {"int": "an odd integer" if self.odd else "an integer", "float": "a number",
                     "bool": "true or false", "str": f"a registered {self.registry.rstrip('s')}" if self.registry
-                    else "a string", "any": "a value", "mapping": "a mapping of plain values",
+                    else "a string", "any": "a value", "mapping": self._mapping(),
                     "objectives": "a mapping of at least two objectives (a metric or a cost column) to max or "
                                   "min"}[self.type]
             what += self._range()
         return what + (" or null" if self.nullable else "")
+
+    def _mapping(self) -> str:
+        if not self.options_of:
+            return "a mapping of plain values"
+        if ":" in self.options_of:
+            registry, item = self.options_of.split(":", 1)
+            return f"a mapping of options of {registry.removesuffix('s')} '{item}'"
+        return f"a mapping of options of the {self.options_of}"
 
     def _range(self) -> str:
         low, high = _show_number(self.low), _show_number(self.high)
@@ -111,8 +123,7 @@ class ParamSpec:
         if self.type == "any":
             return _plain_value(value)
         if self.type == "mapping":
-            return isinstance(value, Mapping) and all(isinstance(k, str) and _plain_value(v)
-                                                     for k, v in value.items())
+            return _plain_mapping(value, nested=True)
         if self.type == "objectives":
             return (isinstance(value, Mapping) and len(value) >= 2
                     and all(isinstance(k, str) and v in ("max", "min") for k, v in value.items()))
@@ -156,6 +167,13 @@ def _plain_value(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return value is None or isinstance(value, (str, int, bool))
+
+
+def _plain_mapping(value: Any, nested: bool) -> bool:
+    """A mapping of names to plain values (and, when ``nested``, to such mappings: a plugin's options)."""
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and (_plain_value(v) or (nested and _plain_mapping(v, nested=False)))
+        for k, v in value.items())
 
 
 def int_param(low: float | None = None, high: float | None = None, *, choices: tuple[int, ...] = (),

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 SURROGATE_PARAMS = {
     "surrogate": str_param(registry="surrogates", doc="the performance model (a surrogate plugin)"),
-    "surrogate_params": ParamSpec("mapping", nullable=True, doc="keyword arguments of the surrogate's factory"),
+    "surrogate_params": ParamSpec("mapping", nullable=True, options_of="surrogate",
+                                  doc="options of the surrogate (`ecgsearch plugins --params --kind surrogates`)"),
     "initial_trials": int_param(1, 1_000_000, doc="trials of the space-filling design before the model"),
     "initial_design": str_param("sobol", "random", doc="scrambled Sobol points or random draws"),
     "acquisition": str_param("ei", "ucb", doc="expected improvement or upper confidence bound"),

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ecgsearch import SurrogateInfo, hookimpl
+from ecgsearch import ParamSpec, SurrogateInfo, either, float_param, hookimpl, int_param, str_param
 
 if TYPE_CHECKING:  # annotations only
     from ecgsearch_plugins._surrogates_impl import AutoSurrogate, ForestSurrogate, GaussianProcessSurrogate
@@ -74,8 +74,9 @@ class BootstrapEnsemble:
         return importances / total if total > 0 else importances
 
 
-def build_random_forest(seed: int, **params: Any) -> ForestSurrogate:
-    """A random forest; ``params`` are ``RandomForestRegressor`` arguments (unknown ones: TypeError).
+def build_random_forest(seed: int, n_estimators: int = 100, min_samples_leaf: int = 1, max_features: Any = 0.8,
+                        max_depth: int | None = None, **params: Any) -> ForestSurrogate:
+    """A random forest; ``params`` are further ``RandomForestRegressor`` arguments (unknown ones: TypeError).
 
     ``max_features=0.8`` decorrelates the trees a little (a wider spread than bagging alone) while
     keeping them accurate on the few trials a search has (tuned on the tabular benchmark: see
@@ -83,15 +84,16 @@ def build_random_forest(seed: int, **params: Any) -> ForestSurrogate:
     """
     from ecgsearch_plugins._surrogates_impl import ForestSurrogate  # deferred: scikit-learn
 
-    defaults = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": 0.8, "n_jobs": 1}
-    return ForestSurrogate(**{**defaults, **params}, random_state=seed)
+    return ForestSurrogate(**{"n_jobs": 1, **params}, n_estimators=n_estimators, min_samples_leaf=min_samples_leaf,
+                           max_features=max_features, max_depth=max_depth, random_state=seed)
 
 
-def build_gaussian_process(seed: int, **params: Any) -> GaussianProcessSurrogate:
-    """A Gaussian process; ``params``: ``restarts``, ``log_ratio``, ``nu`` (see ``GaussianProcessSurrogate``)."""
+def build_gaussian_process(seed: int, restarts: int = 2, log_ratio: float = 10.0,
+                           nu: float = 2.5) -> GaussianProcessSurrogate:
+    """A Gaussian process (see ``GaussianProcessSurrogate``)."""
     from ecgsearch_plugins._surrogates_impl import GaussianProcessSurrogate  # deferred: scikit-learn
 
-    return GaussianProcessSurrogate(**params, random_state=seed)
+    return GaussianProcessSurrogate(restarts=restarts, log_ratio=log_ratio, nu=nu, random_state=seed)
 
 
 def build_auto(seed: int, gp_rows: int = 200, gp: dict[str, Any] | None = None,
@@ -107,29 +109,64 @@ def build_auto(seed: int, gp_rows: int = 200, gp: dict[str, Any] | None = None,
                          gp_rows)
 
 
-def build_xgboost(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemble:
-    """A bootstrap ensemble of ``xgboost.XGBRegressor``; ``params`` are XGBRegressor arguments.
+def build_xgboost(seed: int, members: int = 5, n_estimators: int = 200, max_depth: int = 4,
+                  learning_rate: float = 0.08, **params: Any) -> BootstrapEnsemble:
+    """A bootstrap ensemble of ``xgboost.XGBRegressor``; ``params`` are further XGBRegressor arguments.
 
     Defaults suit the tens to thousands of trials a search yields: shallow trees, slow learning rate.
     """
     from xgboost import XGBRegressor
 
-    defaults = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.08, "subsample": 0.9,
-                "colsample_bytree": 0.8, "n_jobs": 1, "tree_method": "hist"}
+    settings = {"subsample": 0.9, "colsample_bytree": 0.8, "n_jobs": 1, "tree_method": "hist", **params,
+                "n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate}
     unknown = sorted(set(params) - set(XGBRegressor().get_params()))
     if unknown:  # XGBRegressor takes **kwargs and would only warn at the first fit
         raise TypeError(f"XGBRegressor got unexpected keyword arguments {unknown}")
-    return BootstrapEnsemble(lambda s: XGBRegressor(**{**defaults, **params}, random_state=s), members, seed)
+    return BootstrapEnsemble(lambda s: XGBRegressor(**settings, random_state=s), members, seed)
 
 
-def build_gradient_boosting(seed: int, members: int = 5, **params: Any) -> BootstrapEnsemble:
-    """A bootstrap ensemble of scikit-learn's ``GradientBoostingRegressor`` (``params`` are its arguments)."""
+def build_gradient_boosting(seed: int, members: int = 5, n_estimators: int = 150, learning_rate: float = 0.08,
+                            max_depth: int = 3, **params: Any) -> BootstrapEnsemble:
+    """A bootstrap ensemble of scikit-learn's ``GradientBoostingRegressor`` (``params``: further arguments)."""
     from sklearn.ensemble import GradientBoostingRegressor  # deferred: scikit-learn
 
-    defaults = {"n_estimators": 150, "learning_rate": 0.08, "max_depth": 3, "subsample": 0.9}
-    GradientBoostingRegressor(**{**defaults, **params})
-    return BootstrapEnsemble(
-        lambda s: GradientBoostingRegressor(**{**defaults, **params}, random_state=s), members, seed)
+    settings = {"subsample": 0.9, **params, "n_estimators": n_estimators, "learning_rate": learning_rate,
+                "max_depth": max_depth}
+    GradientBoostingRegressor(**settings)  # unknown arguments fail now
+    return BootstrapEnsemble(lambda s: GradientBoostingRegressor(**settings, random_state=s), members, seed)
+
+
+# what a space file may set in ``search.surrogate_params`` (checked by ``ecgsearch validate``); the factories
+# pass further keyword arguments on to the scikit-learn / XGBoost model as they are
+FOREST_OPTIONS = {
+    "n_estimators": int_param(1, 100_000, doc="trees"),
+    "min_samples_leaf": int_param(1, None, doc="fewest rows in a leaf"),
+    "max_features": either(float_param(0, 1, low_open=True), str_param("sqrt", "log2"), nullable=True,
+                           doc="share of the features each split considers (sqrt, log2, or null for all)"),
+    "max_depth": int_param(1, None, nullable=True, doc="deepest tree (null: grown until the leaves are pure)"),
+}
+GP_OPTIONS = {
+    "restarts": int_param(0, 100, doc="extra starts of the marginal-likelihood optimiser"),
+    "log_ratio": float_param(1, None, low_open=True, doc="a positive feature spanning this factor is log-scaled"),
+    "nu": ParamSpec("float", choices=(0.5, 1.5, 2.5), doc="the Matern kernel's smoothness"),
+}
+AUTO_OPTIONS = {
+    "gp_rows": int_param(0, None, doc="the Gaussian process while fitted on at most this many rows"),
+    "gp": ParamSpec("mapping", nullable=True, options_of="surrogates:gaussian_process",
+                    doc="options of the Gaussian process"),
+    "forest": ParamSpec("mapping", nullable=True, options_of="surrogates:random_forest",
+                        doc="options of the random forest"),
+}
+
+
+def boosting_params(depth_high: int) -> dict[str, ParamSpec]:
+    """The declared options of a bootstrap ensemble of boosted trees."""
+    return {
+        "members": int_param(2, 1000, doc="ensemble members (their spread is the predictive std)"),
+        "n_estimators": int_param(1, 100_000, doc="boosting rounds per member"),
+        "max_depth": int_param(1, depth_high, doc="deepest tree"),
+        "learning_rate": float_param(0, 1, low_open=True, doc="shrinkage per round"),
+    }
 
 
 @hookimpl
@@ -139,6 +176,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             name="random_forest",
             description="random forest (scikit-learn); predictive std from the spread of its trees",
             factory=build_random_forest,
+            params=FOREST_OPTIONS,
             default_space={"n_estimators": {"choice": [100, 200, 500]},
                            "min_samples_leaf": {"choice": [1, 2, 4]}},
             has_uncertainty=True,
@@ -148,6 +186,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             description="Gaussian process (scikit-learn, Matern 5/2, one length scale per feature); predictive "
                         "std from the posterior",
             factory=build_gaussian_process,
+            params=GP_OPTIONS,
             default_space={"nu": {"choice": [1.5, 2.5]}},
             has_uncertainty=True,
         ),
@@ -156,6 +195,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             description="a Gaussian process while fitted on at most 200 rows, a random forest beyond (the "
                         "surrogate searcher's default)",
             factory=build_auto,
+            params=AUTO_OPTIONS,
             default_space={"gp_rows": {"choice": [100, 200, 400]}},
             has_uncertainty=True,
         ),
@@ -163,6 +203,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             name="xgboost",
             description="gradient-boosted trees (XGBoost); predictive std from a bootstrap ensemble",
             factory="ecgsearch_plugins.surrogates:build_xgboost",
+            params=boosting_params(depth_high=32),
             default_space={"n_estimators": {"choice": [100, 200, 400]},
                            "max_depth": {"choice": [3, 4, 6]},
                            "learning_rate": {"loguniform": [0.01, 0.3]}},
@@ -174,6 +215,7 @@ def ecgsearch_register_surrogates() -> list[SurrogateInfo]:
             name="gradient_boosting",
             description="gradient boosting (scikit-learn); predictive std from a bootstrap ensemble",
             factory=build_gradient_boosting,
+            params=boosting_params(depth_high=100),
             default_space={"n_estimators": {"choice": [100, 150, 300]},
                            "learning_rate": {"loguniform": [0.01, 0.3]}},
             has_uncertainty=True,

@@ -112,3 +112,18 @@ def test_the_pre_commit_hook_validates_the_shipped_spaces(capsys):
     assert command[0] == "ecgsearch"
     assert main([*command[1:], *(str(ROOT / path) for path in spaces)]) == 0
     assert capsys.readouterr().out.count(": ok (") == len(spaces)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`ecgsearch plugins --params | head -0`: the reader is gone before the command writes (it closes its end
+    at once, while the command is still importing); the command stops without a BrokenPipeError traceback and
+    exits as a shell reports SIGPIPE (141)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "ecgsearch", "plugins", "--params"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -181,6 +181,30 @@ def test_search_options_in_the_space_file() -> None:
     SurrogateSearcher(spec.space, "objective", "max", **spec.search.params)
 
 
+def test_a_surrogates_options_are_checked_against_its_declaration_and_merged_with_the_defaults() -> None:
+    """``surrogate_params`` holds the chosen surrogate's options, ``auto``'s nested ones included: each is
+    checked like any plugin parameter, and setting one forest option keeps the searcher's other forest
+    defaults (``max_features: 0.5``)."""
+    spec = parse_space(SPACE_TEXT + "search: {algorithm: surrogate, surrogate_params: {gp_rows: 50, "
+                       "forest: {n_estimators: 60, min_samples_split: 3}, gp: {nu: 1.5}}}")
+    assert spec.search.params["surrogate_params"] == {"gp_rows": 50, "gp": {"nu": 1.5},
+                                                      "forest": {"n_estimators": 60, "min_samples_split": 3}}
+    searcher = SurrogateSearcher(spec.space, "objective", "max", **spec.search.params)
+    assert searcher.surrogate_params["forest"] == {"max_features": 0.5, "n_estimators": 60, "min_samples_split": 3}
+
+
+def test_an_option_value_the_declaration_passes_on_is_refused_when_the_searcher_is_built() -> None:
+    """Options a surrogate passes on to its model undeclared (any ``RandomForestRegressor`` argument) are
+    judged by a fit on a small made-up problem when the searcher is built: before any trial."""
+    with pytest.raises(UserError, match=r"surrogate 'random_forest': the options .*'min_samples_split': -2.* are "
+                                        r"not all accepted \(.*min_samples_split.*\); see `ecgsearch plugins "
+                                        r"--params --kind surrogates`"):
+        SurrogateSearcher(SPACE, "score", "max", surrogate="random_forest",
+                          surrogate_params={"min_samples_split": -2})
+    with pytest.raises(UserError, match=r"surrogate 'auto': .*gp_rows must be >= 0, got -1"):
+        SurrogateSearcher(SPACE, "score", "max", surrogate_params={"gp_rows": -1})
+
+
 @pytest.mark.parametrize(("search", "message"), [
     ("{algorithm: surrogat}", r"search.algorithm: 'surrogat' is not a registered searcher \(allowed: grid, "
                               r"optuna, random, surrogate\); did you mean 'surrogate'\?"),
@@ -188,6 +212,20 @@ def test_search_options_in_the_space_file() -> None:
                                                r"'surrogate' .*did you mean 'acquisition'\?"),
     ("{algorithm: surrogate, surrogate: forest}", r"search.surrogate: 'forest' is not a registered surrogate"),
     ("{algorithm: surrogate, acquisition: pi}", r"search.acquisition: 'pi' is not one of 'ei', 'ucb'"),
+    ("{algorithm: surrogate, surrogate_params: {gp_rows: -1}}",
+     r"s.yaml:\d+: search.surrogate_params.gp_rows: -1 is not an integer >= 0$"),
+    ("{algorithm: surrogate, surrogate: random_forest, surrogate_params: {n_estimators: 0}}",
+     r"search.surrogate_params.n_estimators: 0 is not an integer in \[1, 100000\]"),
+    ("{algorithm: surrogate, surrogate_params: {forest: {max_features: 2}}}",
+     r"search.surrogate_params.forest.max_features: 2 is not a number in \(0, 1\] or one of 'sqrt', 'log2' or "
+     r"null"),
+    ("{algorithm: surrogate, surrogate_params: {gp: {nu: 3}}}",
+     r"search.surrogate_params.gp.nu: 3 is not one of 0.5, 1.5, 2.5"),
+    ("{algorithm: surrogate, surrogate: gaussian_process, surrogate_params: {gp_rows: 10}}",
+     r"search.surrogate_params.gp_rows: 'gp_rows' is not a parameter of surrogate 'gaussian_process' \(allowed: "
+     r"restarts, log_ratio, nu\)"),
+    ("{algorithm: surrogate, surrogate_params: {forest: {n_estimators: {deep: 1}}}}",
+     r"search.surrogate_params: .* is not a mapping of options of the surrogate or null"),
     ("{algorithm: surrogate, initial_trials: 0}", r"search.initial_trials: 0 is not an integer in \[1, 1000000\]"),
     ("{algorithm: surrogate, objectives: {macro_auroc: max}}", r"search.objectives: .* is not a mapping of at least "
                                                                r"two objectives to max or min; multi-objective "

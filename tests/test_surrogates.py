@@ -69,7 +69,7 @@ def test_surrogate_model_names_the_registered_surrogates_and_bad_options() -> No
     import pandas as pd
 
     frame = pd.DataFrame(X, columns=["hp.a", "hp.b", "hp.c"])
-    with pytest.raises(UserError, match=r"surrogate 'random_forest': the options \['n_trees'\] are not all "
+    with pytest.raises(UserError, match=r"surrogate 'random_forest': the options \{'n_trees': 3\} are not all "
                                         r"accepted"):
         SurrogateModel("random_forest", params={"n_trees": 3}).fit(frame, y)
 

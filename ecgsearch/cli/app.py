@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished trials are in the results table (continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (`ecgsearch plugins | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting flushes into nothing
+        return 141  # as a shell reports a command ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -94,6 +94,18 @@ TRANSFORMS = ("rank", "none")
 # away from the data (chosen on the tuning scenarios of docs/benchmarks.md, reported on others).
 FOREST_PARAMS: dict[str, Any] = {"max_features": 0.5}
 
+
+def surrogate_options(surrogate: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The searcher's defaults for the forest (also inside ``auto``) under the user's ``options``; a nested
+    mapping (``auto``'s ``forest``) is merged key by key, so setting one option keeps the others' defaults."""
+    defaults: dict[str, Any] = {"random_forest": FOREST_PARAMS, "auto": {"forest": FOREST_PARAMS}}.get(surrogate, {})
+    merged = dict(defaults)
+    for name, value in dict(options or {}).items():
+        base = defaults.get(name)
+        merged[name] = {**base, **value} if isinstance(base, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
 Costs = Callable[[dict[str, Any]], "Mapping[str, float] | None"]
 Annotate = Callable[[int, dict[str, Any], Mapping[str, float]], dict[str, Any]]
 Score = Callable[[pd.DataFrame], np.ndarray]  # candidates -> how good each is (larger better)
@@ -190,9 +202,10 @@ class SurrogateSearcher(StatefulSearcher):
         self.trials = trials
         self.seed = seed
         self.surrogate = surrogate
-        defaults = {"random_forest": FOREST_PARAMS, "auto": {"forest": FOREST_PARAMS}}.get(surrogate, {})
-        self.surrogate_params = {**defaults, **dict(surrogate_params or {})}
-        SurrogateModel(surrogate, seed, self.surrogate_params)  # an unknown surrogate fails now
+        self.surrogate_params = surrogate_options(surrogate, surrogate_params)
+        model = SurrogateModel(surrogate, seed, self.surrogate_params)  # an unknown surrogate fails now
+        if surrogate_params:
+            model.check()  # and so does an option value it refuses (the defaults are known to be good)
         self.initial_trials, self.initial_design = max(1, initial_trials), initial_design
         self.acquisition, self.candidates = acquisition, max(1, candidates)
         self.local_fraction, self.kappa, self.xi = local_fraction, kappa, xi

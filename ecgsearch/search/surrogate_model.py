@@ -46,6 +46,21 @@ class SurrogateModel:
         self.encoder: FeatureEncoder | None = None
         self.regressor: Any = None
 
+    def check(self) -> None:
+        """Fit the surrogate once on a small made-up problem, so that an option value it refuses (one the
+        plugin passes on to its model without declaring it) fails before any trial, in one sentence."""
+        rng = np.random.default_rng(0)
+        X = rng.random((8, 2))
+        self._created(X, X.sum(axis=1))
+
+    def _created(self, X: np.ndarray, y: np.ndarray) -> Any:
+        try:
+            return self.info.create(self.seed, **self.params).fit(X, y)
+        except (TypeError, ValueError) as error:
+            raise UserError(f"surrogate {self.name!r}: the options {self.params} are not all accepted ({error}); "
+                            "see `ecgsearch plugins --params --kind surrogates` and the model's documentation."
+                            ) from None
+
     def fit(self, features: pd.DataFrame, y: Any) -> SurrogateModel:
         y = np.asarray(y, dtype=float)
         if len(features) != len(y) or len(y) < 2:
@@ -54,11 +69,7 @@ class SurrogateModel:
         X = self.encoder.transform(features)
         if X.shape[1] == 0:  # nothing varies: a constant model
             X = np.zeros((len(y), 1), dtype=np.float32)
-        try:
-            self.regressor = self.info.create(self.seed, **self.params).fit(X, y)
-        except TypeError as error:
-            raise UserError(f"surrogate {self.name!r}: the options {sorted(self.params)} are not all "
-                            f"accepted ({error}); see the surrogate's documentation.") from None
+        self.regressor = self._created(X, y)
         return self
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:

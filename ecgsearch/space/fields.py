@@ -229,6 +229,15 @@ def factory_parameters(info: PluginInfo, skip: int) -> list[str] | None:
     ]
 
 
+def factory_defaults(info: PluginInfo, skip: int) -> dict[str, Any]:
+    """The defaults of the factory's keyword parameters (a variant's ``functools.partial`` included)."""
+    try:
+        parameters = list(inspect.signature(info.load()).parameters.values())[skip:]
+    except Exception:  # an unusable plugin has no defaults to show
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
 def declared_params(info: PluginInfo, skip: int) -> dict[str, ParamSpec]:
     """What each keyword parameter of the item's factory takes: its declaration (``info.params``), or,
     for one it does not declare, the type of the factory's default (an int default takes integers...)."""

@@ -10,7 +10,6 @@ group (any other mapping, passed to the factory as a nested dict).
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any, Mapping
 
 from ecgsearch.infos import ParamSpec, PluginInfo
@@ -29,6 +28,7 @@ from ecgsearch.space.fields import (
     check_keys,
     check_parameter_names,
     declared_params,
+    factory_defaults,
     is_plain,
     mapping,
     registered,
@@ -236,7 +236,8 @@ def trial_param(ctx: Context, key: str, value: Any, trial: TrialParam) -> Distri
 
 # registry attribute -> leading positional factory parameters the engine supplies (not settable)
 SETTABLE_KINDS: dict[str, int] = {**{attr: skip for attr, skip in CONDITIONAL_CHOICES.values()},
-                                  "datasets": 0, "tasks": 1, "schedulers": 1, "searchers": 1, "trackers": 2}
+                                  "datasets": 0, "tasks": 1, "schedulers": 1, "searchers": 1, "trackers": 2,
+                                  "surrogates": 1}
 
 
 def parameter_rows(registries: Registries, kinds: tuple[str, ...] = tuple(SETTABLE_KINDS)) -> list[dict[str, Any]]:
@@ -246,17 +247,8 @@ def parameter_rows(registries: Registries, kinds: tuple[str, ...] = tuple(SETTAB
     for attr in kinds:
         skip = SETTABLE_KINDS[attr]
         for info in getattr(registries, attr):
-            defaults = _factory_defaults(info, skip)
+            defaults = factory_defaults(info, skip)
             for name, spec in declared_params(info, skip).items():
                 rows.append({"kind": info.kind, "item": info.name, "parameter": name, "takes": spec.describe(),
                              "default": defaults.get(name, "required"), "doc": spec.doc})
     return rows
-
-
-def _factory_defaults(info: PluginInfo, skip: int) -> dict[str, Any]:
-    """The defaults of the factory's keyword parameters (a variant's ``functools.partial`` included)."""
-    try:
-        parameters = list(inspect.signature(info.load()).parameters.values())[skip:]
-    except Exception:  # an unusable plugin has no defaults to show
-        return {}
-    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

@@ -13,7 +13,7 @@ from typing import Any
 
 from ecgsearch.infos import ParamSpec, PluginInfo
 from ecgsearch.plugins import Registries
-from ecgsearch.space.fields import check_parameter_names, declared_params, registered
+from ecgsearch.space.fields import check_parameter_names, declared_params, factory_defaults, registered
 from ecgsearch.space.messages import Context, show
 from ecgsearch.space.yamlio import child_key
 
@@ -28,8 +28,31 @@ def parse_plugin_options(ctx: Context, prefix: str, options: dict[str, Any], inf
     parameters) and the plugin's declarations; errors name ``prefix.<option>``."""
     check_parameter_names(ctx, prefix, options, info, skip)
     declared = declared_params(info, skip)
-    return {name: _checked(ctx, child_key(prefix, name), value, declared.get(name), registries)
-            for name, value in options.items()}
+    checked = {name: _checked(ctx, child_key(prefix, name), value, declared.get(name), registries)
+               for name, value in options.items()}
+    for name, value in checked.items():
+        spec = declared.get(name)
+        if spec is not None and spec.options_of and value:
+            owner = _options_owner(spec.options_of, checked, declared, info, skip, registries)
+            checked[name] = parse_plugin_options(ctx, child_key(prefix, name), dict(value), owner,
+                                                 PLUGIN_FACTORY_SKIP, registries)
+    return checked
+
+
+# leading positional factory parameters of a plugin whose options another option carries (a surrogate's seed)
+PLUGIN_FACTORY_SKIP = 1
+
+
+def _options_owner(options_of: str, options: dict[str, Any], declared: dict[str, ParamSpec], info: PluginInfo,
+                   skip: int, registries: Registries) -> PluginInfo:
+    """The plugin a mapping option configures: ``registry:item``, or the item a sibling option names (its
+    value here, else the factory's default)."""
+    if ":" in options_of:
+        attr, item = options_of.split(":", 1)
+    else:
+        attr = declared[options_of].registry
+        item = options.get(options_of, factory_defaults(info, skip).get(options_of))
+    return getattr(registries, attr).get(item)
 
 
 def _checked(ctx: Context, key: str, value: Any, spec: ParamSpec | None, registries: Registries) -> Any:

@@ -10,8 +10,9 @@ in the table's top 1% (``val.macro_auroc`` at or above the 99th percentile) or a
 trials. Printed: the median number of trials to reach the top 1% (a run that never does counts as
 ``budget + 1``), the ratios side by side, and the surrogate's 3-fold cross-validated Pearson r when
 fitted on 100 random finished configurations of the table. The curves (median best-so-far rank percentile,
-with the interquartile band) go to ``docs/img/search_efficiency.png``. ``--offline`` drives the
-searchers directly, without Ray (for quick experiments; the documented figures use Ray).
+with the interquartile band) go to ``docs/img/search_efficiency.png`` when the run is the documented one
+(on Ray Tune, every searcher), to ``--plot PATH`` otherwise. ``--offline`` drives the searchers directly,
+without Ray (for quick experiments; the documented figures use Ray).
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def pruning(table: Table, spec: Any, document: Any, seeds: int, n: int = 100) ->
 
 
 def plot(curves: dict[str, np.ndarray], hits: dict[str, list[int]], table: Table, budget: int,
-         medians: dict[str, float], how: str) -> None:
+         medians: dict[str, float], how: str, path: Path) -> None:
     """Left: share of runs in the top 1% after t trials. Right: median best-so-far percentile, IQR band."""
     import matplotlib
 
@@ -197,8 +198,8 @@ def plot(curves: dict[str, np.ndarray], hits: dict[str, list[int]], table: Table
     fig.suptitle(f"Tabular benchmark: {len(table.frame)} configurations trained by ecgsearch, replayed {how}",
                  fontsize=10)
     fig.tight_layout()
-    PNG.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PNG, dpi=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -208,6 +209,9 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="drive the searchers without Ray")
     parser.add_argument("--methods", default="surrogate,random,tpe",
                         help="comma-separated searchers to compare; 'none': only the CV and pruning figures")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help=f"where the curves go (default: {PNG.relative_to(HERE.parents[1])} for the documented "
+                             "run, on Ray Tune with every searcher; no figure for other runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # the failing configurations' tracebacks
@@ -258,10 +262,12 @@ def main() -> None:
     print(f"pruning on 100 random trials ({len(kept)} samples): top-1% configurations kept "
           f"{sum(k for k, _ in kept)}/{top * len(kept)}; the pruned space holds a median "
           f"{100 * np.median([f for _, f in kept]):.0f}% of the table")
-    if searchers:
+    documented = not args.offline and set(searchers) == set(make_searchers(space, args.budget))
+    path = args.plot or (PNG if documented else None)
+    if searchers and path is not None:
         plot({k: np.stack(v) for k, v in curves.items()}, hits, table, args.budget, medians,
-             "without Ray (--offline)" if args.offline else "on Ray Tune")
-        print(f"curves: {PNG}")
+             "without Ray (--offline)" if args.offline else "on Ray Tune", path)
+        print(f"curves: {path}")
     sys.stdout.flush()
 
 
