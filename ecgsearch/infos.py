@@ -34,8 +34,9 @@ class ParamSpec:
     list. nullable: ``None`` (YAML ``null``) is allowed too. forms: alternatives, any of which may match
     (a lead count or a list of lead names). registry: for a ``str``, the registry its value must be a
     name of (``"surrogates"``, ``"metrics"``: the space parser checks it). ``mapping`` is a plain mapping
-    (options passed on as they are; a value may itself be a mapping of plain values); ``objectives`` maps
-    result columns (``macro_auroc``, ``cost.flops``) to ``max``/``min``. options_of: for a ``mapping``, the
+    (options passed on as they are; with ``options_of``, a value may itself be such a mapping);
+    ``objectives`` maps result columns (``macro_auroc``, ``cost.flops``) to ``max``/``min``. options_of: for
+    a ``mapping``, the
     plugin whose keyword parameters its keys are, checked against that plugin's declarations: the name of a
     sibling option naming it (``surrogate_params`` of ``surrogate``) or ``registry:item``
     (``surrogates:random_forest``). doc: one line for users.
@@ -123,7 +124,7 @@ class ParamSpec:
         if self.type == "any":
             return _plain_value(value)
         if self.type == "mapping":
-            return _plain_mapping(value, nested=True)
+            return _plain_mapping(value, nested=bool(self.options_of))
         if self.type == "objectives":
             return (isinstance(value, Mapping) and len(value) >= 2
                     and all(isinstance(k, str) and v in ("max", "min") for k, v in value.items()))

@@ -115,6 +115,12 @@ def test_size_limits_are_checked_before_parsing():
     (list_param("int", 1, 64, max_len=2), [[1], [2, 64]], [[], [1, 2, 3], [0], [1.5], "1", 3],
      "a non-empty list of at most 2 integers in [1, 64]"),
     (ParamSpec("any"), [None, 3, "x", [1, "I"]], [float("nan"), [1, float("inf")], {"a": 1}], "a value"),
+    (ParamSpec("mapping"), [{}, {"a": 1, "b": [1, "x"]}], [{"a": {"b": 1}}, {"a": float("nan")}, {1: 2}, [1], None],
+     "a mapping of plain values"),
+    (ParamSpec("mapping", nullable=True, options_of="surrogate"), [None, {"a": 1, "gp": {"nu": 1.5}}],
+     [{"gp": {"nu": {"deep": 1}}}, {"gp": {"nu": float("inf")}}], "a mapping of options of the surrogate or null"),
+    (ParamSpec("mapping", options_of="surrogates:random_forest"), [{"n_estimators": 5}], [{"a": {"b": {"c": 1}}}],
+     "a mapping of options of surrogate 'random_forest'"),
 ])
 def test_a_declaration_accepts_exactly_its_values(spec, good, bad, text):
     assert spec.describe() == text
