@@ -29,6 +29,11 @@ then over the instances: the three of YAHPO's suite, or ``--instances all`` for 
 falls to what ``random+asha`` reaches with the whole budget, as a fraction of that budget (the goal: <=
 0.5); then the same fraction per instance (median, how many within 0.5, how many never). Runs go to
 ``--results`` (JSON lines) and are not repeated.
+
+``--noise SD`` adds independent Gaussian noise (SD accuracy points) to every reported epoch, as a real
+validation curve has (LCBench's surrogate curves are smooth): the schedulers and searchers see the noisy
+values, and the regret is that of the true (noise-free) value of the reported best epoch, the model a user
+would keep. The summary covers the runs at the ``--noise`` given (default 0).
 """
 
 from __future__ import annotations
@@ -87,13 +92,16 @@ class Controller:
     """Runs trials on ``workers`` workers in simulated time (one unit per epoch), calling the scheduler's
     and searcher's callbacks as Tune's ``TuneController`` does."""
 
-    def __init__(self, scheduler: Any, searcher: Any, curves: Curves, workers: int) -> None:
+    def __init__(self, scheduler: Any, searcher: Any, curves: Curves, workers: int, noise: float = 0.0,
+                 seed: int = 0) -> None:
         self.scheduler, self.searcher, self.curves, self.workers = scheduler, searcher, curves, workers
+        self.noise, self.rng = noise, np.random.default_rng([seed, 2021])
         self.trials: list[SimTrial] = []
         self.running: list[tuple[float, int, SimTrial]] = []  # (epoch done at, order, trial)
         self.clock, self.spent, self.order = 0.0, 0, 0
-        self.best = -np.inf
-        self.trace: list[float] = []  # best so far after each epoch spent
+        self.best = -np.inf  # the best value reported so far
+        self.kept = -np.inf  # the true value of that epoch (the same without noise)
+        self.trace: list[float] = []  # ``kept`` after each epoch spent
         self.suggest_seconds = 0.0
 
     def get_trials(self) -> list[SimTrial]:
@@ -143,9 +151,11 @@ class Controller:
             self.clock, _, trial = heapq.heappop(self.running)
             trial.epoch += 1
             self.spent += 1
-            value = float(trial.curve[trial.epoch - 1])
-            self.best = max(self.best, value)
-            self.trace.append(self.best)
+            true = float(trial.curve[trial.epoch - 1])
+            value = true + float(self.rng.normal(0.0, self.noise)) if self.noise else true
+            if value > self.best:
+                self.best, self.kept = value, true
+            self.trace.append(self.kept)
             result = {"training_iteration": trial.epoch, METRIC: value, "trial_id": trial.trial_id}
             trial.last_result = result
             self.searcher.on_trial_result(trial.trial_id, result)
@@ -213,18 +223,19 @@ def make_scheduler(spec: str, problem: YahpoProblem, seed: int) -> Any:
     return scheduler
 
 
-def _task(args: tuple[str, str, str, int, int, int, str]) -> dict[str, Any]:
-    label, method, instance, seed, budget, workers, root = args
+def _task(args: tuple[str, str, str, int, int, int, float, str]) -> dict[str, Any]:
+    label, method, instance, seed, budget, workers, noise, root = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     np.random.seed(seed)  # Ray's ASHA draws its bracket with numpy's global generator
     problem = YahpoProblem.load(Path(root), "lcbench", instance)
     searcher_name, scheduler_name = method.split("+")
     searcher = PlainNames(problem, seed) if searcher_name == "surrogate" else RandomConfigs(problem, seed)
-    controller = Controller(make_scheduler(scheduler_name, problem, seed), searcher, Curves(problem), workers)
+    controller = Controller(make_scheduler(scheduler_name, problem, seed), searcher, Curves(problem), workers,
+                            noise, seed)
     started = time.perf_counter()
     trace = controller.run(budget * EPOCHS)
     return {"label": label, "method": method, "instance": instance, "seed": seed, "budget": budget,
-            "workers": workers, "seconds": time.perf_counter() - started,
+            "workers": workers, "noise": noise, "seconds": time.perf_counter() - started,
             "suggest_seconds": controller.suggest_seconds, "trials": len(controller.trials),
             "full": sum(t.epoch >= EPOCHS for t in controller.trials),
             "trace": [round(v, 5) for v in trace[EPOCHS // 4 - 1::EPOCHS // 4]]}  # every 13 epochs
@@ -242,8 +253,10 @@ def load_runs(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], budget: int, workers: int) -> None:
-    runs = [r for r in runs if r["budget"] == budget and r["workers"] == workers and r["instance"] in refs]
+def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], budget: int, workers: int,
+              noise: float = 0.0) -> None:
+    runs = [r for r in runs if r["budget"] == budget and r["workers"] == workers and r["instance"] in refs
+            and r.get("noise", 0.0) == noise]
     best_known = {i: max([refs[i]["best"], *(max(r["trace"]) for r in runs if r["instance"] == i)]) for i in refs}
     steps = budget * 4  # trace points: every 13 epochs
     curves: dict[str, dict[str, list[np.ndarray]]] = {}
@@ -262,7 +275,8 @@ def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], bud
     header = ("| search | runs | " + " | ".join(f"regret @{c}x52" for c in checkpoints)
               + " | budget to reach random+asha's final regret | trials / run | full-length trials | s/run |")
     print("\n" + header + "\n|" + "---|" * (header.count("|") - 1))
-    target = mean[BASELINE][-1] if BASELINE in mean else None
+    base = baseline(mean)
+    target = mean[base][-1] if base else None
     order = sorted(mean, key=lambda n: mean[n][-1])
     for name in order:
         regret = mean[name]
@@ -278,7 +292,13 @@ def summarise(runs: list[dict[str, Any]], refs: dict[str, dict[str, float]], bud
     if target is not None:
         print(f"\nrandom+asha's mean regret after {budget}x52 epochs: {target:.4f}; the goal is another search "
               f"reaching it within {budget / 2:g}x52 epochs (a fraction <= 0.50 above)")
-        per_instance_reach(curves, order)
+        per_instance_reach(curves, order, base)
+
+
+def baseline(names: Any) -> str | None:
+    """The random+asha runs every search is measured against: unlabelled ones, else the first labelled ones
+    (``--label`` runs of their own, e.g. with ``--noise``)."""
+    return BASELINE if BASELINE in names else next((n for n in names if n.startswith(f"{BASELINE} (")), None)
 
 
 def reach_fraction(regret: np.ndarray, target: float) -> float:
@@ -288,18 +308,18 @@ def reach_fraction(regret: np.ndarray, target: float) -> float:
     return (hit[0] + 1) / len(regret) if len(hit) else np.inf
 
 
-def per_instance_reach(curves: dict[str, dict[str, list[np.ndarray]]], order: list[str]) -> None:
+def per_instance_reach(curves: dict[str, dict[str, list[np.ndarray]]], order: list[str], base: str) -> None:
     """The same budget fraction per instance (each against random+asha's final regret on that instance), so a
     mean over instances that one instance dominates shows as such: the median over instances and how many
     reach it within half the budget."""
-    if BASELINE not in curves or len(curves[BASELINE]) < 2:
+    if len(curves[base]) < 2:
         return
-    targets = {instance: np.mean(regrets, axis=0)[-1] for instance, regrets in curves[BASELINE].items()}
+    targets = {instance: np.mean(regrets, axis=0)[-1] for instance, regrets in curves[base].items()}
     print("\nper instance (mean over seeds; each against random+asha's final regret on that instance):")
     for name in order:
         values = np.array([reach_fraction(np.mean(regrets, axis=0), targets[instance])
                            for instance, regrets in curves[name].items() if instance in targets])
-        if name != BASELINE and len(values):
+        if name != base and len(values):
             print(f"  {name}: median fraction {np.median(values):.2f} over {len(values)} instances; within 0.5 on "
                   f"{np.sum(values <= 0.5)}, not reached on {np.sum(~np.isfinite(values))}")
 
@@ -318,6 +338,8 @@ def main() -> int:
     parser.add_argument("--label", default="after")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--noise", type=float, default=0.0, help="SD of Gaussian noise added to each reported "
+                        "epoch, in accuracy points (the regret is of the true values)")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
     root = data_dir(args.data)
@@ -333,11 +355,12 @@ def main() -> int:
         print(f"lcbench {i:>7s}: best epoch of {args.reference} random configurations: best {r['best']:.3f}, "
               f"median {r['median']:.3f}")
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    done = {(r["label"], r["method"], r["instance"], r["seed"], r["budget"], r["workers"])
+    done = {(r["label"], r["method"], r["instance"], r["seed"], r["budget"], r["workers"], r.get("noise", 0.0))
             for r in load_runs(args.results)}
-    tasks = [(args.label, m, i, seed, args.budget, args.workers, str(root))
+    tasks = [(args.label, m, i, seed, args.budget, args.workers, args.noise, str(root))
              for seed in range(args.first_seed, args.first_seed + args.seeds) for i in instances
-             for m in args.methods.split(",") if (args.label, m, i, seed, args.budget, args.workers) not in done]
+             for m in args.methods.split(",")
+             if (args.label, m, i, seed, args.budget, args.workers, args.noise) not in done]
     if tasks and not args.summary_only:
         print(f"\n{len(tasks)} runs to do ({len(done)} recorded in {args.results}), {args.jobs} at a time", flush=True)
         started = time.perf_counter()
@@ -349,9 +372,10 @@ def main() -> int:
                 print(f"  {n}/{len(tasks)} runs ({time.perf_counter() - started:.0f} s): {run['method']} "
                       f"{run['instance']} seed {run['seed']}: {run['seconds']:.1f} s, {run['trials']} trials",
                       flush=True)
-    print(f"\nbudget {args.budget}x{EPOCHS} epochs on {args.workers} workers; regret: mean over seeds and instances "
-          "of (y* - best so far) / (y* - median random)")
-    summarise(load_runs(args.results), refs, args.budget, args.workers)
+    noise = f"; noise SD {args.noise:g} on every reported epoch" if args.noise else ""
+    print(f"\nbudget {args.budget}x{EPOCHS} epochs on {args.workers} workers{noise}; regret: mean over seeds and "
+          "instances of (y* - best so far) / (y* - median random)")
+    summarise(load_runs(args.results), refs, args.budget, args.workers, args.noise)
     return 0
 
 
