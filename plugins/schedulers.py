@@ -8,8 +8,8 @@ and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray
 - ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides);
 - ``median_stopping``: stops a trial whose running mean falls below the median of the others;
 - ``learning_curve``: extrapolates each trial's partial curve to the last epoch (``ecgsearch.LearningCurveRule``)
-  and stops it when even the optimistic prediction cannot reach the current top k (of the completed trials,
-  or with ``compare: all`` of every trial's best report so far);
+  and stops it when even the optimistic prediction cannot reach the current top k (of every trial's best
+  report so far, or with ``compare: completed`` of the trials that ran all their epochs);
 - ``pbt``: population-based training: at every ``perturbation_interval`` epochs the worse trials copy the
   weights of better ones (from the checkpoints the engine writes) and continue with perturbed learning
   rates, weight decays and augmentation strengths (the searched ones).
@@ -106,8 +106,8 @@ def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_sampl
                               min_samples_required=min_samples_required)
 
 
-def build_learning_curve(run: SchedulerRun, *, grace_period: int = 3, top_k: int = 3, confidence: float = 0.9,
-                         min_curves: int = 3, compare: str = "completed") -> Any:
+def build_learning_curve(run: SchedulerRun, *, grace_period: int = 3, top_k: int = 3, confidence: float = 0.7,
+                         min_curves: int = 3, compare: str = "all") -> Any:
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler  # deferred: Ray
 
     from ecgsearch import LearningCurveRule
@@ -261,9 +261,9 @@ def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
                               "min_curves": int_param(1, 10_000, doc="completed trials that calibrate the bound "
                                                                      "(with compare: completed, needed before "
                                                                      "any stop)"),
-                              "compare": str_param("completed", "all",
-                                                   doc="the top k of the trials that ran all epochs, or of "
-                                                       "every trial's best report so far")}),
+                              "compare": str_param("all", "completed",
+                                                   doc="the top k of every trial's best report so far, or of "
+                                                       "the trials that ran all epochs")}),
         SchedulerInfo(name="pbt", description="population-based training over learning rates, weight decays "
                                               "and augmentation strengths", factory=build_pbt,
                       mutates_config=True,

@@ -66,7 +66,8 @@ def run_curve(rule: LearningCurveRule, trial_id: str, curve: np.ndarray, until: 
 
 
 def good_rule(**options) -> LearningCurveRule:
-    rule = LearningCurveRule(horizon=T, **{"grace_period": 3, "top_k": 2, "min_curves": 3, **options})
+    rule = LearningCurveRule(horizon=T, **{"grace_period": 3, "top_k": 2, "min_curves": 3, "confidence": 0.9,
+                                           "compare": "completed", **options})
     for i, c in enumerate((0.90, 0.88, 0.86)):  # three completed trials: the top 2 ends at 0.88
         assert run_curve(rule, f"good{i}", pow3(c, 0.4, 0.8)) is None
     return rule
@@ -90,7 +91,7 @@ def test_the_rule_never_stops_before_the_grace_period():
 
 
 def test_nothing_is_stopped_until_enough_trials_ran_all_epochs():
-    rule = LearningCurveRule(horizon=T, grace_period=3, top_k=1, min_curves=3)
+    rule = LearningCurveRule(horizon=T, grace_period=3, top_k=1, min_curves=3, compare="completed")
     assert run_curve(rule, "bad0", np.full(T, 0.1)) is None  # no completed trial: no threshold
     assert rule.threshold() is None
     assert run_curve(rule, "good", pow3(0.9, 0.4, 0.8)) is None
@@ -103,20 +104,23 @@ def test_nothing_is_stopped_until_enough_trials_ran_all_epochs():
 
 def test_compare_all_stops_before_any_trial_ran_all_epochs():
     """With ``compare="all"`` the top k is every trial's best report so far: a bad curve stops while the good
-    ones are still running (with the default, nothing can stop until three trials have run all epochs)."""
+    ones are still running (with ``compare="completed"``, nothing can stop until three trials have run all
+    epochs)."""
     rule = LearningCurveRule(horizon=T, grace_period=3, top_k=1, min_curves=3, compare="all")
     good = pow3(0.9, 0.4, 0.8)
     for epoch in range(1, 6):  # a good trial, still running, has reported 0.70 by epoch 5
         assert not rule.report("good", epoch, float(good[epoch - 1]))
     assert rule.completed == {} and rule.threshold() == pytest.approx(good[:5].max())
     assert run_curve(rule, "bad", pow3(0.3, 0.2, 0.8)) == 3  # heading for 0.3: stopped at the grace period
-    assert run_curve(rule, "close", pow3(0.95, 0.5, 0.3)) is None  # may beat it: kept
+    assert run_curve(rule, "short", pow3(0.95, 0.5, 0.3)) is not None  # ends at 0.785, below 0.79: stopped
+    rising = pow3(0.97, 0.5, 0.5)  # below the good trial's 0.79 until epoch 8, heading for 0.89: kept
+    assert rising[:7].max() < rule.threshold() and run_curve(rule, "rising", rising) is None
     with pytest.raises(ValueError, match="compare must be one of"):
         LearningCurveRule(horizon=T, compare="running")
 
 
 def test_the_rule_works_for_a_metric_to_minimise():
-    rule = LearningCurveRule(horizon=T, mode="min", grace_period=3, top_k=1, min_curves=2)
+    rule = LearningCurveRule(horizon=T, mode="min", grace_period=3, top_k=1, min_curves=2, compare="completed")
     for i in range(2):
         assert run_curve(rule, f"good{i}", 1.0 - pow3(0.9, 0.4, 0.8)) is None  # a loss falling to 0.1
     assert run_curve(rule, "bad", 1.0 - pow3(0.5, 0.4, 0.8)) is not None  # a loss falling to 0.5 only
@@ -170,7 +174,7 @@ def test_bad_learning_curve_options_are_refused_in_one_sentence(tmp_path):
         "s.yaml:6: budget.scheduler.quantile: 'quantile' is not a parameter of scheduler 'learning_curve' "
         "(allowed: grace_period, top_k, confidence, min_curves, compare)")
     assert file_error(tmp_path, "{name: learning_curve, compare: running}") == (
-        "s.yaml:6: budget.scheduler.compare: 'running' is not one of 'completed', 'all'")
+        "s.yaml:6: budget.scheduler.compare: 'running' is not one of 'all', 'completed'")
 
 
 # --- the surrogate searcher at every budget ---------------------------------------------------------------

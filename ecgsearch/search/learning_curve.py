@@ -18,9 +18,10 @@ scale floor (1% of the observed range) keeps a smooth curve from making the fit 
 ``LearningCurveRule`` decides, at each reported epoch of a trial, whether it should stop: after
 ``grace_period`` epochs (and at least 3 points, so the fit has a residual), a trial stops when its best
 value so far and the upper ``confidence`` bound of its predicted best value still to come both fall below
-the threshold: with ``compare="completed"``, the ``top_k``-th best value of the trials that ran all epochs
-(once ``max(top_k, min_curves)`` did); with ``compare="all"``, the ``top_k``-th best value any trial has
-reported so far (once ``top_k`` trials reported), so stopping starts before any trial has run all epochs.
+the threshold: with ``compare="all"`` (the default), the ``top_k``-th best value any trial has reported so
+far (once ``top_k`` trials reported), so stopping starts before any trial has run all epochs; with
+``compare="completed"``, the ``top_k``-th best value of the trials that ran all epochs (once
+``max(top_k, min_curves)`` did).
 The bound is calibrated on the completed trials' curves: each is cut at the same epoch and predicted, and
 the bound is widened (never narrowed) until it covers the ``confidence`` share of their actual later best
 values (uncalibrated while fewer than ``min_curves`` completed). The rule is pure (no Ray): the scheduler
@@ -152,9 +153,9 @@ class LearningCurveRule:
     mode: str = "max"
     grace_period: int = 3
     top_k: int = 3
-    confidence: float = 0.9
+    confidence: float = 0.7
     min_curves: int = 3
-    compare: str = "completed"
+    compare: str = "all"
     curves: dict[str, dict[int, float]] = field(default_factory=dict, repr=False)  # running trials
     completed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # signed, epochs 1..horizon
     stopped: set[str] = field(default_factory=set, repr=False)

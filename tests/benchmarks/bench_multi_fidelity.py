@@ -10,7 +10,9 @@ A search is a pairing ``searcher+scheduler``: the searcher is ``random`` (unifor
 (ecgsearch's ``SurrogateSearcher`` with its defaults); the scheduler is one of ecgsearch's scheduler
 plugins, created by the plugin registry with its default options, exactly the Ray Tune ``TrialScheduler``
 a space file's ``budget.scheduler`` gets (``asha``: grace period 1, eta 2; ``hyperband``: Ray's
-synchronous HyperBand, eta 3; ``learning_curve``: grace period 3, top 3, confidence 0.9, 3 curves).
+synchronous HyperBand, eta 3; ``learning_curve``: grace period 3, top 3, confidence 0.7, compare all, 3 curves;
+before 2026-12-05 its defaults were confidence 0.9 and compare completed, and runs recorded then under
+``learning_curve`` without options used those).
 Options are given after the scheduler's name: ``surrogate+learning_curve/top_k=1/confidence=0.8``.
 
 The search runs on a simulated cluster of ``--workers`` workers, each epoch costing one time unit: a small
