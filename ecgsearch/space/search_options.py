@@ -15,6 +15,7 @@ from ecgsearch.infos import ParamSpec, PluginInfo
 from ecgsearch.plugins import Registries
 from ecgsearch.space.fields import check_parameter_names, declared_params, factory_defaults, registered
 from ecgsearch.space.messages import Context, show
+from ecgsearch.space.params import SETTABLE_KINDS
 from ecgsearch.space.yamlio import child_key
 
 INITIAL_DESIGNS: tuple[str, ...] = ("sobol", "random")
@@ -30,29 +31,23 @@ def parse_plugin_options(ctx: Context, prefix: str, options: dict[str, Any], inf
     declared = declared_params(info, skip)
     checked = {name: _checked(ctx, child_key(prefix, name), value, declared.get(name), registries)
                for name, value in options.items()}
-    for name, value in checked.items():
-        spec = declared.get(name)
-        if spec is not None and spec.options_of and value:
-            owner = _options_owner(spec.options_of, checked, declared, info, skip, registries)
-            checked[name] = parse_plugin_options(ctx, child_key(prefix, name), dict(value), owner,
-                                                 PLUGIN_FACTORY_SKIP, registries)
+    nested = {name: (declared[name].options_of, value) for name, value in checked.items()
+              if name in declared and declared[name].options_of and value}
+    for name, (options_of, value) in nested.items():
+        attr, item = _options_owner(options_of, checked, declared, info, skip)
+        checked[name] = parse_plugin_options(ctx, child_key(prefix, name), dict(value),
+                                             getattr(registries, attr).get(item), SETTABLE_KINDS[attr], registries)
     return checked
 
 
-# leading positional factory parameters of a plugin whose options another option carries (a surrogate's seed)
-PLUGIN_FACTORY_SKIP = 1
-
-
 def _options_owner(options_of: str, options: dict[str, Any], declared: dict[str, ParamSpec], info: PluginInfo,
-                   skip: int, registries: Registries) -> PluginInfo:
-    """The plugin a mapping option configures: ``registry:item``, or the item a sibling option names (its
-    value here, else the factory's default)."""
+                   skip: int) -> tuple[str, str]:
+    """The registry and item whose options a mapping option holds: ``registry:item``, or the item a sibling
+    option names (its value here, else the factory's default)."""
     if ":" in options_of:
         attr, item = options_of.split(":", 1)
-    else:
-        attr = declared[options_of].registry
-        item = options.get(options_of, factory_defaults(info, skip).get(options_of))
-    return getattr(registries, attr).get(item)
+        return attr, item
+    return declared[options_of].registry, options.get(options_of, factory_defaults(info, skip).get(options_of))
 
 
 def _checked(ctx: Context, key: str, value: Any, spec: ParamSpec | None, registries: Registries) -> Any:
