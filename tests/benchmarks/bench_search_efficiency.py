@@ -224,7 +224,8 @@ def main() -> None:
     table = Table(TABLE, space)
     top = int((table.frame[METRIC] >= table.threshold).sum())
     print(f"table: {len(table.frame)} configurations; top 1%: {top} at {METRIC} >= {table.threshold:.4f}")
-    searchers = {k: v for k, v in make_searchers(space, args.budget).items() if k in args.methods.split(",")}
+    every = make_searchers(space, args.budget)
+    searchers = {k: v for k, v in every.items() if k in args.methods.split(",")}
     if searchers and not args.offline:
         import ray
 
@@ -262,7 +263,7 @@ def main() -> None:
     print(f"pruning on 100 random trials ({len(kept)} samples): top-1% configurations kept "
           f"{sum(k for k, _ in kept)}/{top * len(kept)}; the pruned space holds a median "
           f"{100 * np.median([f for _, f in kept]):.0f}% of the table")
-    documented = not args.offline and set(searchers) == set(make_searchers(space, args.budget))
+    documented = not args.offline and set(searchers) == set(every)
     path = args.plot or (PNG if documented else None)
     if searchers and path is not None:
         plot({k: np.stack(v) for k, v in curves.items()}, hits, table, args.budget, medians,
