@@ -36,10 +36,9 @@ class ParamSpec:
     name of (``"surrogates"``, ``"metrics"``: the space parser checks it). ``mapping`` is a plain mapping
     (options passed on as they are; with ``options_of``, a value may itself be such a mapping);
     ``objectives`` maps result columns (``macro_auroc``, ``cost.flops``) to ``max``/``min``. options_of: for
-    a ``mapping``, the
-    plugin whose keyword parameters its keys are, checked against that plugin's declarations: the name of a
-    sibling option naming it (``surrogate_params`` of ``surrogate``) or ``registry:item``
-    (``surrogates:random_forest``). doc: one line for users.
+    a ``mapping``, the plugin whose keyword parameters its keys are, checked against that plugin's
+    declarations: the name of a sibling option naming it (``surrogate_params`` of ``surrogate``) or
+    ``registry:item`` (``surrogates:random_forest``). doc: one line for users.
     """
 
     type: str
