@@ -203,6 +203,10 @@ def test_an_option_value_the_declaration_passes_on_is_refused_when_the_searcher_
                           surrogate_params={"min_samples_split": -2})
     with pytest.raises(UserError, match=r"surrogate 'auto': .*gp_rows must be >= 0, got -1"):
         SurrogateSearcher(SPACE, "score", "max", surrogate_params={"gp_rows": -1})
+    # ``auto`` fits its forest only beyond ``gp_rows`` rows: its forest options are checked on the forest itself
+    with pytest.raises(UserError, match=r"^surrogate 'auto', option 'forest': surrogate 'random_forest': the options "
+                                        r".*'min_samples_split': -2.* are not all accepted \(.*min_samples_split"):
+        SurrogateSearcher(SPACE, "score", "max", surrogate_params={"forest": {"min_samples_split": -2}})
 
 
 @pytest.mark.parametrize(("search", "message"), [

@@ -327,7 +327,7 @@ def test_the_transfer_space_puts_fine_tuned_and_scratch_scores_side_by_side(ray_
     from ecgsearch.engine import run_search
 
     spec = reduced_space(
-        name, tmp_path, data=SEARCH_DATA, budget={"trials": 1, "epochs": 2},
+        name, tmp_path, data={**SEARCH_DATA, "records": 160}, budget={"trials": 1, "epochs": 2},
         resources={"cpu": 1, "gpu": 0}, **pretrain,
         **{"space.architecture": {"inception": {"filters": 8, "depth": 6, "kernel": 19, "bottleneck": 8}},
            "space.optimizer": {"adamw": {"lr": 0.01, "weight_decay": 0.01}},

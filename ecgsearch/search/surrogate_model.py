@@ -48,10 +48,21 @@ class SurrogateModel:
 
     def check(self) -> None:
         """Fit the surrogate once on a small made-up problem, so that an option value it refuses (one the
-        plugin passes on to its model without declaring it) fails before any trial, in one sentence."""
+        plugin passes on to its model without declaring it) fails before any trial, in one sentence.
+
+        Options declared as another surrogate's (``options_of="surrogates:NAME"``, as ``auto``'s ``forest``)
+        are checked on that surrogate as well: the made-up problem may never reach the model they configure
+        (``auto`` fits its forest only beyond ``gp_rows`` rows)."""
         rng = np.random.default_rng(0)
         X = rng.random((8, 2))
         self._created(X, X.sum(axis=1))
+        for name, value in self.params.items():
+            owner = getattr(self.info.params.get(name), "options_of", "")
+            if owner.startswith("surrogates:") and value:
+                try:
+                    SurrogateModel(owner.split(":", 1)[1], self.seed, value).check()
+                except UserError as error:
+                    raise UserError(f"surrogate {self.name!r}, option {name!r}: {error}") from None
 
     def _created(self, X: np.ndarray, y: np.ndarray) -> Any:
         try:
