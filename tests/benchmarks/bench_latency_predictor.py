@@ -18,7 +18,9 @@ A random ``--calibration`` share of the models is the calibration set: the whole
 (random forest on architecture + ``cost.*``) and the kernel-level predictor's correction are fitted on
 it; both are scored on the other, unseen models. Also printed: the plain kernel sum (no correction),
 the kernel predictor's error band (90th percentile of its cross-validated error on the calibration
-set) and how many unseen models it covered.
+set) and how many unseen models it covered, and the kernel predictor's share within +-10% over ``--splits``
+more random calibration splits of the same measurements (mean and range: one split of 30 models may lack a
+family the unseen half has).
 
     nice python tests/benchmarks/bench_latency_predictor.py --models 60 --time-budget 0.3 --out rows.parquet
     python tests/benchmarks/bench_latency_predictor.py --rows rows.parquet   # score saved measurements again
