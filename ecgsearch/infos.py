@@ -85,11 +85,20 @@ class ParamSpec:
             what += self._range()
         return what + (" or null" if self.nullable else "")
 
+    @property
+    def options_item(self) -> tuple[str, str] | None:
+        """``(registry, item)`` of an ``options_of`` written ``registry:item``; None when it names a sibling
+        option (or is empty)."""
+        if ":" not in self.options_of:
+            return None
+        registry, item = self.options_of.split(":", 1)
+        return registry, item
+
     def _mapping(self) -> str:
         if not self.options_of:
             return "a mapping of plain values"
-        if ":" in self.options_of:
-            registry, item = self.options_of.split(":", 1)
+        if self.options_item is not None:
+            registry, item = self.options_item
             return f"a mapping of options of {registry.removesuffix('s')} '{item}'"
         return f"a mapping of options of the {self.options_of}"
 

@@ -57,10 +57,11 @@ class SurrogateModel:
         X = rng.random((8, 2))
         self._created(X, X.sum(axis=1))
         for name, value in self.params.items():
-            owner = getattr(self.info.params.get(name), "options_of", "")
-            if owner.startswith("surrogates:") and value:
+            spec = self.info.params.get(name)
+            owner = spec.options_item if spec is not None else None
+            if owner is not None and owner[0] == "surrogates" and value:
                 try:
-                    SurrogateModel(owner.split(":", 1)[1], self.seed, value).check()
+                    SurrogateModel(owner[1], self.seed, value).check()
                 except UserError as error:
                     raise UserError(f"surrogate {self.name!r}, option {name!r}: {error}") from None
 

@@ -31,23 +31,23 @@ def parse_plugin_options(ctx: Context, prefix: str, options: dict[str, Any], inf
     declared = declared_params(info, skip)
     checked = {name: _checked(ctx, child_key(prefix, name), value, declared.get(name), registries)
                for name, value in options.items()}
-    nested = {name: (declared[name].options_of, value) for name, value in checked.items()
+    nested = {name: (declared[name], value) for name, value in checked.items()
               if name in declared and declared[name].options_of and value}
-    for name, (options_of, value) in nested.items():
-        attr, item = _options_owner(options_of, checked, declared, info, skip)
+    for name, (spec, value) in nested.items():
+        attr, item = _options_owner(spec, checked, declared, info, skip)
         checked[name] = parse_plugin_options(ctx, child_key(prefix, name), dict(value),
                                              getattr(registries, attr).get(item), SETTABLE_KINDS[attr], registries)
     return checked
 
 
-def _options_owner(options_of: str, options: dict[str, Any], declared: dict[str, ParamSpec], info: PluginInfo,
+def _options_owner(spec: ParamSpec, options: dict[str, Any], declared: dict[str, ParamSpec], info: PluginInfo,
                    skip: int) -> tuple[str, str]:
     """The registry and item whose options a mapping option holds: ``registry:item``, or the item a sibling
     option names (its value here, else the factory's default)."""
-    if ":" in options_of:
-        attr, item = options_of.split(":", 1)
-        return attr, item
-    return declared[options_of].registry, options.get(options_of, factory_defaults(info, skip).get(options_of))
+    if spec.options_item is not None:
+        return spec.options_item
+    sibling = spec.options_of
+    return declared[sibling].registry, options.get(sibling, factory_defaults(info, skip).get(sibling))
 
 
 def _checked(ctx: Context, key: str, value: Any, spec: ParamSpec | None, registries: Registries) -> Any:
