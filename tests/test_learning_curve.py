@@ -163,6 +163,16 @@ def file_error(tmp_path, scheduler: str) -> str:
     return str(info.value).replace(str(path), "s.yaml")
 
 
+def test_the_scheduler_plugin_and_the_rule_have_the_same_defaults():
+    """The ``learning_curve`` plugin's keyword defaults (what a space file gets, and the generated docs table
+    shows) are the ``LearningCurveRule`` defaults a Python user gets."""
+    from ecgsearch.space.fields import factory_defaults
+
+    plugin = factory_defaults(get_registries().schedulers.get("learning_curve"), 1)
+    rule = LearningCurveRule(horizon=T)
+    assert plugin and {name: getattr(rule, name) for name in plugin} == plugin
+
+
 def test_bad_learning_curve_options_are_refused_in_one_sentence(tmp_path):
     assert file_error(tmp_path, "{name: learning_curve, confidence: 1.0}") == (
         "s.yaml:6: budget.scheduler.confidence: 1.0 is not a number in (0, 1)")
