@@ -5,7 +5,8 @@ and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray
 
 - ``fifo``: every trial runs all its epochs;
 - ``asha``: asynchronous successive halving (stops the weaker trials at rungs grace_period x eta^k);
-- ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides);
+- ``hyperband``: synchronous HyperBand brackets (pauses trials at each rung until the bracket decides), the
+  bracket with the most trials first (``order``);
 - ``median_stopping``: stops a trial whose running mean falls below the median of the others;
 - ``learning_curve``: extrapolates each trial's partial curve to the last epoch (``ecgsearch.LearningCurveRule``)
   and stops it when even the optimistic prediction cannot reach the current top k (of every trial's best
@@ -45,9 +46,11 @@ def build_asha(run: SchedulerRun, *, grace_period: int = 1, reduction_factor: in
                          reduction_factor=reduction_factor, brackets=brackets)
 
 
-def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_trials: bool = True) -> Any:
+def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_trials: bool = True,
+                    order: str = "most_trials_first") -> Any:
     from ray.tune.experiment import Trial  # deferred: Ray
     from ray.tune.schedulers import HyperBandScheduler
+    from ray.tune.schedulers.hyperband import _Bracket
 
     class EndingHyperBand(HyperBandScheduler):
         """Ray's HyperBand, with the ways a bracket waited forever closed (the resume test hung in CI):
@@ -60,7 +63,24 @@ def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_t
           is already finished), the trials paused at the bracket's last rung are stopped, as Ray does when
           the same bracket ends through a result; before, they stayed paused and the search never ended;
         - and whatever the cause, when nothing runs or waits to start, ``choose_trial_to_run`` settles the
-          brackets whose trials all reached their rung."""
+          brackets whose trials all reached their rung.
+
+        ``order`` is the order of the brackets within an iteration. Ray creates them as s = 0, 1, ...,
+        where s is the number of halvings, so its first bracket runs a few trials for all ``max_t`` epochs;
+        with ``most_trials_first`` (HyperBand's and BOHB's order) the k-th bracket Ray creates is given
+        s_max - k halvings instead, so the first runs the most trials from the fewest epochs."""
+
+        def __init__(self, order: str, **options: Any) -> None:
+            super().__init__(**options)
+            last = self._s_max_1 - 1
+            self._halvings = (lambda k: last - k) if order == "most_trials_first" else (lambda k: k)
+            n0, r0 = self._get_n0, self._get_r0  # Ray's, by halvings; it calls them with its bracket index
+            self._get_n0, self._get_r0 = (lambda k: n0(self._halvings(k))), (lambda k: r0(self._halvings(k)))
+
+        def _create_bracket(self, k: int) -> Any:
+            return _Bracket(time_attr=self._time_attr, max_trials=self._get_n0(k), init_t_attr=self._get_r0(k),
+                            max_t_attr=self._max_t_attr, eta=self._eta, s=self._halvings(k),
+                            stop_last_trials=self._stop_last_trials)
 
         def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
             if trial.status in (Trial.TERMINATED, Trial.ERROR):
@@ -95,7 +115,7 @@ def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_t
                         self._process_bracket(tune_controller, bracket)
             return super().choose_trial_to_run(tune_controller)
 
-    return EndingHyperBand(time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
+    return EndingHyperBand(order, time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
                            stop_last_trials=stop_last_trials)
 
 
@@ -245,7 +265,11 @@ def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
         SchedulerInfo(name="hyperband", description="synchronous HyperBand brackets (pauses trials at rungs)",
                       factory=build_hyperband,
                       params={"reduction_factor": int_param(2, 100, doc="eta of the brackets"),
-                              "stop_last_trials": bool_param("stop the trials that reach max_t")}),
+                              "stop_last_trials": bool_param("stop the trials that reach max_t"),
+                              "order": str_param("most_trials_first", "full_length_first",
+                                                 doc="which bracket of an iteration runs first: the one with "
+                                                     "the most trials and fewest epochs (HyperBand's and BOHB's "
+                                                     "order), or Ray Tune's, a few trials of all epochs")}),
         SchedulerInfo(name="median_stopping", description="stops a trial below the median of the others' "
                                                           "running means", factory=build_median_stopping,
                       params={"grace_period": int_param(1, 10_000, doc="epochs before a trial may be stopped"),

@@ -146,6 +146,35 @@ def test_a_resumed_hyperband_does_not_wait_on_trials_that_had_ended():
     assert decision != TrialScheduler.PAUSE  # before: PAUSE, waiting on the finished trial's next report
 
 
+@pytest.mark.parametrize(("order", "first_decision"), [("most_trials_first", "PAUSE"),
+                                                      ("full_length_first", "CONTINUE")])
+def test_hyperband_runs_the_bracket_with_the_most_trials_first_unless_told_otherwise(order, first_decision):
+    """HyperBand's and BOHB's order: with 10 epochs and eta 3 an iteration's first bracket starts 9 trials at
+    1 epoch, so the first trial's first result pauses it at that rung. Ray's order (before: the only one) starts
+    with 3 trials of all 10 epochs, where nothing pauses at epoch 1."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from ecgsearch import SchedulerRun
+
+    options = {} if order == "most_trials_first" else {"order": order}  # the default, then Ray's
+    scheduler = get_registries().schedulers.get("hyperband").create(
+        SchedulerRun(metric="objective", mode="max", max_t=10, space=None, seed=0), **options)
+    scheduler.set_search_properties("objective", "max")
+    trials = [Trial("tune_trainable", stub=True) for _ in range(3)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+        trial.set_status(Trial.RUNNING)
+    decision = scheduler.on_trial_result(None, trials[0], {"objective": 0.5, "training_iteration": 1})
+    assert decision == getattr(TrialScheduler, first_decision)
+
+
+def test_hyperband_refuses_an_unknown_order(tmp_path):
+    message = file_error(tmp_path, "{trials: 2, epochs: 3, scheduler: {name: hyperband, order: shortest_first}}")
+    assert message == ("s.yaml:6: budget.scheduler.order: 'shortest_first' is not one of 'most_trials_first', "
+                       "'full_length_first'")
+
+
 class Controller:
     """What a scheduler asks of Tune's controller in these tests: the trials, and stopping one."""
 

@@ -9,10 +9,11 @@ epoch 1..52, so each trial's learning curve is known when it is proposed and rev
 A search is a pairing ``searcher+scheduler``: the searcher is ``random`` (uniform draws) or ``surrogate``
 (ecgsearch's ``SurrogateSearcher`` with its defaults); the scheduler is one of ecgsearch's scheduler
 plugins, created by the plugin registry with its default options, exactly the Ray Tune ``TrialScheduler``
-a space file's ``budget.scheduler`` gets (``asha``: grace period 1, eta 2; ``hyperband``: Ray's
-synchronous HyperBand, eta 3; ``learning_curve``: grace period 3, top 3, confidence 0.7, compare all, 3 curves;
-before 2026-12-05 its defaults were confidence 0.9 and compare completed, and runs recorded then under
-``learning_curve`` without options used those).
+a space file's ``budget.scheduler`` gets (``asha``: grace period 1, eta 2; ``hyperband``: synchronous
+HyperBand, eta 3, the bracket with the most trials first; ``learning_curve``: grace period 3, top 3,
+confidence 0.7, compare all, 3 curves). Runs recorded before 2026-12-05 under a name without options used
+the defaults of then: ``learning_curve`` confidence 0.9 and compare completed, ``hyperband`` Ray's order
+(now ``hyperband/order="full_length_first"``).
 Options are given after the scheduler's name: ``surrogate+learning_curve/top_k=1/confidence=0.8``.
 
 The search runs on a simulated cluster of ``--workers`` workers, each epoch costing one time unit: a small
