@@ -171,6 +171,15 @@ def test_the_sum_counts_the_concat_ops_the_correction_weighs():
     assert kernel_sum(plain, timings[:1] * len(plain), 0.01).concats == 0
 
 
+def test_the_sum_counts_the_weights_the_kernels_read():
+    """Each kernel's weights (its ONNX initializers, fp32) in megabytes: the two convolutions' weights and
+    biases, (2 x 4 x 3 + 4) + (2 x 4 x 5 + 4) floats, and nothing for the Concat."""
+    kernels = model_kernels(Branches().eval(), EXAMPLE)
+    timings = [KernelTiming(0.5, 0.4, 10, k.label) for k in kernels]
+    assert sum(k.weight_bytes for k in kernels) == (28 + 44) * 4
+    assert kernel_sum(kernels, timings, 0.01).weight_mb == pytest.approx((28 + 44) * 4 / 1e6)
+
+
 def test_a_backend_without_kernel_runner_is_refused_in_one_sentence(tmp_path):
     with pytest.raises(UserError, match="no kernel runner for backend 'torch-cpu'"):
         kernel_runner("torch-cpu", OPTIONS)
@@ -183,12 +192,13 @@ def test_a_backend_without_kernel_runner_is_refused_in_one_sentence(tmp_path):
 
 
 def synthetic_sums(n: int, seed: int) -> tuple[list[KernelSum], np.ndarray]:
-    """Sums whose true latency is a known correction of them (with 1% noise): each Concat saves 0.05 ms."""
+    """Sums whose true latency is a known correction of them (with 1% noise): each Concat saves 0.05 ms, each
+    megabyte of weights costs 0.2 ms."""
     rng = np.random.default_rng(seed)
     sums = [KernelSum(int(k), 0.02, tuple(rng.uniform(0, 5, 4) * [1, 1, 0.1, 0.3]), float(rng.uniform(0, 2)),
-                      int(rng.integers(0, 6))) for k in rng.integers(3, 40, n)]
+                      int(rng.integers(0, 6)), float(rng.uniform(0, 5))) for k in rng.integers(3, 40, n)]
     truth = np.array([0.35 + 0.7 * s.class_ms[0] + 1.2 * s.class_ms[1] + s.class_ms[2] + 2 * s.class_ms[3]
-                      + 0.01 * s.kernels - 0.05 * s.concats for s in sums])
+                      + 0.01 * s.kernels - 0.05 * s.concats + 0.2 * s.weight_mb for s in sums])
     return sums, truth * np.exp(rng.normal(0, 0.01, n))
 
 
@@ -199,7 +209,8 @@ def test_the_correction_is_learned_and_its_error_measured():
     assert predictor.error_band == math.inf
     predictor.fit(sums, measured)
     assert np.all(predictor.coefficients[:5] >= 0) and predictor.within() >= 0.9  # constant, classes
-    assert predictor.coefficients[-1] == pytest.approx(-0.05, abs=0.01)  # a signed term: learned below zero
+    assert predictor.coefficients[-2] == pytest.approx(-0.05, abs=0.01)  # a signed term: learned below zero
+    assert predictor.coefficients[-1] == pytest.approx(0.2, abs=0.02)  # the weights' megabytes
     assert 0 < predictor.error_band < 0.05  # the cross-validated error: 1% noise
     unseen, truth = synthetic_sums(20, seed=1)
     assert np.all(np.abs(predictor.predict(unseen) / truth - 1) < 0.1)

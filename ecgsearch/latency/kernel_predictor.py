@@ -11,10 +11,11 @@ looks at what the runtime runs (nn-Meter's idea, with measured kernels instead o
    kernel less the runtime's per-call overhead, which the whole model pays once;
 4. a correction learned on a measured calibration set (whole models timed on the backend) maps the
    sums to the model's latency: ``latency = c + sum_k a_k * class_ms_k + b * kernels + d * output_mb
-   + e * concats``, fitted to minimise the *relative* error (what latency limits care about), c and a_k
-   non-negative, b, d and e of either sign. It absorbs what standalone kernels do not show: caches warm
-   across kernels, a runtime's per-kernel cost, memory traffic between kernels, and what a kernel pays
-   only standalone. Before fitting, the prediction is the plain sum.
+   + e * concats + w * weight_mb``, fitted to minimise the *relative* error (what latency limits care
+   about), c and a_k non-negative, b, d, e and w of either sign. It absorbs what standalone kernels do not
+   show: caches warm across kernels, a runtime's per-kernel cost, memory traffic between kernels, weights
+   that stay in the core's cache while one kernel is timed alone but not while a model runs, and what a
+   kernel pays only standalone. Before fitting, the prediction is the plain sum.
 
 ``fit`` also measures the predictor's own error: the relative errors of k-fold cross-validation on the
 calibration set, summarised as ``error_band`` (their 90th percentile), which ``latency.screen`` uses to
@@ -51,6 +52,7 @@ class KernelSum:
     class_ms: tuple[float, ...]  # per ``KERNEL_CLASSES``: the kernels' medians less the overhead (>= 0 each)
     output_mb: float  # megabytes the kernels write (and the next ones read)
     concats: int = 0  # Concat ops: alone a kernel copies the branches it joins, a model may write them in place
+    weight_mb: float = 0.0  # megabytes of weights the kernels read: cached when a kernel repeats alone, not in a model
 
     @property
     def total_ms(self) -> float:
@@ -59,8 +61,8 @@ class KernelSum:
 
     def design_row(self) -> list[float]:
         """The correction's inputs: a constant, the class sums, the kernel count, the megabytes written, the
-        Concat ops."""
-        return [1.0, *self.class_ms, float(self.kernels), self.output_mb, float(self.concats)]
+        Concat ops, the megabytes of weights."""
+        return [1.0, *self.class_ms, float(self.kernels), self.output_mb, float(self.concats), self.weight_mb]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,16 +77,20 @@ def kernel_sum(kernels: Sequence[Kernel], timings: Sequence[KernelTiming], overh
         by_class[kernel.kind] += max(0.0, getattr(timing, stat) - overhead_ms)
     return KernelSum(kernels=len(kernels), overhead_ms=overhead_ms, class_ms=tuple(by_class.values()),
                      output_mb=sum(k.output_bytes for k in kernels) / 1e6,
-                     concats=sum(op == "Concat" for k in kernels for op in k.ops))
+                     concats=sum(op == "Concat" for k in kernels for op in k.ops),
+                     weight_mb=sum(k.weight_bytes for k in kernels) / 1e6)
 
 
-SIGNED = 3  # the last design columns (kernels, megabytes, Concat ops): costs a kernel pays alone, not in a model
+SIGNED = 4  # the last design columns (kernels, megabytes written, Concat ops, megabytes of weights): costs that
+# differ between a kernel timed alone and the same kernel in a model
 
 
 def fit_correction(sums: Sequence[KernelSum], measured_ms: Sequence[float]) -> np.ndarray:
     """Coefficients of the correction with the least squared *relative* error: the constant and the class
-    sums non-negative, the per-kernel, per-megabyte and per-Concat terms of either sign (a runtime's cost per
-    kernel in a model, or what a kernel pays only standalone, such as converting its inputs' layout).
+    sums non-negative, the per-kernel, per-megabyte, per-Concat and per-weight-megabyte terms of either sign (a
+    runtime's cost per kernel in a model, what a kernel pays only standalone, such as converting its inputs'
+    layout, or what a model pays and a kernel repeated alone does not, such as reading its weights from
+    beyond the core's cache).
 
     Each row is divided by its measured latency, so a 1 ms model weighs as much as a 100 ms one.
     """

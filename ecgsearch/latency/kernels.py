@@ -78,6 +78,7 @@ class Kernel:
     ops: tuple[str, ...]
     onnx: bytes
     output_bytes: int  # bytes the kernel writes (its outputs): what it costs to hand them on
+    weight_bytes: int = 0  # bytes of its weights (initializers): what it reads besides its inputs
 
     @property
     def kind(self) -> str:
@@ -246,6 +247,13 @@ def _output_bytes(kernel: onnx.ModelProto) -> int:
     return total
 
 
+def _weight_bytes(kernel: onnx.ModelProto) -> int:
+    from onnx import helper  # deferred: an optional dependency
+
+    return sum(int(np.prod(w.dims)) * np.dtype(helper.tensor_dtype_to_np_dtype(w.data_type)).itemsize
+               for w in kernel.graph.initializer)
+
+
 def model_kernels(model: torch.nn.Module, example: torch.Tensor,
                   rules: FusionRules = DEFAULT_FUSION) -> list[Kernel]:
     """The kernels ``model`` runs for inputs shaped like ``example``, in execution order."""
@@ -254,5 +262,6 @@ def model_kernels(model: torch.nn.Module, example: torch.Tensor,
     for group in fusion_groups(graph.graph, rules):
         proto = kernel_model(graph, group)
         out.append(Kernel(signature=kernel_signature(proto), ops=tuple(n.op_type for n in group),
-                          onnx=proto.SerializeToString(), output_bytes=_output_bytes(proto)))
+                          onnx=proto.SerializeToString(), output_bytes=_output_bytes(proto),
+                          weight_bytes=_weight_bytes(proto)))
     return out

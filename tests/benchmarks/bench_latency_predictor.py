@@ -51,7 +51,7 @@ from ecgsearch.space import parse_space
 from ecgsearch.train.costs import model_costs
 
 DEFAULT_BACKENDS = ("onnxruntime-cpu", "openvino-cpu")
-SUM_FIELDS = ("kernels", "overhead_ms", "class_ms", "output_mb", "concats")
+SUM_FIELDS = ("kernels", "overhead_ms", "class_ms", "output_mb", "concats", "weight_mb")
 
 
 def sampled_models(n: int, seed: int) -> list[tuple[str, dict]]:
@@ -91,7 +91,9 @@ def sums_of(frame: pd.DataFrame, prefix: str) -> list[KernelSum]:
     classes = sorted(c for c in frame.columns if c.startswith(f"{prefix}.class_ms."))
     return [KernelSum(int(row[f"{prefix}.kernels"]), float(row[f"{prefix}.overhead_ms"]),
                       tuple(float(row[c]) for c in classes), float(row[f"{prefix}.output_mb"]),
-                      int(row.get(f"{prefix}.concats", 0)))  # rows saved before the Concat term: none counted
+                      int(row.get(f"{prefix}.concats", 0)),  # rows saved before the Concat term: none counted
+                      # rows saved before the weight term: the parameters' fp32 bytes
+                      float(row.get(f"{prefix}.weight_mb", row["cost.params"] * 4 / 1e6)))
             for _, row in frame.iterrows()]
 
 
