@@ -525,10 +525,15 @@ class SchedulerInfo(PluginInfo):
     ``budget.scheduler`` options, declared in ``params``.
     mutates_config: whether it changes a trial's hyperparameters while the trial runs (PBT); a model-based
     searcher cannot learn from such trials, and the space parser refuses the pair.
+    paused_together: for a scheduler that pauses trials until a group of them has reported (synchronous
+    HyperBand), ``paused_together(epochs, **options) -> int``: the most trials it waits on together. A
+    ``budget.max_concurrent`` below it is refused: Ray Tune's concurrency limit counts paused trials, so
+    such a group would be judged among the trials let in at once.
     """
 
     kind: ClassVar[str] = "scheduler"
     mutates_config: bool = False
+    paused_together: Callable[..., int] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ and the options of ``budget: {scheduler: {name: NAME, ...}}``, and returns a Ray
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,14 @@ def build_hyperband(run: SchedulerRun, *, reduction_factor: int = 3, stop_last_t
 
     return EndingHyperBand(order, time_attr=run.time_attr, max_t=run.max_t, reduction_factor=reduction_factor,
                            stop_last_trials=stop_last_trials)
+
+
+def hyperband_paused_together(epochs: int, *, reduction_factor: int = 3, **_: Any) -> int:
+    """The most trials one HyperBand bracket pauses at a rung (Ray's bracket sizes: the bracket with s halvings
+    holds ceil(S / (s + 1) * eta^s) trials from max_t / eta^s epochs, S = round(log_eta max_t) + 1)."""
+    brackets = round(math.log(epochs) / math.log(reduction_factor)) + 1
+    return max((math.ceil(brackets / (s + 1) * reduction_factor ** s) for s in range(1, brackets)
+                if int(epochs * reduction_factor ** -s) >= 1), default=1)  # Ray's arithmetic, floats included
 
 
 def build_median_stopping(run: SchedulerRun, *, grace_period: int = 1, min_samples_required: int = 3) -> Any:
@@ -263,7 +272,7 @@ def ecgsearch_register_schedulers() -> list[SchedulerInfo]:
                               "reduction_factor": int_param(2, 100, doc="eta: 1/eta of the trials go on at a rung"),
                               "brackets": int_param(1, 10, doc="brackets of different grace periods")}),
         SchedulerInfo(name="hyperband", description="synchronous HyperBand brackets (pauses trials at rungs)",
-                      factory=build_hyperband,
+                      factory=build_hyperband, paused_together=hyperband_paused_together,
                       params={"reduction_factor": int_param(2, 100, doc="eta of the brackets"),
                               "stop_last_trials": bool_param("stop the trials that reach max_t"),
                               "order": str_param("most_trials_first", "full_length_first",

@@ -357,3 +357,35 @@ def test_the_documented_third_party_scheduler_and_searcher_run_a_search(ray_sess
         for module in ("my_scheduler", "my_searcher"):
             sys.modules.pop(module, None)
         get_registries.cache_clear()
+
+
+@pytest.mark.parametrize("order", ["most_trials_first", "full_length_first"])
+def test_hyperband_declares_the_size_of_its_largest_halving_bracket(order):
+    """``paused_together`` (what ``max_concurrent`` is checked against) equals the most trials a bracket that
+    halves holds in the scheduler itself, for many epochs and etas."""
+    from ray.tune.experiment import Trial
+
+    from ecgsearch import SchedulerRun
+
+    info = get_registries().schedulers.get("hyperband")
+    for epochs, eta in [(2, 2), (2, 3), (9, 3), (10, 3), (27, 3), (52, 3), (49, 7), (100, 4), (729, 3)]:
+        scheduler = info.create(SchedulerRun(metric="objective", mode="max", max_t=epochs, space=None, seed=0),
+                                reduction_factor=eta, order=order)
+        scheduler.set_search_properties("objective", "max")
+        for _ in range(400):
+            scheduler.on_trial_add(None, Trial("tune_trainable", stub=True))
+        halving = [b._n0 for band in scheduler._hyperbands for b in band if b is not None and b._halves > 0]
+        assert info.paused_together(epochs, reduction_factor=eta) == max(halving, default=1), (epochs, eta)
+
+
+def test_max_concurrent_below_a_hyperband_bracket_is_refused(tmp_path):
+    """A concurrency limit counts paused trials: with max_concurrent 2 and a first bracket of 9 trials, Ray's
+    HyperBand judged each rung among the 2 trials let in, and 11 of 12 trials ran all 9 epochs (before: the
+    file validated)."""
+    message = file_error(tmp_path, "{trials: 12, epochs: 9, max_concurrent: 2, scheduler: hyperband}")
+    assert message == ("s.yaml:6: budget.max_concurrent: 2 is fewer than the 9 trials scheduler 'hyperband' pauses "
+                       "together at 9 epochs, and paused trials count against it, so they would be judged only "
+                       "among the trials let in at once; remove max_concurrent (the trials' resources then limit "
+                       "how many run, and paused ones free theirs), set it to 9 or more, or use scheduler asha")
+    write_space(tmp_path, "{trials: 12, epochs: 9, max_concurrent: 9, scheduler: hyperband}")  # the whole bracket
+    write_space(tmp_path, "{trials: 12, epochs: 9, max_concurrent: 2, scheduler: asha}")  # ASHA pauses nothing

@@ -236,7 +236,23 @@ def parse_budget(ctx: Context, value: Any, registries: Registries) -> BudgetSpec
     if isinstance(grace, int) and grace > fields["epochs"]:
         key = "budget.grace_period" if "grace_period" in legacy else "budget.scheduler.grace_period"
         raise ctx.error(key, f"{show(grace)} is not an integer between 1 and budget.epochs = {fields['epochs']}")
+    check_paused_together(ctx, registries.schedulers.get(name), fields, params)
     return BudgetSpec(**fields, scheduler=name, scheduler_params=params)
+
+
+def check_paused_together(ctx: Context, scheduler: Any, fields: dict[str, Any], params: dict[str, Any]) -> None:
+    """A scheduler that pauses a group of trials until all have reported needs ``max_concurrent`` (which
+    counts paused trials) to let the whole group in (``SchedulerInfo.paused_together``)."""
+    limit, together = fields.get("max_concurrent"), getattr(scheduler, "paused_together", None)
+    if not limit or together is None:
+        return
+    group = together(fields["epochs"], **params)
+    if limit < group:
+        raise ctx.error("budget.max_concurrent", f"{limit} is fewer than the {group} trials scheduler "
+                        f"'{scheduler.name}' pauses together at {fields['epochs']} epochs, and paused trials count "
+                        "against it, so they would be judged only among the trials let in at once; remove "
+                        "max_concurrent (the trials' resources then limit how many run, and paused ones free "
+                        f"theirs), set it to {group} or more, or use scheduler asha")
 
 
 def parse_scheduler(ctx: Context, value: Any, legacy: dict[str, Any], registries: Registries
