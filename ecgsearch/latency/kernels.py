@@ -236,22 +236,19 @@ def kernel_signature(kernel: onnx.ModelProto) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def _output_bytes(kernel: onnx.ModelProto) -> int:
+def _tensor_bytes(dims: Any, elem_type: int) -> int:
     from onnx import helper  # deferred: an optional dependency
 
-    total = 0
-    for value in kernel.graph.output:
-        dims = [d for d in _shape(value) if isinstance(d, int)]
-        size = np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).itemsize
-        total += int(np.prod(dims)) * size
-    return total
+    return int(np.prod(dims)) * np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+
+
+def _output_bytes(kernel: onnx.ModelProto) -> int:
+    return sum(_tensor_bytes([d for d in _shape(v) if isinstance(d, int)], v.type.tensor_type.elem_type)
+               for v in kernel.graph.output)
 
 
 def _weight_bytes(kernel: onnx.ModelProto) -> int:
-    from onnx import helper  # deferred: an optional dependency
-
-    return sum(int(np.prod(w.dims)) * np.dtype(helper.tensor_dtype_to_np_dtype(w.data_type)).itemsize
-               for w in kernel.graph.initializer)
+    return sum(_tensor_bytes(w.dims, w.data_type) for w in kernel.graph.initializer)
 
 
 def model_kernels(model: torch.nn.Module, example: torch.Tensor,
