@@ -16,6 +16,7 @@ from ecgsearch.analysis.scaling import (
     fit_scaling,
     scaling_points,
 )
+from ecgsearch.analysis.scaling_ci import NOISE_POWER, choose_noise, e_bounds_of, fit_noise, restricted_loglik
 
 X = np.geomspace(1e4, 1e8, 20)
 LAWS = [(0.10, 5.0, 0.30), (0.05, 200.0, 0.60), (0.20, 2.0, 0.15)]  # (E_inf, A, alpha)
@@ -145,6 +146,21 @@ def test_the_noise_model_is_chosen_when_the_points_tell_and_can_be_forced():
     with pytest.raises(ScalingError, match=r"^multiplicative noise needs positive errors, and 1 are zero or "
                                            r"negative; use noise='additive'\.$"):
         fit_power_law(x, np.append(clean[:-1], 0.0), noise="multiplicative")
+
+
+def test_the_restricted_likelihood_compares_the_noise_models_on_one_scale():
+    # rescaling a model's weights (and so its weighted sum of squares) changes nothing, so the additive and
+    # multiplicative values can be compared; errors that rise with x leave A = 0 and alpha free, which is
+    # no evidence either way: both regions are kept
+    x = np.geomspace(1e3, 1e9, 12)
+    log_u = np.log(x / np.exp(np.mean(np.log(x))))
+    y = 0.05 + 200 * x ** -0.6 + 0.005 * np.random.default_rng(2).normal(size=len(x))
+    fit = fit_noise(log_u, y, "multiplicative", e_bounds_of(y))
+    assert restricted_loglik(log_u, 7 * fit.weights, fit.params, 7 * fit.sse) == pytest.approx(fit.restricted)
+    rising = np.linspace(0.2, 0.4, len(x))
+    fits = [fit_noise(log_u, rising, name, e_bounds_of(rising)) for name in NOISE_POWER]
+    assert all(np.isnan(one.restricted) for one in fits) and len(choose_noise(fits)) == 2
+    assert fit_power_law(x, rising, extrapolate=None).noise == "additive or multiplicative"
 
 
 def test_the_data_axis_in_records_only_rescales_a():

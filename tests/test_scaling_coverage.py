@@ -2,13 +2,14 @@
 93-97% of seeded repetitions under additive, multiplicative and heavy-tailed noise at 10 to 100 points,
 and the law of a results table holds its planted alpha when poorly trained trials join the front.
 
-Sizes: 180 fits per noise model and number of points. The 93-97% goal is asserted on the 1,080 fits at
-25 and 100 points over the three noise models (binomial sd 0.7 points at 95%, so the goal's edges are
-about 3 sd from the level). At 10 points, when the points cannot tell the noise models apart, the interval
-is their union and runs conservative (96-98% in the benchmark): asserted 93-99% on its 540 fits. Each
-noise model pooled over the points is held to 91.5-98.5% (about 3 sd of its 540) and no cell to below 88%.
-A miscalibrated method fails by far more (the residual bootstrap this replaced held 50-97%; a fit forced
-to the wrong noise model is checked to fail here). The long run is tests/benchmarks/bench_scaling_coverage.py.
+Sizes: 180 fits per noise model and number of points. The 93-97% goal is asserted on each number of
+points pooled over the three noise models (540 fits; binomial sd 0.9 points at 95%). Each noise model
+pooled over the points is held to 91.5-98.5% (about 3 sd of its 540) and no cell to below 88%. At 10
+points, where the noise model is hardest to tell and the union of both models' intervals once made them
+conservative (98% under additive and Student-t noise), each noise model is checked on 600 fits against
+92-98% (the goal widened by about one sd of that sample). A miscalibrated method fails by far more (the
+residual bootstrap this replaced held 50-97%; a fit forced to the wrong noise model is checked to fail
+here). The long run is tests/benchmarks/bench_scaling_coverage.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from ecgsearch.analysis.scaling import PARAMS, fit_power_law, fit_scaling
 
 LAWS = [(0.10, 5.0, 0.30), (0.05, 200.0, 0.60), (0.20, 2.0, 0.15)]  # (E_inf, A, alpha): bent, steep, shallow
 POINTS = (10, 25, 100)
-CALIBRATED = (25, 100)  # the 93-97% goal; at 10 points the interval may be the conservative union
 SEEDS = 60  # per law and number of points: 180 fits per cell, 540 per noise model
 X_RANGE = (1e3, 1e9)  # six decades
 
@@ -38,18 +38,18 @@ def noisy(law: tuple[float, float, float], x: np.ndarray, noise: str, rng: np.ra
 
 
 @cache
-def coverage(noise: str, points: int, forced: str | None = None) -> dict[str, float]:
-    """Share of the 3 x SEEDS fits at ``points`` points whose interval holds each true parameter."""
+def coverage(noise: str, points: int, forced: str | None = None, seeds: int = SEEDS) -> dict[str, float]:
+    """Share of the 3 x ``seeds`` fits at ``points`` points whose interval holds each true parameter."""
     x = np.geomspace(*X_RANGE, points)
     held = dict.fromkeys(PARAMS, 0)
     for index, law in enumerate(LAWS):
-        for seed in range(SEEDS):
+        for seed in range(seeds):
             y = noisy(law, x, noise, np.random.default_rng([points, index, seed]))
             fit = fit_power_law(x, y, extrapolate=None, noise=forced)
             for name, truth in zip(PARAMS, law):
                 low, high = fit.ci[name]
                 held[name] += low <= truth <= high
-    return {name: count / (len(LAWS) * SEEDS) for name, count in held.items()}
+    return {name: count / (len(LAWS) * seeds) for name, count in held.items()}
 
 
 NOISES = ("additive", "multiplicative", "student")
@@ -71,10 +71,18 @@ def test_each_noise_model_holds_its_95_percent_intervals(noise):
 def test_95_percent_intervals_hold_the_truth_93_to_97_percent_of_the_time():
     cells = {(noise, points): coverage(noise, points) for noise in NOISES for points in POINTS}
     for name in PARAMS:
-        share = float(np.mean([cells[noise, points][name] for noise in NOISES for points in CALIBRATED]))
-        assert 0.93 <= share <= 0.97, (name, share, cells)
-        few = float(np.mean([cells[noise, 10][name] for noise in NOISES]))
-        assert 0.93 <= few <= 0.99, (name, few, cells)  # never short; conservative at most by the union
+        for points in POINTS:
+            share = float(np.mean([cells[noise, points][name] for noise in NOISES]))
+            assert 0.93 <= share <= 0.97, (name, points, share, cells)
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_at_10_points_no_noise_model_is_conservative_or_short(noise):
+    # the union of both noise models' intervals, taken whenever the likelihoods could not tell them apart,
+    # held 98.5-98.7% of A and alpha here under Student-t noise; the restricted likelihood decides more often
+    cell = coverage(noise, 10, seeds=200)
+    for name, share in cell.items():
+        assert 0.92 <= share <= 0.98, (noise, name, cell)
 
 
 def test_the_coverage_check_catches_a_miscalibrated_interval():

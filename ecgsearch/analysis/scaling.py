@@ -250,7 +250,7 @@ def fit_power_law(x: Any, y: Any, bootstrap: int = 500, level: float = 0.95, see
     extrapolation, note = None, ""
     if extrapolate is not None:
         try:
-            preferred = max(result.chosen, key=lambda fit: fit.loglik).noise
+            preferred = max(result.chosen, key=lambda fit: fit.restricted).noise
             extrapolation = extrapolation_check(x, y, extrapolate, what, noise=preferred)
         except ScalingError as error:
             note = str(error)

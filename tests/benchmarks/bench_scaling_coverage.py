@@ -2,7 +2,9 @@
 
 Run:  nice python tests/benchmarks/bench_scaling_coverage.py [--seeds 250] [--old-seeds 60] [--tables 100]
       nice python tests/benchmarks/bench_scaling_coverage.py --decompose [--seeds 250]   (part 3 only)
-      (--old-seeds 0: the new method only; --seeds 0: the old bootstrap only, in part 1)
+      nice python tests/benchmarks/bench_scaling_coverage.py --main-only --seed-set fresh --old-seeds 0
+      (--old-seeds 0: the new method only; --seeds 0: the old bootstrap only, in part 1; --seed-set: the
+      benchmark's seeds, or the sets the noise-model rule was chosen on (tuning) or also checked on (fresh))
 
 Part 1: ``error = E_inf + A x^-alpha`` with three laws (bent, steep, shallow; tests/test_scaling_coverage.py)
 at 10, 20, 50 and 100 points over six decades, under additive noise (sd 10% of the smallest error),
@@ -13,7 +15,7 @@ resamples) and ``fit_power_law`` now (profile likelihood, noise model chosen or 
 curve band's coverage inside and beyond the data, coverage at 6-8 points and over 1-2 decades, how
 often each noise model is chosen, and how often each warning fires.
 
-Part 3 (``--decompose``): why the 10-point cells run conservative. Per true noise and per decision of
+Part 3 (``--decompose``): how the 10-point cells come about. Per true noise and per decision of
 the points (additive chosen, multiplicative chosen, both), the share of fits and the coverage of each noise
 model's region alone beside what is reported (one region, or the union); and how well any threshold on the
 two models' likelihood difference separates additive (and Student-t) from multiplicative points.
@@ -41,13 +43,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the gene
 from test_scaling_coverage import LAWS, noisy, planted_table
 
 from ecgsearch.analysis.scaling import PARAMS, fit_power_law, fit_scaling, scaling_points
-from ecgsearch.analysis.scaling_ci import NOISE_POWER, Intervals, Region, choose_noise, e_bounds_of, fit_noise
+from ecgsearch.analysis.scaling_ci import (
+    NOISE_POWER,
+    Intervals,
+    Region,
+    choose_noise,
+    e_bounds_of,
+    fit_noise,
+    region_dof,
+)
 
 NOISES = ("additive", "multiplicative", "student")
 X_RANGE = (1e3, 1e9)
 WARNING_KINDS = {"points: the intervals": "too few points", "decades: too short": "too few decades",
                  "no bend": "no bend", "no decrease": "no decrease", "alpha's interval": "alpha at a bound",
                  "spread of the residuals": "spread changes with x"}
+
+
+SEED_SETS = ("benchmark", "fresh", "tuning")
+
+
+def seed_sequence(seed_set: str, n: int, law: int, seed: int) -> list[int]:
+    """The benchmark's own seeds, or the two other sets: the noise-model rule of ``scaling_ci`` was chosen
+    on ``tuning`` and checked on ``benchmark`` and ``fresh``."""
+    return {"benchmark": [99, n, law, seed], "fresh": [7, n, law, seed], "tuning": [n, law, 1000 + seed]}[seed_set]
 
 
 def warning_kind(sentence: str) -> str:
@@ -92,7 +111,8 @@ def old_bootstrap(x: np.ndarray, y: np.ndarray, resamples: int, seed: int
                              for i, name in enumerate(PARAMS)}
 
 
-def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, decades: float = 6.0) -> None:
+def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, decades: float = 6.0,
+          seed_set: str = "benchmark") -> None:
     print(f"\nPart 1: share of 95% intervals holding the truth ({len(LAWS)} laws, x over {decades:g} decades)")
     print("| method | noise | points | fits | alpha | E_inf | A | alpha width (x) | s/fit |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -109,7 +129,7 @@ def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, d
                 held, widths, started = np.zeros(3), [], time.perf_counter()
                 for index, law in enumerate(LAWS):
                     for seed in range(count):
-                        y = noisy(law, x, noise, np.random.default_rng([99, n, index, seed]))
+                        y = noisy(law, x, noise, np.random.default_rng(seed_sequence(seed_set, n, index, seed)))
                         if method.startswith("residual"):
                             _, ci = old_bootstrap(x, y, resamples, seed)
                         else:
@@ -149,25 +169,27 @@ def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, d
 
 def held_by_region(x: np.ndarray, y: np.ndarray, law: tuple[float, float, float]
                    ) -> tuple[str, dict[str, np.ndarray], float]:
-    """The points' decision, whether each noise model's region alone holds (E_inf, A, alpha) (dof n - 4, as
-    in a search's fit), and the multiplicative minus additive log-likelihood."""
+    """The points' decision, whether each noise model's region alone holds (E_inf, A, alpha) (with the degrees
+    of freedom it gets when the points choose it), and the multiplicative minus additive restricted
+    log-likelihood (what the points decide by)."""
     x0 = float(np.exp(np.mean(np.log(x))))
     log_u, bounds = np.log(x / x0), e_bounds_of(y)
     fits = [fit_noise(log_u, y, name, bounds) for name in NOISE_POWER]
     chosen = choose_noise(fits)
     held = {}
     for fit in fits:
-        region = Region(log_u, y, fit.weights, x0, fit.sse, len(y) - 4, bounds, float(fit.params[2]))
+        region = Region(log_u, y, fit.weights, x0, fit.sse, region_dof(fit.noise, len(y), True), bounds,
+                        float(fit.params[2]))
         alone = Intervals(fit.params, x0, fit.noise, (region,), (fit,))
         held[fit.noise] = np.array([low <= truth <= high for (low, high), truth in
                                     zip((alone.interval(name, 0.95) for name in PARAMS), law)])
     decision = "both" if len(chosen) == 2 else chosen[0].noise
-    return decision, held, fits[1].loglik - fits[0].loglik
+    return decision, held, fits[1].restricted - fits[0].restricted
 
 
-def part3(points: tuple[int, ...], seeds: int) -> None:
+def part3(points: tuple[int, ...], seeds: int, seed_set: str = "benchmark") -> None:
     print(f"\nPart 3: coverage (E_inf, A, alpha) by the points' decision ({len(LAWS) * seeds} fits per noise and "
-          "number of points; the regions alone with n - 4 degrees of freedom)")
+          "number of points; the regions alone, n - 3 degrees of freedom additive, n - 4 multiplicative)")
     print("| noise | points | decision | share | additive region alone | multiplicative region alone | reported |")
     print("|---|---|---|---|---|---|---|")
     separation: dict[int, dict[str, list[float]]] = {}
@@ -178,7 +200,7 @@ def part3(points: tuple[int, ...], seeds: int) -> None:
             rows: dict[str, list[dict[str, np.ndarray]]] = {"additive": [], "multiplicative": [], "both": []}
             for index, law in enumerate(LAWS):
                 for seed in range(seeds):
-                    y = noisy(law, x, noise, np.random.default_rng([99, n, index, seed]))
+                    y = noisy(law, x, noise, np.random.default_rng(seed_sequence(seed_set, n, index, seed)))
                     decision, held, by_fit = held_by_region(x, y, law)
                     rows[decision].append(held)
                     separation[n]["multiplicative" if noise == "multiplicative" else "additive"].append(by_fit)
@@ -192,8 +214,8 @@ def part3(points: tuple[int, ...], seeds: int) -> None:
                 cells = [" / ".join(f"{v:.2f}" for v in values) for values in (add, mul, shown)]
                 print(f"| {noise} | {n} | {decision} | {len(group) / (len(LAWS) * seeds):.2f} | " + " | ".join(cells)
                       + " |", flush=True)
-    print("\nSeparability: with thresholds on the log-likelihood difference that decide wrongly in at most 3% of fits"
-          " of either kind, the share each kind gets decided (the rest would need the union)")
+    print("\nSeparability: with thresholds on the restricted log-likelihood difference that decide wrongly in at most"
+          " 3% of fits of either kind, the share each kind gets decided (the rest would need the union)")
     for n, values in separation.items():
         additive, multiplicative = np.array(values["additive"]), np.array(values["multiplicative"])
         to_additive, to_multiplicative = np.quantile(multiplicative, 0.03), np.quantile(additive, 0.97)
@@ -239,13 +261,19 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=200, help="resamples of the old bootstrap")
     parser.add_argument("--tables", type=int, default=100, help="tables per variant in part 2")
     parser.add_argument("--decompose", action="store_true", help="part 3 only (--seeds per law, 10 and 20 points)")
+    parser.add_argument("--seed-set", choices=SEED_SETS, default="benchmark",
+                        help="which simulated seeds parts 1 and 3 use (benchmark: the table in docs/benchmarks.md)")
+    parser.add_argument("--main-only", action="store_true", help="part 1 at 10-100 points over six decades only")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.decompose:
-        part3((10, 20), args.seeds)
+        part3((10, 20), args.seeds, args.seed_set)
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
         return
-    part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples)
+    part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples, seed_set=args.seed_set)
+    if args.main_only:
+        print(f"\ntotal {time.perf_counter() - started:.0f} s")
+        return
     small = args.seeds // 2  # --seeds 0: the old bootstrap only (it is ~50 times slower)
     if small:
         part1((6, 8), small, 0, args.resamples)
