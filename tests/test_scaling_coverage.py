@@ -28,13 +28,15 @@ SEEDS = 60  # per law and number of points: 180 fits per cell, 540 per noise mod
 X_RANGE = (1e3, 1e9)  # six decades
 
 
-def noisy(law: tuple[float, float, float], x: np.ndarray, noise: str, rng: np.random.Generator) -> np.ndarray:
-    """Additive and Student-t (3 d.o.f.) noise scaled to 10% of the smallest error; multiplicative 5%."""
+def noisy(law: tuple[float, float, float], x: np.ndarray, noise: str, rng: np.random.Generator,
+          scale: float = 1.0) -> np.ndarray:
+    """Additive and Student-t (3 d.o.f.) noise scaled to 10% of the smallest error; multiplicative 5%
+    (``scale`` times those)."""
     clean = law[0] + law[1] * x ** -law[2]
     if noise == "multiplicative":
-        return clean * np.exp(0.05 * rng.normal(size=len(x)))
+        return clean * np.exp(0.05 * scale * rng.normal(size=len(x)))
     draws = rng.standard_t(3, size=len(x)) if noise == "student" else rng.normal(size=len(x))
-    return clean + 0.1 * clean.min() * draws
+    return clean + 0.1 * scale * clean.min() * draws
 
 
 @cache

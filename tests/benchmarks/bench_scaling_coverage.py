@@ -3,6 +3,7 @@
 Run:  nice python tests/benchmarks/bench_scaling_coverage.py [--seeds 250] [--old-seeds 60] [--tables 100]
       nice python tests/benchmarks/bench_scaling_coverage.py --decompose [--seeds 250]   (part 3 only)
       nice python tests/benchmarks/bench_scaling_coverage.py --main-only --seed-set fresh --old-seeds 0
+      nice python tests/benchmarks/bench_scaling_coverage.py --main-only --noise-scale 0.5 --old-seeds 0
       (--old-seeds 0: the new method only; --seeds 0: the old bootstrap only, in part 1; --seed-set: the
       benchmark's seeds, or the sets the noise-model rule was chosen on (tuning) or also checked on (fresh))
 
@@ -112,8 +113,9 @@ def old_bootstrap(x: np.ndarray, y: np.ndarray, resamples: int, seed: int
 
 
 def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, decades: float = 6.0,
-          seed_set: str = "benchmark") -> None:
-    print(f"\nPart 1: share of 95% intervals holding the truth ({len(LAWS)} laws, x over {decades:g} decades)")
+          seed_set: str = "benchmark", noise_scale: float = 1.0) -> None:
+    print(f"\nPart 1: share of 95% intervals holding the truth ({len(LAWS)} laws, x over {decades:g} decades, "
+          f"noise {noise_scale:g} times the usual)")
     print("| method | noise | points | fits | alpha | E_inf | A | alpha width (x) | s/fit |")
     print("|---|---|---|---|---|---|---|---|---|")
     chosen: Counter = Counter()
@@ -129,7 +131,8 @@ def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, d
                 held, widths, started = np.zeros(3), [], time.perf_counter()
                 for index, law in enumerate(LAWS):
                     for seed in range(count):
-                        y = noisy(law, x, noise, np.random.default_rng(seed_sequence(seed_set, n, index, seed)))
+                        rng = np.random.default_rng(seed_sequence(seed_set, n, index, seed))
+                        y = noisy(law, x, noise, rng, noise_scale)
                         if method.startswith("residual"):
                             _, ci = old_bootstrap(x, y, resamples, seed)
                         else:
@@ -264,13 +267,16 @@ def main() -> None:
     parser.add_argument("--seed-set", choices=SEED_SETS, default="benchmark",
                         help="which simulated seeds parts 1 and 3 use (benchmark: the table in docs/benchmarks.md)")
     parser.add_argument("--main-only", action="store_true", help="part 1 at 10-100 points over six decades only")
+    parser.add_argument("--noise-scale", type=float, default=1.0,
+                        help="noise levels times this in part 1 (a check at levels nothing was chosen on)")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.decompose:
         part3((10, 20), args.seeds, args.seed_set)
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
         return
-    part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples, seed_set=args.seed_set)
+    part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples, seed_set=args.seed_set,
+          noise_scale=args.noise_scale)
     if args.main_only:
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
         return
