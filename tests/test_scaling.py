@@ -16,7 +16,14 @@ from ecgsearch.analysis.scaling import (
     fit_scaling,
     scaling_points,
 )
-from ecgsearch.analysis.scaling_ci import NOISE_POWER, choose_noise, e_bounds_of, fit_noise, restricted_loglik
+from ecgsearch.analysis.scaling_ci import (
+    NOISE_POWER,
+    choose_noise,
+    e_bounds_of,
+    fit_noise,
+    preferred,
+    restricted_loglik,
+)
 
 X = np.geomspace(1e4, 1e8, 20)
 LAWS = [(0.10, 5.0, 0.30), (0.05, 200.0, 0.60), (0.20, 2.0, 0.15)]  # (E_inf, A, alpha)
@@ -148,10 +155,10 @@ def test_the_noise_model_is_chosen_when_the_points_tell_and_can_be_forced():
         fit_power_law(x, np.append(clean[:-1], 0.0), noise="multiplicative")
 
 
-def test_the_restricted_likelihood_compares_the_noise_models_on_one_scale():
+def test_the_restricted_likelihood_ignores_the_weights_scale_and_a_flat_law_keeps_both_models():
     # rescaling a model's weights (and so its weighted sum of squares) changes nothing, so the additive and
     # multiplicative values can be compared; errors that rise with x leave A = 0 and alpha free, which is
-    # no evidence either way: both regions are kept
+    # no evidence either way: both regions are kept (a nearly flat law too, where the value would be huge)
     x = np.geomspace(1e3, 1e9, 12)
     log_u = np.log(x / np.exp(np.mean(np.log(x))))
     y = 0.05 + 200 * x ** -0.6 + 0.005 * np.random.default_rng(2).normal(size=len(x))
@@ -161,6 +168,11 @@ def test_the_restricted_likelihood_compares_the_noise_models_on_one_scale():
     fits = [fit_noise(log_u, rising, name, e_bounds_of(rising)) for name in NOISE_POWER]
     assert all(np.isnan(one.restricted) for one in fits) and len(choose_noise(fits)) == 2
     assert fit_power_law(x, rising, extrapolate=None).noise == "additive or multiplicative"
+    nearly_flat = fit_noise(log_u, y, "additive", e_bounds_of(y))
+    params = nearly_flat.params * np.array([1.0, 1e-12, 1.0])
+    assert np.isnan(restricted_loglik(log_u, nearly_flat.weights, params, nearly_flat.sse))
+    assert preferred([fits[0], fit]) is fit  # a NaN counts lowest (plain max() would keep the first)
+    assert preferred([fits[1], fits[0]]) is fits[1]  # both NaN: the first one given
 
 
 def test_the_data_axis_in_records_only_rescales_a():

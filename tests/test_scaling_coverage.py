@@ -79,7 +79,7 @@ def test_95_percent_intervals_hold_the_truth_93_to_97_percent_of_the_time():
 
 
 @pytest.mark.parametrize("noise", NOISES)
-def test_at_10_points_no_noise_model_is_conservative_or_short(noise):
+def test_at_10_points_each_noise_model_holds_92_to_98_percent(noise):
     # the union of both noise models' intervals, taken whenever the likelihoods could not tell them apart,
     # held 98.5-98.7% of A and alpha here under Student-t noise; the restricted likelihood decides more often
     cell = coverage(noise, 10, seeds=200)

@@ -38,6 +38,7 @@ from ecgsearch.analysis.scaling_ci import (
     Intervals,
     e_bounds_of,
     fit_noise,
+    preferred,
     profile_intervals,
     spread_trend,
 )
@@ -250,8 +251,7 @@ def fit_power_law(x: Any, y: Any, bootstrap: int = 500, level: float = 0.95, see
     extrapolation, note = None, ""
     if extrapolate is not None:
         try:
-            preferred = max(result.chosen, key=lambda fit: fit.restricted).noise
-            extrapolation = extrapolation_check(x, y, extrapolate, what, noise=preferred)
+            extrapolation = extrapolation_check(x, y, extrapolate, what, noise=preferred(result.chosen).noise)
         except ScalingError as error:
             note = str(error)
     return ScalingFit(law=law, x=x, y=y, ci=ci, level=level, r2=1 - sse / total if total > 0 else float("nan"),

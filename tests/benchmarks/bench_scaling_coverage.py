@@ -4,6 +4,7 @@ Run:  nice python tests/benchmarks/bench_scaling_coverage.py [--seeds 250] [--ol
       nice python tests/benchmarks/bench_scaling_coverage.py --decompose [--seeds 250]   (part 3 only)
       nice python tests/benchmarks/bench_scaling_coverage.py --main-only --seed-set fresh --old-seeds 0
       nice python tests/benchmarks/bench_scaling_coverage.py --main-only --noise-scale 0.5 --old-seeds 0
+      nice python tests/benchmarks/bench_scaling_coverage.py --main-only --forced --old-seeds 0
       (--old-seeds 0: the new method only; --seeds 0: the old bootstrap only, in part 1; --seed-set: the
       benchmark's seeds, or the sets the noise-model rule was chosen on (tuning) or also checked on (fresh))
 
@@ -62,6 +63,7 @@ WARNING_KINDS = {"points: the intervals": "too few points", "decades: too short"
 
 
 SEED_SETS = ("benchmark", "fresh", "tuning")
+TRUE_MODEL = {"additive": "additive", "multiplicative": "multiplicative", "student": "additive"}  # --forced
 
 
 def seed_sequence(seed_set: str, n: int, law: int, seed: int) -> list[int]:
@@ -113,9 +115,9 @@ def old_bootstrap(x: np.ndarray, y: np.ndarray, resamples: int, seed: int
 
 
 def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, decades: float = 6.0,
-          seed_set: str = "benchmark", noise_scale: float = 1.0) -> None:
+          seed_set: str = "benchmark", noise_scale: float = 1.0, forced: bool = False) -> None:
     print(f"\nPart 1: share of 95% intervals holding the truth ({len(LAWS)} laws, x over {decades:g} decades, "
-          f"noise {noise_scale:g} times the usual)")
+          f"noise {noise_scale:g} times the usual{', the true noise model forced' if forced else ''})")
     print("| method | noise | points | fits | alpha | E_inf | A | alpha width (x) | s/fit |")
     print("|---|---|---|---|---|---|---|---|---|")
     chosen: Counter = Counter()
@@ -136,7 +138,7 @@ def part1(points: tuple[int, ...], seeds: int, old_seeds: int, resamples: int, d
                         if method.startswith("residual"):
                             _, ci = old_bootstrap(x, y, resamples, seed)
                         else:
-                            fit = fit_power_law(x, y, extrapolate=None)
+                            fit = fit_power_law(x, y, extrapolate=None, noise=TRUE_MODEL[noise] if forced else None)
                             ci = fit.ci
                             chosen[(noise, n, fit.noise)] += 1
                             warned[noise].update(warning_kind(w) for w in fit.warnings)
@@ -269,6 +271,8 @@ def main() -> None:
     parser.add_argument("--main-only", action="store_true", help="part 1 at 10-100 points over six decades only")
     parser.add_argument("--noise-scale", type=float, default=1.0,
                         help="noise levels times this in part 1 (a check at levels nothing was chosen on)")
+    parser.add_argument("--forced", action="store_true",
+                        help="part 1 with the true noise model forced (noise=...; additive for Student-t noise)")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.decompose:
@@ -276,7 +280,7 @@ def main() -> None:
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
         return
     part1((10, 20, 50, 100), args.seeds, args.old_seeds, args.resamples, seed_set=args.seed_set,
-          noise_scale=args.noise_scale)
+          noise_scale=args.noise_scale, forced=args.forced)
     if args.main_only:
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
         return
