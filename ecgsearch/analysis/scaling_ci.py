@@ -20,8 +20,8 @@ for the information its weights put on the parameters. A model is chosen when it
 Degrees of freedom: n - 3 (three parameters), except a multiplicative region the points chose (alone or
 within the union), which gets n - 4: under multiplicative noise the points call the model additive in 6-7%
 of 10-point fits, whose additive region is biased, and the slightly wider multiplicative region pays for
-them. Both settings were
-chosen on one set of simulated seeds and checked on two others (docs/benchmarks.md).
+them. Both settings were chosen on one set of simulated seeds and checked on two others
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
