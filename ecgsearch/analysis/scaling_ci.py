@@ -149,6 +149,13 @@ def fit_noise(log_u: np.ndarray, y: np.ndarray, noise: str, e_bounds: tuple[floa
     return NoiseFit(noise, params, w, sse, restricted_loglik(log_u, w, params, sse))
 
 
+def law_jacobian(log_u: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``z = u^-alpha`` and the law's Jacobian in (E_inf, A, alpha) at each point (rows)."""
+    _, a, alpha = params
+    z = np.exp(-alpha * log_u)
+    return z, np.column_stack([np.ones_like(z), z, -a * log_u * z])
+
+
 def restricted_loglik(log_u: np.ndarray, w: np.ndarray, params: np.ndarray, sse: float) -> float:
     """Restricted log-likelihood, noise scale profiled and constants dropped:
     ``0.5 sum log w - 0.5 log det(J' W J) - (n - 3) / 2 log SSE``, J the law's Jacobian at the fit. It does
@@ -156,11 +163,10 @@ def restricted_loglik(log_u: np.ndarray, w: np.ndarray, params: np.ndarray, sse:
     depend on writing the law with A rather than log A, as any nonlinear REML depends on its parameters).
     NaN when the law is flat over the data (A x^-alpha changes by less than 1e-9 of the error): alpha is
     then free and the value would grow without bound as A shrinks; no evidence either way, so both stay."""
-    e, a, alpha = params
-    z = np.exp(-alpha * log_u)
+    e, a, _ = params
+    z, jac = law_jacobian(log_u, params)
     if not a * np.ptp(z) > 1e-9 * float(np.max(np.abs(e + a * z))):
         return float("nan")
-    jac = np.column_stack([np.ones_like(z), z, -a * log_u * z])
     sign, information = np.linalg.slogdet(jac.T @ (jac * w[:, None]))
     if sign <= 0:
         return float("nan")
@@ -354,9 +360,9 @@ def spread_trend(x: np.ndarray, y: np.ndarray, result: Intervals) -> float:
     log_u = np.log(x / result.x0)
     p_values = [1.0 if np.ptp(log_u) == 0 else 0.0]
     for fit in result.chosen:
-        e, a, alpha = fit.params
-        z = np.exp(-alpha * log_u)
-        jac = np.column_stack([np.ones_like(z), z, -a * log_u * z]) * np.sqrt(fit.weights)[:, None]
+        e, a, _ = fit.params
+        z, jac = law_jacobian(log_u, fit.params)
+        jac = jac * np.sqrt(fit.weights)[:, None]
         leverage = np.clip(np.einsum("ij,jk,ik->i", jac, np.linalg.pinv(jac.T @ jac), jac), 0.0, 0.999)
         size = np.abs(y - e - a * z) * np.sqrt(fit.weights / (1 - leverage))
         p_values.append(1.0 if np.ptp(size) == 0 else float(spearmanr(size, log_u).pvalue))
